@@ -1,0 +1,1 @@
+"""The `genforge` command line: thin typer apps calling the library."""

@@ -1,0 +1,76 @@
+"""`genforge bench train`: throughput, FLOPs and the device's peak, measured together."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from genforge.cli.common import console, user_errors
+from genforge.core.errors import GenforgeError
+
+app = typer.Typer(help="Benchmarks (figures, not tests).", no_args_is_help=True)
+
+
+@app.command("train")
+@user_errors
+def train_bench(
+    model: Annotated[str, typer.Option(help="Model to train.")] = "dcgan",
+    image_size: Annotated[int, typer.Option(help="Image size.")] = 64,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
+    precision: Annotated[
+        str, typer.Option(help="fp32, bf16, fp16, or a comma list.")
+    ] = "fp32,bf16",
+    steps: Annotated[int, typer.Option(help="Steps per timed repeat.")] = 10,
+    repeats: Annotated[int, typer.Option(help="Timed repeats (the median is reported).")] = 5,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    compile: Annotated[bool, typer.Option(help="torch.compile the networks.")] = False,
+    baseline: Annotated[
+        bool, typer.Option(help="Also time the classic DataLoader DCGAN loop.")
+    ] = True,
+) -> None:
+    """Training images/s, step time, FLOPs/image, achieved GFLOP/s vs. the matmul peak."""
+    import torch
+
+    from genforge.train.bench import bench_classic, bench_genforge, matmul_peak
+    from genforge.train.config import TrainConfig
+    from genforge.train.trainer import make_accelerator
+
+    precisions = [p.strip() for p in precision.split(",") if p.strip()]
+    for p in precisions:
+        if p not in ("fp32", "bf16", "fp16"):
+            raise GenforgeError(f"unknown precision '{p}'; known: bf16, fp16, fp32")
+    dev = make_accelerator(TrainConfig(device=device)).device
+    threads = torch.get_num_threads()
+    console.print(f"device {dev} ({torch.cuda.get_device_name() if dev.type == 'cuda' else f'{threads} CPU threads'}), "
+                  f"torch {torch.__version__}, {model} {image_size}px, batch {batch_size}, "
+                  f"median of {repeats} x {steps} steps")  # fmt: skip
+    peaks = {"fp32": matmul_peak(dev, torch.float32), "bf16": matmul_peak(dev, torch.bfloat16)}
+    if dev.type == "cuda":
+        peaks["fp16"] = matmul_peak(dev, torch.float16)
+    console.print("matmul peak: " + ", ".join(f"{k} {v:,.0f} GFLOP/s" for k, v in peaks.items()))
+
+    results = []
+    if baseline:
+        results.append((bench_classic(image_size, batch_size, steps, repeats, device), "fp32"))
+    for p in precisions:
+        results.append(
+            (bench_genforge(model, image_size, batch_size, p, steps, repeats, device, compile), p)
+        )
+    flops = next((r.flops_per_image for r, _ in results if r.flops_per_image), None)
+    base = results[0][0].median if baseline else None
+    table = Table(
+        "loop", "img/s", "range", "ms/step", "GFLOP/img", "GFLOP/s", "%peak", "vs classic"
+    )
+    for r, p in results:
+        f = r.flops_per_image or flops  # the classic loop runs the same networks
+        achieved = r.median * f / 1e9 if f else None
+        table.add_row(
+            r.label, f"{r.median:,.1f}", f"{min(r.images_per_s):,.1f}-{max(r.images_per_s):,.1f}",
+            f"{batch_size / r.median * 1000:,.1f}", f"{f / 1e9:.3f}" if f else "-",
+            f"{achieved:,.1f}" if achieved else "-",
+            f"{100 * achieved / peaks.get(p, peaks['fp32']):.0f}%" if achieved else "-",
+            f"{r.median / base:.2f}x" if base else "-",
+        )  # fmt: skip
+    console.print(table)

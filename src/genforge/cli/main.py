@@ -1,0 +1,42 @@
+"""The `genforge` command: sub-apps and commands composed in one place."""
+
+from __future__ import annotations
+
+import typer
+
+from genforge import __version__
+from genforge.cli import bench, data, runs
+from genforge.cli.demo import demo_command
+from genforge.cli.sample import encode_command, sample_command
+from genforge.cli.train import models_command, train_command
+
+app = typer.Typer(
+    name="genforge",
+    help="Train generative models on your own data, sample from them, and inspect the runs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(data.app, name="data")
+app.add_typer(runs.app, name="runs")
+app.add_typer(bench.app, name="bench")
+app.command("train")(train_command)
+app.command("sample")(sample_command)
+app.command("encode")(encode_command)
+app.command("models")(models_command)
+app.command("demo")(demo_command)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"genforge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version."
+    ),
+) -> None:
+    """genforge: a local-first workbench for generative AI."""

@@ -1,0 +1,92 @@
+"""`genforge sample RUN` (grids, single files, latent walks) and `genforge encode RUN`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from genforge.cli.common import console, user_errors
+from genforge.core.errors import GenforgeError
+
+
+@user_errors
+def sample_command(
+    run: Annotated[str, typer.Argument(help="Run name or path.")],
+    n: Annotated[
+        int | None, typer.Option(help="Images to draw (default 64; 1 walk for --interpolate).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same images.")] = 0,
+    label: Annotated[
+        str | None, typer.Option(help="Class name or index (conditional models).")
+    ] = None,
+    truncation: Annotated[
+        float | None, typer.Option(help="Resample latents beyond this |z| (e.g. 0.7).")
+    ] = None,
+    grid: Annotated[Path | None, typer.Option(help="Write a grid PNG here.")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option(help="Write one PNG per image into this folder.")
+    ] = None,
+    nrow: Annotated[int | None, typer.Option(help="Images per grid row.")] = None,
+    interpolate: Annotated[
+        int | None, typer.Option(help="Latent walk through this many keyframes.")
+    ] = None,
+    frames: Annotated[int, typer.Option(help="Frames of the latent walk.")] = 60,
+    fps: Annotated[int, typer.Option(help="Frames per second of the walk.")] = 20,
+    out: Annotated[
+        Path | None, typer.Option(help="Walk output (.gif or .mp4), or a grid .png.")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    ema: Annotated[bool, typer.Option(help="Use the EMA weights when the run has them.")] = True,
+) -> None:
+    """Sample images from a trained run."""
+    from genforge.generate.image import write_samples, write_walk
+    from genforge.generate.pipeline import ImagePipeline
+
+    pipe = ImagePipeline(run, device=device, use_ema=ema)
+    if interpolate is not None:
+        if out is None:
+            raise GenforgeError("--interpolate needs --out walk.gif or --out walk.mp4")
+        path = write_walk(pipe, out, interpolate, frames, fps=fps, seed=seed, label=label,
+                          walks=n or 1, truncation=truncation)  # fmt: skip
+        console.print(f"wrote {frames}-frame latent walk: {path}")
+        return
+    if out is not None:
+        if out.suffix.lower() != ".png":
+            raise GenforgeError(
+                f"--out without --interpolate writes a grid and must end in .png, got {out.name}"
+            )
+        grid = grid or out
+    if grid is None and out_dir is None:
+        suffix = f"-label{label}" if label is not None else ""
+        grid = pipe.run.samples_dir / f"sample-s{seed}{suffix}.png"
+    paths = write_samples(pipe, n or 64, seed=seed, label=label, truncation=truncation,
+                          grid=grid, out_dir=out_dir, nrow=nrow)  # fmt: skip
+    if grid is not None:
+        console.print(f"grid: {paths[0]}")
+    if out_dir is not None:
+        console.print(f"{len(paths) - (grid is not None)} images in {out_dir}")
+
+
+@user_errors
+def encode_command(
+    run: Annotated[str, typer.Argument(help="A VAE run (name or path).")],
+    data: Annotated[str, typer.Option(help="Image folder or embedded set to encode.")],
+    out: Annotated[
+        Path, typer.Option(help="Output .npz (mu, logvar, labels, class_names, files).")
+    ],
+    recon_grid: Annotated[
+        Path | None, typer.Option(help="Also write originals/reconstructions PNG.")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Encode images to VAE latents (dimensionality reduction)."""
+    from genforge.generate.image import encode_images
+    from genforge.generate.pipeline import ImagePipeline
+
+    pipe = ImagePipeline(run, device=device)
+    path, count = encode_images(pipe, data, out, recon_grid=recon_grid)
+    console.print(f"encoded {count} images to {pipe.model.latent_dim}-d latents: {path}")
+    if recon_grid is not None:
+        console.print(f"reconstructions: {recon_grid}")

@@ -1,0 +1,88 @@
+"""`genforge train MODEL --data ... [options]` and `genforge models`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from genforge.cli.common import console, show_progress, user_errors
+from genforge.core.config import parse_overrides
+
+
+@user_errors
+def train_command(
+    model: Annotated[
+        str | None, typer.Argument(help="Model name (genforge models lists them).")
+    ] = None,
+    data: Annotated[
+        str | None, typer.Option(help="Image folder or embedded set: digits, phantoms, photos.")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Run name (default <data>-<model>).")] = None,
+    resume: Annotated[
+        str | None, typer.Option(help="Continue this run from its last checkpoint.")
+    ] = None,
+    steps: Annotated[int | None, typer.Option(help="Total optimisation steps.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Images per step.")] = None,
+    image_size: Annotated[
+        int | None, typer.Option(help="Square image size: 8, 16, 32, 64, 128.")
+    ] = None,
+    channels: Annotated[
+        int | None, typer.Option(help="1 (grayscale) or 3 (RGB); default from data.")
+    ] = None,
+    latent_dim: Annotated[int | None, typer.Option(help="Latent (noise/code) dimension.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate (generator for GANs).")] = None,
+    precision: Annotated[
+        str | None, typer.Option(help="fp32, bf16 (CPU/GPU) or fp16 (GPU).")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps.")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed (same seed, same model on CPU).")
+    ] = None,
+    augment: Annotated[
+        str | None, typer.Option(help="Comma list: flip, rotate, crop, scale.")
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Any config key: --set beta=4 --set ema_decay=0.99."),
+    ] = None,
+    runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
+) -> None:
+    """Train a generative model on an image folder or an embedded set."""
+    from genforge.train.launch import train
+
+    options = parse_overrides(set_ or [])
+    given = {
+        "steps": steps, "batch_size": batch_size, "image_size": image_size, "channels": channels,
+        "latent_dim": latent_dim, "lr": lr, "precision": precision, "device": device, "seed": seed,
+        "augment": tuple(a.strip() for a in augment.split(",") if a.strip()) if augment else None,
+    }  # fmt: skip
+    options.update({k: v for k, v in given.items() if v is not None})
+    run = train(
+        model,
+        data,
+        name=name,
+        resume=resume,
+        runs_dir=runs_dir,
+        progress=show_progress(),
+        **options,
+    )
+    console.print(f"[green]done[/]: run [bold]{run.name}[/] at step {run.step}")
+    console.print(f"  run folder  {run.path}")
+    console.print(f"  samples     {run.samples_dir / 'latest.png'}")
+    console.print(f"  model card  {run.card_path}")
+
+
+def models_command() -> None:
+    """List the registered models."""
+    from rich.table import Table
+
+    from genforge.models import MODELS
+
+    table = Table("model", "what it is", "conditional")
+    for name, entry in MODELS.items():
+        table.add_row(
+            name, entry.description, "yes" if entry.model.get("conditional") else "optional"
+        )
+    console.print(table)

@@ -1,0 +1,209 @@
+"""Inference glue for a trained image Run: load once, then sample, interpolate, encode.
+
+The loop is written out here (STYLE.md point 2): latents are drawn on the CPU from a seeded
+generator (so a seed means the same images on every device), mapped by the sampling network
+(EMA weights when the run has them) in eval mode, batch by batch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from genforge.core.checkpoint import load_ema, load_weights
+from genforge.core.errors import GenforgeError
+from genforge.core.run import Run, resolve_run
+from genforge.models import ImageModel, ImageSpec, build_model
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise GenforgeError("--device cuda was asked for but no CUDA GPU is visible")
+    return torch.device(device)
+
+
+def truncated_latent(
+    n: int, dim: int, truncation: float | None, generator: torch.Generator
+) -> torch.Tensor:
+    """N(0, I) latents, resampled where |z| > truncation (the truncation trick, BigGAN)."""
+    z = torch.randn(n, dim, generator=generator)
+    if truncation is None:
+        return z
+    if truncation <= 0:
+        raise GenforgeError(f"truncation must be > 0, got {truncation}")
+    while (bad := z.abs() > truncation).any():
+        z[bad] = torch.randn(int(bad.sum()), generator=generator)
+    return z
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between latents a, b (D,) at fractions t (T,) -> (T, D)."""
+    a_n, b_n = a / a.norm(), b / b.norm()
+    omega = torch.arccos((a_n * b_n).sum().clamp(-1 + 1e-7, 1 - 1e-7))
+    so = torch.sin(omega)
+    t = t[:, None]
+    return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
+
+
+class ImagePipeline:
+    """A loaded image Run.
+
+    Args:
+        run: the Run (or its name/path).
+        device: "auto", "cpu", "cuda".
+        use_ema: sample with the EMA weights when present.
+    """
+
+    def __init__(self, run: Run | str | Path, device: str = "auto", use_ema: bool = True):
+        self.run = run if isinstance(run, Run) else resolve_run(run)
+        cfg = self.run.read_config()
+        self.model_name: str = cfg["model"]
+        self.spec = ImageSpec.from_dict(cfg["spec"])
+        self.model: ImageModel = build_model(self.model_name, self.spec, cfg["model_config"])
+        weights = load_weights(self.run)
+        ema = load_ema(self.run) if use_ema else None
+        self.model.load_state_dict({**weights, **(ema or {})})
+        self.device = pick_device(device)
+        self.model.to(self.device).eval()
+        self.step = self.run.step
+
+    # -- conditions -------------------------------------------------------------------------
+    def label_index(self, label: int | str | None) -> int | None:
+        """Class name or index -> index, with a clear error for unconditional runs / bad labels."""
+        if label is None:
+            return None
+        if not self.model.conditional:
+            raise GenforgeError(
+                f"--label needs a class-conditional model; run '{self.run.name}' is an "
+                f"unconditional {self.model_name}"
+            )
+        names = list(self.spec.class_names)
+        if str(label) in names:
+            return names.index(str(label))
+        try:
+            idx = int(label)
+        except ValueError:
+            idx = -1
+        if 0 <= idx < self.spec.num_classes and str(label).lstrip("-").isdigit():
+            return idx
+        raise GenforgeError(
+            f"label {label!r} is out of range; run '{self.run.name}' knows {self.spec.num_classes} "
+            f"classes: {', '.join(names)}"
+        )
+
+    def labels_for(self, n: int, label: int | str | None = None) -> torch.Tensor | None:
+        """Labels used by `sample`: all `label`, or classes cycled 0, 1, ... when none is given."""
+        idx = self.label_index(label)
+        if idx is not None:
+            return torch.full((n,), idx, dtype=torch.long)
+        if self.model.conditional:  # no label asked: cycle through the classes
+            return torch.arange(n) % self.spec.num_classes
+        return None
+
+    # -- sampling ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(
+        self, z: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 256
+    ) -> torch.Tensor:
+        """Latents (n, D) [+ labels (n,)] -> images (n, C, H, W) in [-1, 1] on the CPU."""
+        out = []
+        for i in range(0, z.size(0), batch_size):
+            zb = z[i : i + batch_size].to(self.device)
+            yb = labels[i : i + batch_size].to(self.device) if labels is not None else None
+            out.append(self.model.generate(zb, yb).float().cpu())
+        return torch.cat(out)
+
+    def sample(
+        self,
+        n: int,
+        seed: int = 0,
+        label: int | str | None = None,
+        truncation: float | None = None,
+    ) -> torch.Tensor:
+        """Draw `n` images (n, C, H, W) in [-1, 1]; `labels_for(n, label)` gives their labels."""
+        if n < 1:
+            raise GenforgeError(f"--n must be at least 1, got {n}")
+        g = torch.Generator().manual_seed(seed)
+        z = truncated_latent(n, self.model.latent_dim, truncation, g)
+        return self.generate(z, self.labels_for(n, label))
+
+    def interpolate(
+        self,
+        keyframes: int,
+        frames: int,
+        seed: int = 0,
+        label: int | str | None = None,
+        walks: int = 1,
+        truncation: float | None = None,
+    ) -> torch.Tensor:
+        """A closed latent walk through `keyframes` random points: (frames, walks, C, H, W)."""
+        if keyframes < 2:
+            raise GenforgeError(f"--interpolate needs at least 2 keyframes, got {keyframes}")
+        if frames < keyframes:
+            raise GenforgeError(
+                f"--frames ({frames}) must be at least the number of keyframes ({keyframes})"
+            )
+        g = torch.Generator().manual_seed(seed)
+        idx = self.label_index(label)
+        walks_z = []
+        for _ in range(walks):
+            keys = truncated_latent(keyframes, self.model.latent_dim, truncation, g)
+            # split `frames` over the keyframes segments of the loop, last keyframe back to the first
+            per = [
+                frames // keyframes + (1 if i < frames % keyframes else 0) for i in range(keyframes)
+            ]
+            path = [
+                slerp(keys[i], keys[(i + 1) % keyframes], torch.arange(per[i]) / per[i])
+                for i in range(keyframes)
+            ]
+            walks_z.append(torch.cat(path))  # (frames, D)
+        z = torch.stack(walks_z, dim=1).reshape(frames * walks, -1)  # frame-major
+        labels = None
+        if self.model.conditional:
+            classes = (
+                torch.arange(walks) % self.spec.num_classes
+                if idx is None
+                else torch.full((walks,), idx)
+            )
+            labels = classes.repeat(frames)
+        images = self.generate(z, labels)
+        return images.view(frames, walks, *images.shape[1:])
+
+    # -- VAE --------------------------------------------------------------------------------
+    def _need_vae(self, what: str) -> None:
+        if not hasattr(self.model, "encode"):
+            raise GenforgeError(
+                f"{what} needs a VAE run; run '{self.run.name}' is a {self.model_name}"
+            )
+
+    @torch.no_grad()
+    def encode(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 256
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior (mu, logvar), each (n, latent_dim), of images (n, C, H, W) in [-1, 1]."""
+        self._need_vae("encode")
+        self._check_images(images)
+        mus, logvars = [], []
+        for i in range(0, images.size(0), batch_size):
+            yb = labels[i : i + batch_size].to(self.device) if labels is not None else None
+            mu, logvar = self.model.encode(images[i : i + batch_size].to(self.device), yb)
+            mus.append(mu.float().cpu())
+            logvars.append(logvar.float().cpu())
+        return torch.cat(mus), torch.cat(logvars)
+
+    @torch.no_grad()
+    def reconstruct(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        self._need_vae("reconstruct")
+        self._check_images(images)
+        y = labels.to(self.device) if labels is not None else None
+        return self.model.reconstruct(images.to(self.device), y).float().cpu()
+
+    def _check_images(self, images: torch.Tensor) -> None:
+        want = (self.spec.channels, self.spec.size, self.spec.size)
+        if tuple(images.shape[1:]) != want:
+            raise GenforgeError(
+                f"images of shape {tuple(images.shape[1:])} do not fit this model ({want})"
+            )

@@ -1,0 +1,103 @@
+"""What every image model family provides to the trainer and the samplers.
+
+A family is an `nn.Module` holding its networks. The trainer prepares each network and its
+optimizer with `accelerate` and calls `training_step`, whose phases are written out in the
+family's own file. Samplers call `latent`, `generate` (and `encode`/`decode` for VAEs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from genforge.core.errors import GenforgeError
+
+Batch = tuple[
+    torch.Tensor, torch.Tensor | None
+]  # images (B, C, H, W) in [-1, 1], labels (B,) or None
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """The shape of the data a model is built for."""
+
+    channels: int
+    size: int
+    num_classes: int = 0
+    class_names: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "channels": self.channels,
+            "size": self.size,
+            "num_classes": self.num_classes,
+            "class_names": list(self.class_names),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ImageSpec:
+        return cls(d["channels"], d["size"], d["num_classes"], tuple(d["class_names"]))
+
+
+class ImageModel(nn.Module):
+    """Base class of image generative families (GANs, VAEs)."""
+
+    Config: ClassVar[type]
+    supported_sizes: ClassVar[tuple[int, ...]] = (8, 16, 32, 64, 128)
+
+    def __init__(self, config: Any, spec: ImageSpec):
+        super().__init__()
+        if spec.size not in self.supported_sizes:
+            raise GenforgeError(
+                f"image size {spec.size} is not supported by {type(self).__name__}; "
+                f"use one of {', '.join(map(str, self.supported_sizes))}"
+            )
+        if getattr(config, "conditional", False) and spec.num_classes < 2:
+            raise GenforgeError(
+                "a conditional model needs labeled data (class subfolders); "
+                f"this data has {spec.num_classes} classes"
+            )
+        self.config = config
+        self.spec = spec
+
+    @property
+    def conditional(self) -> bool:
+        return bool(getattr(self.config, "conditional", False))
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.config.latent_dim)
+
+    # -- training ----------------------------------------------------------------------
+    def networks(self) -> dict[str, nn.Module]:
+        """Networks the trainer prepares and optimises, each with its own optimizer."""
+        raise NotImplementedError
+
+    def sampling_network(self) -> str:
+        """Name of the network whose EMA copy is used for sampling."""
+        raise NotImplementedError
+
+    def training_step(
+        self,
+        nets: dict[str, nn.Module],
+        opts: dict[str, torch.optim.Optimizer],
+        next_batch: Callable[[], Batch],
+        accelerator: Any,
+    ) -> dict[str, torch.Tensor]:
+        """One optimisation step; returns detached scalar losses by name."""
+        raise NotImplementedError
+
+    # -- sampling ----------------------------------------------------------------------
+    def latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw `n` latent vectors (n, latent_dim) from the prior N(0, I)."""
+        return torch.randn(n, self.latent_dim, generator=generator)
+
+    def generate(
+        self, z: torch.Tensor, labels: torch.Tensor | None = None, net: nn.Module | None = None
+    ) -> torch.Tensor:
+        """Map latents (n, latent_dim) to images (n, C, H, W) in [-1, 1]."""
+        raise NotImplementedError

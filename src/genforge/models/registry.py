@@ -1,0 +1,74 @@
+"""Model names -> (family class, preset overrides): the one table every interface reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from genforge.core.config import from_dict
+from genforge.core.errors import unknown_choice
+from genforge.models.base import ImageModel, ImageSpec
+from genforge.models.dcgan import DCGAN
+from genforge.models.gan import GAN
+from genforge.models.vae import VAE
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    family: type[ImageModel]
+    description: str
+    model: dict[str, Any] = field(default_factory=dict)  # preset overrides of family.Config
+    train: dict[str, Any] = field(default_factory=dict)  # preset overrides of TrainConfig
+
+
+MODELS: dict[str, ModelEntry] = {
+    "gan": ModelEntry(
+        GAN, "fully-connected GAN (the classic 100-256-512-1024 MLP)", {}, {"lr": 2e-4}
+    ),
+    "dcgan": ModelEntry(DCGAN, "deep convolutional GAN, BCE loss, BatchNorm"),
+    "cgan": ModelEntry(
+        DCGAN,
+        "class-conditional DCGAN: conditional BatchNorm G, projection + spectral-norm D, hinge loss",
+        {"conditional": True, "loss": "hinge", "d_norm": "spectral", "n_critic": 2},
+        {"betas": (0.0, 0.9), "lr": 2e-4},
+    ),
+    "wgan-gp": ModelEntry(
+        DCGAN,
+        "Wasserstein GAN with gradient penalty (LayerNorm critic, 5 critic steps)",
+        {"loss": "wgan-gp", "d_norm": "layer", "n_critic": 5},
+        {"lr": 1e-4, "betas": (0.0, 0.9)},
+    ),
+    "hinge-sn": ModelEntry(
+        DCGAN,
+        "hinge loss with a spectral-norm discriminator (SNGAN-style)",
+        {"loss": "hinge", "d_norm": "spectral"},
+        {"betas": (0.0, 0.9), "lr": 2e-4, "lr_d": 4e-4},
+    ),
+    "vae": ModelEntry(
+        VAE, "convolutional variational autoencoder", {}, {"lr": 1e-3, "betas": (0.9, 0.999)}
+    ),
+    "cvae": ModelEntry(
+        VAE,
+        "class-conditional convolutional VAE",
+        {"conditional": True},
+        {"lr": 1e-3, "betas": (0.9, 0.999)},
+    ),
+}
+
+
+def get_entry(name: str) -> ModelEntry:
+    if name not in MODELS:
+        raise unknown_choice("model", name, MODELS)
+    return MODELS[name]
+
+
+def model_config(name: str, overrides: dict[str, Any] | None = None) -> Any:
+    """The resolved config dataclass for model `name`: family defaults < preset < overrides."""
+    entry = get_entry(name)
+    return from_dict(entry.family.Config, {**entry.model, **(overrides or {})})
+
+
+def build_model(name: str, spec: ImageSpec, overrides: dict[str, Any] | None = None) -> ImageModel:
+    """Instantiate model `name` for data of shape `spec`."""
+    entry = get_entry(name)
+    return entry.family(model_config(name, overrides), spec)

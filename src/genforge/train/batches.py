@@ -1,0 +1,96 @@
+"""Batches for the training loop, resumable to the exact sample.
+
+Small datasets live on the training device as one tensor and a batch is one gather (no
+per-image Python work in the hot loop). Large folders stream through a DataLoader. Both walk a
+seeded permutation per epoch, so (epoch, position) pins down the next batch on --resume.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from genforge.core.errors import GenforgeError
+from genforge.data import ImageDataset
+from genforge.data.transforms import augment
+
+
+class Batches:
+    """Callable returning the next (images, labels) batch on `device`."""
+
+    def __init__(
+        self,
+        dataset: ImageDataset,
+        batch_size: int,
+        seed: int,
+        device: torch.device,
+        augmentations: tuple[str, ...] = (),
+        channels_last: bool = False,
+        num_workers: int = 2,
+    ):
+        n = len(dataset)
+        if batch_size > n:
+            raise GenforgeError(
+                f"batch size {batch_size} is larger than the training set ({n} images); "
+                f"use --batch-size {n} or less"
+            )
+        self.n, self.batch_size, self.seed, self.device = n, batch_size, seed, device
+        self.augmentations = augmentations
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.dataset = dataset
+        self.num_workers = num_workers
+        self.epoch, self.pos, self.calls = 0, 0, 0
+        self._iter: Any = None
+        if dataset.in_memory:
+            self.images = dataset.images.to(device).contiguous(memory_format=self.memory_format)
+            self.labels = dataset.labels.to(device) if dataset.labels is not None else None
+        self._perm = self._permutation()
+
+    def _permutation(self) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return torch.randperm(self.n, generator=g)
+
+    def _next_epoch(self) -> None:
+        self.epoch, self.pos, self._iter = self.epoch + 1, 0, None
+        self._perm = self._permutation()
+
+    def __call__(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.pos + self.batch_size > self.n:  # drop the ragged tail of each epoch
+            self._next_epoch()
+        if self.dataset.in_memory:
+            idx = self._perm[self.pos : self.pos + self.batch_size].to(self.device)
+            x = self.images[idx]  # (B, C, H, W), one gather on the device
+            y = self.labels[idx] if self.labels is not None else None
+        else:
+            x, y = self._next_streamed()
+        self.pos += self.batch_size
+        self.calls += 1
+        if self.augmentations:
+            g = torch.Generator().manual_seed(self.seed * 7_919 + self.calls)
+            x = augment(x, self.augmentations, generator=g)
+        return x, y
+
+    def _next_streamed(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self._iter is None:
+            starts = range(self.pos, self.n - self.batch_size + 1, self.batch_size)
+            batches = [self._perm[s : s + self.batch_size].tolist() for s in starts]
+            loader = torch.utils.data.DataLoader(
+                self.dataset.stream,
+                batch_sampler=batches,
+                num_workers=self.num_workers,
+                pin_memory=self.device.type == "cuda",
+                persistent_workers=False,
+            )
+            self._iter = iter(loader)
+        x, y = next(self._iter)
+        x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+        y = y.to(self.device) if self.dataset.num_classes else None
+        return x, y
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "pos": self.pos, "calls": self.calls}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self.pos, self.calls = state["epoch"], state["pos"], state["calls"]
+        self._perm, self._iter = self._permutation(), None

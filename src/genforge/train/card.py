@@ -1,0 +1,102 @@
+"""The model card: README.md in the Run with data summary, config, loss curves and samples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from genforge.core.io import write_text, write_with
+from genforge.core.run import Run
+
+
+def plot_losses(run: Run) -> Path | None:
+    """Loss curves from metrics.jsonl -> samples/losses.png (None when nothing was logged)."""
+    records = run.metrics()
+    keys = sorted({k for r in records for k in r if k.startswith("loss")})
+    if not records or not keys:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
+    for k in keys:
+        pts = [(r["step"], r[k]) for r in records if k in r]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=k, linewidth=1.2)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(f"{run.name}: training losses")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    out = run.samples_dir / "losses.png"
+    write_with(out, lambda tmp: fig.savefig(tmp, format="png"))
+    plt.close(fig)
+    return out
+
+
+def write_model_card(run: Run) -> Path:
+    cfg = run.read_config()
+    report = json.loads(run.data_report_path.read_text()) if run.data_report_path.exists() else {}
+    records = run.metrics()
+    last = records[-1] if records else {}
+    losses_png = plot_losses(run)
+    spec = cfg["spec"]
+    classes = report.get("class_counts") or {}
+    lines = [
+        f"# {run.name}",
+        "",
+        f"A **{cfg['model']}** model trained with genforge {cfg.get('genforge_version', '')} "
+        f"on `{cfg['data']['source']}` ({spec['size']}×{spec['size']}, {spec['channels']} channel"
+        f"{'s' if spec['channels'] > 1 else ''}).",
+        "",
+        "## Data",
+        "",
+        f"- images used: {report.get('num_images', '?')} "
+        f"(train {report.get('train', '?')}, held-out val {report.get('val', '?')})",
+        f"- classes: {', '.join(f'{k} ({v})' for k, v in classes.items()) if classes else 'unlabeled'}",
+        f"- skipped files: {len(report.get('skipped', []))}; exact duplicates removed: "
+        f"{len(report.get('duplicates', []))}",
+        "",
+        "## Training",
+        "",
+        f"- steps: {last.get('step', 0)} of {cfg['train']['steps']}, batch size {cfg['train']['batch_size']}, "
+        f"precision {cfg['train']['precision']}, seed {cfg['train']['seed']}",
+    ]
+    if last:
+        finals = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k.startswith("loss"))
+        lines.append(
+            f"- final losses: {finals}; throughput {last.get('images_per_s', 0):.0f} images/s"
+        )
+    lines += ["", "## Samples", "", "![samples](samples/latest.png)", ""]
+    if losses_png:
+        lines += ["## Loss curves", "", "![losses](samples/losses.png)", ""]
+    lines += [
+        "## Use",
+        "",
+        "```bash",
+        f"genforge sample {run.name} --n 64 --grid samples.png --seed 0",
+        f"genforge sample {run.name} --interpolate 8 --frames 60 --out walk.gif",
+        "```",
+        "",
+        "## Config",
+        "",
+        "```yaml",
+        yaml.safe_dump(
+            {k: cfg[k] for k in ("model", "data", "model_config", "train")}, sort_keys=False
+        ).rstrip(),
+        "```",
+        "",
+        "## Limits",
+        "",
+        "- Training losses are not a quality measure (a GAN's losses say little about its samples);",
+        "  look at the samples and evaluate against held-out data before relying on the model.",
+        "- A generative model can reproduce its training images; audit samples before sharing them.",
+        f"- Trained on {report.get('train', '?')} images only; it knows nothing outside that data.",
+        "",
+    ]
+    write_text(run.card_path, "\n".join(lines))
+    return run.card_path

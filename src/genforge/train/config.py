@@ -1,0 +1,37 @@
+"""Training and data configs: typed dataclasses whose defaults run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass
+class DataConfig:
+    source: str = "digits"  # embedded name or folder path
+    image_size: int | None = None  # None: the source's default (32 for digits, 64 for folders)
+    channels: int | None = None  # None: from the data
+    val_fraction: float = 0.1  # held out, seeded, stratified by label
+    augment: tuple[str, ...] = ()  # flip, rotate, crop, scale
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 2000
+    batch_size: int = 64
+    optimizer: Literal["adam", "adamw", "rmsprop"] = "adam"
+    lr: float = 2e-4
+    lr_d: float | None = None  # discriminator learning rate (TTUR); None: same as lr
+    betas: tuple[float, float] = (0.5, 0.999)
+    weight_decay: float = 0.0
+    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
+    warmup_steps: int = 0
+    ema_decay: float = 0.999  # EMA of the sampling network; 0 disables
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    channels_last: bool = True
+    compile: bool = False
+    seed: int = 0
+    log_every: int = 25
+    sample_every: int = 500
+    checkpoint_every: int = 500

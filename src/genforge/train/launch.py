@@ -1,0 +1,173 @@
+"""`train()`: resolve configs, create or reopen the Run, build the model, fit, write the card."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from genforge import __version__
+from genforge.core.config import from_dict, to_dict
+from genforge.core.errors import GenforgeError
+from genforge.core.io import write_json
+from genforge.core.run import Run, new_run_path, resolve_run
+from genforge.data import is_embedded, load_images
+from genforge.models import ImageSpec, build_model, get_entry, model_config
+from genforge.train.card import write_model_card
+from genforge.train.config import DataConfig, TrainConfig
+from genforge.train.loop import fit
+from genforge.train.trainer import Trainer
+
+DATA_KEYS = {f.name for f in dataclasses.fields(DataConfig)} - {"source"}
+TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def _split_options(model: str, options: dict[str, Any]) -> tuple[dict, dict, dict]:
+    """Sort flat keyword options into (data, train, model) overrides; unknown keys fail."""
+    model_keys = {f.name for f in dataclasses.fields(get_entry(model).family.Config)}
+    data, train, mdl, unknown = {}, {}, {}, []
+    for k, v in options.items():
+        k = k.replace("-", "_")
+        if k in DATA_KEYS:
+            data[k] = v
+        elif k in TRAIN_KEYS:
+            train[k] = v
+        elif k in model_keys:
+            mdl[k] = v
+        else:
+            unknown.append(k)
+    if unknown:
+        valid = sorted(DATA_KEYS | TRAIN_KEYS | model_keys)
+        raise GenforgeError(
+            f"unknown config key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+            f"for {model}; valid keys: {', '.join(valid)}"
+        )
+    return data, train, mdl
+
+
+def _seed_everything(seed: int) -> None:
+    from accelerate.utils import set_seed
+
+    set_seed(seed)
+
+
+def train(
+    model: str | None = None,
+    data: str | None = None,
+    *,
+    name: str | None = None,
+    resume: str | Path | None = None,
+    runs_dir: str | Path | None = None,
+    progress: bool = False,
+    stop_after: int | None = None,
+    **options: Any,
+) -> Run:
+    """Train `model` on `data` and return the Run.
+
+    Args:
+        model: a registered model name (`genforge.models.MODELS`), e.g. "dcgan".
+        data: an embedded set ("digits", "phantoms", "photos") or an image folder.
+        name: run name (default "<data>-<model>", made unique).
+        resume: name or path of a run to continue from its last checkpoint.
+        runs_dir: where runs live (default ./runs or $GENFORGE_RUNS).
+        progress: show a progress bar.
+        stop_after: stop after this many steps (the run stays resumable).
+        **options: config keys of the data (image_size, channels, val_fraction, augment), the
+            training (steps, batch_size, lr, precision, seed, ...) or the model (latent_dim, ...).
+
+    Returns:
+        The Run folder with weights, samples, metrics and model card.
+    """
+    if resume is not None:
+        run, cfg = _reopen(resume, model, data, runs_dir, options)
+    else:
+        if model is None:
+            raise GenforgeError("which model? e.g. genforge train dcgan --data digits")
+        run, cfg = _create(model, data or "digits", name, runs_dir, options)
+
+    data_cfg = from_dict(DataConfig, cfg["data"])
+    train_cfg = from_dict(TrainConfig, cfg["train"])
+    dataset = load_images(
+        data_cfg.source, data_cfg.image_size, data_cfg.channels, seed=train_cfg.seed
+    )
+    train_set, _val = dataset.split(data_cfg.val_fraction, seed=train_cfg.seed)
+    spec = ImageSpec.from_dict(cfg["spec"])
+    _seed_everything(train_cfg.seed)
+    family = build_model(cfg["model"], spec, cfg["model_config"])
+    meta = {"model": cfg["model"], "spec": spec.to_dict(), "genforge_version": __version__}
+    trainer = Trainer(family, train_set, train_cfg, data_cfg, run=run, model_name=cfg["model"])
+    if resume is not None:
+        trainer.restore(run)
+    else:
+        write_json(
+            run.data_report_path,
+            {**dataset.report.to_dict(), "train": len(train_set), "val": len(_val)},
+        )
+    fit(trainer, run, meta, progress=progress, stop_after=stop_after)
+    write_model_card(run)
+    return run
+
+
+def _create(model: str, data: str, name: str | None, runs_dir, options: dict) -> tuple[Run, dict]:
+    data_opts, train_opts, model_opts = _split_options(model, options)
+    entry = get_entry(model)
+    mcfg = model_config(model, model_opts)
+    tcfg = from_dict(TrainConfig, {**entry.train, **train_opts})
+    dcfg = from_dict(DataConfig, {"source": data, **data_opts})
+    source = dcfg.source if is_embedded(dcfg.source) else str(Path(dcfg.source).resolve())
+    dataset = load_images(source, dcfg.image_size, dcfg.channels, seed=tcfg.seed)
+    spec = ImageSpec(
+        dataset.channels, dataset.image_size, dataset.num_classes, tuple(dataset.class_names)
+    )
+    build_model(model, spec, model_opts)  # fail on unsupported size / unlabeled data before writing
+    run = Run(new_run_path(name, f"{dataset.name}-{model}", runs_dir))
+    cfg = {
+        "name": run.name,
+        "model": model,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "genforge_version": __version__,
+        "data": {
+            **to_dict(dcfg),
+            "source": source,
+            "image_size": dataset.image_size,
+            "channels": dataset.channels,
+        },
+        "spec": spec.to_dict(),
+        "model_config": to_dict(mcfg),
+        "train": to_dict(tcfg),
+    }
+    run.path.mkdir(parents=True, exist_ok=False)
+    run.write_config(cfg)
+    return run, cfg
+
+
+def _reopen(ref, model: str | None, data: str | None, runs_dir, options: dict) -> tuple[Run, dict]:
+    run = resolve_run(ref, runs_dir)
+    cfg = run.read_config()
+    if model is not None and model != cfg["model"]:
+        raise GenforgeError(f"run '{run.name}' is a {cfg['model']} run, not {model}")
+    if (
+        data is not None
+        and data != cfg["data"]["source"]
+        and str(Path(data).resolve()) != cfg["data"]["source"]
+    ):
+        raise GenforgeError(
+            f"run '{run.name}' was trained on {cfg['data']['source']}; --data cannot change on resume"
+        )
+    _, train_opts, _ = _split_options(cfg["model"], options)
+    fixed = sorted(set(options) - set(train_opts))
+    if fixed:
+        raise GenforgeError(f"cannot change {', '.join(fixed)} when resuming run '{run.name}'")
+    cfg["train"] = to_dict(from_dict(TrainConfig, {**cfg["train"], **train_opts}))
+    if run.read_meta() is None:
+        raise GenforgeError(
+            f"run '{run.name}' has no checkpoint yet; start it again without --resume"
+        )
+    if run.step >= cfg["train"]["steps"]:
+        raise GenforgeError(
+            f"run '{run.name}' already reached step {run.step} of {cfg['train']['steps']}; "
+            "pass a larger --steps to train further"
+        )
+    run.write_config(cfg)
+    return run, cfg

@@ -1,0 +1,168 @@
+"""The visible training loop: step, log, guard, sample, checkpoint."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from contextlib import nullcontext
+from typing import Any
+
+from genforge.core.errors import GenforgeError
+from genforge.core.images import make_grid, save_png
+from genforge.core.io import append_line
+from genforge.core.run import Run
+from genforge.train.trainer import Trainer, check_finite
+
+
+class MetricsLogger:
+    """metrics.jsonl (one JSON object per log step) and TensorBoard scalars/images."""
+
+    def __init__(self, run: Run, tensorboard: bool = True):
+        self.run = run
+        self.tb = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(log_dir=str(run.tb_dir))
+
+    def log(self, step: int, values: dict[str, float]) -> None:
+        append_line(self.run.metrics_path, json.dumps({"step": step, **values}))
+        if self.tb is not None:
+            for k, v in values.items():
+                self.tb.add_scalar(f"train/{k}", v, step)
+
+    def image(self, step: int, grid) -> None:  # grid: uint8 (H, W, C)
+        if self.tb is not None:
+            self.tb.add_image("samples", grid, step, dataformats="HWC")
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _progress(enabled: bool):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    if not enabled:
+        return nullcontext(None)
+    return Progress(
+        TextColumn("[bold]train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[losses]}"),
+    )
+
+
+def write_preview(trainer: Trainer, run: Run, step: int, logger: MetricsLogger | None) -> None:
+    images = trainer.preview()
+    nrow = min(trainer.model.spec.num_classes, 10) if trainer.model.conditional else None
+    nrow = images.size(0) // nrow if nrow else None
+    grid = make_grid(images, nrow=nrow)
+    params = {"run": run.name, "step": step, "seed": trainer.cfg.seed + 12345, "kind": "preview"}
+    save_png(run.samples_dir / f"step-{step:07d}.png", grid, params)
+    save_png(run.samples_dir / "latest.png", grid, params)
+    if logger:
+        logger.image(step, grid)
+
+
+class StopRequest:
+    """SIGINT/SIGTERM ask the loop to stop after the current step (a second Ctrl-C aborts)."""
+
+    def __init__(self):
+        self.requested = False
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def fit(
+    trainer: Trainer,
+    run: Run,
+    meta: dict[str, Any],
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> Run:
+    """Train until `cfg.steps` (or `stop_after` more steps), checkpointing along the way.
+
+    Ctrl-C (or SIGTERM) finishes the current step, saves a checkpoint and raises a
+    GenforgeError telling how to resume; a NaN/inf loss stops the run and keeps the last good
+    checkpoint.
+    """
+    cfg = trainer.cfg
+    logger = MetricsLogger(run) if trainer.accelerator.is_main_process else None
+    end = cfg.steps if stop_after is None else min(cfg.steps, trainer.step_count + stop_after)
+    images_per_step = cfg.batch_size * getattr(trainer.model.config, "n_critic", 1)
+    t_log, n_log = time.perf_counter(), 0
+    try:
+        with StopRequest() as stop, _progress(progress) as bar:
+            task = (
+                bar.add_task(
+                    "train", total=cfg.steps, completed=trainer.step_count, rate="", losses=""
+                )
+                if bar
+                else None
+            )
+            while trainer.step_count < end:
+                logs = trainer.step()
+                step, n_log = trainer.step_count, n_log + 1
+                is_last = step == end or stop.requested
+                if step % cfg.log_every == 0 or step % cfg.checkpoint_every == 0 or is_last:
+                    values = {k: float(v) for k, v in logs.items()}  # one device sync per log
+                    check_finite(step, values, run)
+                    elapsed = time.perf_counter() - t_log
+                    values["images_per_s"] = n_log * images_per_step / max(elapsed, 1e-9)
+                    values["lr"] = next(iter(trainer.opts.values())).param_groups[0]["lr"]
+                    t_log, n_log = time.perf_counter(), 0
+                    if logger:
+                        logger.log(step, values)
+                    if bar is not None:
+                        losses = "  ".join(
+                            f"{k} {v:.3f}" for k, v in values.items() if k.startswith("loss")
+                        )
+                        bar.update(task, rate=f"{values['images_per_s']:.0f} img/s", losses=losses)
+                if bar is not None:
+                    bar.update(task, completed=step)
+                if logger and (step % cfg.sample_every == 0 or is_last):
+                    write_preview(trainer, run, step, logger)
+                if step % cfg.checkpoint_every == 0 or is_last:
+                    trainer.save(meta)
+                if stop.requested:
+                    raise GenforgeError(
+                        f"interrupted; checkpoint saved at step {step}; continue with: "
+                        f"genforge train {meta['model']} --resume {run.name}"
+                    )
+    except KeyboardInterrupt:
+        raise GenforgeError(
+            f"aborted; the last checkpoint (step {run.step}) is kept; continue with: "
+            f"genforge train {meta['model']} --resume {run.name}"
+        ) from None
+    finally:
+        if logger:
+            logger.close()
+    return run

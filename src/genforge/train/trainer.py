@@ -1,0 +1,287 @@
+"""The training loop on HF accelerate: the same code on CPU, one GPU, or many via
+`accelerate launch`.
+
+One `Trainer.step()` is: the family's own `training_step` (its phases labelled in its file),
+LR schedulers, then the EMA update. `Trainer.fit()` wraps steps with logging, sample grids,
+atomic checkpoints, a divergence guard and a progress bar.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim.swa_utils import AveragedModel
+
+from genforge.core.checkpoint import load_ema, load_state, load_weights, save_checkpoint
+from genforge.core.errors import GenforgeError
+from genforge.core.run import Run
+from genforge.data import ImageDataset
+from genforge.models import ImageModel
+from genforge.train.batches import Batches
+from genforge.train.config import DataConfig, TrainConfig
+
+
+class TrainingDiverged(GenforgeError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+# ---------------------------------------------------------------------------------------
+# Pieces: accelerator, optimizers, schedules
+# ---------------------------------------------------------------------------------------
+
+
+def make_accelerator(cfg: TrainConfig) -> Any:
+    """An Accelerator for the configured device and precision."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise GenforgeError("--device cuda was asked for but no CUDA GPU is visible")
+    if cfg.device == "mps" and not torch.backends.mps.is_available():
+        raise GenforgeError("--device mps was asked for but MPS is not available")
+    cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
+    if cfg.precision == "fp16" and cpu:
+        raise GenforgeError("fp16 mixed precision needs a GPU; on CPU use --precision bf16 or fp32")
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        # A single process may train several models one after another (tests, the bench, the
+        # server) with different precisions; accelerate keeps one global state, so reset it.
+        AcceleratorState._reset_state()
+    mp = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[cfg.precision]
+    return Accelerator(mixed_precision=mp, cpu=cpu)
+
+
+def make_optimizer(name: str, params: Any, cfg: TrainConfig, lr: float) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    return torch.optim.RMSprop(params, lr=lr, weight_decay=cfg.weight_decay)
+
+
+def ema_with_warmup(decay: float):
+    """EMA update for AveragedModel whose decay ramps up as min(decay, (1 + n) / (10 + n)).
+
+    A fixed 0.999 would average in the first, untrained weights for thousands of steps; the
+    warmup (as in diffusers' EMAModel) makes short runs sample from recent weights.
+    """
+
+    @torch.no_grad()
+    def update(ema_params: list[torch.Tensor], params: list[torch.Tensor], n: torch.Tensor) -> None:
+        if not ema_params[0].is_floating_point():  # integer buffers (BatchNorm step counts)
+            torch._foreach_copy_(ema_params, params)
+            return
+        d = min(decay, (1 + float(n)) / (10 + float(n)))
+        torch._foreach_lerp_(ema_params, params, 1 - d)
+
+    return update
+
+
+def lr_lambda(cfg: TrainConfig):
+    """Multiplier of the base LR at a step: linear warmup, then constant/linear/cosine decay."""
+
+    def f(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+        if cfg.lr_schedule == "linear":
+            return max(0.0, 1.0 - t)
+        if cfg.lr_schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+        return 1.0
+
+    return f
+
+
+# ---------------------------------------------------------------------------------------
+# Trainer
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class StepResult:
+    step: int
+    logs: dict[str, float]
+
+
+class Trainer:
+    """Owns the prepared networks, optimizers, EMA and batch source for one model.
+
+    Args:
+        model: the family instance (freshly built, seeded).
+        dataset: training images.
+        cfg: training config.
+        data_cfg: data config (augmentations).
+        run: where to write; None for a dry trainer (the benchmark).
+    """
+
+    def __init__(
+        self,
+        model: ImageModel,
+        dataset: ImageDataset,
+        cfg: TrainConfig,
+        data_cfg: DataConfig | None = None,
+        run: Run | None = None,
+        model_name: str = "",
+    ):
+        self.model, self.cfg, self.run, self.model_name = model, cfg, run, model_name
+        self.accelerator = make_accelerator(cfg)
+        device = self.accelerator.device
+        raw = model.networks()
+        fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        for net in raw.values():
+            net.to(device=device, memory_format=fmt)
+        self.opts = {
+            name: make_optimizer(
+                name,
+                net.parameters(),
+                cfg,
+                cfg.lr_d if (name == "discriminator" and cfg.lr_d is not None) else cfg.lr,
+            )
+            for name, net in raw.items()
+        }
+        self.schedulers = {
+            name: torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg))
+            for name, opt in self.opts.items()
+        }
+        names = list(raw)
+        prepared = self.accelerator.prepare(*raw.values(), *self.opts.values())
+        self.nets: dict[str, nn.Module] = dict(zip(names, prepared[: len(names)], strict=True))
+        self.opts = dict(zip(names, prepared[len(names) :], strict=True))
+        if cfg.compile:
+            self.nets = {k: torch.compile(v) for k, v in self.nets.items()}
+        self.sampling_name = model.sampling_network()
+        self.ema: AveragedModel | None = None
+        if cfg.ema_decay > 0:
+            self.ema = AveragedModel(
+                raw[self.sampling_name],
+                multi_avg_fn=ema_with_warmup(cfg.ema_decay),
+                use_buffers=True,
+            )
+        self.batches = Batches(
+            dataset,
+            cfg.batch_size,
+            cfg.seed,
+            device,
+            augmentations=data_cfg.augment if data_cfg else (),
+            channels_last=cfg.channels_last,
+        )
+        self.step_count = 0
+
+    # -- one step ---------------------------------------------------------------------------
+    def step(self) -> dict[str, torch.Tensor]:
+        """One optimisation step: the family's phases, LR schedule, EMA."""
+        self.model.train()
+        logs = self.model.training_step(self.nets, self.opts, self.batches, self.accelerator)
+        for sched in self.schedulers.values():
+            sched.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.accelerator.unwrap_model(self.nets[self.sampling_name]))
+        self.step_count += 1
+        return logs
+
+    # -- state ------------------------------------------------------------------------------
+    def sampling_net(self) -> nn.Module:
+        if self.ema is not None:
+            return self.ema.module
+        return self.accelerator.unwrap_model(self.nets[self.sampling_name])
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        return {
+            f"{name}.{k}": v
+            for name, net in self.nets.items()
+            for k, v in self.accelerator.unwrap_model(net).state_dict().items()
+        }
+
+    def ema_weights(self) -> dict[str, torch.Tensor] | None:
+        if self.ema is None:
+            return None
+        return {f"{self.sampling_name}.{k}": v for k, v in self.ema.module.state_dict().items()}
+
+    def state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "optimizers": {k: o.state_dict() for k, o in self.opts.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+            "batches": self.batches.state_dict(),
+            "rng": {"torch": torch.get_rng_state()},
+        }
+        if torch.cuda.is_available():
+            state["rng"]["cuda"] = torch.cuda.get_rng_state_all()
+        if self.ema is not None:
+            state["ema_n_averaged"] = self.ema.n_averaged.detach().cpu()
+        return state
+
+    def restore(self, run: Run) -> None:
+        """Load weights, EMA, optimizer, scheduler, data position and RNG from `run`."""
+        state = load_state(run)
+        weights = load_weights(run)
+        for name, net in self.nets.items():
+            prefix = f"{name}."
+            sub = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
+            self.accelerator.unwrap_model(net).load_state_dict(sub)
+        ema = load_ema(run)
+        if self.ema is not None and ema is not None:
+            prefix = f"{self.sampling_name}."
+            self.ema.module.load_state_dict({k[len(prefix) :]: v for k, v in ema.items()})
+            self.ema.n_averaged.copy_(state["ema_n_averaged"])
+        for k, opt in self.opts.items():
+            opt.load_state_dict(state["optimizers"][k])
+        for k, sched in self.schedulers.items():
+            sched.load_state_dict(state["schedulers"][k])
+        self.batches.load_state_dict(state["batches"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.step_count = int(state["step"])
+
+    def save(self, meta: dict[str, Any]) -> None:
+        assert self.run is not None
+        if not self.accelerator.is_main_process:
+            return
+        save_checkpoint(
+            self.run,
+            step=self.step_count,
+            weights=self.weights(),
+            ema_weights=self.ema_weights(),
+            meta=meta,
+            state=self.state(),
+        )
+
+    # -- samples ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def preview(self, n: int = 64) -> torch.Tensor:
+        """Images from a fixed latent (one row per class for conditional models)."""
+        model, device = self.model, self.accelerator.device
+        g = torch.Generator().manual_seed(self.cfg.seed + 12345)
+        labels = None
+        if model.conditional:
+            k = min(model.spec.num_classes, 10)
+            per = max(1, n // k)
+            labels = torch.arange(k).repeat_interleave(per).to(device)
+            n = labels.numel()
+        z = model.latent(n, generator=g).to(device)
+        net = self.sampling_net()
+        was_training = net.training
+        net.eval()
+        images = model.generate(z, labels, net=net).float()
+        net.train(was_training)
+        return images
+
+
+def check_finite(step: int, logs: dict[str, float], run: Run | None) -> None:
+    bad = {k: v for k, v in logs.items() if not math.isfinite(v)}
+    if bad:
+        where = f"; the last good checkpoint (step {run.step}) is kept in {run.path}" if run else ""
+        raise TrainingDiverged(
+            f"training diverged at step {step} ({', '.join(f'{k}={v}' for k, v in bad.items())})"
+            f"{where}; lower the learning rate or use --precision fp32"
+        )
+
+
+def timer() -> float:
+    return time.perf_counter()

@@ -1,0 +1,46 @@
+import pytest
+
+from genforge.core.errors import GenforgeError
+from genforge.models import MODELS, ImageSpec, build_model, model_config
+
+SPEC = ImageSpec(1, 16, 10, tuple("0123456789"))
+
+
+def test_unknown_model_lists_known_ones():
+    with pytest.raises(GenforgeError, match=r"unknown model 'stylegan'; known: .*cgan, .*dcgan"):
+        build_model("stylegan", SPEC)
+
+
+def test_presets_then_overrides():
+    assert model_config("cgan").conditional is True
+    assert model_config("wgan-gp").loss == "wgan-gp"
+    assert model_config("wgan-gp", {"n_critic": 3}).n_critic == 3
+    with pytest.raises(GenforgeError, match="valid keys"):
+        model_config("dcgan", {"beta": 2})
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_model_builds_and_generates_in_range(name):
+    model = build_model(name, SPEC).eval()
+    z = model.latent(3)
+    y = [1, 2, 3]
+    import torch
+
+    out = model.generate(z, torch.tensor(y))
+    assert out.shape == (3, 1, 16, 16)
+    assert out.min() >= -1 and out.max() <= 1
+
+
+def test_conditional_model_needs_labeled_data():
+    with pytest.raises(GenforgeError, match="needs labeled data"):
+        build_model("cgan", ImageSpec(3, 32))
+
+
+def test_unsupported_size():
+    with pytest.raises(GenforgeError, match=r"image size 256 is not supported.*128"):
+        build_model("dcgan", ImageSpec(3, 256))
+
+
+def test_wgan_gp_rejects_batchnorm_critic():
+    with pytest.raises(GenforgeError, match="BatchNorm"):
+        build_model("wgan-gp", SPEC, {"d_norm": "batch"})
