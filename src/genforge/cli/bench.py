@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from genforge.cli.common import console, user_errors
@@ -73,4 +74,4 @@ def train_bench(
             f"{100 * achieved / peaks.get(p, peaks['fp32']):.0f}%" if achieved else "-",
             f"{r.median / base:.2f}x" if base else "-",
         )  # fmt: skip
-    console.print(table)
+    Console(width=max(console.width, 110)).print(table)

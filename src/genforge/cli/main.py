@@ -40,3 +40,7 @@ def main(
     ),
 ) -> None:
     """genforge: a local-first workbench for generative AI."""
+
+
+if __name__ == "__main__":
+    app()

@@ -68,6 +68,10 @@ def train_command(
         progress=show_progress(),
         **options,
     )
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:  # under `accelerate launch`, report once
+        return
     console.print(f"[green]done[/]: run [bold]{run.name}[/] at step {run.step}")
     console.print(f"  run folder  {run.path}")
     console.print(f"  samples     {run.samples_dir / 'latest.png'}")

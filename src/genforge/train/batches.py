@@ -28,13 +28,18 @@ class Batches:
         augmentations: tuple[str, ...] = (),
         channels_last: bool = False,
         num_workers: int = 2,
+        rank: int = 0,
+        world_size: int = 1,
     ):
         n = len(dataset)
-        if batch_size > n:
+        if batch_size * world_size > n:
             raise GenforgeError(
-                f"batch size {batch_size} is larger than the training set ({n} images); "
-                f"use --batch-size {n} or less"
+                f"batch size {batch_size} x {world_size} process(es) is larger than the training "
+                f"set ({n} images); use --batch-size {n // world_size} or less"
             )
+        # Every process walks the same permutation; process r takes the r-th slice of each
+        # global batch of batch_size * world_size images.
+        self.rank, self.stride = rank, batch_size * world_size
         self.n, self.batch_size, self.seed, self.device = n, batch_size, seed, device
         self.augmentations = augmentations
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -56,24 +61,28 @@ class Batches:
         self._perm = self._permutation()
 
     def __call__(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if self.pos + self.batch_size > self.n:  # drop the ragged tail of each epoch
+        if self.pos + self.stride > self.n:  # drop the ragged tail of each epoch
             self._next_epoch()
+        start = self.pos + self.rank * self.batch_size
         if self.dataset.in_memory:
-            idx = self._perm[self.pos : self.pos + self.batch_size].to(self.device)
+            idx = self._perm[start : start + self.batch_size].to(self.device)
             x = self.images[idx]  # (B, C, H, W), one gather on the device
             y = self.labels[idx] if self.labels is not None else None
         else:
             x, y = self._next_streamed()
-        self.pos += self.batch_size
+        self.pos += self.stride
         self.calls += 1
         if self.augmentations:
-            g = torch.Generator().manual_seed(self.seed * 7_919 + self.calls)
+            g = torch.Generator().manual_seed((self.seed * 7_919 + self.calls) * 131 + self.rank)
             x = augment(x, self.augmentations, generator=g)
         return x, y
 
     def _next_streamed(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self._iter is None:
-            starts = range(self.pos, self.n - self.batch_size + 1, self.batch_size)
+            first = self.pos + self.rank * self.batch_size
+            starts = range(
+                first, self.n - self.stride + 1 + self.rank * self.batch_size, self.stride
+            )
             batches = [self._perm[s : s + self.batch_size].tolist() for s in starts]
             loader = torch.utils.data.DataLoader(
                 self.dataset.stream,

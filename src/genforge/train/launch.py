@@ -79,12 +79,24 @@ def train(
     Returns:
         The Run folder with weights, samples, metrics and model card.
     """
-    if resume is not None:
-        run, cfg = _reopen(resume, model, data, runs_dir, options)
-    else:
-        if model is None:
-            raise GenforgeError("which model? e.g. genforge train dcgan --data digits")
-        run, cfg = _create(model, data or "digits", name, runs_dir, options)
+    from accelerate import PartialState
+
+    procs = PartialState()  # under `accelerate launch`, one of several processes
+    if procs.num_processes > 1 and resume is None and name is None:
+        raise GenforgeError(
+            "training with several processes needs --name, so all of them share one run"
+        )
+    if model is None and resume is None:
+        raise GenforgeError("which model? e.g. genforge train dcgan --data digits")
+    if procs.is_main_process:  # only the main process creates or updates the run folder
+        if resume is not None:
+            run, cfg = _reopen(resume, model, data, runs_dir, options)
+        else:
+            run, cfg = _create(model, data or "digits", name, runs_dir, options)
+    procs.wait_for_everyone()
+    if not procs.is_main_process:
+        run = resolve_run(resume if resume is not None else name, runs_dir)
+        cfg = run.read_config()
 
     data_cfg = from_dict(DataConfig, cfg["data"])
     train_cfg = from_dict(TrainConfig, cfg["train"])

@@ -117,7 +117,8 @@ def fit(
     cfg = trainer.cfg
     logger = MetricsLogger(run) if trainer.accelerator.is_main_process else None
     end = cfg.steps if stop_after is None else min(cfg.steps, trainer.step_count + stop_after)
-    images_per_step = cfg.batch_size * getattr(trainer.model.config, "n_critic", 1)
+    n_critic = getattr(trainer.model.config, "n_critic", 1)
+    images_per_step = cfg.batch_size * n_critic * trainer.accelerator.num_processes
     t_log, n_log = time.perf_counter(), 0
     try:
         with StopRequest() as stop, _progress(progress) as bar:

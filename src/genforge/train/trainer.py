@@ -25,6 +25,7 @@ from genforge.data import ImageDataset
 from genforge.models import ImageModel
 from genforge.train.batches import Batches
 from genforge.train.config import DataConfig, TrainConfig
+from genforge.train.distributed import SyncedOptimizer
 
 
 class TrainingDiverged(GenforgeError):
@@ -56,7 +57,7 @@ def make_accelerator(cfg: TrainConfig) -> Any:
     return Accelerator(mixed_precision=mp, cpu=cpu)
 
 
-def make_optimizer(name: str, params: Any, cfg: TrainConfig, lr: float) -> torch.optim.Optimizer:
+def make_optimizer(params: Any, cfg: TrainConfig, lr: float) -> torch.optim.Optimizer:
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
@@ -136,23 +137,22 @@ class Trainer:
         fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
         for net in raw.values():
             net.to(device=device, memory_format=fmt)
-        self.opts = {
+        raw_opts = {
             name: make_optimizer(
-                name,
-                net.parameters(),
-                cfg,
-                cfg.lr_d if (name == "discriminator" and cfg.lr_d is not None) else cfg.lr,
+                net.parameters(), cfg, cfg.lr_d if name == "discriminator" and cfg.lr_d else cfg.lr
             )
             for name, net in raw.items()
         }
         self.schedulers = {
-            name: torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg))
-            for name, opt in self.opts.items()
+            k: torch.optim.lr_scheduler.LambdaLR(o, lr_lambda(cfg)) for k, o in raw_opts.items()
         }
-        names = list(raw)
-        prepared = self.accelerator.prepare(*raw.values(), *self.opts.values())
-        self.nets: dict[str, nn.Module] = dict(zip(names, prepared[: len(names)], strict=True))
-        self.opts = dict(zip(names, prepared[len(names) :], strict=True))
+        # Networks are not wrapped in DDP (see distributed.py): optimizers are prepared (gradient
+        # scaling for fp16) and average gradients across processes before each step.
+        prepared = self.accelerator.prepare(*raw_opts.values())
+        prepared = prepared if isinstance(prepared, tuple) else (prepared,)
+        world = self.accelerator.num_processes
+        self.opts = {k: SyncedOptimizer(o, world) for k, o in zip(raw_opts, prepared, strict=True)}
+        self.nets: dict[str, nn.Module] = dict(raw)
         if cfg.compile:
             self.nets = {k: torch.compile(v) for k, v in self.nets.items()}
         self.sampling_name = model.sampling_network()
@@ -170,6 +170,8 @@ class Trainer:
             device,
             augmentations=data_cfg.augment if data_cfg else (),
             channels_last=cfg.channels_last,
+            rank=self.accelerator.process_index,
+            world_size=self.accelerator.num_processes,
         )
         self.step_count = 0
 
@@ -177,11 +179,12 @@ class Trainer:
     def step(self) -> dict[str, torch.Tensor]:
         """One optimisation step: the family's phases, LR schedule, EMA."""
         self.model.train()
-        logs = self.model.training_step(self.nets, self.opts, self.batches, self.accelerator)
+        with self.accelerator.autocast():  # mixed precision (a no-op in fp32)
+            logs = self.model.training_step(self.nets, self.opts, self.batches, self.accelerator)
         for sched in self.schedulers.values():
             sched.step()
         if self.ema is not None:
-            self.ema.update_parameters(self.accelerator.unwrap_model(self.nets[self.sampling_name]))
+            self.ema.update_parameters(self.model.networks()[self.sampling_name])
         self.step_count += 1
         return logs
 
@@ -189,13 +192,13 @@ class Trainer:
     def sampling_net(self) -> nn.Module:
         if self.ema is not None:
             return self.ema.module
-        return self.accelerator.unwrap_model(self.nets[self.sampling_name])
+        return self.model.networks()[self.sampling_name]
 
     def weights(self) -> dict[str, torch.Tensor]:
         return {
             f"{name}.{k}": v
-            for name, net in self.nets.items()
-            for k, v in self.accelerator.unwrap_model(net).state_dict().items()
+            for name, net in self.model.networks().items()
+            for k, v in net.state_dict().items()
         }
 
     def ema_weights(self) -> dict[str, torch.Tensor] | None:
@@ -220,10 +223,7 @@ class Trainer:
         """Load weights, EMA, optimizer, scheduler, data position and RNG from `run`."""
         state = load_state(run)
         weights = load_weights(run)
-        for name, net in self.nets.items():
-            prefix = f"{name}."
-            sub = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
-            self.accelerator.unwrap_model(net).load_state_dict(sub)
+        self.model.load_state_dict(weights)
         ema = load_ema(run)
         if self.ema is not None and ema is not None:
             prefix = f"{self.sampling_name}."
