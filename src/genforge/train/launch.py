@@ -12,7 +12,7 @@ from genforge.core.config import from_dict, to_dict
 from genforge.core.errors import GenforgeError
 from genforge.core.io import write_json
 from genforge.core.run import Run, new_run_path, resolve_run
-from genforge.data import is_embedded, load_images
+from genforge.data import ImageDataset, is_embedded, load_images
 from genforge.models import ImageSpec, build_model, get_entry, model_config
 from genforge.train.card import write_model_card
 from genforge.train.config import DataConfig, TrainConfig
@@ -88,11 +88,12 @@ def train(
         )
     if model is None and resume is None:
         raise GenforgeError("which model? e.g. genforge train dcgan --data digits")
+    dataset = None  # loaded once: by _create for a new run, below otherwise
     if procs.is_main_process:  # only the main process creates or updates the run folder
         if resume is not None:
             run, cfg = _reopen(resume, model, data, runs_dir, options)
         else:
-            run, cfg = _create(model, data or "digits", name, runs_dir, options)
+            run, cfg, dataset = _create(model, data or "digits", name, runs_dir, options)
     procs.wait_for_everyone()
     if not procs.is_main_process:
         run = resolve_run(resume if resume is not None else name, runs_dir)
@@ -121,7 +122,9 @@ def train(
     return run
 
 
-def _create(model: str, data: str, name: str | None, runs_dir, options: dict) -> tuple[Run, dict]:
+def _create(
+    model: str, data: str, name: str | None, runs_dir, options: dict
+) -> tuple[Run, dict, ImageDataset]:
     data_opts, train_opts, model_opts = _split_options(model, options)
     entry = get_entry(model)
     mcfg = model_config(model, model_opts)
@@ -151,7 +154,7 @@ def _create(model: str, data: str, name: str | None, runs_dir, options: dict) ->
     }
     run.path.mkdir(parents=True, exist_ok=False)
     run.write_config(cfg)
-    return run, cfg
+    return run, cfg, dataset
 
 
 def _reopen(ref, model: str | None, data: str | None, runs_dir, options: dict) -> tuple[Run, dict]:
