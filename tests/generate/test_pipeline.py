@@ -36,9 +36,11 @@ def test_slerp_endpoints_and_norm():
 def test_labels_by_name_or_index(runs):
     pipe = ImagePipeline(runs["cgan"])
     assert pipe.label_index("7") == 7 and pipe.label_index(3) == 3
-    for bad in ("12", "-1", "seven"):
+    for bad in ("12", "-1"):
         with pytest.raises(GenforgeError, match="out of range.*knows 10 classes"):
             pipe.label_index(bad)
+    with pytest.raises(GenforgeError, match="unknown class 'seven'.*knows 10 classes: 0, 1"):
+        pipe.label_index("seven")
     with pytest.raises(GenforgeError, match="needs a class-conditional model"):
         ImagePipeline(runs["dcgan"]).label_index("1")
     assert torch.equal(pipe.labels_for(4), torch.tensor([0, 1, 2, 3]))

@@ -93,6 +93,10 @@ def test_divergence_stops_and_keeps_last_good_checkpoint(monkeypatch):
     run = resolve_run("nan")
     assert run.step == 2
     assert all(torch.isfinite(v).all() for v in weights(run).values())
+    assert [m["step"] for m in run.metrics()] == [1, 2, 3]  # step 3 was logged, not saved
+    monkeypatch.setattr(GAN, "training_step", real_step)
+    train("dcgan", resume="nan", steps=5)
+    assert [m["step"] for m in run.metrics()] == [1, 2, 3, 4, 5]  # redone step 3 logged once
 
 
 def test_checkpoint_write_failure_keeps_previous_checkpoint(monkeypatch):

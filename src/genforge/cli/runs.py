@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from genforge.cli.common import console, user_errors
 
@@ -25,7 +25,8 @@ def list_command(
     if not runs:
         console.print(f"no runs in {runs_root(runs_dir)}")
         return
-    table = Table("run", "model", "data", "step", "last losses", "created")
+    table = Table("model", "data", "step", "last losses", "created")
+    table.columns.insert(0, Column("run", no_wrap=True, min_width=max(len(r.name) for r in runs)))
     for run in runs:
         cfg = run.read_config()
         metrics = run.metrics()

@@ -9,6 +9,7 @@ import typer
 
 from genforge.cli.common import console, user_errors
 from genforge.core.errors import GenforgeError
+from genforge.core.run import resolve_run
 
 
 @user_errors
@@ -39,17 +40,18 @@ def sample_command(
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     ema: Annotated[bool, typer.Option(help="Use the EMA weights when the run has them.")] = True,
+    runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
     """Sample images from a trained run."""
     from genforge.generate.image import write_samples, write_walk
     from genforge.generate.pipeline import ImagePipeline
 
-    pipe = ImagePipeline(run, device=device, use_ema=ema)
+    pipe = ImagePipeline(resolve_run(run, runs_dir), device=device, use_ema=ema)
     if interpolate is not None:
         if out is None:
             raise GenforgeError("--interpolate needs --out walk.gif or --out walk.mp4")
         path = write_walk(pipe, out, interpolate, frames, fps=fps, seed=seed, label=label,
-                          walks=n or 1, truncation=truncation)  # fmt: skip
+                          walks=1 if n is None else n, truncation=truncation)  # fmt: skip
         console.print(f"wrote {frames}-frame latent walk: {path}")
         return
     if out is not None:
@@ -61,7 +63,7 @@ def sample_command(
     if grid is None and out_dir is None:
         suffix = f"-label{label}" if label is not None else ""
         grid = pipe.run.samples_dir / f"sample-s{seed}{suffix}.png"
-    paths = write_samples(pipe, n or 64, seed=seed, label=label, truncation=truncation,
+    paths = write_samples(pipe, 64 if n is None else n, seed=seed, label=label, truncation=truncation,
                           grid=grid, out_dir=out_dir, nrow=nrow)  # fmt: skip
     if grid is not None:
         console.print(f"grid: {paths[0]}")
@@ -80,12 +82,13 @@ def encode_command(
         Path | None, typer.Option(help="Also write originals/reconstructions PNG.")
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
     """Encode images to VAE latents (dimensionality reduction)."""
     from genforge.generate.image import encode_images
     from genforge.generate.pipeline import ImagePipeline
 
-    pipe = ImagePipeline(run, device=device)
+    pipe = ImagePipeline(resolve_run(run, runs_dir), device=device)
     path, count = encode_images(pipe, data, out, recon_grid=recon_grid)
     console.print(f"encoded {count} images to {pipe.model.latent_dim}-d latents: {path}")
     if recon_grid is not None:

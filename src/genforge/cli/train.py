@@ -80,13 +80,21 @@ def train_command(
 
 def models_command() -> None:
     """List the registered models."""
+    import dataclasses
+
     from rich.table import Table
 
     from genforge.models import MODELS
 
     table = Table("model", "what it is", "conditional")
     for name, entry in MODELS.items():
-        table.add_row(
-            name, entry.description, "yes" if entry.model.get("conditional") else "optional"
+        fields = {f.name for f in dataclasses.fields(entry.family.Config)}
+        cond = (
+            "yes"
+            if entry.model.get("conditional")
+            else "optional"
+            if "conditional" in fields
+            else "no"
         )
+        table.add_row(name, entry.description, cond)
     console.print(table)

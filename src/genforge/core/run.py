@@ -97,6 +97,13 @@ class Run:
                     continue
         return out
 
+    def truncate_metrics(self, step: int) -> None:
+        """Drop records past `step` (logged after the checkpoint a resume starts from)."""
+        records = self.metrics()
+        if any(r.get("step", 0) > step for r in records):
+            kept = [json.dumps(r) for r in records if r.get("step", 0) <= step]
+            write_text(self.metrics_path, "".join(line + "\n" for line in kept))
+
     @property
     def step(self) -> int:
         meta = self.read_meta()

@@ -83,16 +83,12 @@ class ImagePipeline:
         names = list(self.spec.class_names)
         if str(label) in names:
             return names.index(str(label))
-        try:
-            idx = int(label)
-        except ValueError:
-            idx = -1
-        if 0 <= idx < self.spec.num_classes and str(label).lstrip("-").isdigit():
-            return idx
-        raise GenforgeError(
-            f"label {label!r} is out of range; run '{self.run.name}' knows {self.spec.num_classes} "
-            f"classes: {', '.join(names)}"
-        )
+        known = f"run '{self.run.name}' knows {self.spec.num_classes} classes: {', '.join(names)}"
+        if not str(label).lstrip("-").isdigit():
+            raise GenforgeError(f"unknown class {str(label)!r}; {known}")
+        if 0 <= int(label) < self.spec.num_classes:
+            return int(label)
+        raise GenforgeError(f"label {label!r} is out of range; {known}")
 
     def labels_for(self, n: int, label: int | str | None = None) -> torch.Tensor | None:
         """Labels used by `sample`: all `label`, or classes cycled 0, 1, ... when none is given."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,10 @@ def train(
         raise GenforgeError(
             "training with several processes needs --name, so all of them share one run"
         )
+    if name is not None and resume is not None:
+        raise GenforgeError(
+            "--name and --resume do not go together: --resume names the run to continue"
+        )
     if model is None and resume is None:
         raise GenforgeError("which model? e.g. genforge train dcgan --data digits")
     dataset = None  # loaded once: by _create for a new run, below otherwise
@@ -101,24 +106,31 @@ def train(
 
     data_cfg = from_dict(DataConfig, cfg["data"])
     train_cfg = from_dict(TrainConfig, cfg["train"])
-    dataset = load_images(
-        data_cfg.source, data_cfg.image_size, data_cfg.channels, seed=train_cfg.seed
-    )
+    if dataset is None:
+        dataset = load_images(
+            data_cfg.source, data_cfg.image_size, data_cfg.channels, seed=train_cfg.seed
+        )
     train_set, _val = dataset.split(data_cfg.val_fraction, seed=train_cfg.seed)
     spec = ImageSpec.from_dict(cfg["spec"])
     _seed_everything(train_cfg.seed)
     family = build_model(cfg["model"], spec, cfg["model_config"])
     meta = {"model": cfg["model"], "spec": spec.to_dict(), "genforge_version": __version__}
-    trainer = Trainer(family, train_set, train_cfg, data_cfg, run=run, model_name=cfg["model"])
-    if resume is not None:
-        trainer.restore(run)
-    else:
-        write_json(
-            run.data_report_path,
-            {**dataset.report.to_dict(), "train": len(train_set), "val": len(_val)},
-        )
-    fit(trainer, run, meta, progress=progress, stop_after=stop_after)
-    write_model_card(run)
+    try:
+        trainer = Trainer(family, train_set, train_cfg, data_cfg, run=run, model_name=cfg["model"])
+        if resume is not None:
+            trainer.restore(run)
+        elif procs.is_main_process:
+            split = {"train": len(train_set), "val": len(_val)}
+            write_json(run.data_report_path, {**dataset.report.to_dict(), **split})
+        fit(trainer, run, meta, progress=progress and procs.is_main_process, stop_after=stop_after)
+    except BaseException:
+        # A new run that failed before its first checkpoint holds nothing worth keeping, and
+        # leaving it would block retrying with the same --name.
+        if resume is None and procs.is_main_process and run.read_meta() is None:
+            shutil.rmtree(run.path, ignore_errors=True)
+        raise
+    if procs.is_main_process:
+        write_model_card(run)
     return run
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -102,12 +100,6 @@ def lr_lambda(cfg: TrainConfig):
 # ---------------------------------------------------------------------------------------
 # Trainer
 # ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class StepResult:
-    step: int
-    logs: dict[str, float]
 
 
 class Trainer:
@@ -238,6 +230,8 @@ class Trainer:
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.step_count = int(state["step"])
+        if self.accelerator.is_main_process:
+            run.truncate_metrics(self.step_count)  # steps after the checkpoint will be redone
 
     def save(self, meta: dict[str, Any]) -> None:
         assert self.run is not None
@@ -276,12 +270,10 @@ class Trainer:
 def check_finite(step: int, logs: dict[str, float], run: Run | None) -> None:
     bad = {k: v for k, v in logs.items() if not math.isfinite(v)}
     if bad:
-        where = f"; the last good checkpoint (step {run.step}) is kept in {run.path}" if run else ""
+        where = ""
+        if run is not None and run.read_meta() is not None:
+            where = f"; the last good checkpoint (step {run.step}) is kept in {run.path}"
         raise TrainingDiverged(
             f"training diverged at step {step} ({', '.join(f'{k}={v}' for k, v in bad.items())})"
             f"{where}; lower the learning rate or use --precision fp32"
         )
-
-
-def timer() -> float:
-    return time.perf_counter()
