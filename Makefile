@@ -22,7 +22,7 @@ demo: install
 	$(VENV)/bin/genforge demo
 
 test: install lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 lint: install
 	$(VENV)/bin/ruff check src tests
