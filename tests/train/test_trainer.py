@@ -158,7 +158,35 @@ def test_run_layout_and_model_card():
                 "samples/losses.png", "metrics.jsonl", "README.md", "data_report.json"):  # fmt: skip
         assert (run.path / rel).exists(), rel
     assert list(run.tb_dir.glob("events.out.tfevents.*"))
+    from genforge.core.images import read_png_params
+
+    assert read_png_params(run.samples_dir / "losses.png") == {
+        "run": "card",
+        "kind": "loss-curves",
+        "step": 2,
+    }
+    assert read_png_params(run.samples_dir / "latest.png")["step"] == 2
     card = run.card_path.read_text()
     assert "cvae" in card and "samples/latest.png" in card and "0 (" in card  # class counts listed
     cfg = run.read_config()
     assert cfg["model_config"]["conditional"] is True and cfg["data"]["image_size"] == 8
+
+
+def test_streamed_folder_trains_like_the_in_memory_one(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "imgs"
+    for c in ("a", "b"):
+        (folder / c).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 255, (12, 10, 3), dtype=np.uint8)).save(
+                folder / c / f"{i}.png"
+            )
+    opts = {**TINY, "steps": 3, "val_fraction": 0.2}
+    mem = train("cgan", str(folder), name="mem", **opts)
+    streamed = train("cgan", str(folder), name="stream", memory_limit_mb=0, **opts)
+    wm, ws = weights(mem), weights(streamed)
+    for k in wm:
+        assert torch.allclose(wm[k], ws[k], atol=1e-6), k

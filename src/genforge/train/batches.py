@@ -89,6 +89,9 @@ class Batches:
                 batch_sampler=batches,
                 num_workers=self.num_workers,
                 pin_memory=self.device.type == "cuda",
+                # its own generator: seeding workers must not draw from the global RNG that
+                # the training step samples noise from
+                generator=torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch),
                 persistent_workers=False,
             )
             self._iter = iter(loader)

@@ -33,7 +33,9 @@ def plot_losses(run: Run) -> Path | None:
     ax.legend()
     fig.tight_layout()
     out = run.samples_dir / "losses.png"
-    write_with(out, lambda tmp: fig.savefig(tmp, format="png"))
+    params = {"run": run.name, "kind": "loss-curves", "step": records[-1]["step"]}
+    meta = {"genforge": json.dumps(params, sort_keys=True)}  # like every genforge PNG
+    write_with(out, lambda tmp: fig.savefig(tmp, format="png", metadata=meta))
     plt.close(fig)
     return out
 

@@ -13,6 +13,7 @@ class DataConfig:
     channels: int | None = None  # None: from the data
     val_fraction: float = 0.1  # held out, seeded, stratified by label
     augment: tuple[str, ...] = ()  # flip, rotate, crop, scale
+    memory_limit_mb: int = 2048  # decoded data up to this size lives on the device; more streams
 
 
 @dataclass

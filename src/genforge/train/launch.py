@@ -108,8 +108,9 @@ def train(
     train_cfg = from_dict(TrainConfig, cfg["train"])
     if dataset is None:
         dataset = load_images(
-            data_cfg.source, data_cfg.image_size, data_cfg.channels, seed=train_cfg.seed
-        )
+            data_cfg.source, data_cfg.image_size, data_cfg.channels, seed=train_cfg.seed,
+            max_memory_bytes=data_cfg.memory_limit_mb * 2**20,
+        )  # fmt: skip
     train_set, _val = dataset.split(data_cfg.val_fraction, seed=train_cfg.seed)
     spec = ImageSpec.from_dict(cfg["spec"])
     _seed_everything(train_cfg.seed)
@@ -143,7 +144,13 @@ def _create(
     tcfg = from_dict(TrainConfig, {**entry.train, **train_opts})
     dcfg = from_dict(DataConfig, {"source": data, **data_opts})
     source = dcfg.source if is_embedded(dcfg.source) else str(Path(dcfg.source).resolve())
-    dataset = load_images(source, dcfg.image_size, dcfg.channels, seed=tcfg.seed)
+    dataset = load_images(
+        source,
+        dcfg.image_size,
+        dcfg.channels,
+        seed=tcfg.seed,
+        max_memory_bytes=dcfg.memory_limit_mb * 2**20,
+    )
     spec = ImageSpec(
         dataset.channels, dataset.image_size, dataset.num_classes, tuple(dataset.class_names)
     )
