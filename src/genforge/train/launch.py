@@ -117,7 +117,7 @@ def train(
     family = build_model(cfg["model"], spec, cfg["model_config"])
     meta = {"model": cfg["model"], "spec": spec.to_dict(), "genforge_version": __version__}
     try:
-        trainer = Trainer(family, train_set, train_cfg, data_cfg, run=run, model_name=cfg["model"])
+        trainer = Trainer(family, train_set, train_cfg, data_cfg, run=run)
         if resume is not None:
             trainer.restore(run)
         elif procs.is_main_process:

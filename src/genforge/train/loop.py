@@ -67,11 +67,9 @@ def _progress(enabled: bool):
 
 
 def write_preview(trainer: Trainer, run: Run, step: int, logger: MetricsLogger | None) -> None:
-    images = trainer.preview()
-    nrow = min(trainer.model.spec.num_classes, 10) if trainer.model.conditional else None
-    nrow = images.size(0) // nrow if nrow else None
+    images, nrow = trainer.preview()
     grid = make_grid(images, nrow=nrow)
-    params = {"run": run.name, "step": step, "seed": trainer.cfg.seed + 12345, "kind": "preview"}
+    params = {"run": run.name, "step": step, "seed": trainer.preview_seed, "kind": "preview"}
     save_png(run.samples_dir / f"step-{step:07d}.png", grid, params)
     save_png(run.samples_dir / "latest.png", grid, params)
     if logger:

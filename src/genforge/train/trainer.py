@@ -2,7 +2,7 @@
 `accelerate launch`.
 
 One `Trainer.step()` is: the family's own `training_step` (its phases labelled in its file),
-LR schedulers, then the EMA update. `Trainer.fit()` wraps steps with logging, sample grids,
+LR schedulers, then the EMA update. `loop.fit()` wraps steps with logging, sample grids,
 atomic checkpoints, a divergence guard and a progress bar.
 """
 
@@ -120,9 +120,8 @@ class Trainer:
         cfg: TrainConfig,
         data_cfg: DataConfig | None = None,
         run: Run | None = None,
-        model_name: str = "",
     ):
-        self.model, self.cfg, self.run, self.model_name = model, cfg, run, model_name
+        self.model, self.cfg, self.run = model, cfg, run
         self.accelerator = make_accelerator(cfg)
         device = self.accelerator.device
         raw = model.networks()
@@ -247,16 +246,21 @@ class Trainer:
         )
 
     # -- samples ----------------------------------------------------------------------------
+    @property
+    def preview_seed(self) -> int:
+        return self.cfg.seed + 12345
+
     @torch.no_grad()
-    def preview(self, n: int = 64) -> torch.Tensor:
-        """Images from a fixed latent (one row per class for conditional models)."""
+    def preview(self, n: int = 64) -> tuple[torch.Tensor, int | None]:
+        """Images from a fixed latent and the grid row length (one row per class when
+        conditional, for up to 10 classes)."""
         model, device = self.model, self.accelerator.device
-        g = torch.Generator().manual_seed(self.cfg.seed + 12345)
-        labels = None
+        g = torch.Generator().manual_seed(self.preview_seed)
+        labels, nrow = None, None
         if model.conditional:
             k = min(model.spec.num_classes, 10)
-            per = max(1, n // k)
-            labels = torch.arange(k).repeat_interleave(per).to(device)
+            nrow = max(1, n // k)
+            labels = torch.arange(k).repeat_interleave(nrow).to(device)
             n = labels.numel()
         z = model.latent(n, generator=g).to(device)
         net = self.sampling_net()
@@ -264,7 +268,7 @@ class Trainer:
         net.eval()
         images = model.generate(z, labels, net=net).float()
         net.train(was_training)
-        return images
+        return images, nrow
 
 
 def check_finite(step: int, logs: dict[str, float], run: Run | None) -> None:
