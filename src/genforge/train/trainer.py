@@ -147,10 +147,11 @@ class Trainer:
         if cfg.compile:
             self.nets = {k: torch.compile(v) for k, v in self.nets.items()}
         self.sampling_name = model.sampling_network()
+        self.sampling_raw = raw[self.sampling_name]  # the network the EMA follows
         self.ema: AveragedModel | None = None
         if cfg.ema_decay > 0:
             self.ema = AveragedModel(
-                raw[self.sampling_name],
+                self.sampling_raw,
                 multi_avg_fn=ema_with_warmup(cfg.ema_decay),
                 use_buffers=True,
             )
@@ -175,15 +176,13 @@ class Trainer:
         for sched in self.schedulers.values():
             sched.step()
         if self.ema is not None:
-            self.ema.update_parameters(self.model.networks()[self.sampling_name])
+            self.ema.update_parameters(self.sampling_raw)
         self.step_count += 1
         return logs
 
     # -- state ------------------------------------------------------------------------------
     def sampling_net(self) -> nn.Module:
-        if self.ema is not None:
-            return self.ema.module
-        return self.model.networks()[self.sampling_name]
+        return self.ema.module if self.ema is not None else self.sampling_raw
 
     def weights(self) -> dict[str, torch.Tensor]:
         return {
