@@ -144,13 +144,11 @@ class ImagePipeline:
             )
         g = torch.Generator().manual_seed(seed)
         idx = self.label_index(label)
+        # split `frames` over the keyframes segments of the loop, last keyframe back to the first
+        per = [frames // keyframes + (1 if i < frames % keyframes else 0) for i in range(keyframes)]
         walks_z = []
         for _ in range(walks):
             keys = truncated_latent(keyframes, self.model.latent_dim, truncation, g)
-            # split `frames` over the keyframes segments of the loop, last keyframe back to the first
-            per = [
-                frames // keyframes + (1 if i < frames % keyframes else 0) for i in range(keyframes)
-            ]
             path = [
                 slerp(keys[i], keys[(i + 1) % keyframes], torch.arange(per[i]) / per[i])
                 for i in range(keyframes)
