@@ -39,7 +39,7 @@ class Batches:
             )
         # Every process walks the same permutation; process r takes the r-th slice of each
         # global batch of batch_size * world_size images.
-        self.rank, self.stride = rank, batch_size * world_size
+        self.rank, self.stride, self.offset = rank, batch_size * world_size, rank * batch_size
         self.n, self.batch_size, self.seed, self.device = n, batch_size, seed, device
         self.augmentations = augmentations
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -63,7 +63,7 @@ class Batches:
     def __call__(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.pos + self.stride > self.n:  # drop the ragged tail of each epoch
             self._next_epoch()
-        start = self.pos + self.rank * self.batch_size
+        start = self.pos + self.offset
         if self.dataset.in_memory:
             idx = self._perm[start : start + self.batch_size].to(self.device)
             x = self.images[idx]  # (B, C, H, W), one gather on the device
@@ -79,9 +79,8 @@ class Batches:
 
     def _next_streamed(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self._iter is None:
-            first = self.pos + self.rank * self.batch_size
             starts = range(
-                first, self.n - self.stride + 1 + self.rank * self.batch_size, self.stride
+                self.pos + self.offset, self.n - self.stride + 1 + self.offset, self.stride
             )
             batches = [self._perm[s : s + self.batch_size].tolist() for s in starts]
             loader = torch.utils.data.DataLoader(

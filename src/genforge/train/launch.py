@@ -47,6 +47,13 @@ def _split_options(model: str, options: dict[str, Any]) -> tuple[dict, dict, dic
     return data, train, mdl
 
 
+def _load_data(cfg: DataConfig, seed: int) -> ImageDataset:
+    return load_images(
+        cfg.source, cfg.image_size, cfg.channels, seed=seed,
+        max_memory_bytes=cfg.memory_limit_mb * 2**20,
+    )  # fmt: skip
+
+
 def _seed_everything(seed: int) -> None:
     from accelerate.utils import set_seed
 
@@ -107,10 +114,7 @@ def train(
     data_cfg = from_dict(DataConfig, cfg["data"])
     train_cfg = from_dict(TrainConfig, cfg["train"])
     if dataset is None:
-        dataset = load_images(
-            data_cfg.source, data_cfg.image_size, data_cfg.channels, seed=train_cfg.seed,
-            max_memory_bytes=data_cfg.memory_limit_mb * 2**20,
-        )  # fmt: skip
+        dataset = _load_data(data_cfg, train_cfg.seed)
     train_set, _val = dataset.split(data_cfg.val_fraction, seed=train_cfg.seed)
     spec = ImageSpec.from_dict(cfg["spec"])
     _seed_everything(train_cfg.seed)
@@ -142,15 +146,9 @@ def _create(
     entry = get_entry(model)
     mcfg = model_config(model, model_opts)
     tcfg = from_dict(TrainConfig, {**entry.train, **train_opts})
-    dcfg = from_dict(DataConfig, {"source": data, **data_opts})
-    source = dcfg.source if is_embedded(dcfg.source) else str(Path(dcfg.source).resolve())
-    dataset = load_images(
-        source,
-        dcfg.image_size,
-        dcfg.channels,
-        seed=tcfg.seed,
-        max_memory_bytes=dcfg.memory_limit_mb * 2**20,
-    )
+    source = data if is_embedded(data) else str(Path(data).resolve())
+    dcfg = from_dict(DataConfig, {"source": source, **data_opts})
+    dataset = _load_data(dcfg, tcfg.seed)
     spec = ImageSpec(
         dataset.channels, dataset.image_size, dataset.num_classes, tuple(dataset.class_names)
     )
@@ -163,7 +161,6 @@ def _create(
         "genforge_version": __version__,
         "data": {
             **to_dict(dcfg),
-            "source": source,
             "image_size": dataset.image_size,
             "channels": dataset.channels,
         },

@@ -185,11 +185,8 @@ class Trainer:
         return self.ema.module if self.ema is not None else self.sampling_raw
 
     def weights(self) -> dict[str, torch.Tensor]:
-        return {
-            f"{name}.{k}": v
-            for name, net in self.model.networks().items()
-            for k, v in net.state_dict().items()
-        }
+        """All networks' weights, keyed "<network>.<param>" (the family's own state_dict)."""
+        return self.model.state_dict()
 
     def ema_weights(self) -> dict[str, torch.Tensor] | None:
         if self.ema is None:
