@@ -38,15 +38,24 @@ def sample_command(
     out: Annotated[
         Path | None, typer.Option(help="Walk output (.gif or .mp4), or a grid .png.")
     ] = None,
+    sampler: Annotated[
+        str | None, typer.Option(help="Diffusion runs: ddim (default), ddpm or dpm-solver++.")
+    ] = None,
+    steps: Annotated[
+        int | None, typer.Option(help="Diffusion runs: denoising steps (1000/50/20 by sampler).")
+    ] = None,
+    guidance: Annotated[
+        float | None,
+        typer.Option(help="Conditional diffusion runs: classifier-free guidance (0 = none)."),
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     ema: Annotated[bool, typer.Option(help="Use the EMA weights when the run has them.")] = True,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
     """Sample images from a trained run."""
-    from genforge.generate.image import write_samples, write_walk
-    from genforge.generate.pipeline import ImagePipeline
+    from genforge.generate.image import open_pipeline, write_samples, write_walk
 
-    pipe = ImagePipeline(resolve_run(run, runs_dir), device=device, use_ema=ema)
+    pipe = open_pipeline(resolve_run(run, runs_dir), device, ema, sampler, steps, guidance)
     if interpolate is not None:
         if out is None:
             raise GenforgeError("--interpolate needs --out walk.gif or --out walk.mp4")

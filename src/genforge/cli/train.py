@@ -43,6 +43,16 @@ def train_command(
     augment: Annotated[
         str | None, typer.Option(help="Comma list: flip, rotate, crop, scale.")
     ] = None,
+    conditional: Annotated[
+        bool | None,
+        typer.Option("--conditional/--unconditional", help="Condition on the class labels."),
+    ] = None,
+    cfg_dropout: Annotated[
+        float | None,
+        typer.Option(
+            help="Diffusion: P(drop the label) in training, for classifier-free guidance."
+        ),
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Any config key: --set beta=4 --set ema_decay=0.99."),
@@ -57,6 +67,7 @@ def train_command(
         "steps": steps, "batch_size": batch_size, "image_size": image_size, "channels": channels,
         "latent_dim": latent_dim, "lr": lr, "precision": precision, "device": device, "seed": seed,
         "augment": tuple(a.strip() for a in augment.split(",") if a.strip()) if augment else None,
+        "conditional": conditional, "cfg_dropout": cfg_dropout,
     }  # fmt: skip
     options.update({k: v for k, v in given.items() if v is not None})
     run = train(

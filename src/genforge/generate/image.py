@@ -15,11 +15,42 @@ from genforge.core.errors import GenforgeError
 from genforge.core.images import make_grid, save_png, to_uint8
 from genforge.core.io import write_bytes
 from genforge.generate.animate import write_animation
+from genforge.core.run import Run
 from genforge.generate.pipeline import ImagePipeline
+from genforge.models import get_entry
+
+
+def open_pipeline(
+    run: Run,
+    device: str = "auto",
+    use_ema: bool = True,
+    sampler: str | None = None,
+    steps: int | None = None,
+    guidance: float | None = None,
+) -> ImagePipeline:
+    """The pipeline for `run`: a DiffusionPipeline (with its sampler options) for diffusion
+    runs, an ImagePipeline for GANs and VAEs (which take no sampler options)."""
+    from genforge.models.diffusion import DDPM
+
+    cfg = run.read_config()
+    if issubclass(get_entry(cfg["model"]).family, DDPM):
+        from genforge.generate.diffusion import DiffusionPipeline
+
+        return DiffusionPipeline(run, device, use_ema, sampler or "ddim", steps, guidance)
+    given = [k for k, v in {"--sampler": sampler, "--steps": steps, "--guidance": guidance}.items()
+             if v is not None]  # fmt: skip
+    if given:
+        raise GenforgeError(
+            f"{', '.join(given)} only apply to diffusion runs; run '{run.name}' is a {cfg['model']}"
+        )
+    return ImagePipeline(run, device=device, use_ema=use_ema)
 
 
 def _params(pipe: ImagePipeline, **extra) -> dict:
     base = {"run": pipe.run.name, "model": pipe.model_name, "step": pipe.step}
+    for key in ("sampler", "steps", "guidance"):  # diffusion pipelines
+        if getattr(pipe, key, None) is not None:
+            base[key] = getattr(pipe, key)
     return {**base, **{k: v for k, v in extra.items() if v is not None}}
 
 
@@ -134,3 +165,11 @@ def write_class_grid(
     images = pipe.generate(z, labels)
     params = _params(pipe, seed=seed, kind="class-grid", rows=",".join(pipe.spec.class_names))
     return save_png(path, make_grid(images, nrow=per_class), params)
+
+
+def write_restored(pipe: ImagePipeline, image: torch.Tensor, out: str | Path, params: dict) -> Path:
+    """Write one restored image (1, C, H, W) as PNG with its parameters."""
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise GenforgeError(f"--out must end in .png, got {out.name}")
+    return save_png(out, to_uint8(image[0]), _params(pipe, **params))

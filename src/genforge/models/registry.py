@@ -9,6 +9,7 @@ from genforge.core.config import from_dict
 from genforge.core.errors import unknown_choice
 from genforge.models.base import ImageModel, ImageSpec
 from genforge.models.dcgan import DCGAN
+from genforge.models.diffusion import DDPM
 from genforge.models.gan import GAN
 from genforge.models.vae import VAE
 
@@ -20,6 +21,10 @@ class ModelEntry:
     model: dict[str, Any] = field(default_factory=dict)  # preset overrides of family.Config
     train: dict[str, Any] = field(default_factory=dict)  # preset overrides of TrainConfig
 
+
+# Diffusion trains with plain Adam and a short LR warmup (Ho et al. 2020 use 2e-4 with
+# 5000 warmup steps on CIFAR-10; small UNets on small data take a larger step).
+DIFFUSION_TRAIN = {"lr": 5e-4, "betas": (0.9, 0.999), "warmup_steps": 100, "ema_decay": 0.999}
 
 MODELS: dict[str, ModelEntry] = {
     "gan": ModelEntry(
@@ -52,6 +57,18 @@ MODELS: dict[str, ModelEntry] = {
         "class-conditional convolutional VAE",
         {"conditional": True},
         {"lr": 1e-3, "betas": (0.9, 0.999)},
+    ),
+    "ddpm": ModelEntry(
+        DDPM,
+        "denoising diffusion (diffusers UNet2DModel + DDPMScheduler); --conditional for CFG",
+        {},
+        DIFFUSION_TRAIN,
+    ),
+    "cddpm": ModelEntry(
+        DDPM,
+        "class-conditional DDPM with classifier-free guidance (null-label dropout 0.1)",
+        {"conditional": True},
+        DIFFUSION_TRAIN,
     ),
 }
 

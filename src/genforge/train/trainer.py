@@ -239,6 +239,7 @@ class Trainer:
             ema_weights=self.ema_weights(),
             meta=meta,
             state=self.state(),
+            export=lambda folder: self.model.export(folder, self.sampling_net()),
         )
 
     # -- samples ----------------------------------------------------------------------------
