@@ -14,8 +14,8 @@ import torch
 from genforge.core.errors import GenforgeError
 from genforge.core.images import make_grid, save_png, to_uint8
 from genforge.core.io import write_bytes
-from genforge.generate.animate import write_animation
 from genforge.core.run import Run
+from genforge.generate.animate import write_animation
 from genforge.generate.pipeline import ImagePipeline
 from genforge.models import get_entry
 

@@ -232,6 +232,7 @@ class Trainer:
         assert self.run is not None
         if not self.accelerator.is_main_process:
             return
+        export = getattr(self.model, "export", None)  # extra files, e.g. a diffusers pipeline
         save_checkpoint(
             self.run,
             step=self.step_count,
@@ -239,7 +240,7 @@ class Trainer:
             ema_weights=self.ema_weights(),
             meta=meta,
             state=self.state(),
-            export=lambda folder: self.model.export(folder, self.sampling_net()),
+            export=(lambda folder: export(folder, self.sampling_net())) if export else None,
         )
 
     # -- samples ----------------------------------------------------------------------------
