@@ -214,6 +214,7 @@ class DDPM(ImageModel):
         scheduler = DDIMScheduler.from_config(self.scheduler.config, timestep_spacing="trailing")
         scheduler.set_timesteps(self.config.preview_steps)
         x = z.view(-1, self.spec.channels, self.spec.size, self.spec.size)
+        labels = labels if self.conditional else None  # as GANs and VAEs: ignored if unconditional
         for t in scheduler.timesteps:
             out = self.predict(x, t.to(x.device), labels, net=net)
             x = scheduler.step(out, t, x).prev_sample
