@@ -31,6 +31,7 @@ TINY = {
     "cvae": ["--set", "width=8", "--set", "latent_dim=8"],
     "ddpm": DDPM_TINY,
     "cddpm": DDPM_TINY,
+    "t2i": [*DDPM_TINY, "--set", "text_dim=16"],
 }
 
 
@@ -189,6 +190,12 @@ def ddpm_run(train_shared: Callable[..., Path]) -> Path:
 def cddpm_run(train_shared: Callable[..., Path]) -> Path:
     """Class-conditional DDPM (classifier-free guidance) on digits."""
     return train_shared("cddpm", "tiny-cddpm")
+
+
+@pytest.fixture(scope="session")
+def t2i_run(train_shared: Callable[..., Path]) -> Path:
+    """Text-to-image diffusion on digits, captions "a handwritten zero" ... "nine"."""
+    return train_shared("t2i", "tiny-t2i")
 
 
 @pytest.fixture(scope="session")

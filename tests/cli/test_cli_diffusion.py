@@ -117,3 +117,18 @@ def test_restore_bad_input_is_one_line(cli, ddpm_run, tmp_path):
     assert "--denoise must be in (0, 1]" in cli.fails(
         *base, "--input", tmp_path / "in.png", "--denoise", "1.5"
     )
+
+
+def test_generate_image_from_a_prompt(cli, t2i_run, ddpm_run, tmp_path):
+    runs = t2i_run.parent
+    out = tmp_path / "seven.png"
+    cli.ok("generate", "image", "--model", "tiny-t2i", "--runs-dir", runs, "--prompt",
+           "a handwritten seven", "--guidance", "3", "--n", "2", "--steps", "2", "--out", out)  # fmt: skip
+    params = read_png_params(out)
+    assert params["prompt"] == "a handwritten seven" and params["guidance"] == 3.0
+    assert "unknown word 'cat'" in cli.fails(
+        "generate", "image", "--model", "tiny-t2i", "--runs-dir", runs, "--prompt", "a cat"
+    )
+    assert "--prompt needs a text-to-image run; run 'tiny-ddpm' is a ddpm" in cli.fails(
+        "generate", "image", "--model", "tiny-ddpm", "--runs-dir", runs, "--prompt", "a seven"
+    )

@@ -179,11 +179,11 @@ class DiffusionPipeline(ImagePipeline):
         guidance: float | None = None,
     ):
         super().__init__(run, device=device, use_ema=use_ema)
+        self.model: DDPM
         if not isinstance(self.model, DDPM):
             raise GenforgeError(
                 f"run '{self.run.name}' is a {self.model_name}, not a diffusion model"
             )
-        self.model: DDPM
         if guidance is not None and not self.model.conditional:
             raise GenforgeError(
                 f"--guidance needs a class-conditional diffusion model; run '{self.run.name}' "
@@ -231,6 +231,22 @@ class DiffusionPipeline(ImagePipeline):
         g = torch.Generator().manual_seed(seed)
         z = truncated_latent(n, self.model.latent_dim, truncation, g)
         return self.generate(z, self.labels_for(n, label), generator=g)
+
+    @torch.no_grad()
+    def sample_prompt(self, prompt: str, n: int, seed: int = 0) -> torch.Tensor:
+        """Draw `n` images (n, C, H, W) for a text prompt (text-to-image runs)."""
+        if not hasattr(self.model, "tokenize"):
+            hint = " (it takes --label)" if self.model.conditional else ""
+            raise GenforgeError(
+                f"--prompt needs a text-to-image run; run '{self.run.name}' is a "
+                f"{self.model_name}{hint}"
+            )
+        if n < 1:
+            raise GenforgeError(f"--n must be at least 1, got {n}")
+        ids = self.model.tokenize(prompt).expand(n, -1)  # (n, L)
+        g = torch.Generator().manual_seed(seed)
+        z = torch.randn(n, self.model.latent_dim, generator=g)
+        return self.generate(z, ids, generator=g)
 
     # -- image-to-image ---------------------------------------------------------------------
     def _labels_1(self, label: int | str | None) -> torch.Tensor | None:

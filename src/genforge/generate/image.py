@@ -173,3 +173,24 @@ def write_restored(pipe: ImagePipeline, image: torch.Tensor, out: str | Path, pa
     if out.suffix.lower() != ".png":
         raise GenforgeError(f"--out must end in .png, got {out.name}")
     return save_png(out, to_uint8(image[0]), _params(pipe, **params))
+
+
+def write_prompt_samples(
+    pipe: ImagePipeline,
+    prompt: str,
+    n: int,
+    seed: int = 0,
+    grid: str | Path | None = None,
+    out_dir: str | Path | None = None,
+) -> list[Path]:
+    """Text-to-image: `n` images for `prompt` as a grid PNG and/or single PNGs."""
+    images = pipe.sample_prompt(prompt, n, seed=seed)
+    common = _params(pipe, prompt=prompt, seed=seed, n=n)
+    written: list[Path] = []
+    if grid is not None:
+        written.append(save_png(grid, make_grid(images), {**common, "kind": "grid"}))
+    if out_dir is not None:
+        for i in range(n):
+            path = Path(out_dir) / f"{pipe.run.name}-s{seed}-{i:05d}.png"
+            written.append(save_png(path, to_uint8(images[i]), {**common, "index": i}))
+    return written

@@ -124,8 +124,13 @@ class DDPM(ImageModel):
         # labels 0..K-1 are the classes, K is the null label ("no class": unconditional)
         self.null_label = spec.num_classes if config.conditional else None
         embeds = spec.num_classes + 1 if config.conditional else None
-        self.unet = build_unet(spec, config, embeds)
+        self.unet = self.build_network(spec, config, embeds)
         self.scheduler = build_scheduler(config)
+
+    def build_network(
+        self, spec: ImageSpec, config: Any, num_class_embeds: int | None
+    ) -> nn.Module:
+        return build_unet(spec, config, num_class_embeds)
 
     @property
     def latent_dim(self) -> int:
@@ -148,10 +153,12 @@ class DDPM(ImageModel):
     ) -> dict[str, torch.Tensor]:
         x0, labels = next_batch()  # (B, C, H, W) in [-1, 1]
         b = x0.size(0)
-        class_labels = None
-        if self.conditional:  # drop labels to the null label for classifier-free guidance
+        cond = None
+        if self.conditional:  # drop conditions to the null one for classifier-free guidance
+            cond = self.condition(labels)
             drop = torch.rand(b, device=x0.device) < self.config.cfg_dropout
-            class_labels = torch.where(drop, torch.full_like(labels, self.null_label), labels)
+            drop = drop.view(-1, *[1] * (cond.dim() - 1))  # (B, 1, ...) over cond's shape
+            cond = torch.where(drop, self.null_condition(b, x0.device), cond)
         # (1) Forward process: x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) eps, t ~ U{0..T-1}
         noise = torch.randn_like(x0)
         t = torch.randint(0, self.config.num_train_timesteps, (b,), device=x0.device)
@@ -160,7 +167,7 @@ class DDPM(ImageModel):
         if self.config.prediction_type == "v_prediction":
             target = self.scheduler.get_velocity(x0, noise, t)
         # (2) Update the UNet: regress its output on eps (or v)
-        pred = nets["unet"](x_t, t, class_labels=class_labels).sample
+        pred = self.forward_net(nets["unet"], x_t, t, cond)
         loss = F.mse_loss(pred.float(), target.float())
         opts["unet"].zero_grad(set_to_none=True)
         accelerator.backward(loss)
@@ -168,6 +175,19 @@ class DDPM(ImageModel):
         return {"loss": loss.detach()}
 
     # -- prediction -----------------------------------------------------------------------
+    def condition(self, labels: torch.Tensor) -> torch.Tensor:
+        """What the network is conditioned on for class `labels` (B,): the labels themselves."""
+        return labels
+
+    def null_condition(self, b: int, device: torch.device) -> torch.Tensor:
+        """The "no condition" input (B,): the null label."""
+        return torch.full((b,), self.null_label, dtype=torch.long, device=device)
+
+    def forward_net(
+        self, net: nn.Module, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None
+    ) -> torch.Tensor:
+        return net(x, t, class_labels=cond).sample
+
     def predict(
         self,
         x: torch.Tensor,
@@ -176,11 +196,11 @@ class DDPM(ImageModel):
         guidance: float | None = None,
         net: nn.Module | None = None,
     ) -> torch.Tensor:
-        """The UNet's output (eps or v) at (x_t, t), (B, C, H, W).
+        """The network's output (eps or v) at (x_t, t), (B, C, H, W).
 
         Args:
-            labels: classes (B,) of a conditional model; None samples it unconditionally (the
-                null label).
+            labels: classes (B,) of a conditional model (a text model also takes token ids
+                (B, L)); None samples it unconditionally (the null condition).
             guidance: classifier-free guidance scale w: uncond + w (cond - uncond); default
                 `config.guidance`.
         """
@@ -188,16 +208,17 @@ class DDPM(ImageModel):
         if not self.conditional:
             if labels is not None:
                 raise GenforgeError("labels need a class-conditional diffusion model")
-            return net(x, t).sample
-        null = torch.full((x.size(0),), self.null_label, dtype=torch.long, device=x.device)
+            return self.forward_net(net, x, t, None)
+        null = self.null_condition(x.size(0), x.device)
         if labels is None:
-            return net(x, t, class_labels=null).sample
+            return self.forward_net(net, x, t, null)
+        cond = self.condition(labels)
         w = self.config.guidance if guidance is None else guidance
         if w == 1.0:  # plain conditional: no unconditional pass needed
-            return net(x, t, class_labels=labels).sample
-        both = net(torch.cat([x, x]), t, class_labels=torch.cat([labels, null])).sample
-        cond, uncond = both.chunk(2)  # (B, C, H, W) each
-        return uncond + w * (cond - uncond)
+            return self.forward_net(net, x, t, cond)
+        both = self.forward_net(net, torch.cat([x, x]), t, torch.cat([cond, null]))
+        cond_out, uncond = both.chunk(2)  # (B, C, H, W) each
+        return uncond + w * (cond_out - uncond)
 
     # -- sampling (the training previews) ----------------------------------------------------
     @torch.no_grad()

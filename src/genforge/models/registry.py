@@ -11,6 +11,7 @@ from genforge.models.base import ImageModel
 from genforge.models.dcgan import DCGAN
 from genforge.models.diffusion import DDPM
 from genforge.models.gan import GAN
+from genforge.models.text_to_image import TextToImage
 from genforge.models.vae import VAE
 
 
@@ -69,6 +70,13 @@ MODELS: dict[str, ModelEntry] = {
         DDPM,
         "class-conditional DDPM with classifier-free guidance (null-label dropout 0.1)",
         {"conditional": True},
+        DIFFUSION_TRAIN,
+    ),
+    "t2i": ModelEntry(
+        TextToImage,
+        "text-to-image diffusion: cross-attention UNet + a small text encoder trained on "
+        "captions from the class names",
+        {},
         DIFFUSION_TRAIN,
     ),
 }
