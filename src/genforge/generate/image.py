@@ -194,3 +194,31 @@ def write_prompt_samples(
             path = Path(out_dir) / f"{pipe.run.name}-s{seed}-{i:05d}.png"
             written.append(save_png(path, to_uint8(images[i]), {**common, "index": i}))
     return written
+
+
+def write_pil_images(
+    images: list, params: dict, grid: str | Path | None = None, out_dir: str | Path | None = None
+) -> list[Path]:
+    """PIL images from a provider as a grid PNG and/or single PNGs, with `params` embedded."""
+    tensors = [
+        torch.from_numpy(np.asarray(im.convert("RGB"), dtype=np.float32) / 127.5 - 1).permute(
+            2, 0, 1
+        )
+        for im in images
+    ]
+    written: list[Path] = []
+    if grid is not None:
+        sizes = {tuple(t.shape) for t in tensors}
+        if len(sizes) > 1:
+            raise GenforgeError(
+                f"the provider returned images of different sizes {sizes}; use --out-dir"
+            )
+        written.append(save_png(grid, make_grid(torch.stack(tensors)), {**params, "kind": "grid"}))
+    if out_dir is not None:
+        for i, t in enumerate(tensors):
+            path = (
+                Path(out_dir)
+                / f"{params.get('provider', 'image')}-s{params.get('seed', 0)}-{i:05d}.png"
+            )
+            written.append(save_png(path, to_uint8(t), {**params, "index": i}))
+    return written
