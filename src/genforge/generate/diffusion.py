@@ -45,8 +45,9 @@ def _ddpm(config: Any) -> Any:
 def _ddim(config: Any) -> Any:
     from diffusers import DDIMScheduler
 
-    # "trailing" spacing starts at t = T-1 (Lin et al. 2023, arXiv:2305.08891)
-    return DDIMScheduler.from_config(config, timestep_spacing="trailing")
+    # "trailing" spacing starts at t = T-1 (Lin et al. 2023, arXiv:2305.08891). No x0 clipping:
+    # DDIM reuses the unclipped eps with a clipped x0, and the mismatch leaves visible noise.
+    return DDIMScheduler.from_config(config, timestep_spacing="trailing", clip_sample=False)
 
 
 def _dpm_solver_pp(config: Any) -> Any:

@@ -232,7 +232,9 @@ class DDPM(ImageModel):
         """
         from diffusers import DDIMScheduler
 
-        scheduler = DDIMScheduler.from_config(self.scheduler.config, timestep_spacing="trailing")
+        scheduler = DDIMScheduler.from_config(
+            self.scheduler.config, timestep_spacing="trailing", clip_sample=False
+        )  # the same DDIM as genforge.generate.diffusion's "ddim" sampler
         scheduler.set_timesteps(self.config.preview_steps)
         x = z.view(-1, self.spec.channels, self.spec.size, self.spec.size)
         labels = labels if self.conditional else None  # as GANs and VAEs: ignored if unconditional
