@@ -76,7 +76,7 @@ MODELS: dict[str, ModelEntry] = {
         TextToImage,
         "text-to-image diffusion: cross-attention UNet + a small text encoder trained on "
         "captions from the class names",
-        {},
+        {"conditional": True},
         DIFFUSION_TRAIN,
     ),
 }
