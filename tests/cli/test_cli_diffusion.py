@@ -132,3 +132,19 @@ def test_generate_image_from_a_prompt(cli, t2i_run, ddpm_run, tmp_path):
     assert "--prompt needs a text-to-image run; run 'tiny-ddpm' is a ddpm" in cli.fails(
         "generate", "image", "--model", "tiny-ddpm", "--runs-dir", runs, "--prompt", "a seven"
     )
+
+
+def test_upscale_with_a_super_resolution_run(cli, ddpm_run, tmp_path):
+    runs = tmp_path / "runs"
+    cli.ok("train", "sr", "--data", "digits", "--name", "sr", "--runs-dir", runs, "--scale", "2",
+           *cli.tiny("ddpm"))  # fmt: skip
+    Image.fromarray(np.full((4, 4), 200, np.uint8)).save(tmp_path / "small.png")
+    cli.ok("upscale", "sr", "--runs-dir", runs, "--input", tmp_path / "small.png", "--steps", "2")
+    assert pixels(tmp_path / "small-x2.png").shape == (8, 8)
+    assert "small-x2.png is 8x8 but this model works on 4x4" in cli.fails(
+        "upscale", "sr", "--runs-dir", runs, "--input", tmp_path / "small-x2.png"
+    )
+    assert "use genforge upscale" in cli.fails("sample", "sr", "--runs-dir", runs)
+    assert "needs a super-resolution run" in cli.fails(
+        "upscale", "tiny-ddpm", "--runs-dir", ddpm_run.parent, "--input", tmp_path / "small.png"
+    )

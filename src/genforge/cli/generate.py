@@ -92,13 +92,9 @@ def _from_run(model, prompt, n, seed, guidance, sampler, steps, out, out_dir, de
         raise GenforgeError("--provider run needs --model RUN")
     pipe = DiffusionPipeline(resolve_run(model, runs_dir), device, sampler=sampler or "ddim",
                              steps=steps, guidance=guidance)  # fmt: skip
-    grid = out if out is not None or out_dir is not None else None
-    grid = (
-        grid
-        if grid is not None or out_dir is not None
-        else pipe.run.samples_dir / f"prompt-s{seed}.png"
-    )
-    return write_prompt_samples(pipe, prompt, n, seed=seed, grid=grid, out_dir=out_dir)
+    if out is None and out_dir is None:
+        out = pipe.run.samples_dir / f"prompt-s{seed}.png"
+    return write_prompt_samples(pipe, prompt, n, seed=seed, grid=out, out_dir=out_dir), out
 
 
 def _from_provider(name, model, prompt, n, seed, guidance, steps, input, mask, strength, size,

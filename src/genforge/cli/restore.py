@@ -1,5 +1,6 @@
-"""`genforge restore RUN --input IMG (--mask MASK | --denoise S)`: image-to-image with a
-diffusion run (RePaint inpainting or SDEdit restoration)."""
+"""Image-to-image with diffusion runs: `genforge restore RUN --input IMG (--mask MASK |
+--denoise S)` (RePaint inpainting or SDEdit restoration) and `genforge upscale RUN --input IMG`
+(super-resolution)."""
 
 from __future__ import annotations
 
@@ -71,3 +72,37 @@ def restore_command(
     out = out or input.with_name(f"{input.stem}-restored.png")
     path = write_restored(pipe, result, out, {**params, "input": str(input), "seed": seed})
     console.print(f"restored image: {path}")
+
+
+@user_errors
+def upscale_command(
+    run: Annotated[str, typer.Argument(help="A super-resolution run (genforge train sr).")],
+    input: Annotated[Path, typer.Option("--input", help="The low-resolution image.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Output PNG (default <input>-x<scale>.png).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the noise.")] = 0,
+    sampler: Annotated[
+        str | None, typer.Option(help="ddim (default), ddpm or dpm-solver++.")
+    ] = None,
+    steps: Annotated[int | None, typer.Option(help="Denoising steps.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
+) -> None:
+    """Upscale an image with a super-resolution run."""
+    from genforge.generate.diffusion import DiffusionPipeline, read_image
+    from genforge.generate.image import write_restored
+
+    pipe = DiffusionPipeline(resolve_run(run, runs_dir), device, sampler=sampler or "ddim",
+                             steps=steps)  # fmt: skip
+    scale = getattr(pipe.model, "scale", None)
+    if scale is None:
+        raise GenforgeError(
+            f"upscaling needs a super-resolution run (genforge train sr ...); run "
+            f"'{pipe.run.name}' is a {pipe.model_name}"
+        )
+    image = read_image(input, pipe.spec.channels, pipe.model.input_size)
+    result = pipe.upscale(image, seed=seed)
+    out = out or input.with_name(f"{input.stem}-x{scale}.png")
+    path = write_restored(pipe, result, out, {"kind": "upscale", "input": str(input), "seed": seed})
+    console.print(f"upscaled x{scale}: {path}")

@@ -47,6 +47,9 @@ def train_command(
         bool | None,
         typer.Option("--conditional/--unconditional", help="Condition on the class labels."),
     ] = None,
+    scale: Annotated[
+        int | None, typer.Option(help="Super-resolution (sr): output size / input size.")
+    ] = None,
     cfg_dropout: Annotated[
         float | None,
         typer.Option(
@@ -67,7 +70,7 @@ def train_command(
         "steps": steps, "batch_size": batch_size, "image_size": image_size, "channels": channels,
         "latent_dim": latent_dim, "lr": lr, "precision": precision, "device": device, "seed": seed,
         "augment": tuple(a.strip() for a in augment.split(",") if a.strip()) if augment else None,
-        "conditional": conditional, "cfg_dropout": cfg_dropout,
+        "conditional": conditional, "cfg_dropout": cfg_dropout, "scale": scale,
     }  # fmt: skip
     options.update({k: v for k, v in given.items() if v is not None})
     run = train(

@@ -227,6 +227,10 @@ class DiffusionPipeline(ImagePipeline):
         truncation: float | None = None,
     ) -> torch.Tensor:
         """Draw `n` images; the seed fixes the starting noise and every later noise draw."""
+        if hasattr(self.model, "lr_condition"):
+            raise GenforgeError(
+                f"run '{self.run.name}' is a super-resolution model; use genforge upscale"
+            )
         if n < 1:
             raise GenforgeError(f"--n must be at least 1, got {n}")
         g = torch.Generator().manual_seed(seed)
@@ -248,6 +252,25 @@ class DiffusionPipeline(ImagePipeline):
         g = torch.Generator().manual_seed(seed)
         z = torch.randn(n, self.model.latent_dim, generator=g)
         return self.generate(z, ids, generator=g)
+
+    @torch.no_grad()
+    def upscale(self, image: torch.Tensor, seed: int = 0) -> torch.Tensor:
+        """Super-resolution of `image` (1, C, h, w) -> (1, C, h*scale, w*scale)."""
+        if not hasattr(self.model, "lr_condition"):
+            raise GenforgeError(
+                f"upscaling needs a super-resolution run (genforge train sr ...); run "
+                f"'{self.run.name}' is a {self.model_name}"
+            )
+        k = self.model.input_size
+        if tuple(image.shape[1:]) != (self.spec.channels, k, k):
+            raise GenforgeError(
+                f"images of shape {tuple(image.shape[1:])} do not fit this model "
+                f"({(self.spec.channels, k, k)})"
+            )
+        g = torch.Generator().manual_seed(seed)
+        cond = self.model.lr_condition(image.to(self.device))
+        x = torch.randn(cond.shape, generator=g).to(self.device)
+        return denoise(self.model, x, self.scheduler(), cond, generator=g).float().cpu()
 
     # -- image-to-image ---------------------------------------------------------------------
     def _labels_1(self, label: int | str | None) -> torch.Tensor | None:

@@ -40,8 +40,12 @@ BetaSchedule = Literal["linear", "squaredcos_cap_v2"]  # squaredcos_cap_v2: the 
 # ---------------------------------------------------------------------------------------
 
 
-def build_unet(spec: ImageSpec, cfg: DDPMConfig, num_class_embeds: int | None) -> nn.Module:
-    """diffusers UNet2DModel: one resolution level per entry of `block_out_channels`."""
+def build_unet(
+    spec: ImageSpec, cfg: DDPMConfig, num_class_embeds: int | None, in_channels: int | None = None
+) -> nn.Module:
+    """diffusers UNet2DModel: one resolution level per entry of `block_out_channels`.
+
+    `in_channels` (default the image's) is larger when a condition image is concatenated."""
     from diffusers import UNet2DModel
 
     levels = len(cfg.block_out_channels)
@@ -50,7 +54,7 @@ def build_unet(spec: ImageSpec, cfg: DDPMConfig, num_class_embeds: int | None) -
     up = ["AttnUpBlock2D" if attn else "UpBlock2D"] + ["UpBlock2D"] * (levels - 1)
     return UNet2DModel(
         sample_size=spec.size,
-        in_channels=spec.channels,
+        in_channels=in_channels or spec.channels,
         out_channels=spec.channels,
         block_out_channels=tuple(cfg.block_out_channels),
         down_block_types=tuple(down),
@@ -153,12 +157,7 @@ class DDPM(ImageModel):
     ) -> dict[str, torch.Tensor]:
         x0, labels = next_batch()  # (B, C, H, W) in [-1, 1]
         b = x0.size(0)
-        cond = None
-        if self.conditional:  # drop conditions to the null one for classifier-free guidance
-            cond = self.condition(labels)
-            drop = torch.rand(b, device=x0.device) < self.config.cfg_dropout
-            drop = drop.view(-1, *[1] * (cond.dim() - 1))  # (B, 1, ...) over cond's shape
-            cond = torch.where(drop, self.null_condition(b, x0.device), cond)
+        cond = self.training_condition(x0, labels)
         # (1) Forward process: x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) eps, t ~ U{0..T-1}
         noise = torch.randn_like(x0)
         t = torch.randint(0, self.config.num_train_timesteps, (b,), device=x0.device)
@@ -173,6 +172,20 @@ class DDPM(ImageModel):
         accelerator.backward(loss)
         opts["unet"].step()
         return {"loss": loss.detach()}
+
+    def training_condition(
+        self, x0: torch.Tensor, labels: torch.Tensor | None
+    ) -> torch.Tensor | None:
+        """The condition of a training batch: the labels' condition, dropped to the null
+        condition with probability `cfg_dropout` (classifier-free guidance); None if
+        unconditional."""
+        if not self.conditional:
+            return None
+        b = x0.size(0)
+        cond = self.condition(labels)
+        drop = torch.rand(b, device=x0.device) < self.config.cfg_dropout
+        drop = drop.view(-1, *[1] * (cond.dim() - 1))  # (B, 1, ...) over cond's shape
+        return torch.where(drop, self.null_condition(b, x0.device), cond)
 
     # -- prediction -----------------------------------------------------------------------
     def condition(self, labels: torch.Tensor) -> torch.Tensor:
@@ -230,6 +243,12 @@ class DDPM(ImageModel):
         The other samplers, step counts and seeded stochastic sampling are in
         `genforge.generate.diffusion`.
         """
+        labels = labels if self.conditional else None  # as GANs and VAEs: ignored if unconditional
+        return self.ddim_preview(z, labels, net)
+
+    def ddim_preview(
+        self, z: torch.Tensor, cond: torch.Tensor | None, net: nn.Module | None
+    ) -> torch.Tensor:
         from diffusers import DDIMScheduler
 
         scheduler = DDIMScheduler.from_config(
@@ -237,7 +256,7 @@ class DDPM(ImageModel):
         )  # the same DDIM as genforge.generate.diffusion's "ddim" sampler
         scheduler.set_timesteps(self.config.preview_steps)
         x = z.view(-1, self.spec.channels, self.spec.size, self.spec.size)
-        labels = labels if self.conditional else None  # as GANs and VAEs: ignored if unconditional
+        labels = cond
         for t in scheduler.timesteps:
             out = self.predict(x, t.to(x.device), labels, net=net)
             x = scheduler.step(out, t, x).prev_sample

@@ -11,6 +11,7 @@ from genforge.models.base import ImageModel
 from genforge.models.dcgan import DCGAN
 from genforge.models.diffusion import DDPM
 from genforge.models.gan import GAN
+from genforge.models.super_resolution import SuperResolution
 from genforge.models.text_to_image import TextToImage
 from genforge.models.vae import VAE
 
@@ -77,6 +78,13 @@ MODELS: dict[str, ModelEntry] = {
         "text-to-image diffusion: cross-attention UNet + a small text encoder trained on "
         "captions from the class names",
         {"conditional": True},
+        DIFFUSION_TRAIN,
+    ),
+    "sr": ModelEntry(
+        SuperResolution,
+        "diffusion super-resolution (SR3-style): a UNet denoises the full image given the "
+        "bicubic-upsampled low-res one; --scale 2/4/8",
+        {},
         DIFFUSION_TRAIN,
     ),
 }
