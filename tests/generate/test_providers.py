@@ -174,3 +174,26 @@ def test_remote_configuration_errors(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "k")
     with pytest.raises(GenforgeError, match="cannot reach http://127.0.0.1:9/v1"):
         OpenAICompatible(timeout=5).txt2img("a cat")
+
+
+def test_cli_routes_a_pipeline_folder_and_the_remote_endpoint(sd_folder, api, tmp_path):
+    from typer.testing import CliRunner
+
+    from genforge.cli.main import app
+
+    runner = CliRunner()
+    out = tmp_path / "grid.png"
+    result = runner.invoke(app, ["generate", "image", "--model", str(sd_folder), "--prompt",
+                                 "a cat", "--n", "2", "--steps", "2", "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert Image.open(out).size == (22, 12)  # two 8 px images side by side, 2 px padding
+    result = runner.invoke(app, ["generate", "image", "--provider", "openai-compatible",
+                                 "--prompt", "a cat wearing a hat", "--n", "1",
+                                 "--out-dir", str(tmp_path / "remote")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "remote").glob("*.png"))) == 1
+    api.status = 500
+    result = runner.invoke(app, ["generate", "image", "--provider", "openai-compatible",
+                                 "--prompt", "a cat"])  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr.strip().count("\n") == 0 and "answered 500" in result.stderr
