@@ -2,25 +2,18 @@ import pytest
 import torch
 
 from genforge.core.errors import GenforgeError
+from genforge.data.captions import class_captions
 from genforge.models import ImageSpec, build_model
-from genforge.models.text_to_image import WordTokenizer, class_captions
+from genforge.models.text_to_image import WordTokenizer
 
 TINY = {"block_out_channels": (8, 16), "norm_num_groups": 4, "preview_steps": 2, "text_dim": 16}
-DIGITS = ImageSpec(1, 8, 10, tuple("0123456789"))
+DIGITS = ImageSpec(1, 8, 10, tuple(class_captions(list("0123456789"), None)))  # captions
 
 
 class NoAccelerator:
     @staticmethod
     def backward(loss):
         loss.backward()
-
-
-def test_captions_from_class_names():
-    assert class_captions(DIGITS.class_names, None)[7] == "a handwritten seven"
-    assert class_captions(("red_car", "dog"), None) == ["a red car", "a dog"]
-    assert class_captions(("cat",), "a photo of a {name}") == ["a photo of a cat"]
-    with pytest.raises(GenforgeError, match="must contain"):
-        class_captions(("cat",), "a photo")
 
 
 def test_tokenizer_refuses_unknown_words_and_long_prompts():
@@ -77,8 +70,8 @@ def test_export_is_a_diffusers_unet_plus_text_encoder(tmp_path):
     assert set(text) == set(model.unet.text.state_dict())
 
 
-def test_t2i_needs_labeled_data():
-    with pytest.raises(GenforgeError, match="needs labeled data"):
+def test_t2i_needs_captions():
+    with pytest.raises(GenforgeError, match="needs captioned data"):
         build_model("t2i", ImageSpec(1, 8), TINY)
     with pytest.raises(GenforgeError, match="captions"):
         build_model("t2i", DIGITS, {**TINY, "conditional": False})

@@ -76,9 +76,10 @@ MODELS: dict[str, ModelEntry] = {
     "t2i": ModelEntry(
         TextToImage,
         "text-to-image diffusion: cross-attention UNet + a small text encoder trained on "
-        "captions from the class names",
+        "captions (captions.jsonl or the class names)",
         {"conditional": True},
         DIFFUSION_TRAIN,
+        modality="captioned-image",
     ),
     "sr": ModelEntry(
         SuperResolution,

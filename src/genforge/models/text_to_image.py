@@ -5,10 +5,10 @@ a small transformer into hidden states (B, L, D); diffusers' `UNet2DConditionMod
 them (cross-attention, as in Latent Diffusion, Rombach et al. 2022, arXiv:2112.10752, here on
 pixels). Classifier-free guidance uses the empty caption as the null condition.
 
-Captions are derived from the class names with `caption_template` ("a handwritten {name}" for
-the digits 0-9, whose names become words: "a handwritten seven"); the vocabulary is exactly the
-words of those captions, so a prompt with any other word is refused with the list of known
-words rather than silently ignored. Everything else (noise schedule, CFG dropout, samplers,
+The model's class names are its captions (the "captioned-image" modality makes them, from a
+captions.jsonl or from the class names: "a handwritten seven"; see data/captions.py); the
+vocabulary is exactly the words of those captions, so a prompt with any other word is refused
+with the list of known words rather than silently ignored. Everything else (noise schedule, CFG dropout, samplers,
 restore) is the DDPM family's, which this class extends.
 """
 
@@ -27,7 +27,6 @@ from genforge.core.errors import GenforgeError
 from genforge.models.base import ImageSpec
 from genforge.models.diffusion import DDPM, DDPMConfig
 
-DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 PAD, BOS = 0, 1  # token ids; words start at 2
 
 # ---------------------------------------------------------------------------------------
@@ -37,17 +36,6 @@ PAD, BOS = 0, 1  # token ids; words start at 2
 
 def words_of(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
-
-
-def class_captions(class_names: tuple[str, ...], template: str | None) -> list[str]:
-    """One caption per class: digits 0-9 become "a handwritten seven", others "a <name>"."""
-    digits = tuple(class_names) == tuple(str(i) for i in range(10))
-    if template is None:
-        template = "a handwritten {name}" if digits else "a {name}"
-    if "{name}" not in template:
-        raise GenforgeError(f"caption_template must contain {{name}}, got {template!r}")
-    names = DIGIT_WORDS if digits else [n.replace("_", " ").replace("-", " ") for n in class_names]
-    return [template.format(name=n) for n in names]
 
 
 class WordTokenizer:
@@ -147,11 +135,10 @@ def build_text_unet(spec: ImageSpec, cfg: T2IConfig, tokenizer: WordTokenizer) -
 
 @dataclass
 class T2IConfig(DDPMConfig):
-    conditional: bool = True  # captions come from the class names
+    conditional: bool = True  # on the captions, which are the class names
     text_dim: int = 64
     text_layers: int = 2
     text_heads: int = 4
-    caption_template: str | None = None  # None: "a handwritten {name}" for digits, else "a {name}"
 
 
 class TextToImage(DDPM):
@@ -162,15 +149,15 @@ class TextToImage(DDPM):
     def __init__(self, config: T2IConfig, spec: ImageSpec):
         if not config.conditional:
             raise GenforgeError(
-                "text-to-image learns from captions made of the class names; it needs "
-                "conditional=true and labeled data"
+                "text-to-image is conditioned on captions (its class names); it needs "
+                "conditional=true"
             )
         if spec.num_classes < 2:
             raise GenforgeError(
-                "text-to-image needs labeled data (class subfolders) to caption; "
-                f"this data has {spec.num_classes} classes"
+                "text-to-image needs captioned data (captions.jsonl or class subfolders); "
+                f"this data has {spec.num_classes} captions"
             )
-        self.captions = class_captions(spec.class_names, config.caption_template)
+        self.captions = list(spec.class_names)
         self.tokenizer = WordTokenizer(self.captions)
         super().__init__(config, spec)
         if config.text_dim % config.text_heads:

@@ -13,6 +13,7 @@ encoded rows), `labels` (None or (N,) int64), `stream` (a torch Dataset when not
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from genforge.core.errors import unknown_choice
@@ -114,8 +115,27 @@ class ImageModality(Modality):
         return f"{spec['size']}×{spec['size']}, {ch} channel{'s' if ch > 1 else ''}"
 
 
+@dataclass
+class CaptionedDataConfig(DataConfig):
+    caption_template: str | None = None  # None: "a handwritten {name}" for digits, else "a {name}"
+
+
+class CaptionedImageModality(ImageModality):
+    """Images with one caption each (text-to-image): from `captions.jsonl` beside the images,
+    or made from the class names. The captions become the class names (see data/captions.py)."""
+
+    name = "captioned-image"
+    data_config = CaptionedDataConfig
+
+    def load(self, cfg: Any, seed: int) -> Any:
+        from genforge.data.captions import caption_dataset
+
+        return caption_dataset(super().load(cfg, seed), cfg.source, cfg.caption_template)
+
+
 MODALITIES: dict[str, Modality] = {
     "image": ImageModality(),
+    "captioned-image": CaptionedImageModality(),
 }
 
 
