@@ -178,8 +178,9 @@ class DiffusionPipeline(ImagePipeline):
         sampler: str = "ddim",
         steps: int | None = None,
         guidance: float | None = None,
+        checkpoint: str = "last",
     ):
-        super().__init__(run, device=device, use_ema=use_ema)
+        super().__init__(run, device=device, use_ema=use_ema, checkpoint=checkpoint)
         self.model: DDPM
         if not isinstance(self.model, DDPM):
             raise GenforgeError(
