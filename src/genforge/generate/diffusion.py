@@ -45,9 +45,8 @@ def _ddpm(config: Any) -> Any:
 def _ddim(config: Any) -> Any:
     from diffusers import DDIMScheduler
 
-    # "trailing" spacing starts at t = T-1 (Lin et al. 2023, arXiv:2305.08891). No x0 clipping:
-    # DDIM reuses the unclipped eps with a clipped x0, and the mismatch leaves visible noise.
-    return DDIMScheduler.from_config(config, timestep_spacing="trailing", clip_sample=False)
+    # "trailing" spacing starts at t = T-1 (Lin et al. 2023, arXiv:2305.08891)
+    return DDIMScheduler.from_config(config, timestep_spacing="trailing")
 
 
 def _dpm_solver_pp(config: Any) -> Any:
@@ -64,6 +63,12 @@ SAMPLERS: dict[str, tuple[Callable[[Any], Any], int | None]] = {
     "ddim": (_ddim, 50),
     "dpm-solver++": (_dpm_solver_pp, 20),
 }
+
+
+# Extra arguments of `scheduler.step` per scheduler class. DDIM clips its x0 estimate to
+# [-1, 1]; without recomputing eps from the clipped x0 the two disagree and visible noise is
+# left (digits: noisy grids; super-resolution: 18.9 dB -> 26.8 dB PSNR with it).
+STEP_OPTIONS: dict[str, dict[str, Any]] = {"DDIMScheduler": {"use_clipped_model_output": True}}
 
 
 def make_sampler(name: str, train_scheduler: Any, steps: int | None = None) -> Any:
@@ -103,7 +108,8 @@ def denoise(
     for t in scheduler.timesteps if timesteps is None else timesteps:
         x_in = scheduler.scale_model_input(x, t)
         out = model.predict(x_in, t.to(x.device), labels, guidance, net)  # eps or v
-        x = scheduler.step(out, t, x, generator=generator).prev_sample  # x_t -> x_{t-1}
+        options = STEP_OPTIONS.get(type(scheduler).__name__, {})
+        x = scheduler.step(out, t, x, generator=generator, **options).prev_sample  # x_t -> x_{t-1}
     return x.clamp(-1, 1)
 
 

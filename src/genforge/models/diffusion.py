@@ -251,15 +251,14 @@ class DDPM(ImageModel):
     ) -> torch.Tensor:
         from diffusers import DDIMScheduler
 
-        scheduler = DDIMScheduler.from_config(
-            self.scheduler.config, timestep_spacing="trailing", clip_sample=False
-        )  # the same DDIM as genforge.generate.diffusion's "ddim" sampler
+        # the same DDIM as genforge.generate.diffusion's "ddim" sampler
+        scheduler = DDIMScheduler.from_config(self.scheduler.config, timestep_spacing="trailing")
         scheduler.set_timesteps(self.config.preview_steps)
         x = z.view(-1, self.spec.channels, self.spec.size, self.spec.size)
         labels = cond
         for t in scheduler.timesteps:
             out = self.predict(x, t.to(x.device), labels, net=net)
-            x = scheduler.step(out, t, x).prev_sample
+            x = scheduler.step(out, t, x, use_clipped_model_output=True).prev_sample
         return x.clamp(-1, 1)
 
     # -- export -----------------------------------------------------------------------------
