@@ -148,3 +148,21 @@ def test_upscale_with_a_super_resolution_run(cli, ddpm_run, tmp_path):
     assert "needs a super-resolution run" in cli.fails(
         "upscale", "tiny-ddpm", "--runs-dir", ddpm_run.parent, "--input", tmp_path / "small.png"
     )
+
+
+def test_translate_with_a_cyclegan_run(cli, image_folder, ddpm_run, tmp_path):
+    domains = image_folder(tmp_path / "domains", {"photos": 8, "paintings": 8}, size=(8, 8))
+    runs = tmp_path / "runs"
+    cli.ok("train", "cyclegan", "--data", domains, "--name", "cg", "--runs-dir", runs,
+           "--image-size", "8", "--steps", "2", "--batch-size", "8", "--set", "width=8",
+           "--set", "n_res=1")  # fmt: skip
+    src = next((domains / "photos").glob("*.png"))
+    Image.open(src).resize((8, 8)).save(tmp_path / "photo.png")
+    out = cli.ok("translate", "cg", "--runs-dir", runs, "--input", tmp_path / "photo.png",
+                 "--out", tmp_path / "painting.png", "--direction", "b2a").output  # fmt: skip
+    assert "photos -> paintings" in out  # subfolders sorted: a = paintings, b = photos
+    assert pixels(tmp_path / "painting.png").shape == (8, 8, 3)
+    assert "use genforge translate" in cli.fails("sample", "cg", "--runs-dir", runs)
+    assert "needs a cyclegan run" in cli.fails(
+        "translate", "tiny-ddpm", "--runs-dir", ddpm_run.parent, "--input", tmp_path / "photo.png"
+    )

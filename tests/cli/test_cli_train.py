@@ -21,7 +21,8 @@ from genforge.models import MODELS
 from .conftest import Cli
 
 FAMILIES = ["gan", "dcgan", "cgan", "wgan-gp", "hinge-sn", "vae", "cvae"]
-DIFFUSION_FAMILIES = ["ddpm", "cddpm", "t2i", "sr"]  # trained and sampled in test_cli_diffusion.py
+# trained and sampled (or translated) in test_cli_diffusion.py
+IMAGE_TO_IMAGE_FAMILIES = ["ddpm", "cddpm", "t2i", "sr", "cyclegan"]
 
 
 def read_meta(run: Path) -> dict:
@@ -159,7 +160,7 @@ def test_train_on_a_labeled_image_folder(pets_cgan_run: Path):
 
 
 def test_models_lists_every_model(cli: Cli):
-    assert set(MODELS) == set(FAMILIES) | set(DIFFUSION_FAMILIES)
+    assert set(MODELS) == set(FAMILIES) | set(IMAGE_TO_IMAGE_FAMILIES)
     out = cli.ok("models").stdout
     rows = {line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│")}
     assert set(MODELS) <= rows

@@ -8,7 +8,7 @@ from genforge import __version__
 from genforge.cli import bench, data, generate, runs
 from genforge.cli.demo import demo_command
 from genforge.cli.eval import compare_command, eval_command
-from genforge.cli.restore import restore_command, upscale_command
+from genforge.cli.restore import restore_command, translate_command, upscale_command
 from genforge.cli.sample import encode_command, sample_command
 from genforge.cli.train import models_command, train_command
 
@@ -28,6 +28,7 @@ app.command("sample")(sample_command)
 app.command("encode")(encode_command)
 app.command("restore")(restore_command)
 app.command("upscale")(upscale_command)
+app.command("translate")(translate_command)
 app.command("models")(models_command)
 app.command("demo")(demo_command)
 app.command("eval")(eval_command)

@@ -1,6 +1,6 @@
 """Image-to-image with diffusion runs: `genforge restore RUN --input IMG (--mask MASK |
---denoise S)` (RePaint inpainting or SDEdit restoration) and `genforge upscale RUN --input IMG`
-(super-resolution)."""
+--denoise S)` (RePaint inpainting or SDEdit restoration), `genforge upscale RUN --input IMG`
+(super-resolution) and `genforge translate RUN --input IMG` (CycleGAN)."""
 
 from __future__ import annotations
 
@@ -106,3 +106,31 @@ def upscale_command(
     out = out or input.with_name(f"{input.stem}-x{scale}.png")
     path = write_restored(pipe, result, out, {"kind": "upscale", "input": str(input), "seed": seed})
     console.print(f"upscaled x{scale}: {path}")
+
+
+@user_errors
+def translate_command(
+    run: Annotated[str, typer.Argument(help="A cyclegan run (name or path).")],
+    input: Annotated[Path, typer.Option("--input", help="An image of one domain (model size).")],
+    out: Annotated[
+        Path | None, typer.Option(help="Output PNG (default <input>-<direction>.png).")
+    ] = None,
+    direction: Annotated[str, typer.Option(help="a2b (first subfolder to second) or b2a.")] = "a2b",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
+) -> None:
+    """Translate an image to the other domain with a CycleGAN run."""
+    from genforge.generate.diffusion import read_image
+    from genforge.generate.image import translate_image, write_restored
+    from genforge.generate.pipeline import ImagePipeline
+
+    if direction not in ("a2b", "b2a"):
+        raise GenforgeError(f"--direction must be a2b or b2a, got {direction!r}")
+    pipe = ImagePipeline(resolve_run(run, runs_dir), device=device)
+    image = read_image(input, pipe.spec.channels, pipe.spec.size)
+    result = translate_image(pipe, image, direction)
+    out = out or input.with_name(f"{input.stem}-{direction}.png")
+    names = pipe.spec.class_names
+    path = write_restored(pipe, result, out, {"kind": "translate", "input": str(input),
+                          "from": names[direction == "b2a"], "to": names[direction == "a2b"]})  # fmt: skip
+    console.print(f"translated {names[direction == 'b2a']} -> {names[direction == 'a2b']}: {path}")

@@ -31,9 +31,14 @@ def open_pipeline(
 ) -> ImagePipeline:
     """The pipeline for `run`: a DiffusionPipeline (with its sampler options) for diffusion
     runs, an ImagePipeline for GANs and VAEs (which take no sampler options)."""
+    from genforge.models.cyclegan import CycleGAN
     from genforge.models.diffusion import DDPM
 
     cfg = run.read_config()
+    if issubclass(get_entry(cfg["model"]).family, CycleGAN):
+        raise GenforgeError(
+            f"run '{run.name}' translates images rather than sampling them; use genforge translate"
+        )
     if issubclass(get_entry(cfg["model"]).family, DDPM):
         from genforge.generate.diffusion import DiffusionPipeline
 
@@ -243,3 +248,16 @@ def write_pil_images(
             )
             written.append(save_png(path, to_uint8(t), {**params, "index": i}))
     return written
+
+
+def translate_image(
+    pipe: ImagePipeline, image: torch.Tensor, direction: str = "a2b"
+) -> torch.Tensor:
+    """Translate one image (1, C, H, W) with a CycleGAN run; returns (1, C, H, W) on the CPU."""
+    if not hasattr(pipe.model, "translate"):
+        raise GenforgeError(
+            f"translation needs a cyclegan run; run '{pipe.run.name}' is a {pipe.model_name}"
+        )
+    pipe._check_images(image)
+    with torch.no_grad():
+        return pipe.model.translate(image.to(pipe.device), direction).float().cpu()

@@ -8,6 +8,7 @@ from typing import Any
 from genforge.core.config import from_dict
 from genforge.core.errors import unknown_choice
 from genforge.models.base import ImageModel
+from genforge.models.cyclegan import CycleGAN
 from genforge.models.dcgan import DCGAN
 from genforge.models.diffusion import DDPM
 from genforge.models.gan import GAN
@@ -80,6 +81,13 @@ MODELS: dict[str, ModelEntry] = {
         {"conditional": True},
         DIFFUSION_TRAIN,
         modality="captioned-image",
+    ),
+    "cyclegan": ModelEntry(
+        CycleGAN,
+        "unpaired translation between the data's two subfolders (ResNet G, PatchGAN D, "
+        "least squares + cycle + identity losses)",
+        {},
+        {"lr": 2e-4, "betas": (0.5, 0.999)},
     ),
     "sr": ModelEntry(
         SuperResolution,
