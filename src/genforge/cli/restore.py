@@ -121,12 +121,13 @@ def translate_command(
 ) -> None:
     """Translate an image to the other domain with a CycleGAN run."""
     from genforge.generate.diffusion import read_image
-    from genforge.generate.image import translate_image, write_restored
+    from genforge.generate.image import require_translator, translate_image, write_restored
     from genforge.generate.pipeline import ImagePipeline
 
     if direction not in ("a2b", "b2a"):
         raise GenforgeError(f"--direction must be a2b or b2a, got {direction!r}")
     pipe = ImagePipeline(resolve_run(run, runs_dir), device=device)
+    require_translator(pipe)
     image = read_image(input, pipe.spec.channels, pipe.spec.size)
     result = translate_image(pipe, image, direction)
     out = out or input.with_name(f"{input.stem}-{direction}.png")

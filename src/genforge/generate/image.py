@@ -250,14 +250,18 @@ def write_pil_images(
     return written
 
 
-def translate_image(
-    pipe: ImagePipeline, image: torch.Tensor, direction: str = "a2b"
-) -> torch.Tensor:
-    """Translate one image (1, C, H, W) with a CycleGAN run; returns (1, C, H, W) on the CPU."""
+def require_translator(pipe: ImagePipeline) -> None:
     if not hasattr(pipe.model, "translate"):
         raise GenforgeError(
             f"translation needs a cyclegan run; run '{pipe.run.name}' is a {pipe.model_name}"
         )
+
+
+def translate_image(
+    pipe: ImagePipeline, image: torch.Tensor, direction: str = "a2b"
+) -> torch.Tensor:
+    """Translate one image (1, C, H, W) with a CycleGAN run; returns (1, C, H, W) on the CPU."""
+    require_translator(pipe)
     pipe._check_images(image)
     with torch.no_grad():
         return pipe.model.translate(image.to(pipe.device), direction).float().cpu()
