@@ -17,7 +17,11 @@ def train_command(
         str | None, typer.Argument(help="Model name (genforge models lists them).")
     ] = None,
     data: Annotated[
-        str | None, typer.Option(help="Image folder or embedded set: digits, phantoms, photos.")
+        str | None,
+        typer.Option(
+            help="Image folder or embedded set (digits, phantoms, photos); a CSV or embedded "
+            "table (breast_cancer, wine, diabetes); an audio folder or tones, spoken-digits."
+        ),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Run name (default <data>-<model>).")] = None,
     resume: Annotated[
@@ -31,6 +35,12 @@ def train_command(
     channels: Annotated[
         int | None, typer.Option(help="1 (grayscale) or 3 (RGB); default from data.")
     ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(help="Tables: passes over the rows; sets steps = epochs * rows / batch size."),
+    ] = None,
+    sample_rate: Annotated[int | None, typer.Option(help="Audio: sample rate in Hz.")] = None,
+    seconds: Annotated[float | None, typer.Option(help="Audio: clip length in seconds.")] = None,
     latent_dim: Annotated[int | None, typer.Option(help="Latent (noise/code) dimension.")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate (generator for GANs).")] = None,
     precision: Annotated[
@@ -57,6 +67,7 @@ def train_command(
         "steps": steps, "batch_size": batch_size, "image_size": image_size, "channels": channels,
         "latent_dim": latent_dim, "lr": lr, "precision": precision, "device": device, "seed": seed,
         "augment": tuple(a.strip() for a in augment.split(",") if a.strip()) if augment else None,
+        "epochs": epochs, "sample_rate": sample_rate, "seconds": seconds,
     }  # fmt: skip
     options.update({k: v for k, v in given.items() if v is not None})
     run = train(
@@ -74,7 +85,8 @@ def train_command(
         return
     console.print(f"[green]done[/]: run [bold]{run.name}[/] at step {run.step}")
     console.print(f"  run folder  {run.path}")
-    console.print(f"  samples     {run.samples_dir / 'latest.png'}")
+    latest = next(iter(sorted(run.samples_dir.glob("latest.*"))), run.samples_dir / "latest.png")
+    console.print(f"  samples     {latest}")
     console.print(f"  model card  {run.card_path}")
 
 

@@ -13,6 +13,8 @@ from genforge.evaluate.result import EvalResult, Metric, Section
 # modality pulls in its own heavy libraries)
 EVALUATORS: dict[str, str] = {
     "image": "genforge.evaluate.image",
+    "table": "genforge.evaluate.table",
+    "audio": "genforge.evaluate.audio",
 }
 
 

@@ -8,9 +8,15 @@ from typing import Any
 from genforge.core.config import from_dict
 from genforge.core.errors import unknown_choice
 from genforge.models.base import ImageModel
+from genforge.models.copula import GaussianCopula
+from genforge.models.ctgan import CTGAN
 from genforge.models.dcgan import DCGAN
 from genforge.models.gan import GAN
+from genforge.models.tvae import TVAE
 from genforge.models.vae import VAE
+
+# Table models train on (N, D) rows: no channels_last; CTGAN's optimiser settings.
+_TABLE_TRAIN = {"channels_last": False, "batch_size": 500, "steps": 300}
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,27 @@ MODELS: dict[str, ModelEntry] = {
         "class-conditional convolutional VAE",
         {"conditional": True},
         {"lr": 1e-3, "betas": (0.9, 0.999)},
+    ),
+    "ctgan": ModelEntry(
+        CTGAN,
+        "conditional tabular GAN: mode-specific normalisation, training-by-sampling, PacGAN critic, WGAN-GP",
+        {},
+        {**_TABLE_TRAIN, "lr": 2e-4, "betas": (0.5, 0.9), "weight_decay": 1e-6},
+        modality="table",
+    ),
+    "tvae": ModelEntry(
+        TVAE,
+        "tabular VAE on mode-normalised rows",
+        {},
+        {**_TABLE_TRAIN, "lr": 1e-3, "betas": (0.9, 0.999), "weight_decay": 1e-5},
+        modality="table",
+    ),
+    "copula": ModelEntry(
+        GaussianCopula,
+        "Gaussian copula: empirical marginals, correlation of normal scores by maximum likelihood",
+        {},
+        {**_TABLE_TRAIN, "lr": 0.02, "betas": (0.9, 0.999), "ema_decay": 0.0},
+        modality="table",
     ),
 }
 

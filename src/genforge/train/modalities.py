@@ -13,9 +13,12 @@ encoded rows), `labels` (None or (N,) int64), `stream` (a torch Dataset when not
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from genforge.core.errors import unknown_choice
+from genforge.core.errors import GenforgeError, unknown_choice
 from genforge.train.config import DataConfig
 
 if TYPE_CHECKING:
@@ -55,6 +58,10 @@ class Modality:
 
     def preview(self, trainer: Trainer, run: Run, step: int, logger: MetricsLogger | None) -> None:
         """Write the run's preview samples for `step` under `run.samples_dir`."""
+
+    def resolve_train(self, cfg: Any, dataset: Any, train_cfg: Any) -> Any:
+        """The training config once the data is known (e.g. tables turn --epochs into steps)."""
+        return train_cfg
 
     def describe(self, cfg: dict[str, Any]) -> str:
         """Short description of the data shape for the model card, e.g. '32×32, 1 channel'."""
@@ -114,8 +121,77 @@ class ImageModality(Modality):
         return f"{spec['size']}×{spec['size']}, {ch} channel{'s' if ch > 1 else ''}"
 
 
+@dataclass
+class TableDataConfig:
+    source: str = "breast_cancer"  # embedded table (breast_cancer, wine, diabetes) or CSV path
+    val_fraction: float = 0.2  # real holdout, kept for the privacy and utility evaluation
+    constraints: tuple[str, ...] = ()  # range:COL:LO:HI, positive:COL, fixed:COL,COL
+    target: str | None = None  # column for the utility evaluation (default: the set's target)
+    epochs: int | None = None  # passes over the training rows; sets steps (see resolve_train)
+
+
+class TableModality(Modality):
+    name = "table"
+    data_config = TableDataConfig
+    default_data = "breast_cancer"
+    item_name = "rows"
+
+    def is_embedded(self, source: str) -> bool:
+        from genforge.data.table import is_embedded_table
+
+        return is_embedded_table(source)
+
+    def load(self, cfg: Any, seed: int) -> Any:
+        from genforge.data.table import load_table
+
+        return load_table(cfg.source, tuple(cfg.constraints), cfg.target, seed=seed)
+
+    def spec_of(self, dataset: Any) -> Any:
+        return dataset.spec
+
+    def spec_from_dict(self, d: dict[str, Any]) -> Any:
+        from genforge.data.table import TableSpec
+
+        return TableSpec.from_dict(d)
+
+    def resolved_data(self, cfg: Any, dataset: Any) -> dict[str, Any]:
+        from genforge.core.config import to_dict
+
+        return {**to_dict(cfg), "target": dataset.report.target}
+
+    def resolve_train(self, cfg: Any, dataset: Any, train_cfg: Any) -> Any:
+        """--epochs E sets steps = ceil(E * training rows / batch size): one step draws one
+        batch (CTGAN's definition of an epoch: rows // batch_size steps)."""
+        if cfg.epochs is None:
+            return train_cfg
+        if cfg.epochs < 1:
+            raise GenforgeError(f"--epochs must be at least 1, got {cfg.epochs}")
+        n_train = len(dataset) - round(len(dataset) * cfg.val_fraction)
+        steps = max(1, math.ceil(cfg.epochs * n_train / train_cfg.batch_size))
+        return dataclasses.replace(train_cfg, steps=steps)
+
+    def preview(self, trainer: Trainer, run: Run, step: int, logger: MetricsLogger | None) -> None:
+        import torch
+
+        from genforge.core.io import write_text
+        from genforge.data.table import decode
+
+        model = trainer.model
+        g = torch.Generator().manual_seed(trainer.preview_seed)
+        rows = model.sample(20, generator=g, net=trainer.sampling_net())
+        text = decode(model.spec, rows.numpy()).to_csv(index=False)
+        write_text(run.samples_dir / f"step-{step:07d}.csv", text)
+        write_text(run.samples_dir / "latest.csv", text)
+
+    def describe(self, cfg: dict[str, Any]) -> str:
+        cols = cfg["spec"]["columns"]
+        learned = sum(c["kind"] != "id" for c in cols)
+        return f"table, {len(cols)} columns ({learned} learned)"
+
+
 MODALITIES: dict[str, Modality] = {
     "image": ImageModality(),
+    "table": TableModality(),
 }
 
 
