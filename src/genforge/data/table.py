@@ -53,6 +53,11 @@ def is_embedded_table(source: str) -> bool:
     return source in EMBEDDED_TABLES
 
 
+def is_table_source(source: str) -> bool:
+    """An embedded table or a path ending in .csv / .tsv."""
+    return is_embedded_table(source) or Path(source).suffix.lower() in (".csv", ".tsv")
+
+
 def read_table(source: str) -> tuple[Any, str, str | None]:
     """(DataFrame, name, default target column) of an embedded table or a CSV file."""
     import pandas as pd

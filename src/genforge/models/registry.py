@@ -12,6 +12,8 @@ from genforge.models.copula import GaussianCopula
 from genforge.models.ctgan import CTGAN
 from genforge.models.dcgan import DCGAN
 from genforge.models.gan import GAN
+from genforge.models.wavegan import WaveGAN
+from genforge.models.specvae import SpecVAE
 from genforge.models.tvae import TVAE
 from genforge.models.vae import VAE
 
@@ -80,6 +82,27 @@ MODELS: dict[str, ModelEntry] = {
         {},
         {**_TABLE_TRAIN, "lr": 0.02, "betas": (0.9, 0.999), "ema_decay": 0.0},
         modality="table",
+    ),
+    "wavegan": ModelEntry(
+        WaveGAN,
+        "WaveGAN: 1-D transposed-conv generator on raw audio, phase-shuffle critic, WGAN-GP",
+        {},
+        {"channels_last": False, "lr": 1e-4, "betas": (0.5, 0.9)},
+        modality="audio",
+    ),
+    "cwavegan": ModelEntry(
+        WaveGAN,
+        "class-conditional WaveGAN (label embedding in G, projection critic)",
+        {"conditional": True},
+        {"channels_last": False, "lr": 1e-4, "betas": (0.5, 0.9)},
+        modality="audio",
+    ),
+    "specvae": ModelEntry(
+        SpecVAE,
+        "VAE on log-mel spectrograms, Griffin-Lim back to waveform",
+        {},
+        {"channels_last": False, "lr": 1e-3, "betas": (0.9, 0.999)},
+        modality="audio",
     ),
 }
 

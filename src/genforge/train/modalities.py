@@ -189,9 +189,66 @@ class TableModality(Modality):
         return f"table, {len(cols)} columns ({learned} learned)"
 
 
+@dataclass
+class AudioDataConfig:
+    source: str = "tones"  # embedded (tones, spoken-digits) or a folder of WAV/FLAC/OGG clips
+    sample_rate: int = 16000  # every clip is resampled to this rate
+    seconds: float = 1.0  # and cut or zero-padded to this length
+    val_fraction: float = 0.1  # held out, seeded, stratified by label
+
+
+class AudioModality(Modality):
+    name = "audio"
+    data_config = AudioDataConfig
+    default_data = "tones"
+    item_name = "clips"
+
+    def is_embedded(self, source: str) -> bool:
+        from genforge.data.audio import EMBEDDED_AUDIO
+
+        return source in EMBEDDED_AUDIO
+
+    def load(self, cfg: Any, seed: int) -> Any:
+        from genforge.data.audio import load_audio
+
+        return load_audio(cfg.source, cfg.sample_rate, cfg.seconds, seed=seed)
+
+    def spec_of(self, dataset: Any) -> Any:
+        from genforge.data.audio import AudioSpec
+
+        return AudioSpec(dataset.sample_rate, dataset.length, dataset.num_classes,
+                         tuple(dataset.class_names))  # fmt: skip
+
+    def spec_from_dict(self, d: dict[str, Any]) -> Any:
+        from genforge.data.audio import AudioSpec
+
+        return AudioSpec.from_dict(d)
+
+    def preview(self, trainer: Trainer, run: Run, step: int, logger: MetricsLogger | None) -> None:
+        """A spectrogram grid (samples/latest.png) and the clips as WAVs (samples/latest-*.wav)."""
+        from genforge.core.audio import save_spectrogram_grid, write_wav
+
+        spec = trainer.model.spec
+        waves, _ = trainer.preview(n=8)
+        names = list(spec.class_names)
+        k = min(spec.num_classes, 10) if trainer.model.conditional else 0
+        per = max(1, 8 // k) if k else 0
+        titles = [names[i // per] if k else f"#{i}" for i in range(len(waves))]
+        params = {"run": run.name, "step": step, "seed": trainer.preview_seed, "kind": "preview"}
+        for path in (run.samples_dir / f"step-{step:07d}.png", run.samples_dir / "latest.png"):
+            save_spectrogram_grid(path, waves, spec.sample_rate, titles, params)
+        for i, w in enumerate(waves[:8]):
+            write_wav(run.samples_dir / f"latest-{i}.wav", w, spec.sample_rate)
+
+    def describe(self, cfg: dict[str, Any]) -> str:
+        spec = cfg["spec"]
+        return f"{spec['length'] / spec['sample_rate']:g} s clips at {spec['sample_rate']} Hz"
+
+
 MODALITIES: dict[str, Modality] = {
     "image": ImageModality(),
     "table": TableModality(),
+    "audio": AudioModality(),
 }
 
 
