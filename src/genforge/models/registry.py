@@ -12,10 +12,10 @@ from genforge.models.copula import GaussianCopula
 from genforge.models.ctgan import CTGAN
 from genforge.models.dcgan import DCGAN
 from genforge.models.gan import GAN
-from genforge.models.wavegan import WaveGAN
 from genforge.models.specvae import SpecVAE
 from genforge.models.tvae import TVAE
 from genforge.models.vae import VAE
+from genforge.models.wavegan import WaveGAN
 
 # Table models train on (N, D) rows: no channels_last; CTGAN's optimiser settings.
 _TABLE_TRAIN = {"channels_last": False, "batch_size": 500, "steps": 300}
