@@ -322,7 +322,7 @@ def _read_folder(source: str, sample_rate: int | None, seconds: float | None):
         sample_rate=sample_rate, seconds=seconds, durations=_duration_stats(durations),
         sample_rates=dict(rates.most_common()), channels=dict(chans.most_common()),
         class_counts={c: counts[c] for c in class_names}, resampled=resampled, short=short,
-        skipped=skipped,
+        skipped=sorted(skipped, key=lambda s: s.path),
     )  # fmt: skip
     return waves, labels, class_names, report
 

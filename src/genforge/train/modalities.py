@@ -160,13 +160,18 @@ class TableModality(Modality):
         return {**to_dict(cfg), "target": dataset.report.target}
 
     def resolve_train(self, cfg: Any, dataset: Any, train_cfg: Any) -> Any:
-        """--epochs E sets steps = ceil(E * training rows / batch size): one step draws one
-        batch (CTGAN's definition of an epoch: rows // batch_size steps)."""
+        """Small tables: the batch size (CTGAN's default 500) is capped at the training rows,
+        rounded down to a multiple of 10 (CTGAN's pac) when that leaves one; the config.yaml
+        records the size used. --epochs E then sets steps = ceil(E * training rows / batch
+        size): one step draws one batch (CTGAN's epoch is rows // batch_size steps)."""
+        n_train = len(dataset) - round(len(dataset) * cfg.val_fraction)
+        if train_cfg.batch_size > n_train:
+            cap = n_train - n_train % 10 if n_train >= 10 else n_train
+            train_cfg = dataclasses.replace(train_cfg, batch_size=cap)
         if cfg.epochs is None:
             return train_cfg
         if cfg.epochs < 1:
             raise GenforgeError(f"--epochs must be at least 1, got {cfg.epochs}")
-        n_train = len(dataset) - round(len(dataset) * cfg.val_fraction)
         steps = max(1, math.ceil(cfg.epochs * n_train / train_cfg.batch_size))
         return dataclasses.replace(train_cfg, steps=steps)
 
