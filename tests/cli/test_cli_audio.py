@@ -31,3 +31,19 @@ def test_inspect_train_sample_an_audio_folder(cli: Cli, tmp_path: Path):
     assert "unknown config key 'epochs' for wavegan" in cli.fails(
         "train", "wavegan", "--data", clips, "--epochs", "2"
     )
+
+
+def test_generate_speech(cli: Cli, tmp_path: Path):
+    import shutil
+
+    import pytest
+
+    assert "--out must end in .wav" in cli.fails(
+        "generate", "speech", "--text", "hi", "--out", "a.mp3"
+    )
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    out = cli.ok("generate", "speech", "--text", "Your order has shipped", "--voice", "en",
+                 "--out", tmp_path / "msg.wav").stdout  # fmt: skip
+    assert "espeak-ng, 22050 Hz" in out
+    assert sf.info(str(tmp_path / "msg.wav")).duration > 0.5

@@ -75,3 +75,65 @@ def train_bench(
             f"{r.median / base:.2f}x" if base else "-",
         )  # fmt: skip
     Console(width=max(console.width, 110)).print(table)
+
+
+def _print_timings(timings, title: str) -> None:
+    import torch
+
+    console.print(f"{title}; torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
+                  "medians of the repeats (the CPU may be shared: compare runs of one session)")  # fmt: skip
+    table = Table("what", "median", "unit", "range")
+    for t in timings:
+        table.add_row(
+            t.label, f"{t.median:,.2f}", t.unit, f"{min(t.rates):,.2f}-{max(t.rates):,.2f}"
+        )
+    Console(width=max(console.width, 110)).print(table)
+
+
+@app.command("audio")
+@user_errors
+def audio_bench(
+    model: Annotated[str, typer.Option(help="Audio model (wavegan, specvae).")] = "wavegan",
+    sample_rate: Annotated[int, typer.Option(help="Sample rate in Hz.")] = 16000,
+    seconds: Annotated[float, typer.Option(help="Clip length.")] = 1.0,
+    batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 16,
+    model_size: Annotated[int | None, typer.Option(help="WaveGAN width d (default 32).")] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="torch CPU threads (default: torch's).")
+    ] = None,
+    repeats: Annotated[int, typer.Option(help="Timed repeats.")] = 5,
+) -> None:
+    """Training clips/s and seconds of audio generated per second (batch 1; > 1 is faster than
+    real time)."""
+    import torch
+
+    from genforge.train.bench_audio_table import bench_audio
+
+    if threads:
+        torch.set_num_threads(threads)
+    timings = bench_audio(model, sample_rate, seconds, batch_size, repeats=repeats,
+                          model_size=model_size)  # fmt: skip
+    _print_timings(timings, f"{model}, {seconds:g} s at {sample_rate} Hz")
+
+
+@app.command("tabular")
+@user_errors
+def tabular_bench(
+    model: Annotated[str, typer.Option(help="Table model (ctgan, tvae, copula).")] = "ctgan",
+    data: Annotated[str, typer.Option(help="Embedded table or CSV.")] = "breast_cancer",
+    rows: Annotated[int, typer.Option(help="Rows to sample per timed repeat.")] = 100_000,
+    threads: Annotated[
+        int | None, typer.Option(help="torch CPU threads (default: torch's).")
+    ] = None,
+    repeats: Annotated[int, typer.Option(help="Timed repeats.")] = 5,
+) -> None:
+    """Training rows/s and synthetic rows/s (sampling + decoding to a table)."""
+    import torch
+
+    from genforge.train.bench_audio_table import bench_tabular
+
+    if threads:
+        torch.set_num_threads(threads)
+    timings = bench_tabular(model, data, rows, repeats=repeats)
+    _print_timings(timings, f"{model} on {data}")
+    console.print(f"{rows:,} rows sampled and decoded in {rows / timings[1].median:.2f} s (median)")

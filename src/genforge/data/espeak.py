@@ -66,7 +66,7 @@ def synthesise(
             detail = (proc.stderr or proc.stdout).strip().splitlines()
             raise GenforgeError(
                 f"espeak-ng could not speak with voice {voice!r}"
-                + (f": {detail[0]}" if detail else "")
+                + (f": {detail[0].rstrip('.')}" if detail else "")
                 + "; list voices with: espeak-ng --voices"
             )
         x, sr = sf.read(str(wav), dtype="float32", always_2d=True)
