@@ -8,7 +8,17 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 TORCH  ?= torch==2.13.0
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install system-deps demo test lint format bench clean
+
+# espeak-ng (speech baseline, spoken-digits audio set) is a system package: installed with
+# apt-get when missing and we are root; otherwise a note (those features say it is absent).
+system-deps:
+	@command -v espeak-ng >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null 2>&1 || \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng; } || \
+	    echo "note: could not install espeak-ng; speech and spoken-digits will say it is missing"; \
+	  else echo "note: espeak-ng is missing (apt-get install espeak-ng); speech and spoken-digits need it"; fi; }
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,7 +26,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+install: system-deps $(STAMP)
 
 demo: install
 	$(VENV)/bin/genforge demo
