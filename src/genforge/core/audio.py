@@ -109,16 +109,22 @@ def spectrogram_grid(
     nrow = math.ceil(n / ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(3 * ncol, 2.2 * nrow), squeeze=False)
     seconds = w.shape[1] / sample_rate
+    vmax = float(spec.max())  # shown: the loudest 80 dB of the grid
+    top = float(_hz_to_mel(sample_rate / 2.0))
+    marks = [f for f in (100, 250, 500, 1000, 2000, 4000, 8000, 16000) if f < sample_rate / 2]
+    ticks = [64 * float(_hz_to_mel(float(f))) / top for f in marks]
+    labels = [f"{f // 1000}k" if f >= 1000 else str(f) for f in marks]
     for i, ax in enumerate(axes.flat):
         if i >= n:
             ax.axis("off")
             continue
-        ax.imshow(spec[i].numpy(), origin="lower", aspect="auto", cmap="magma", vmin=-5, vmax=1,
-                  extent=(0, seconds, 0, sample_rate / 2000))  # fmt: skip
+        ax.imshow(spec[i].numpy(), origin="lower", aspect="auto", cmap="magma", vmin=vmax - 4, vmax=vmax,
+                  extent=(0, seconds, 0, 64))  # fmt: skip
+        ax.set_yticks(ticks, labels)  # mel bands, labelled with their frequency
         ax.set_title(titles[i] if titles else f"#{i}", fontsize=8)
         ax.tick_params(labelsize=6)
         if i % ncol == 0:
-            ax.set_ylabel("kHz (mel scale)", fontsize=7)
+            ax.set_ylabel("Hz (mel scale)", fontsize=7)
         if i // ncol == nrow - 1:
             ax.set_xlabel("s", fontsize=7)
     fig.tight_layout()
