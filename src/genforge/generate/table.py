@@ -56,7 +56,10 @@ class TablePipeline:
         kept, have, drawn = [], 0, 0
         for _ in range(MAX_ROUNDS):
             want = n - have
-            batch = want if not self.spec.constraints else max(64, int(want * 1.2))
+            batch = want
+            if self.spec.constraints:  # draw enough for the acceptance rate seen so far
+                rate = max(have / drawn, 0.02) if drawn else 1.0
+                batch = max(64, int(want / rate * 1.1))
             df = decode(self.spec, self.model.sample(batch, generator=g).numpy())
             drawn += batch
             if self.spec.constraints:

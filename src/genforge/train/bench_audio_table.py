@@ -116,7 +116,7 @@ def bench_tabular(
     def sample():
         decode(ds.spec, family.sample(rows, generator=g).numpy())
 
-    t_sample = _timed(sample, max(1, repeats // 2))
+    t_sample = _timed(sample, repeats)
     sample_t = Timing(
         f"{model} sampling {rows:,} rows + decode", [rows / t for t in t_sample], "rows/s"
     )
