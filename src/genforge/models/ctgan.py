@@ -248,7 +248,8 @@ class CTGAN(TableModel):
         net: nn.Module | None = None,
         batch_size: int = 10_000,
     ) -> torch.Tensor:
-        """Conditions are drawn with the training frequencies (not log), as CTGAN samples."""
+        """Conditions are drawn with the training frequencies (not log), as CTGAN samples;
+        one-hot blocks are drawn from their softmax (the Gumbel-softmax's hard limit)."""
         G = net or self.generator
         was_training = G.training
         G.eval()
@@ -260,6 +261,7 @@ class CTGAN(TableModel):
             z = torch.randn(b, self.config.latent_dim, generator=generator)
             if sampler is not None:
                 z = torch.cat([z, sampler.draw(b, generator)[0]], 1)
-            out.append(activate(self.spec, G(z.to(device)), hard=True).float().cpu())
+            raw = G(z.to(device)).float().cpu()
+            out.append(activate(self.spec, raw, hard="sample", generator=generator))
         G.train(was_training)
         return torch.cat(out)

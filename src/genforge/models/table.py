@@ -8,7 +8,7 @@ number in [-1, 1], 'softmax' spans a one-hot block (a number's mode, a category,
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -18,16 +18,24 @@ from genforge.data.table import TableSpec
 
 
 def activate(
-    spec: TableSpec, raw: torch.Tensor, tau: float = 0.2, hard: bool = False
+    spec: TableSpec,
+    raw: torch.Tensor,
+    tau: float = 0.2,
+    hard: Literal["none", "argmax", "sample"] = "none",
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Network output (B, D) -> a row in the encoded space: tanh for alphas, (Gumbel-)softmax
-    for one-hot blocks (`hard`: straight one-hot, for sampling)."""
+    """Network output (B, D) -> a row in the encoded space: tanh for alphas, Gumbel-softmax
+    for one-hot blocks; for sampling, `hard` one-hots: the most likely value ("argmax") or a
+    value drawn from the block's softmax ("sample": argmax of logits + Gumbel noise)."""
     parts = []
     for s in spec.spans:
         x = raw[:, s.start : s.start + s.size]
         if s.kind == "tanh":
             parts.append(torch.tanh(x))
-        elif hard:
+        elif hard != "none":
+            if hard == "sample":
+                u = torch.rand(x.shape, generator=generator).to(x.device).clamp(1e-10, 1 - 1e-10)
+                x = x - torch.log(-torch.log(u))
             parts.append(F.one_hot(x.argmax(1), s.size).to(raw.dtype))
         else:
             parts.append(F.gumbel_softmax(x, tau=tau))

@@ -119,7 +119,7 @@ class TVAE(TableModel):
         device = net.log_sigma.device
         z = torch.randn(n, self.config.latent_dim, generator=generator)
         out = net.decoder(z.to(device)).float().cpu()
-        rows = activate(self.spec, out, hard=True)
+        rows = activate(self.spec, out, hard="argmax")
         sigma = net.log_sigma.detach().float().cpu().exp()
         for s in self.spec.spans:
             if s.kind == "tanh":
