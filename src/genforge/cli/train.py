@@ -59,7 +59,7 @@ def train_command(
     ] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
-    """Train a generative model on an image folder or an embedded set."""
+    """Train a generative model on images, a table (CSV) or audio clips, or an embedded set."""
     from genforge.train.launch import train
 
     options = parse_overrides(set_ or [])

@@ -629,12 +629,12 @@ def load_table(
         seed: seeds the GMM fits and the mode draws.
     """
     df, name, default_target = read_table(source)
-    spec = fit_spec(df, constraints, seed)
     target = target or default_target
     if target is not None and target not in df.columns:
         raise GenforgeError(
             f"unknown target column {target!r}; columns: {', '.join(map(str, df.columns))}"
         )
+    spec = fit_spec(df, constraints, seed)
     rows = torch.from_numpy(encode(spec, df, seed))
     kinds = {c["name"]: c["kind"] for c in spec.columns}
     missing = {str(c): int(v) for c, v in df.isna().sum().items() if v}
