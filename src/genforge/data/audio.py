@@ -454,7 +454,3 @@ def inspect_audio(source: str) -> AudioReport:
         return load_audio(source).report
     _, _, _, report = _read_folder(source, None, None)
     return report
-
-
-def clip_seconds(length: int, sample_rate: int) -> float:
-    return length / sample_rate if sample_rate else math.nan

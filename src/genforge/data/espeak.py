@@ -29,13 +29,6 @@ def require_espeak(what: str) -> str:
     return exe
 
 
-def voices() -> list[str]:
-    """Voice names espeak-ng knows (e.g. en, en-us, de, fr)."""
-    out = subprocess.run([require_espeak("listing voices"), "--voices"], capture_output=True,
-                         text=True, check=True).stdout  # fmt: skip
-    return [line.split()[1] for line in out.splitlines()[1:] if len(line.split()) > 1]
-
-
 def synthesise(
     text: str, voice: str = "en", rate: int = 160, pitch: int = 50
 ) -> tuple[np.ndarray, int]:
