@@ -16,7 +16,6 @@ and pitches; needs the espeak-ng program).
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
