@@ -38,6 +38,7 @@ def test_evaluate_run_reports_fd_and_conditional_accuracy(tmp_path: Path):
     result = evaluate_run(run, n=32, feature_steps=20)
     assert result.modality == "audio"
     assert result.value("fd_domain") > 0 and result.value("fd_domain_real_floor") >= 0
-    assert 0 <= result.value("conditional_accuracy") <= 1
+    # one step of training: every label sounds alike, so the judge cannot tell them apart
+    assert result.value("conditional_accuracy") < 0.5
     html = write_report(run, result).read_text()
     assert "Generated spectrograms" in html and "data:audio/wav;base64," in html

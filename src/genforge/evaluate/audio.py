@@ -78,6 +78,29 @@ def train_domain_cnn(
     return net.eval()
 
 
+def _level_free(x: torch.Tensor) -> torch.Tensor:
+    """Log-mels relative to each clip's loudest bin (the classifier ignores level)."""
+    return x - x.amax(dim=(2, 3), keepdim=True)
+
+
+def train_label_classifier(
+    waves: torch.Tensor, labels: torch.Tensor, num_classes: int, sample_rate: int, steps: int,
+    seed: int, copies: int = 3,
+) -> DomainCNN:  # fmt: skip
+    """The judge of conditional accuracy: a CNN on level-free log-mels of the real clips, each
+    seen `copies` times with white noise at a random SNR of -5..25 dB. The noise makes it
+    judge the class (pitch, word) of a generated clip rather than how clean it is; the FD's
+    network is trained without it, so the FD does see the noise."""
+    g = torch.Generator().manual_seed(seed)
+    w, y = waves.repeat(copies, 1, 1), labels.repeat(copies)
+    rms = w.pow(2).mean(-1, keepdim=True).sqrt()
+    snr_db = torch.rand(len(w), 1, 1, generator=g) * 30 - 5
+    noisy = w + torch.randn(w.shape, generator=g) * rms / 10 ** (snr_db / 20)
+    return train_domain_cnn(
+        _level_free(features_in(noisy, sample_rate)), y, num_classes, steps, seed
+    )
+
+
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """||mu_a - mu_b||^2 + Tr(Ca + Cb - 2 (Ca Cb)^1/2) of two feature sets (N, D)."""
     from scipy import linalg
@@ -168,17 +191,25 @@ def evaluate_run(
         "clips": {"generated": len(fake), "val": len(val), "train": len(train)}
     }
     if labeled:
+        judge = train_label_classifier(train.images, train.labels, dataset.num_classes, rate,
+                                       feature_steps, seed)  # fmt: skip
         with torch.no_grad():
-            real_acc = float((net(x_val).argmax(1) == val.labels).float().mean())
-        metrics.append(Metric("classifier_val_accuracy", "domain classifier accuracy, real held-out",
-                              real_acc, "higher", "how well the feature network knows the classes"))  # fmt: skip
+            real_acc = float((judge(_level_free(x_val)).argmax(1) == val.labels).float().mean())
+        metrics.append(Metric("classifier_val_accuracy", "label classifier accuracy, real held-out",
+                              real_acc, "higher", "the judge of conditional accuracy: a log-mel "
+                              "CNN trained on the real training clips with added noise"))  # fmt: skip
         if pipe.model.conditional and fake_labels is not None:
             with torch.no_grad():
-                acc = float((net(x_fake).argmax(1) == fake_labels).float().mean())
+                pred = judge(_level_free(x_fake)).argmax(1)
+            acc = float((pred == fake_labels).float().mean())
             metrics.append(Metric("conditional_accuracy", "conditional accuracy (generated clips "
                                   "classified as their asked-for label)", acc, "higher",
-                                  f"chance is {1 / dataset.num_classes:.3g}"))  # fmt: skip
+                                  f"chance is {1 / dataset.num_classes:.3g}; judge accuracy on "
+                                  f"real held-out clips {real_acc:.3g}"))  # fmt: skip
             extra["conditional_accuracy"] = acc
+            extra["predicted_class_counts"] = torch.bincount(
+                pred, minlength=dataset.num_classes
+            ).tolist()
 
     names = list(dataset.class_names)
     titles_fake = [names[int(y)] for y in fake_labels[:8]] if fake_labels is not None else None
