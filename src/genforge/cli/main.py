@@ -7,6 +7,7 @@ import typer
 from genforge import __version__
 from genforge.cli import bench, data, generate, runs
 from genforge.cli.demo import demo_command
+from genforge.cli.eval import compare_command, eval_command
 from genforge.cli.sample import encode_command, sample_command
 from genforge.cli.train import models_command, train_command
 
@@ -26,6 +27,8 @@ app.command("sample")(sample_command)
 app.command("encode")(encode_command)
 app.command("models")(models_command)
 app.command("demo")(demo_command)
+app.command("eval")(eval_command)
+app.command("compare")(compare_command)
 
 
 def _version(value: bool) -> None:

@@ -138,7 +138,6 @@ def evaluate_run(
     seed: int = 0,
     feature_steps: int = 400,
     device: str = "auto",
-    **_: Any,
 ) -> EvalResult:
     """FD in a domain feature space, conditional accuracy, grids and players.
 

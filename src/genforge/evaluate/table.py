@@ -240,7 +240,6 @@ def evaluate_run(
     target: str | None = None,
     synthetic: Any = None,
     device: str = "auto",
-    **_: Any,
 ) -> EvalResult:
     """Fidelity, privacy and utility of a table run.
 
