@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from tests.cli.conftest import Cli
+from .conftest import Cli
 
 TINY = ["--sample-rate", "4000", "--seconds", "0.25", "--steps", "1", "--batch-size", "4",
         "--set", "model_size=4", "--set", "latent_dim=8", "--set", "n_critic=1"]  # fmt: skip
