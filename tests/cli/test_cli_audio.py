@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
 from .conftest import Cli
 
 TINY = ["--sample-rate", "4000", "--seconds", "0.25", "--steps", "1", "--batch-size", "4",

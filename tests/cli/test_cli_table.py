@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from .conftest import Cli
 
 TINY = ["--set", "latent_dim=8", "--set", "generator_dim=[16]", "--set", "critic_dim=[16]",
