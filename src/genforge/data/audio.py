@@ -275,7 +275,8 @@ def is_audio_source(source: str) -> bool:
 
 
 def _read_folder(source: str, sample_rate: int | None, seconds: float | None):
-    """Read every clip: (waves or None, labels, class names, report, [original durations])."""
+    """Read every clip: (waves, labels or None, class names, report); waves are conditioned
+    to `sample_rate` x `seconds` when both are given, else left empty (inspection)."""
     import soundfile as sf
 
     root = Path(source).expanduser()
@@ -306,12 +307,11 @@ def _read_folder(source: str, sample_rate: int | None, seconds: float | None):
         chans[str(x.shape[1])] += 1
         durations.append(len(x) / rate)
         if length is not None:
-            mono = x.mean(1)
             resampled += rate != sample_rate
-            dur = len(trim_leading_silence(resample(mono, rate, sample_rate))) / sample_rate
-            if dur < seconds:
-                short.append((rel, round(dur, 3)))
-            waves.append(condition(mono, rate, sample_rate, length))
+            y = trim_leading_silence(resample(x.mean(1), rate, sample_rate))  # mono, new rate
+            if len(y) < length:
+                short.append((rel, round(len(y) / sample_rate, 3)))
+            waves.append(normalise_loudness(fit_length(y, length)))
         classes.append(cls)
     class_names = sorted({c for c in classes if c is not None})
     labels = [class_names.index(c) for c in classes] if class_names else None
