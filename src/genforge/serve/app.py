@@ -120,8 +120,9 @@ class Services:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The app for `settings` (defaults: runs in $GENFORGE_RUNS or ./runs, no keys, loopback)."""
     settings = settings or Settings()
+    keys = KeyStore(settings.keys_path) if settings.keys_path else None
+    check_bind(settings.host, keys is not None and len(keys) > 0)  # before touching the disk
     svc = Services(settings)
-    check_bind(settings.host, svc.auth_on)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -363,7 +364,7 @@ def _router(svc: Services) -> APIRouter:
         params = {"model": body.model, "data": ds.source, "dataset": ds.name,
                   "steps": body.steps, "options": dict(body.options)}  # fmt: skip
         svc.jobs.add(name, params, who)
-        svc.worker.tick() if s.start_worker else None
+        svc.worker.wake()
         return run_info(name)
 
     @r.get("/runs/{name}", response_model=S.RunInfo, tags=["runs"])
@@ -403,7 +404,7 @@ def _router(svc: Services) -> APIRouter:
         params = {"model": cfg["model"], "data": cfg["data"]["source"], "steps": steps,
                   "dataset": info_.data, "options": {}}  # fmt: skip
         svc.jobs.add(name, params, who, resume=True)
-        svc.worker.tick() if s.start_worker else None
+        svc.worker.wake()
         return run_info(name)
 
     @r.delete("/runs/{name}", status_code=204, tags=["runs"])

@@ -133,7 +133,7 @@ class JobStore:
         """Mark the oldest queued job running (atomically) and return it."""
         with connect(self.db_path) as con:
             row = con.execute(
-                "SELECT * FROM jobs WHERE state='queued' ORDER BY id LIMIT 1"
+                "SELECT * FROM jobs WHERE state='queued' AND cancel_requested=0 ORDER BY id LIMIT 1"
             ).fetchone()
             if row is None:
                 return None
@@ -209,6 +209,7 @@ class Worker:
         self.max_jobs, self.poll_s = max_jobs, poll_s
         self.procs: dict[int, subprocess.Popen] = {}
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -251,6 +252,7 @@ class Worker:
     def stop(self, timeout: float = 120) -> None:
         """Stop the loop; running children get SIGTERM (they checkpoint) and are requeued."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
         with self._lock:
@@ -268,13 +270,19 @@ class Worker:
                     self._requeue(job)
             self.procs.clear()
 
+    def wake(self) -> None:
+        """Look at the queue now (children are only started from the worker's own thread:
+        PR_SET_PDEATHSIG fires when the *thread* that forked them ends)."""
+        self._wake.set()
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 self.tick()
             except Exception as e:  # keep serving; the next tick retries
                 print(f"genforge jobs: {e}", file=sys.stderr)
-            self._stop.wait(self.poll_s)
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
 
     # -- one pass ---------------------------------------------------------------------------
     def tick(self) -> None:
