@@ -79,7 +79,8 @@ def detect(content: bytes, store: ProvenanceStore) -> Detection:
     claimed = _png_claim(im)
     if claimed and (rec := store.get(claimed)) is not None:
         return Detection(True, "png-metadata", rec)
-    near = store.nearest_phash(phash(im), PHASH_MAX_DISTANCE)
+    h = phash(im)
+    near = store.nearest_phash(h, PHASH_MAX_DISTANCE) if h else None
     if near is not None:
         rec, dist, ties = near
         return Detection(True, "phash", rec, dist, ties)

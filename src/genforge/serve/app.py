@@ -104,6 +104,8 @@ class Services:
         s.state_dir.mkdir(parents=True, exist_ok=True)
         s.runs_dir.mkdir(parents=True, exist_ok=True)
         self.keys = KeyStore(s.keys_path) if s.keys_path else None
+        # Decided once: revoking the last key locks the API, it does not open it.
+        self.auth_on = self.keys is not None and len(self.keys) > 0
         self.limiter = RateLimiter(s.rate_limit_per_min, s.rate_burst)
         self.jobs = JobStore(s.db_path)
         self.datasets = DatasetStore(s.db_path, s.datasets_dir)
@@ -111,10 +113,6 @@ class Services:
         self.cache = ModelCache(s.cache_mb, s.device)
         self.batcher = Batcher(s.max_batch_requests, s.max_batch_wait_ms) if s.batching else None
         self.worker = Worker(self.jobs, s.runs_dir, s.logs_dir, s.max_training_jobs, s.job_poll_s)
-
-    @property
-    def auth_on(self) -> bool:
-        return self.keys is not None and len(self.keys) > 0
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -12,6 +12,7 @@ import datetime as dt
 import shutil
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -146,6 +147,9 @@ def extract_images_zip(
                         out.write(chunk)
                 _check_pixels(target, rel, max_pixels)
                 kept += 1
+        except (zipfile.BadZipFile, EOFError, zlib.error) as e:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise GenforgeError(f"corrupt zip: {e}") from None
         except BaseException:
             shutil.rmtree(dest, ignore_errors=True)
             raise

@@ -1,0 +1,66 @@
+"""Serve fixtures: tiny trained runs (built once per session), an app over a copy of them."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from genforge.serve import Settings, create_app
+
+TINY = {"image_size": 16, "batch_size": 8, "ngf": 8, "ndf": 8, "latent_dim": 8}
+
+
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory) -> Path:
+    """runs/dc (unconditional DCGAN) and runs/cg (class-conditional), 16 px, 2 steps."""
+    from genforge.train.launch import train
+
+    root = tmp_path_factory.mktemp("trained")
+    train("dcgan", "digits", name="dc", runs_dir=root, steps=2, **TINY)
+    train("cgan", "digits", name="cg", runs_dir=root, steps=2, **TINY)
+    return root
+
+
+@pytest.fixture
+def runs_dir(tmp_path, trained_runs) -> Path:
+    dst = tmp_path / "runs"
+    shutil.copytree(trained_runs, dst)
+    return dst
+
+
+@pytest.fixture
+def make_client(runs_dir) -> Iterator:
+    """make_client(**settings) -> a TestClient over a fresh app (closed at teardown)."""
+    clients = []
+
+    def make(**kw) -> TestClient:
+        kw.setdefault("start_worker", False)
+        c = TestClient(create_app(Settings(runs_dir=runs_dir, **kw)))
+        c.__enter__()
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        c.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client):
+    return make_client()
+
+
+def png_bytes(size: int = 16, seed: int = 0, mode: str = "L") -> bytes:
+    import io
+
+    rng = np.random.default_rng(seed)
+    shape = (size, size) if mode == "L" else (size, size, 3)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
