@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
 from genforge.core.errors import GenforgeError
 from genforge.serve import Settings, create_app

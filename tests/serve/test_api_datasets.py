@@ -7,7 +7,6 @@ import stat
 import zipfile
 
 import pytest
-
 from tests.serve.conftest import png_bytes
 
 

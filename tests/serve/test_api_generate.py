@@ -8,7 +8,6 @@ import json
 
 import numpy as np
 from PIL import Image
-
 from tests.serve.conftest import png_bytes
 
 
