@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -64,3 +70,29 @@ def png_bytes(size: int = 16, seed: int = 0, mode: str = "L") -> bytes:
     buf = io.BytesIO()
     Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8)).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(runs: Path, port: int, *extra: str) -> subprocess.Popen:
+    log = open(runs.parent / f"server-{port}.log", "ab")  # noqa: SIM115 - lives with the process
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "genforge.cli.main", "serve", "--port", str(port),
+         "--runs-dir", str(runs), "--log-level", "warning", *extra],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "CI": "1"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError((runs.parent / f"server-{port}.log").read_text())
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v1/info", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not start in 60 s")

@@ -3,47 +3,16 @@ finish, generate, and find the image in the gallery. Screenshots land in the tes
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
+from tests.serve.conftest import free_port, start_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
     reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(runs: Path, port: int, *extra: str) -> subprocess.Popen:
-    log = open(runs.parent / f"server-{port}.log", "ab")  # noqa: SIM115 - lives with the process
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "genforge.cli.main", "serve", "--port", str(port),
-         "--runs-dir", str(runs), "--log-level", "warning", *extra],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "CI": "1"},
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError((runs.parent / f"server-{port}.log").read_text())
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/info", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not start in 60 s")
 
 
 def test_train_generate_gallery_in_browser(tmp_path: Path):
