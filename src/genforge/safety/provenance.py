@@ -13,6 +13,7 @@ import hashlib
 import json
 import secrets
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+_local = threading.local()
 ID_BYTES = 4  # output ids are 32 bits (8 hex chars): short enough to watermark robustly
 
 _SCHEMA = """
@@ -44,20 +46,29 @@ CREATE INDEX IF NOT EXISTS outputs_run ON outputs(run);
 
 @contextmanager
 def connect(path: str | Path) -> Iterator[sqlite3.Connection]:
-    """A short-lived connection (WAL, waits on locks) committed on success."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    con = sqlite3.connect(str(path), timeout=30, isolation_level=None)
-    con.row_factory = sqlite3.Row
+    """One transaction (committed on success) on this thread's connection to `path`.
+
+    Connections are kept per thread (opening one costs more than a small insert); WAL lets
+    readers run beside the one writer, and a writer waits up to 30 s for the lock.
+    """
+    cons = _local.__dict__.setdefault("cons", {})
+    con = cons.get(str(path))
+    if con is None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+        con.row_factory = sqlite3.Row
+        con.execute("PRAGMA synchronous=NORMAL")  # WAL: a crash of the process loses nothing
+        cons[str(path)] = con
+    if con.in_transaction:  # nested use on one thread joins the open transaction
+        yield con
+        return
+    con.execute("BEGIN IMMEDIATE")
     try:
-        con.execute("PRAGMA synchronous=NORMAL")
-        con.execute("BEGIN IMMEDIATE")
         yield con
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    finally:
-        con.close()
 
 
 def init_schema(path: str | Path, schema: str) -> None:
@@ -122,13 +133,15 @@ class ProvenanceStore:
         init_schema(self.db_path, _SCHEMA)
 
     def new_id(self) -> str:
+        """A random id not yet in the store (ids only ever enter through `add_many`, which
+        would fail loudly on the rare collision with an id handed out at the same moment)."""
         with connect(self.db_path) as con:
             while True:
                 oid = secrets.token_hex(ID_BYTES)
                 if not con.execute("SELECT 1 FROM outputs WHERE id=?", (oid,)).fetchone():
                     return oid
 
-    def add(
+    def record(
         self,
         oid: str,
         *,
@@ -153,6 +166,10 @@ class ProvenanceStore:
             watermarked=watermarked,
             path=path,
         )
+        return rec
+
+    def add(self, oid: str, **fields: Any) -> Record:
+        rec = self.record(oid, **fields)
         self.add_many([rec])
         return rec
 

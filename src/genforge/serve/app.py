@@ -32,7 +32,6 @@ from fastapi.staticfiles import StaticFiles
 
 from genforge import __version__
 from genforge.core.errors import GenforgeError
-from genforge.core.io import write_bytes
 from genforge.core.run import Run, list_runs
 from genforge.models import MODELS
 from genforge.safety.detect import detect
@@ -472,7 +471,7 @@ def _router(svc: Services) -> APIRouter:
         run = Run(s.runs_dir / body.run)
         if not run.config_path.exists():
             raise HTTPException(404, f"no run '{body.run}'")
-        if run.read_meta() is None:
+        if not (run.model_dir / "meta.json").exists():
             raise HTTPException(409, f"run '{body.run}' has no checkpoint yet")
         loaded = svc.cache.get(run)
         controls = loaded.handler.controls
@@ -482,33 +481,34 @@ def _router(svc: Services) -> APIRouter:
         seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
         req = GenRequest(n=body.n, seed=seed, label=body.label, truncation=body.truncation,
                          prompt=body.prompt, steps=body.steps)  # fmt: skip
-        if hasattr(loaded.model, "label_index"):
-            loaded.model.label_index(
-                body.label
-            )  # a bad label is this request's 400, not the batch's
+        if hasattr(loaded.model, "label_index"):  # a bad label fails this request, not a batch
+            loaded.model.label_index(body.label)
         if svc.batcher is not None:
             raw = svc.batcher.submit(loaded, req).result(timeout=300)
         else:
             raw = sample_direct(loaded, req)
-        outputs = []
+        outputs, records = [], []
         for i, item in enumerate(raw):
             oid = svc.provenance.new_id()
-            params = {"run": body.run, "step": loaded.step, "model": run.read_config()["model"],
+            params = {"run": body.run, "step": loaded.step, "model": loaded.model_name,
                       "seed": seed, "index": i, "n": body.n, "label": body.label,
                       "truncation": body.truncation}  # fmt: skip
             if body.prompt is not None:
                 params["prompt"] = body.prompt
             enc = loaded.handler.encode(item, params, oid)
             path = s.outputs_dir / f"{oid}.{enc.ext}"
-            write_bytes(path, enc.content)
-            svc.provenance.add(oid, who=who, run=body.run, modality=loaded.modality,
-                               params=params, content=enc.content, phash_hex=enc.phash,
-                               watermarked=enc.watermarked, path=str(path))  # fmt: skip
+            write_output(path, enc.content)
+            records.append(svc.provenance.record(
+                oid, who=who, run=body.run, modality=loaded.modality, params=params,
+                content=enc.content, phash_hex=enc.phash, watermarked=enc.watermarked,
+                path=str(path),
+            ))  # fmt: skip
             outputs.append(S.OutputInfo(
                 id=oid, url=f"/v1/outputs/{oid}/content", media_type=enc.media_type,
                 params=params, watermarked=enc.watermarked,
                 data_base64=base64.b64encode(enc.content).decode() if body.response == "base64" else None,
             ))  # fmt: skip
+        svc.provenance.add_many(records)  # one transaction, before the caller sees anything
         return S.GenerateResponse(run=body.run, modality=loaded.modality, step=loaded.step,
                                   outputs=outputs)  # fmt: skip
 
@@ -560,6 +560,16 @@ def _router(svc: Services) -> APIRouter:
         return S.DetectResponse(**d)
 
     return r
+
+
+def write_output(path: Path, content: bytes) -> None:
+    """Atomic (temp file + rename) but not fsynced: the provenance row is the durable part."""
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(content)
+    os.replace(tmp, path)
 
 
 def _check_image_pixels(content: bytes, max_pixels: int) -> None:

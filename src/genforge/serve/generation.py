@@ -25,6 +25,7 @@ from genforge.serve.modalities import Modality, Request, get_modality, run_modal
 class Loaded:
     run: Run
     modality: str
+    model_name: str
     handler: Modality
     model: Any
     step: int
@@ -66,7 +67,8 @@ class ModelCache:
             handler = get_modality(modality)
             model = handler.load(run, self.device)
             self.loads += 1
-            item = Loaded(run, modality, handler, model, run.step, mtime, _model_bytes(model))
+            name = run.read_config()["model"]
+            item = Loaded(run, modality, name, handler, model, run.step, mtime, _model_bytes(model))
             self._items[key] = item
             self._items.move_to_end(key)
             while (
