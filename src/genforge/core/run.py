@@ -67,6 +67,14 @@ class Run:
         return self.path / "README.md"
 
     @property
+    def report_path(self) -> Path:
+        return self.path / "report.html"
+
+    @property
+    def eval_path(self) -> Path:
+        return self.path / "metrics.json"
+
+    @property
     def data_report_path(self) -> Path:
         return self.path / "data_report.json"
 

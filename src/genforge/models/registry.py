@@ -7,7 +7,7 @@ from typing import Any
 
 from genforge.core.config import from_dict
 from genforge.core.errors import unknown_choice
-from genforge.models.base import ImageModel, ImageSpec
+from genforge.models.base import ImageModel
 from genforge.models.dcgan import DCGAN
 from genforge.models.gan import GAN
 from genforge.models.vae import VAE
@@ -15,10 +15,11 @@ from genforge.models.vae import VAE
 
 @dataclass(frozen=True)
 class ModelEntry:
-    family: type[ImageModel]
+    family: type[ImageModel]  # or another modality's base class (text, audio, table)
     description: str
     model: dict[str, Any] = field(default_factory=dict)  # preset overrides of family.Config
     train: dict[str, Any] = field(default_factory=dict)  # preset overrides of TrainConfig
+    modality: str = "image"  # key of train.modalities.MODALITIES (data loading, previews)
 
 
 MODELS: dict[str, ModelEntry] = {
@@ -68,7 +69,7 @@ def model_config(name: str, overrides: dict[str, Any] | None = None) -> Any:
     return from_dict(entry.family.Config, {**entry.model, **(overrides or {})})
 
 
-def build_model(name: str, spec: ImageSpec, overrides: dict[str, Any] | None = None) -> ImageModel:
-    """Instantiate model `name` for data of shape `spec`."""
+def build_model(name: str, spec: Any, overrides: dict[str, Any] | None = None) -> ImageModel:
+    """Instantiate model `name` for data of shape `spec` (an ImageSpec for image models)."""
     entry = get_entry(name)
     return entry.family(model_config(name, overrides), spec)

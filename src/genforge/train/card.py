@@ -9,6 +9,7 @@ import yaml
 
 from genforge.core.io import write_text, write_with
 from genforge.core.run import Run
+from genforge.train.modalities import modality_of
 
 
 def plot_losses(run: Run) -> Path | None:
@@ -46,14 +47,12 @@ def write_model_card(run: Run) -> Path:
     records = run.metrics()
     last = records[-1] if records else {}
     losses_png = plot_losses(run)
-    spec = cfg["spec"]
     classes = report.get("class_counts") or {}
     lines = [
         f"# {run.name}",
         "",
         f"A **{cfg['model']}** model trained with genforge {cfg.get('genforge_version', '')} "
-        f"on `{cfg['data']['source']}` ({spec['size']}×{spec['size']}, {spec['channels']} channel"
-        f"{'s' if spec['channels'] > 1 else ''}).",
+        f"on `{cfg['data']['source']}` ({modality_of(cfg).describe(cfg)}).",
         "",
         "## Data",
         "",

@@ -13,24 +13,26 @@ from genforge.core.config import from_dict, to_dict
 from genforge.core.errors import GenforgeError
 from genforge.core.io import write_json
 from genforge.core.run import Run, new_run_path, resolve_run
-from genforge.data import ImageDataset, is_embedded, load_images
-from genforge.models import ImageSpec, build_model, get_entry, model_config
+from genforge.models import build_model, get_entry, model_config
 from genforge.train.card import write_model_card
-from genforge.train.config import DataConfig, TrainConfig
+from genforge.train.config import TrainConfig
 from genforge.train.loop import fit
+from genforge.train.modalities import Modality, get_modality, modality_of
 from genforge.train.trainer import Trainer
 
-DATA_KEYS = {f.name for f in dataclasses.fields(DataConfig)} - {"source"}
 TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
 
 
 def _split_options(model: str, options: dict[str, Any]) -> tuple[dict, dict, dict]:
     """Sort flat keyword options into (data, train, model) overrides; unknown keys fail."""
-    model_keys = {f.name for f in dataclasses.fields(get_entry(model).family.Config)}
+    entry = get_entry(model)
+    model_keys = {f.name for f in dataclasses.fields(entry.family.Config)}
+    data_keys = {f.name for f in dataclasses.fields(get_modality(entry.modality).data_config)}
+    data_keys -= {"source"}
     data, train, mdl, unknown = {}, {}, {}, []
     for k, v in options.items():
         k = k.replace("-", "_")
-        if k in DATA_KEYS:
+        if k in data_keys:
             data[k] = v
         elif k in TRAIN_KEYS:
             train[k] = v
@@ -39,19 +41,12 @@ def _split_options(model: str, options: dict[str, Any]) -> tuple[dict, dict, dic
         else:
             unknown.append(k)
     if unknown:
-        valid = sorted(DATA_KEYS | TRAIN_KEYS | model_keys)
+        valid = sorted(data_keys | TRAIN_KEYS | model_keys)
         raise GenforgeError(
             f"unknown config key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
             f"for {model}; valid keys: {', '.join(valid)}"
         )
     return data, train, mdl
-
-
-def _load_data(cfg: DataConfig, seed: int) -> ImageDataset:
-    return load_images(
-        cfg.source, cfg.image_size, cfg.channels, seed=seed,
-        max_memory_bytes=cfg.memory_limit_mb * 2**20,
-    )  # fmt: skip
 
 
 def _seed_everything(seed: int) -> None:
@@ -75,7 +70,8 @@ def train(
 
     Args:
         model: a registered model name (`genforge.models.MODELS`), e.g. "dcgan".
-        data: an embedded set ("digits", "phantoms", "photos") or an image folder.
+        data: an embedded set ("digits", "phantoms", "photos", ...) or a folder/file of the
+            model's modality (images, text, audio, a CSV table); default: the modality's demo set.
         name: run name (default "<data>-<model>", made unique).
         resume: name or path of a run to continue from its last checkpoint.
         runs_dir: where runs live (default ./runs or $GENFORGE_RUNS).
@@ -105,21 +101,27 @@ def train(
         if resume is not None:
             run, cfg = _reopen(resume, model, data, runs_dir, options)
         else:
-            run, cfg, dataset = _create(model, data or "digits", name, runs_dir, options)
+            run, cfg, dataset = _create(model, data, name, runs_dir, options)
     procs.wait_for_everyone()
     if not procs.is_main_process:
         run = resolve_run(resume if resume is not None else name, runs_dir)
         cfg = run.read_config()
 
-    data_cfg = from_dict(DataConfig, cfg["data"])
+    modality = modality_of(cfg)
+    data_cfg = from_dict(modality.data_config, _data_options(modality, cfg["data"]))
     train_cfg = from_dict(TrainConfig, cfg["train"])
     if dataset is None:
-        dataset = _load_data(data_cfg, train_cfg.seed)
+        dataset = modality.load(data_cfg, train_cfg.seed)
     train_set, _val = dataset.split(data_cfg.val_fraction, seed=train_cfg.seed)
-    spec = ImageSpec.from_dict(cfg["spec"])
+    spec = modality.spec_from_dict(cfg["spec"])
     _seed_everything(train_cfg.seed)
     family = build_model(cfg["model"], spec, cfg["model_config"])
-    meta = {"model": cfg["model"], "spec": spec.to_dict(), "genforge_version": __version__}
+    meta = {
+        "model": cfg["model"],
+        "modality": modality.name,
+        "spec": spec.to_dict(),
+        "genforge_version": __version__,
+    }
     try:
         trainer = Trainer(family, train_set, train_cfg, data_cfg, run=run)
         if resume is not None:
@@ -127,7 +129,14 @@ def train(
         elif procs.is_main_process:
             split = {"train": len(train_set), "val": len(_val)}
             write_json(run.data_report_path, {**dataset.report.to_dict(), **split})
-        fit(trainer, run, meta, progress=progress and procs.is_main_process, stop_after=stop_after)
+        fit(
+            trainer,
+            run,
+            meta,
+            progress=progress and procs.is_main_process,
+            stop_after=stop_after,
+            preview=modality.preview,
+        )
     except BaseException:
         # A new run that failed before its first checkpoint holds nothing worth keeping, and
         # leaving it would block retrying with the same --name.
@@ -139,19 +148,25 @@ def train(
     return run
 
 
+def _data_options(modality: Modality, data: dict[str, Any]) -> dict[str, Any]:
+    """The data section of config.yaml as data config keys (it may also hold resolved extras)."""
+    keys = {f.name for f in dataclasses.fields(modality.data_config)}
+    return {k: v for k, v in data.items() if k in keys}
+
+
 def _create(
-    model: str, data: str, name: str | None, runs_dir, options: dict
-) -> tuple[Run, dict, ImageDataset]:
+    model: str, data: str | None, name: str | None, runs_dir, options: dict
+) -> tuple[Run, dict, Any]:
     data_opts, train_opts, model_opts = _split_options(model, options)
     entry = get_entry(model)
+    modality = get_modality(entry.modality)
+    data = data or modality.default_data
     mcfg = model_config(model, model_opts)
     tcfg = from_dict(TrainConfig, {**entry.train, **train_opts})
-    source = data if is_embedded(data) else str(Path(data).resolve())
-    dcfg = from_dict(DataConfig, {"source": source, **data_opts})
-    dataset = _load_data(dcfg, tcfg.seed)
-    spec = ImageSpec(
-        dataset.channels, dataset.image_size, dataset.num_classes, tuple(dataset.class_names)
-    )
+    source = data if modality.is_embedded(data) else str(Path(data).resolve())
+    dcfg = from_dict(modality.data_config, {"source": source, **data_opts})
+    dataset = modality.load(dcfg, tcfg.seed)
+    spec = modality.spec_of(dataset)
     build_model(model, spec, model_opts)  # fail on unsupported size / unlabeled data before writing
     run = Run(new_run_path(name, f"{dataset.name}-{model}", runs_dir))
     cfg = {
@@ -159,11 +174,8 @@ def _create(
         "model": model,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "genforge_version": __version__,
-        "data": {
-            **to_dict(dcfg),
-            "image_size": dataset.image_size,
-            "channels": dataset.channels,
-        },
+        "modality": modality.name,
+        "data": modality.resolved_data(dcfg, dataset),
         "spec": spec.to_dict(),
         "model_config": to_dict(mcfg),
         "train": to_dict(tcfg),

@@ -6,11 +6,11 @@ import json
 import signal
 import threading
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
 
 from genforge.core.errors import GenforgeError
-from genforge.core.images import make_grid, save_png
 from genforge.core.io import append_line
 from genforge.core.run import Run
 from genforge.train.trainer import Trainer, check_finite
@@ -66,16 +66,6 @@ def _progress(enabled: bool):
     )
 
 
-def write_preview(trainer: Trainer, run: Run, step: int, logger: MetricsLogger | None) -> None:
-    images, nrow = trainer.preview()
-    grid = make_grid(images, nrow=nrow)
-    params = {"run": run.name, "step": step, "seed": trainer.preview_seed, "kind": "preview"}
-    save_png(run.samples_dir / f"step-{step:07d}.png", grid, params)
-    save_png(run.samples_dir / "latest.png", grid, params)
-    if logger:
-        logger.image(step, grid)
-
-
 class StopRequest:
     """SIGINT/SIGTERM ask the loop to stop after the current step (a second Ctrl-C aborts)."""
 
@@ -105,6 +95,7 @@ def fit(
     meta: dict[str, Any],
     progress: bool = True,
     stop_after: int | None = None,
+    preview: Callable[[Trainer, Run, int, MetricsLogger | None], None] | None = None,
 ) -> Run:
     """Train until `cfg.steps` (or `stop_after` more steps), checkpointing along the way.
 
@@ -112,6 +103,10 @@ def fit(
     GenforgeError telling how to resume; a NaN/inf loss stops the run and keeps the last good
     checkpoint.
     """
+    if preview is None:
+        from genforge.train.modalities import ImageModality
+
+        preview = ImageModality().preview
     cfg = trainer.cfg
     logger = MetricsLogger(run) if trainer.accelerator.is_main_process else None
     end = cfg.steps if stop_after is None else min(cfg.steps, trainer.step_count + stop_after)
@@ -148,7 +143,7 @@ def fit(
                 if bar is not None:
                     bar.update(task, completed=step)
                 if logger and (step % cfg.sample_every == 0 or is_last):
-                    write_preview(trainer, run, step, logger)
+                    preview(trainer, run, step, logger)
                 if step % cfg.checkpoint_every == 0 or is_last:
                     trainer.save(meta)
                 if stop.requested:

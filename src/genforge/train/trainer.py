@@ -107,9 +107,9 @@ class Trainer:
 
     Args:
         model: the family instance (freshly built, seeded).
-        dataset: training images.
+        dataset: training items (images, or another modality's tensors; see modalities.py).
         cfg: training config.
-        data_cfg: data config (augmentations).
+        data_cfg: data config (image augmentations); any modality's data config.
         run: where to write; None for a dry trainer (the benchmark).
     """
 
@@ -118,7 +118,7 @@ class Trainer:
         model: ImageModel,
         dataset: ImageDataset,
         cfg: TrainConfig,
-        data_cfg: DataConfig | None = None,
+        data_cfg: DataConfig | Any | None = None,
         run: Run | None = None,
     ):
         self.model, self.cfg, self.run = model, cfg, run
@@ -160,7 +160,7 @@ class Trainer:
             cfg.batch_size,
             cfg.seed,
             device,
-            augmentations=data_cfg.augment if data_cfg else (),
+            augmentations=getattr(data_cfg, "augment", ()),
             channels_last=cfg.channels_last,
             rank=self.accelerator.process_index,
             world_size=self.accelerator.num_processes,

@@ -1,0 +1,130 @@
+"""What `train()` needs to know about each kind of data, in one table.
+
+A model's registry entry names its modality ("image", "text", "audio", "table"); the modality
+says how to load the data, which config keys describe it, the spec a model is built for, and
+how to draw the preview the loop writes every `sample_every` steps. The loop, checkpoints,
+EMA, resume and logging are the same for all of them.
+
+A modality's dataset must work with `train.batches.Batches`: `len()`, `in_memory`, `images`
+(a tensor whose first dimension indexes training items: images, token windows, waveforms,
+encoded rows), `labels` (None or (N,) int64), `stream` (a torch Dataset when not in memory),
+`num_classes`, plus `name`, `report` (with `to_dict()`) and `split(val_fraction, seed)`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from genforge.core.errors import unknown_choice
+from genforge.train.config import DataConfig
+
+if TYPE_CHECKING:
+    from genforge.core.run import Run
+    from genforge.train.loop import MetricsLogger
+    from genforge.train.trainer import Trainer
+
+
+class Modality:
+    """Base class; one subclass per kind of data, registered in MODALITIES."""
+
+    name: ClassVar[str]
+    data_config: ClassVar[type]  # dataclass with a `source` field and the data options
+    default_data: ClassVar[str]  # embedded source used when --data is not given
+    item_name: ClassVar[str] = "items"  # what one training item is called, for messages/cards
+
+    def is_embedded(self, source: str) -> bool:
+        """True when `source` names an embedded set rather than a path."""
+        raise NotImplementedError
+
+    def load(self, cfg: Any, seed: int) -> Any:
+        """Load the dataset described by data config `cfg`."""
+        raise NotImplementedError
+
+    def spec_of(self, dataset: Any) -> Any:
+        """The spec (shape of the data) a model is built for; it has `to_dict()`."""
+        raise NotImplementedError
+
+    def spec_from_dict(self, d: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def resolved_data(self, cfg: Any, dataset: Any) -> dict[str, Any]:
+        """The `data` section of config.yaml: the config plus what the data fixed."""
+        from genforge.core.config import to_dict
+
+        return to_dict(cfg)
+
+    def preview(self, trainer: Trainer, run: Run, step: int, logger: MetricsLogger | None) -> None:
+        """Write the run's preview samples for `step` under `run.samples_dir`."""
+
+    def describe(self, cfg: dict[str, Any]) -> str:
+        """Short description of the data shape for the model card, e.g. '32×32, 1 channel'."""
+        return ""
+
+
+class ImageModality(Modality):
+    name = "image"
+    data_config = DataConfig
+    default_data = "digits"
+    item_name = "images"
+
+    def is_embedded(self, source: str) -> bool:
+        from genforge.data import is_embedded
+
+        return is_embedded(source)
+
+    def load(self, cfg: Any, seed: int) -> Any:
+        from genforge.data import load_images
+
+        return load_images(
+            cfg.source, cfg.image_size, cfg.channels, seed=seed,
+            max_memory_bytes=cfg.memory_limit_mb * 2**20,
+        )  # fmt: skip
+
+    def spec_of(self, dataset: Any) -> Any:
+        from genforge.models.base import ImageSpec
+
+        return ImageSpec(
+            dataset.channels, dataset.image_size, dataset.num_classes, tuple(dataset.class_names)
+        )
+
+    def spec_from_dict(self, d: dict[str, Any]) -> Any:
+        from genforge.models.base import ImageSpec
+
+        return ImageSpec.from_dict(d)
+
+    def resolved_data(self, cfg: Any, dataset: Any) -> dict[str, Any]:
+        from genforge.core.config import to_dict
+
+        return {**to_dict(cfg), "image_size": dataset.image_size, "channels": dataset.channels}
+
+    def preview(self, trainer: Trainer, run: Run, step: int, logger: MetricsLogger | None) -> None:
+        from genforge.core.images import make_grid, save_png
+
+        images, nrow = trainer.preview()
+        grid = make_grid(images, nrow=nrow)
+        params = {"run": run.name, "step": step, "seed": trainer.preview_seed, "kind": "preview"}
+        save_png(run.samples_dir / f"step-{step:07d}.png", grid, params)
+        save_png(run.samples_dir / "latest.png", grid, params)
+        if logger:
+            logger.image(step, grid)
+
+    def describe(self, cfg: dict[str, Any]) -> str:
+        spec = cfg["spec"]
+        ch = spec["channels"]
+        return f"{spec['size']}×{spec['size']}, {ch} channel{'s' if ch > 1 else ''}"
+
+
+MODALITIES: dict[str, Modality] = {
+    "image": ImageModality(),
+}
+
+
+def get_modality(name: str) -> Modality:
+    if name not in MODALITIES:
+        raise unknown_choice("modality", name, MODALITIES)
+    return MODALITIES[name]
+
+
+def modality_of(cfg: dict[str, Any]) -> Modality:
+    """The modality of a run from its config.yaml (runs before modalities existed are images)."""
+    return get_modality(cfg.get("modality", "image"))
