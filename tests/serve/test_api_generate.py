@@ -99,7 +99,7 @@ def test_detect_exact_metadata_phash_and_nothing(client):
     info = PngImagePlugin.PngInfo()
     info.add_text("genforge", im.text["genforge"])
     buf = io.BytesIO()
-    im.save(buf, format="PNG", pnginfo=info, compress_level=1)
+    im.save(buf, format="PNG", pnginfo=info, compress_level=9)  # other bytes
     assert detect(buf.getvalue())["evidence"] == "png-metadata"
     # a JPEG copy without metadata (perceptual-hash matches are tested in tests/safety: this
     # 2-step model draws flat grey images, which carry no pHash)

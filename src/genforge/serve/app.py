@@ -47,7 +47,14 @@ from genforge.serve.settings import Settings, check_bind
 
 STATIC = Path(__file__).parent / "static"
 RunName = Annotated[str, PathParam(pattern=S.NAME_PATTERN)]
-RUN_FILES = ("report.html", "README.md", "data_report.json", "metrics.jsonl", "config.yaml")
+RUN_FILES = (
+    "report.html",
+    "README.md",
+    "metrics.json",
+    "data_report.json",
+    "metrics.jsonl",
+    "config.yaml",
+)
 
 
 class BodyLimit:
@@ -277,15 +284,21 @@ def _router(svc: Services) -> APIRouter:
 
     @r.get("/datasets/{name}", response_model=S.DatasetInfo, tags=["datasets"])
     def dataset(name: RunName) -> S.DatasetInfo:
-        from genforge.data import inspect_source
+        from genforge.data import inspect_source, is_embedded
 
         ds = dataset_or_404(name)
+        if ds.kind == "embedded" and not is_embedded(ds.source):
+            return ds_info(ds)  # another modality's built-in set: no image report
         return ds_info(ds, inspect_source(ds.source).to_dict())
 
     @r.get("/datasets/{name}/thumbnails.png", tags=["datasets"],
            responses={200: {"content": {"image/png": {}}}})  # fmt: skip
     def thumbnails(name: RunName, n: Annotated[int, Query(ge=1, le=256)] = 64) -> Response:
+        from genforge.data import is_embedded
+
         ds = dataset_or_404(name)
+        if ds.kind == "embedded" and not is_embedded(ds.source):
+            raise HTTPException(404, f"dataset '{name}' holds no images")
         return Response(_thumbnails(ds.source, n), media_type="image/png")
 
     @r.delete("/datasets/{name}", status_code=204, tags=["datasets"])

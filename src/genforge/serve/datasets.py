@@ -57,7 +57,10 @@ class DatasetStore:
         init_schema(db_path, _SCHEMA)
 
     def all(self) -> list[Dataset]:
-        out = [Dataset(name, "embedded", None) for name in EMBEDDED]
+        from genforge.train.modalities import MODALITIES
+
+        embedded = dict.fromkeys([*EMBEDDED, *(m.default_data for m in MODALITIES.values())])
+        out = [Dataset(name, "embedded", None) for name in embedded]
         with connect(self.db_path) as con:
             rows = con.execute("SELECT * FROM datasets ORDER BY name").fetchall()
         return out + [Dataset(**dict(r)) for r in rows]
