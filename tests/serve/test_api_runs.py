@@ -10,7 +10,10 @@ from tests.serve.conftest import TINY
 
 def test_list_and_show_runs(client):
     runs = {r["name"]: r for r in client.get("/v1/runs").json()}
-    assert runs["dc"]["state"] == "completed" and runs["dc"]["step"] == 2
+    assert (
+        runs["dc"]["state"] == "completed"
+        and runs["dc"]["step"] == runs["dc"]["checkpoint_step"] == 2
+    )
     assert runs["cg"]["conditional"] and runs["cg"]["class_names"][:2] == ["0", "1"]
     assert "samples/latest.png" in runs["dc"]["files"]
     assert client.get("/v1/runs/nope").status_code == 404
@@ -77,11 +80,14 @@ def test_train_watch_cancel_resume(make_client, runs_dir):
     r = c.post("/v1/runs", json={"model": "dcgan", "data": "digits", "name": "long",
                                  "steps": 100_000, "options": opts})  # fmt: skip
     assert r.status_code == 201, r.text
-    wait_for(c, "long", lambda i: i["step"] >= 20)  # a checkpoint exists
+    wait_for(c, "long", lambda i: i["checkpoint_step"] >= 20)  # a checkpoint exists
     assert c.post("/v1/runs/long/cancel").status_code == 200
     info = wait_for(c, "long", lambda i: i["state"] != "running")
-    assert info["state"] == "cancelled" and info["step"] >= 20  # SIGTERM saved a checkpoint
-    kept = info["step"]
+    assert (
+        info["state"] == "cancelled" and info["checkpoint_step"] >= 20
+    )  # SIGTERM saved a checkpoint
+    kept = info["checkpoint_step"]
+    assert info["step"] == kept  # the last logged step is the checkpointed one
     # resume to a few steps more; the event stream follows it to the end
     r = c.post("/v1/runs/long/resume", json={"steps": kept + 3})
     assert r.status_code == 202 and r.json()["state"] in ("queued", "running")

@@ -39,7 +39,9 @@ def test_kill_9_mid_training_then_resume(runs_dir):
         r = httpx.post(f"{base}/v1/runs", json={"model": "dcgan", "data": "digits", "name": "crash",
                                                 "steps": 20, "options": opts}, timeout=30)  # fmt: skip
         assert r.status_code == 201, r.text
-        wait_for(base, "crash", lambda i: i["state"] == "running" and 5 <= i["step"] < 20)
+        wait_for(
+            base, "crash", lambda i: i["state"] == "running" and 5 <= i["checkpoint_step"] < 20
+        )
         db = runs_dir / ".serve" / "genforge.sqlite"
         child = sqlite3.connect(db).execute("SELECT pid FROM jobs WHERE run='crash'").fetchone()[0]
         server.send_signal(signal.SIGKILL)

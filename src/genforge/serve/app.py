@@ -316,7 +316,8 @@ def _router(svc: Services) -> APIRouter:
         if not run.config_path.exists() and job is None:
             raise HTTPException(404, f"no run '{name}'")
         cfg = run.read_config() if run.config_path.exists() else {}
-        step = run.step if cfg else 0
+        checkpoint = run.step if cfg else 0
+        step = max(checkpoint, _last_logged_step(run.metrics_path)) if cfg else 0
         steps = (job.params["steps"] if job else None) or cfg.get("train", {}).get("steps")
         if job is not None:
             state = job.state
@@ -336,7 +337,8 @@ def _router(svc: Services) -> APIRouter:
             name=name, model=model,
             data=(job.params.get("dataset") if job else None) or cfg.get("data", {}).get("source"),
             modality=getattr(entry, "modality", "image") if entry else "image",
-            state=state, step=step, steps=steps, job_id=job.id if job else None,
+            state=state, step=step, checkpoint_step=checkpoint, steps=steps,
+            job_id=job.id if job else None,
             error=job.error if job else None, created=cfg.get("created") or (job.created if job else None),
             conditional=bool(spec.get("num_classes")), class_names=list(spec.get("class_names") or []),
             files=files,
@@ -573,6 +575,22 @@ def _router(svc: Services) -> APIRouter:
         return S.DetectResponse(**d)
 
     return r
+
+
+def _last_logged_step(path: Path) -> int:
+    """The step of the last complete metrics.jsonl record (reads only the file's tail)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - 4096))
+            lines = f.read().splitlines()
+    except OSError:
+        return 0
+    for line in reversed(lines):
+        try:
+            return int(json.loads(line)["step"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return 0
 
 
 def write_output(path: Path, content: bytes) -> None:

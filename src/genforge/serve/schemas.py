@@ -63,7 +63,8 @@ class RunInfo(BaseModel):
     data: str | None
     modality: str
     state: RunState
-    step: int
+    step: int = Field(description="last logged training step")
+    checkpoint_step: int = Field(description="step of the last checkpoint (what resume continues)")
     steps: int | None
     job_id: int | None
     error: str | None
