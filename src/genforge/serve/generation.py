@@ -95,13 +95,19 @@ class _Pending:
 class Batcher:
     """Collect up to `max_requests` requests or `max_wait_ms`, then one forward pass per run."""
 
-    def __init__(self, max_requests: int = 32, max_wait_ms: float = 10.0):
+    def __init__(self, max_requests: int = 32, max_wait_ms: float = 10.0, workers: int = 2):
         self.max_requests = max_requests
         self.max_wait = max_wait_ms / 1000
         self._q: queue.Queue[_Pending | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._loop, name="genforge-batcher", daemon=True)
-        self._thread.start()
         self.batches: list[int] = []  # sizes of the batches run (for tests and the bench)
+        # Two workers: one batch's forward pass overlaps the previous batch's encoding and
+        # HTTP replies (which run in the request threads) instead of waiting for them.
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"genforge-batcher-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for t in self._threads:
+            t.start()
 
     def submit(self, loaded: Loaded, request: Request) -> Future:
         fut: Future = Future()
@@ -109,13 +115,15 @@ class Batcher:
         return fut
 
     def close(self) -> None:
-        self._q.put(None)
-        self._thread.join(timeout=5)
+        self._q.put(None)  # each worker puts it back for the next one
+        for t in self._threads:
+            t.join(timeout=5)
 
     def _loop(self) -> None:
         while True:
             first = self._q.get()
             if first is None:
+                self._q.put(None)
                 return
             batch = [first]
             deadline = time.monotonic() + self.max_wait
