@@ -71,3 +71,27 @@ def test_cache_lru_and_reload(runs_dir):
     os.utime(meta, (meta.stat().st_atime, meta.stat().st_mtime + 5))
     cache.get(Run(runs_dir / "dc"))
     assert cache.loads == 4  # the checkpoint changed: reloaded
+
+
+def test_large_outputs_are_watermarked_small_ones_not():
+    import io
+
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    from genforge.safety import watermark
+    from genforge.serve.modalities import encode_image
+
+    big = np.asarray(Image.fromarray(data.astronaut()).resize((256, 256)))
+    enc = encode_image(big, {"run": "r", "seed": 1}, "0badf00d")
+    assert enc.watermarked and enc.media_type == "image/png" and enc.phash
+    arr = np.asarray(Image.open(io.BytesIO(enc.content)))
+    assert watermark.decode(arr, 4) == "0badf00d"
+    small = encode_image(big[:64, :64], {"run": "r"}, "0badf00d")
+    assert not small.watermarked
+    gray = encode_image(big[:, :, :1], {}, "12345678")
+    assert (
+        watermark.decode(np.asarray(Image.open(io.BytesIO(gray.content)))[:, :, None], 4)
+        == "12345678"
+    )
