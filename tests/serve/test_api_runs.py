@@ -15,6 +15,7 @@ def test_list_and_show_runs(client):
         and runs["dc"]["step"] == runs["dc"]["checkpoint_step"] == 2
     )
     assert runs["cg"]["conditional"] and runs["cg"]["class_names"][:2] == ["0", "1"]
+    assert not runs["dc"]["conditional"] and runs["dc"]["class_names"] == []
     assert "samples/latest.png" in runs["dc"]["files"]
     assert client.get("/v1/runs/nope").status_code == 404
     assert client.get("/v1/runs/a..b").status_code == 404

@@ -61,6 +61,7 @@ def test_train_generate_gallery_in_browser(tmp_path: Path):
             # generate 4 images with a seed
             page.locator("#tabs button[data-tab=generate]").click()
             page.select_option("#gen-run", "ui-run")
+            assert page.locator("#gen-controls [name=label]").count() == 0  # unconditional
             page.fill("#gen-controls [name=n]", "4")
             page.fill("#gen-controls [name=seed]", "7")
             page.click("#gen-go")

@@ -328,6 +328,7 @@ def _router(svc: Services) -> APIRouter:
         model = cfg.get("model") or (job.params.get("model") if job else None)
         entry = MODELS.get(model or "")
         spec = cfg.get("spec", {})
+        conditional = bool(cfg.get("model_config", {}).get("conditional"))
         files = []
         if run.path.is_dir():
             files = [f for f in RUN_FILES if (run.path / f).exists()]
@@ -340,7 +341,7 @@ def _router(svc: Services) -> APIRouter:
             state=state, step=step, checkpoint_step=checkpoint, steps=steps,
             job_id=job.id if job else None,
             error=job.error if job else None, created=cfg.get("created") or (job.created if job else None),
-            conditional=bool(spec.get("num_classes")), class_names=list(spec.get("class_names") or []),
+            conditional=conditional, class_names=list(spec.get("class_names") or []) if conditional else [],
             files=files,
         )  # fmt: skip
 
