@@ -62,7 +62,7 @@ def client(make_client):
     return make_client()
 
 
-def png_bytes(size: int = 16, seed: int = 0, mode: str = "L") -> bytes:
+def _png_bytes(size: int = 16, seed: int = 0, mode: str = "L") -> bytes:
     import io
 
     rng = np.random.default_rng(seed)
@@ -72,13 +72,13 @@ def png_bytes(size: int = 16, seed: int = 0, mode: str = "L") -> bytes:
     return buf.getvalue()
 
 
-def free_port() -> int:
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def start_server(runs: Path, port: int, *extra: str) -> subprocess.Popen:
+def _start_server(runs: Path, port: int, *extra: str) -> subprocess.Popen:
     log = open(runs.parent / f"server-{port}.log", "ab")  # noqa: SIM115 - lives with the process
     proc = subprocess.Popen(
         [sys.executable, "-m", "genforge.cli.main", "serve", "--port", str(port),
@@ -96,3 +96,27 @@ def start_server(runs: Path, port: int, *extra: str) -> subprocess.Popen:
             time.sleep(0.2)
     proc.kill()
     raise RuntimeError("server did not start in 60 s")
+
+
+# Helpers reach the tests as fixtures (test modules cannot import each other here).
+@pytest.fixture
+def png_bytes():
+    """png_bytes(size=16, seed=0, mode="L") -> the bytes of a random PNG."""
+    return _png_bytes
+
+
+@pytest.fixture
+def tiny() -> dict:
+    """Config options of a tiny DCGAN (seconds on a CPU)."""
+    return dict(TINY)
+
+
+@pytest.fixture
+def free_port():
+    return _free_port
+
+
+@pytest.fixture
+def start_server():
+    """start_server(runs, port, *cli_options) -> a `genforge serve` process answering /v1/info."""
+    return _start_server

@@ -7,7 +7,6 @@ import stat
 import zipfile
 
 import pytest
-from tests.serve.conftest import png_bytes
 
 
 def make_zip(members: dict[str, bytes], symlink: str | None = None) -> bytes:
@@ -38,7 +37,7 @@ def test_embedded_sets_listed_with_report_and_thumbnails(client):
     assert client.delete("/v1/datasets/digits").status_code == 409
 
 
-def test_register_folder(client, tmp_path):
+def test_register_folder(client, tmp_path, png_bytes):
     folder = tmp_path / "cats"
     folder.mkdir()
     for i in range(3):
@@ -73,7 +72,7 @@ def test_register_outside_data_roots_is_forbidden(make_client, tmp_path):
     assert c.post("/v1/datasets", json={"name": "c", "path": sneaky}).status_code == 403
 
 
-def test_upload_zip_of_images(client, runs_dir):
+def test_upload_zip_of_images(client, runs_dir, png_bytes):
     data = make_zip({"a/1.png": png_bytes(seed=1), "a/2.png": png_bytes(seed=2),
                      "b/3.png": png_bytes(seed=3), "notes.txt": b"hi", "__MACOSX/._x.png": b"x"})  # fmt: skip
     r = upload(client, "up", data)
@@ -89,19 +88,19 @@ def test_upload_zip_of_images(client, runs_dir):
     "member",
     ["../evil.png", "a/../../evil.png", "/abs/evil.png", "C:/evil.png", "..\\evil.png"],
 )
-def test_zip_slip_is_refused(client, runs_dir, member):
+def test_zip_slip_is_refused(client, runs_dir, member, png_bytes):
     r = upload(client, "slip", make_zip({"ok.png": png_bytes(), member: png_bytes()}))
     assert r.status_code == 400 and "unsafe path" in r.json()["detail"]
     assert not list(runs_dir.parent.rglob("evil.png"))
     assert not (runs_dir / ".serve" / "datasets" / "slip").exists()
 
 
-def test_zip_symlink_is_refused(client):
+def test_zip_symlink_is_refused(client, png_bytes):
     r = upload(client, "link", make_zip({"ok.png": png_bytes()}, symlink="link.png"))
     assert r.status_code == 400 and "symlink" in r.json()["detail"]
 
 
-def test_zip_limits(make_client):
+def test_zip_limits(make_client, png_bytes):
     c = make_client(max_files=3, max_extracted_mb=1, max_pixels=100 * 100, max_upload_mb=1)
     many = make_zip({f"{i}.png": png_bytes(seed=i) for i in range(4)})
     assert upload(c, "many", many).status_code == 413
@@ -117,7 +116,7 @@ def test_zip_limits(make_client):
     assert upload(c, "../x", make_zip({"a.png": png_bytes()})).status_code == 422
 
 
-def test_zip_that_lies_about_its_size(make_client, monkeypatch):
+def test_zip_that_lies_about_its_size(make_client, monkeypatch, png_bytes):
     """Declared sizes are not trusted: bytes really written are counted."""
     import genforge.serve.datasets as ds
 

@@ -8,7 +8,6 @@ import json
 
 import numpy as np
 from PIL import Image
-from tests.serve.conftest import png_bytes
 
 
 def gen(client, **body):
@@ -80,7 +79,7 @@ def test_gallery_search_and_records(client):
     assert client.get("/v1/outputs?limit=0").status_code == 422
 
 
-def test_detect_exact_metadata_phash_and_nothing(client):
+def test_detect_exact_metadata_phash_and_nothing(client, png_bytes):
     o = gen(client, n=1, seed=31, response="base64").json()["outputs"][0]
     png = base64.b64decode(o["data_base64"])
 
@@ -114,13 +113,13 @@ def test_detect_exact_metadata_phash_and_nothing(client):
     assert client.post("/v1/watermark/detect", files={"file": ("x.png", b"")}).status_code == 400
 
 
-def test_detect_pixel_limit(make_client):
+def test_detect_pixel_limit(make_client, png_bytes):
     c = make_client(max_pixels=32 * 32)
     r = c.post("/v1/watermark/detect", files={"file": ("x.png", png_bytes(size=40))})
     assert r.status_code == 413
 
 
-def test_cli_watermark_detect(client, runs_dir, tmp_path):
+def test_cli_watermark_detect(client, runs_dir, tmp_path, png_bytes):
     from typer.testing import CliRunner
 
     from genforge.cli.main import app

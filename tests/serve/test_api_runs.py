@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import time
 
-from tests.serve.conftest import TINY
-
 
 def test_list_and_show_runs(client):
     runs = {r["name"]: r for r in client.get("/v1/runs").json()}
@@ -75,9 +73,9 @@ def wait_for(client, name, pred, timeout=120):
     raise AssertionError(f"timed out; last: {info}")
 
 
-def test_train_watch_cancel_resume(make_client, runs_dir):
+def test_train_watch_cancel_resume(make_client, runs_dir, tiny):
     c = make_client(start_worker=True, job_poll_s=0.1, sse_poll_s=0.1)
-    opts = {**TINY, "image_size": 8, "checkpoint_every": 5, "log_every": 5, "sample_every": 10**6}
+    opts = {**tiny, "image_size": 8, "checkpoint_every": 5, "log_every": 5, "sample_every": 10**6}
     r = c.post("/v1/runs", json={"model": "dcgan", "data": "digits", "name": "long",
                                  "steps": 100_000, "options": opts})  # fmt: skip
     assert r.status_code == 201, r.text

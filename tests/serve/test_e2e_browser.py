@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.serve.conftest import free_port, start_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(
@@ -15,7 +14,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def test_train_generate_gallery_in_browser(tmp_path: Path):
+def test_train_generate_gallery_in_browser(tmp_path: Path, free_port, start_server):
     from playwright.sync_api import expect, sync_playwright
 
     runs, port = tmp_path / "runs", free_port()

@@ -9,7 +9,6 @@ import sqlite3
 import time
 
 import httpx
-from tests.serve.conftest import TINY, free_port, start_server
 
 
 def wait_for(base, name, pred, timeout=180):
@@ -22,7 +21,7 @@ def wait_for(base, name, pred, timeout=180):
     raise AssertionError(f"timed out; last: {info}")
 
 
-def test_kill_9_mid_training_then_resume(runs_dir):
+def test_kill_9_mid_training_then_resume(runs_dir, free_port, start_server, tiny):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = start_server(runs_dir, port)
@@ -30,7 +29,7 @@ def test_kill_9_mid_training_then_resume(runs_dir):
         gen = httpx.post(f"{base}/v1/generate", json={"run": "dc", "n": 3, "seed": 1}, timeout=60)
         ids = sorted(o["id"] for o in gen.json()["outputs"])
         opts = {
-            **TINY,
+            **tiny,
             "image_size": 8,
             "checkpoint_every": 5,
             "log_every": 5,
