@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 TORCH  ?= torch==2.13.0
 
-.PHONY: install system-deps demo test lint format bench clean
+.PHONY: install system-deps chromium demo test lint format bench clean
 
 # espeak-ng (speech baseline, spoken-digits audio set) is a system package: installed with
 # apt-get when missing and we are root; otherwise a note (those features say it is absent).
@@ -30,7 +30,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --no-deps "torch-fidelity==0.4.0"
 	@touch $(STAMP)
 
-install: system-deps $(STAMP)
+# The browser test drives Debian's chromium (tests/serve/test_e2e_browser.py skips without it).
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "chromium missing (not root): the browser test will be skipped"
+
+install: system-deps $(STAMP) chromium
 
 demo: install
 	$(VENV)/bin/genforge demo
