@@ -17,7 +17,11 @@ def train_command(
         str | None, typer.Argument(help="Model name (genforge models lists them).")
     ] = None,
     data: Annotated[
-        str | None, typer.Option(help="Image folder or embedded set: digits, phantoms, photos.")
+        str | None,
+        typer.Option(
+            help="Image folder or embedded set (digits, phantoms, photos); a CSV or embedded "
+            "table (breast_cancer, wine, diabetes); an audio folder or tones, spoken-digits."
+        ),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Run name (default <data>-<model>).")] = None,
     resume: Annotated[
@@ -31,6 +35,12 @@ def train_command(
     channels: Annotated[
         int | None, typer.Option(help="1 (grayscale) or 3 (RGB); default from data.")
     ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(help="Tables: passes over the rows; sets steps = epochs * rows / batch size."),
+    ] = None,
+    sample_rate: Annotated[int | None, typer.Option(help="Audio: sample rate in Hz.")] = None,
+    seconds: Annotated[float | None, typer.Option(help="Audio: clip length in seconds.")] = None,
     latent_dim: Annotated[int | None, typer.Option(help="Latent (noise/code) dimension.")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate (generator for GANs).")] = None,
     precision: Annotated[
@@ -75,7 +85,7 @@ def train_command(
     ] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
-    """Train a generative model on an image folder or an embedded set."""
+    """Train a generative model on images, a table (CSV) or audio clips, or an embedded set."""
     from genforge.train.launch import train
 
     options = parse_overrides(set_ or [])
@@ -84,6 +94,7 @@ def train_command(
         "latent_dim": latent_dim, "lr": lr, "precision": precision, "device": device, "seed": seed,
         "augment": tuple(a.strip() for a in augment.split(",") if a.strip()) if augment else None,
         "conditional": conditional, "cfg_dropout": cfg_dropout, "scale": scale,
+        "epochs": epochs, "sample_rate": sample_rate, "seconds": seconds,
         "eval_every": eval_every, "keep_best": keep_best, "early_stop": early_stop,
     }  # fmt: skip
     options.update({k: v for k, v in given.items() if v is not None})
@@ -114,7 +125,8 @@ def train_command(
             f"{run.best_dir} (genforge sample {run.name} --checkpoint best)"
         )
     console.print(f"  run folder  {run.path}")
-    console.print(f"  samples     {run.samples_dir / 'latest.png'}")
+    latest = next(iter(sorted(run.samples_dir.glob("latest.*"))), run.samples_dir / "latest.png")
+    console.print(f"  samples     {latest}")
     console.print(f"  model card  {run.card_path}")
 
 
