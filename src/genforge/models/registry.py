@@ -10,7 +10,18 @@ from genforge.core.errors import unknown_choice
 from genforge.models.base import ImageModel
 from genforge.models.dcgan import DCGAN
 from genforge.models.gan import GAN
+from genforge.models.lm import GPT
+from genforge.models.lstm import LSTM
+from genforge.models.ngram import NGram
 from genforge.models.vae import VAE
+
+# Language models: AdamW, no EMA (rarely helps LMs, costs a copy per step), token tensors are
+# not images (no channels_last).
+_LM_TRAIN = {
+    "optimizer": "adamw", "lr": 1e-3, "betas": (0.9, 0.99), "weight_decay": 0.1,
+    "batch_size": 32, "ema_decay": 0.0, "channels_last": False, "steps": 2000,
+    "warmup_steps": 100, "lr_schedule": "cosine",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,22 @@ MODELS: dict[str, ModelEntry] = {
         "class-conditional convolutional VAE",
         {"conditional": True},
         {"lr": 1e-3, "betas": (0.9, 0.999)},
+    ),
+    "gpt": ModelEntry(
+        GPT,
+        "GPT-2 Transformer LM (transformers); sizes tiny/small/medium, or --init a local model",
+        {},
+        _LM_TRAIN,
+        modality="text",
+    ),
+    "lstm": ModelEntry(LSTM, "LSTM language model (2 layers, tied embeddings)", {},
+                       {**_LM_TRAIN, "lr": 2e-3, "weight_decay": 0.0}, modality="text"),  # fmt: skip
+    "ngram": ModelEntry(
+        NGram,
+        "n-gram LM, interpolated Kneser-Ney (fitted by counting; --set n=5)",
+        {},
+        {"steps": 1, "ema_decay": 0.0, "channels_last": False},
+        modality="text",
     ),
 }
 

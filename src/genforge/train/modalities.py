@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from genforge.core.errors import unknown_choice
+from genforge.data.text import TextDataConfig
 from genforge.train.config import DataConfig
 
 if TYPE_CHECKING:
@@ -114,8 +115,60 @@ class ImageModality(Modality):
         return f"{spec['size']}×{spec['size']}, {ch} channel{'s' if ch > 1 else ''}"
 
 
+class TextModality(Modality):
+    """Documents -> token windows (N, block_size + 1); previews are text files."""
+
+    name = "text"
+    data_config = TextDataConfig
+    default_data = "pydoc"
+    item_name = "token windows"
+
+    def is_embedded(self, source: str) -> bool:
+        from genforge.data.text import is_text_embedded
+
+        return is_text_embedded(source)
+
+    def load(self, cfg: Any, seed: int) -> Any:
+        from genforge.data.text import TextDataset, load_corpus, train_texts
+        from genforge.data.text_tokenizers import make_tokenizer
+
+        corpus = load_corpus(cfg, seed)
+        # The tokenizer learns from the training documents only (held-out text stays unseen).
+        train_docs = train_texts(corpus.docs, cfg.val_fraction, seed)
+        tokenizer = make_tokenizer(cfg.tokenizer, train_docs, cfg.vocab_size)
+        return TextDataset.build(corpus, tokenizer, cfg.block_size, cfg.stride)
+
+    def spec_of(self, dataset: Any) -> Any:
+        from genforge.models.text_base import TextSpec
+
+        tok = dataset.tokenizer
+        return TextSpec(tok.vocab_size, dataset.block_size, tok.kind, tok.eos_id, tok.sha, tok)
+
+    def spec_from_dict(self, d: dict[str, Any]) -> Any:
+        from genforge.models.text_base import TextSpec
+
+        return TextSpec.from_dict(d)
+
+    def preview(self, trainer: Trainer, run: Run, step: int, logger: MetricsLogger | None) -> None:
+        from genforge.core.io import write_text
+        from genforge.generate.text import preview_text
+
+        text = preview_text(trainer.model, trainer.sampling_net(), trainer.batches.dataset,
+                            seed=trainer.preview_seed)  # fmt: skip
+        header = f"# {run.name} step {step}, seed {trainer.preview_seed}, sampled at temperature 1\n\n"
+        write_text(run.samples_dir / f"step-{step:07d}.txt", header + text)
+        write_text(run.samples_dir / "latest.txt", header + text)
+        if logger and logger.tb is not None:
+            logger.tb.add_text("samples", text, step)
+
+    def describe(self, cfg: dict[str, Any]) -> str:
+        spec = cfg["spec"]
+        return f"{spec['tokenizer']} tokenizer, {spec['vocab_size']} tokens, context {spec['block_size']}"
+
+
 MODALITIES: dict[str, Modality] = {
     "image": ImageModality(),
+    "text": TextModality(),
 }
 
 

@@ -232,6 +232,8 @@ class Trainer:
         assert self.run is not None
         if not self.accelerator.is_main_process:
             return
+        save_extra = getattr(self.model, "save_extra", None)  # e.g. a tokenizer, HF files
+        old = self.run.model_dir if self.run.model_dir.exists() else None
         save_checkpoint(
             self.run,
             step=self.step_count,
@@ -239,6 +241,7 @@ class Trainer:
             ema_weights=self.ema_weights(),
             meta=meta,
             state=self.state(),
+            extra=(lambda d: save_extra(d, old)) if save_extra else None,
         )
 
     # -- samples ----------------------------------------------------------------------------
