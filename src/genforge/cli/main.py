@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from genforge import __version__
-from genforge.cli import bench, data, runs
+from genforge.cli import bench, data, generate, runs, watermark
 from genforge.cli.demo import demo_command
 from genforge.cli.sample import encode_command, sample_command
 from genforge.cli.train import models_command, train_command
@@ -20,6 +20,8 @@ app = typer.Typer(
 app.add_typer(data.app, name="data")
 app.add_typer(runs.app, name="runs")
 app.add_typer(bench.app, name="bench")
+app.add_typer(generate.app, name="generate")
+app.add_typer(watermark.app, name="watermark")
 app.command("train")(train_command)
 app.command("sample")(sample_command)
 app.command("encode")(encode_command)

@@ -17,7 +17,11 @@ def train_command(
         str | None, typer.Argument(help="Model name (genforge models lists them).")
     ] = None,
     data: Annotated[
-        str | None, typer.Option(help="Image folder or embedded set: digits, phantoms, photos.")
+        str | None,
+        typer.Option(
+            help="Image folder or embedded set (digits, phantoms, photos); for text models a "
+            "folder of .txt/.md, a .jsonl/.csv/.txt file or pydoc."
+        ),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Run name (default <data>-<model>).")] = None,
     resume: Annotated[
@@ -43,13 +47,26 @@ def train_command(
     augment: Annotated[
         str | None, typer.Option(help="Comma list: flip, rotate, crop, scale.")
     ] = None,
+    tokenizer: Annotated[
+        str | None, typer.Option(help="Text: char, bpe, or a local tokenizer folder.")
+    ] = None,
+    vocab: Annotated[int | None, typer.Option(help="Text: BPE vocabulary size.")] = None,
+    context: Annotated[int | None, typer.Option(help="Text: context length in tokens.")] = None,
+    field: Annotated[str | None, typer.Option(help="Text: .jsonl field holding the text.")] = None,
+    column: Annotated[str | None, typer.Option(help="Text: .csv column holding the text.")] = None,
+    size: Annotated[str | None, typer.Option(help="GPT size: tiny, small, medium.")] = None,
+    init: Annotated[
+        str | None, typer.Option(help="GPT: fine-tune this local transformers model folder.")
+    ] = None,
+    lora: Annotated[bool, typer.Option(help="GPT with --init: train LoRA adapters only.")] = False,
+    n: Annotated[int | None, typer.Option("--n", help="n-gram order (ngram).")] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Any config key: --set beta=4 --set ema_decay=0.99."),
     ] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
-    """Train a generative model on an image folder or an embedded set."""
+    """Train a generative model on an image folder, a text corpus or an embedded set."""
     from genforge.train.launch import train
 
     options = parse_overrides(set_ or [])
@@ -58,7 +75,18 @@ def train_command(
         "latent_dim": latent_dim, "lr": lr, "precision": precision, "device": device, "seed": seed,
         "augment": tuple(a.strip() for a in augment.split(",") if a.strip()) if augment else None,
     }  # fmt: skip
-    options.update({k: v for k, v in given.items() if v is not None})
+    text = {
+        "tokenizer": tokenizer or init,
+        "vocab_size": vocab,
+        "block_size": context,
+        "field": field,
+        "column": column,
+        "size": size,
+        "init": init,
+        "finetune": "lora" if lora else None,
+        "n": n,
+    }  # fmt: skip  (a pretrained model brings its own tokenizer)
+    options.update({k: v for k, v in {**given, **text}.items() if v is not None})
     run = train(
         model,
         data,
@@ -74,7 +102,8 @@ def train_command(
         return
     console.print(f"[green]done[/]: run [bold]{run.name}[/] at step {run.step}")
     console.print(f"  run folder  {run.path}")
-    console.print(f"  samples     {run.samples_dir / 'latest.png'}")
+    latest = next(iter(sorted(run.samples_dir.glob("latest.*"))), run.samples_dir / "latest.png")
+    console.print(f"  samples     {latest}")
     console.print(f"  model card  {run.card_path}")
 
 

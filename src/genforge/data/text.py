@@ -86,12 +86,14 @@ def clean_text(text: str, normalize: str = "NFC") -> tuple[str, int]:
 
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
-_CARD = re.compile(r"(?<![\d.])\d(?:[ -]?\d){12,18}(?![\d.])")
+_CARD = re.compile(r"(?<![\d.])\d(?:[ -]?\d){12,18}(?!\d|\.\d)")
 _PHONE = re.compile(
     r"(?<![\w.+-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,5}){1,4}(?![\w-]|\.\d)"
 )
 _US_PHONE = re.compile(r"^\(?\d{3}\)?[ .-]?\d{3}[ .-]\d{4}$")
-_IPV4 = re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d.])")
+_IPV4 = re.compile(
+    r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?!\d|\.\d)"
+)
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 
 PII_KINDS = ("email", "iban", "card", "phone", "ip")
@@ -125,7 +127,8 @@ def _is_phone(s: str) -> bool:
 
 
 def _is_ipv6(s: str) -> bool:
-    if s.count(":") < 2:
+    groups = [g for g in s.split(":") if g]
+    if len(groups) < 3 or not any(c.isdigit() for c in s):  # not "::" or "a::b" in code
         return False
     try:
         return ipaddress.ip_address(s).version == 6
@@ -454,7 +457,9 @@ def load_corpus(cfg: TextDataConfig, seed: int = 0) -> Corpus:
             texts[i] = scrubbed
     report.pii_counts = dict(counts)
     if not texts:
-        why = f"; {len(skipped)} skipped (first: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
+        why = (
+            f"; {len(skipped)} skipped (first: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
+        )
         raise GenforgeError(f"no text found in {cfg.source}: the corpus is empty{why}")
     report.num_documents = len(texts)
     report.num_chars = sum(map(len, texts))
@@ -570,3 +575,38 @@ class TextDataset:
             for p in parts
         ]  # fmt: skip
         return made[0], made[1]
+
+
+# ---------------------------------------------------------------------------------------
+# Inspection
+# ---------------------------------------------------------------------------------------
+
+
+def looks_like_text(source: str) -> bool:
+    """True for text corpora: pydoc, .jsonl/.csv/.txt/.md files, folders holding .txt/.md."""
+    if is_text_embedded(source):
+        return True
+    p = Path(source)
+    if p.is_file():
+        return p.suffix.lower() in (".jsonl", ".csv", *TEXT_EXTENSIONS)
+    if p.is_dir():
+        return any(f.suffix.lower() in TEXT_EXTENSIONS for f in p.rglob("*") if f.is_file())
+    return False
+
+
+def inspect_text(
+    source: str,
+    field: str = "text",
+    column: str = "text",
+    tokenizer: str = "bpe",
+    vocab: int = 4096,
+) -> TextReport:
+    """The report `genforge data inspect` shows: the corpus as training would see it."""
+    from genforge.data.text_tokenizers import make_tokenizer
+
+    src = source if is_text_embedded(source) else str(Path(source).resolve())
+    corpus = load_corpus(TextDataConfig(source=src, field=field, column=column))
+    tok = make_tokenizer(tokenizer, corpus.docs, vocab)
+    corpus.report.num_tokens = sum(len(x) for x in tok.encode_batch(corpus.docs))
+    corpus.report.tokenizer = tok.describe()
+    return corpus.report

@@ -97,7 +97,9 @@ class TextTokenizer:
             raise GenforgeError(f"{model_dir} holds no tokenizer.json; is this a text run?")
         kind_path = model_dir / "tokenizer_kind.json"
         info = json.loads(kind_path.read_text()) if kind_path.exists() else {}
-        return cls(Tokenizer.from_file(str(path)), info.get("kind", "pretrained"), info.get("eos", EOS))
+        return cls(
+            Tokenizer.from_file(str(path)), info.get("kind", "pretrained"), info.get("eos", EOS)
+        )
 
 
 # ---------------------------------------------------------------------------------------

@@ -55,7 +55,9 @@ class DecodeOptions:
         if self.repetition_penalty <= 0:
             raise GenforgeError(f"--repetition-penalty must be > 0, got {self.repetition_penalty}")
         if self.num_beams > 1 and self.do_sample:
-            raise GenforgeError("choose beam search (--num-beams) or sampling (--do-sample), not both")
+            raise GenforgeError(
+                "choose beam search (--num-beams) or sampling (--do-sample), not both"
+            )
         if self.num_beams > 1 and self.num_return_sequences > self.num_beams:
             raise GenforgeError(
                 f"--n {self.num_return_sequences} needs at least as many beams (--num-beams)"
@@ -167,7 +169,7 @@ class TextPipeline:
     def prompt_ids(self, prompt: str, opts: DecodeOptions) -> list[int]:
         """Token ids of a prompt (end-of-text alone for an empty one), checked for length."""
         ids = self.tokenizer.encode(prompt) if prompt else []
-        ids = [self.tokenizer.eos_id, *ids] if not ids else ids
+        ids = ids if ids else [self.tokenizer.eos_id, *ids]
         ctx = self.context
         if ctx is not None and len(ids) >= ctx:
             if not opts.truncate:
@@ -262,7 +264,9 @@ class TextPipeline:
                     outs.append((seq, seed))
         return [self._result(prompt, s[len(ids) :].tolist(), seed, opts) for s, seed in outs]
 
-    def _result(self, prompt: str, new: list[int], seed: int | None, opts: DecodeOptions) -> Generated:
+    def _result(
+        self, prompt: str, new: list[int], seed: int | None, opts: DecodeOptions
+    ) -> Generated:
         eos = self.tokenizer.eos_id
         if eos in new:  # end of text: the rest is padding
             new = new[: new.index(eos)]
@@ -332,7 +336,9 @@ def sample_from(p: np.ndarray, opts: DecodeOptions, rng: np.random.Generator) ->
 
 
 @torch.no_grad()
-def preview_text(model: Any, net: Any, dataset: Any, seed: int, n: int = 3, max_new: int = 200) -> str:
+def preview_text(
+    model: Any, net: Any, dataset: Any, seed: int, n: int = 3, max_new: int = 200
+) -> str:
     """`n` samples (temperature 1) from end-of-text, without touching the training RNG."""
     tok = dataset.tokenizer
     ctx = model.context

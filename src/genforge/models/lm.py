@@ -106,11 +106,14 @@ class GPT(TextModel):
             lora = LoraConfig(
                 r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                 task_type="CAUSAL_LM",
+                fan_in_fan_out=base.config.model_type == "gpt2",  # GPT-2's Conv1D is (in, out)
             )  # fmt: skip
             try:
                 base = get_peft_model(base, lora)
             except ValueError as e:
-                raise GenforgeError(f"LoRA cannot wrap this model: {str(e).splitlines()[0]}") from None
+                raise GenforgeError(
+                    f"LoRA cannot wrap this model: {str(e).splitlines()[0]}"
+                ) from None
         self.lm = base
 
     @property

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -28,7 +28,12 @@ class LSTMLMConfig(PretrainedConfig):
     model_type = "genforge-lstm"
 
     def __init__(self, vocab_size=256, n_embd=256, n_layer=2, dropout=0.0, **kwargs):
-        self.vocab_size, self.n_embd, self.n_layer, self.dropout = vocab_size, n_embd, n_layer, dropout
+        self.vocab_size, self.n_embd, self.n_layer, self.dropout = (
+            vocab_size,
+            n_embd,
+            n_layer,
+            dropout,
+        )
         kwargs.setdefault("use_cache", False)
         kwargs.setdefault("tie_word_embeddings", True)
         super().__init__(**kwargs)
@@ -37,7 +42,7 @@ class LSTMLMConfig(PretrainedConfig):
 class LSTMLM(PreTrainedModel, GenerationMixin):
     config_class = LSTMLMConfig
     main_input_name = "input_ids"
-    _tied_weights_keys = {"head.weight": "embed.weight"}
+    _tied_weights_keys: ClassVar[dict[str, str]] = {"head.weight": "embed.weight"}
 
     def __init__(self, config: LSTMLMConfig):
         super().__init__(config)

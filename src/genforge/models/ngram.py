@@ -118,7 +118,9 @@ class NGram(TextModel):
     def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         out: dict[str, torch.Tensor] = {}
         for k, table in self.tables.items():
-            rows = sorted((*h, w, c) for h, (nexts, _, _) in table.items() for w, c in nexts.items())
+            rows = sorted(
+                (*h, w, c) for h, (nexts, _, _) in table.items() for w, c in nexts.items()
+            )
             arr = np.array(rows, dtype=np.int64).reshape(-1, k + 1)
             out[f"order{k}.grams"] = torch.from_numpy(arr[:, :k].astype(np.int32).copy())
             out[f"order{k}.counts"] = torch.from_numpy(arr[:, k].copy())

@@ -72,8 +72,13 @@ MODELS: dict[str, ModelEntry] = {
         _LM_TRAIN,
         modality="text",
     ),
-    "lstm": ModelEntry(LSTM, "LSTM language model (2 layers, tied embeddings)", {},
-                       {**_LM_TRAIN, "lr": 2e-3, "weight_decay": 0.0}, modality="text"),  # fmt: skip
+    "lstm": ModelEntry(
+        LSTM,
+        "LSTM language model (2 layers, tied embeddings)",
+        {},
+        {**_LM_TRAIN, "lr": 2e-3, "weight_decay": 0.0},
+        modality="text",
+    ),
     "ngram": ModelEntry(
         NGram,
         "n-gram LM, interpolated Kneser-Ney (fitted by counting; --set n=5)",

@@ -155,7 +155,9 @@ class TextModality(Modality):
 
         text = preview_text(trainer.model, trainer.sampling_net(), trainer.batches.dataset,
                             seed=trainer.preview_seed)  # fmt: skip
-        header = f"# {run.name} step {step}, seed {trainer.preview_seed}, sampled at temperature 1\n\n"
+        header = (
+            f"# {run.name} step {step}, seed {trainer.preview_seed}, sampled at temperature 1\n\n"
+        )
         write_text(run.samples_dir / f"step-{step:07d}.txt", header + text)
         write_text(run.samples_dir / "latest.txt", header + text)
         if logger and logger.tb is not None:
