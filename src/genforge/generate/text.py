@@ -370,8 +370,8 @@ def detect_watermark(pipe: TextPipeline, text: str, key: int = WATERMARK_KEY) ->
     if len(ids) < 3:
         raise GenforgeError("the text is too short to test for a watermark")
     detector = WatermarkDetector(model_config=pipe.hf.config, device=str(pipe.device),
-                                 watermarking_config=watermark_config(key), z_threshold=4.0)  # fmt: skip
-    out = detector(torch.tensor([ids], device=pipe.device), return_dict=True)
+                                 watermarking_config=watermark_config(key))  # fmt: skip
+    out = detector(torch.tensor([ids], device=pipe.device), z_threshold=4.0, return_dict=True)
     return {
         "z_score": float(out.z_score[0]),
         "p_value": float(out.p_value[0]),
