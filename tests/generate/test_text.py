@@ -4,12 +4,12 @@ stop strings cut, bad combinations fail in one line, watermarks are detected."""
 from __future__ import annotations
 
 import pytest
-from textkit import make_docs, make_folder, tiny_run
 from typer.testing import CliRunner
 
 from genforge.cli.main import app
 from genforge.core.errors import GenforgeError
 from genforge.generate.text import DecodeOptions, TextPipeline, detect_watermark
+from textkit import make_docs, make_folder, tiny_run
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,9 @@ def test_cli_generate_stream_watermark_detect(runs, tmp_path):
                          "--max-new-tokens", "10"])  # fmt: skip
     assert r.exit_code == 0, r.output
     assert r.output.count("--- prompt") == 2
-    r = cli.invoke(app, ["generate", "text", run, "--prompt", "the", "--num-beams", "2", "--stream"])
+    r = cli.invoke(
+        app, ["generate", "text", run, "--prompt", "the", "--num-beams", "2", "--stream"]
+    )
     assert r.exit_code == 1 and r.stderr.strip().startswith("error: beam search cannot stream")
     out = tmp_path / "out.txt"
     r = cli.invoke(app, ["generate", "text", run, "--do-sample", "--watermark", "--min-new-tokens",

@@ -90,8 +90,7 @@ class LSTM(TextModel):
         self.lm = LSTMLM(
             LSTMLMConfig(vocab_size=spec.vocab_size, n_embd=config.n_embd,
                          n_layer=config.n_layer, dropout=config.dropout,
-                         bos_token_id=spec.eos_id, eos_token_id=spec.eos_id,
-                         pad_token_id=spec.eos_id)
+                         bos_token_id=spec.eos_id, eos_token_id=spec.eos_id)
         )  # fmt: skip
 
     def save_hf(self, model_dir: Path, tokenizer: Any) -> None:
