@@ -3,6 +3,8 @@ stop strings cut, bad combinations fail in one line, watermarks are detected."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from typer.testing import CliRunner
 
@@ -27,7 +29,7 @@ def gpt(runs):
 
 
 def _bigrams(ids):
-    return list(zip(ids, ids[1:], strict=False))
+    return list(itertools.pairwise(ids))
 
 
 def test_beam_search_no_repeat_ngram_never_repeats_a_bigram(gpt):
