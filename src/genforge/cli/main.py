@@ -6,6 +6,7 @@ import typer
 
 from genforge import __version__
 from genforge.cli import bench, data, generate, runs, watermark
+from genforge.cli.chat import chat_command
 from genforge.cli.demo import demo_command
 from genforge.cli.sample import encode_command, sample_command
 from genforge.cli.train import models_command, train_command
@@ -27,6 +28,7 @@ app.command("sample")(sample_command)
 app.command("encode")(encode_command)
 app.command("models")(models_command)
 app.command("demo")(demo_command)
+app.command("chat")(chat_command)
 
 
 def _version(value: bool) -> None:
