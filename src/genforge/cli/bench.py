@@ -97,12 +97,12 @@ def text_bench(
                   f"{torch.get_num_threads()} threads; {budget:.0f} s of training per model")  # fmt: skip
     res = run_text_bench(budget_s=budget, batch_size=batch_size, block_size=context,
                          baseline=baseline, log=console.print)  # fmt: skip
-    table = Table("model", "steps", "train tokens/s (median of slices)", "val loss (nats/token)",
+    table = Table("model", "steps", "tokens/s (wall)", "tokens/CPU-s", "val loss (nats/token)",
                   "val bits/char")  # fmt: skip
     for r in res["runs"]:
-        table.add_row(r.label, str(r.steps), f"{r.tokens_per_s:,.0f}", f"{r.val_loss:.3f}",
-                      f"{r.bpc:.3f}")  # fmt: skip
-    table.add_row("KN 5-gram (interpolated, counted)", "-", "-", "-", f"{res['kn_bpc']:.3f}")
+        table.add_row(r.label, str(r.steps), f"{r.tokens_per_s:,.0f}", f"{r.tokens_per_cpu_s:,.0f}",
+                      f"{r.val_loss:.3f}", f"{r.bpc:.3f}")  # fmt: skip
+    table.add_row("KN 5-gram (interpolated, counted)", "-", "-", "-", "-", f"{res['kn_bpc']:.3f}")
     Console(width=max(console.width, 110)).print(table)
     for b, v in res["gen"].items():
         console.print(

@@ -84,6 +84,7 @@ class GPT(TextModel):
                 vocab_size=spec.vocab_size, n_positions=spec.block_size, n_embd=n_embd,
                 n_layer=config.n_layer or layers, n_head=n_head, resid_pdrop=config.dropout,
                 embd_pdrop=config.dropout, attn_pdrop=config.dropout,
+                activation_function="gelu_pytorch_tanh",  # GPT-2's tanh GELU as one fused kernel
                 bos_token_id=spec.eos_id, eos_token_id=spec.eos_id,
             )  # fmt: skip
             hf_cfg._attn_implementation = "sdpa"

@@ -62,6 +62,7 @@ class LSTMLM(PreTrainedModel, GenerationMixin):
         return self.head
 
     def forward(self, input_ids: torch.Tensor, attention_mask: Any = None, **kwargs: Any):
+        # (other generate() keywords such as use_cache do not apply to an LSTM)
         h, _ = self.rnn(self.drop(self.embed(input_ids)))  # (B, T, n_embd)
         return CausalLMOutput(logits=self.head(self.drop(h)))  # (B, T, V)
 

@@ -66,7 +66,7 @@ class TextModel(nn.Module):
 
     def logits(self, net: nn.Module, ids: torch.Tensor) -> torch.Tensor:
         """Next-token logits (B, T, V) for ids (B, T)."""
-        return net(input_ids=ids).logits
+        return net(input_ids=ids, use_cache=False).logits  # no KV cache while training
 
     def training_step(
         self,

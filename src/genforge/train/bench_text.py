@@ -75,13 +75,18 @@ class Trained:
     label: str
     steps: int = 0
     seconds: float = 0.0
-    rates: list[float] = field(default_factory=list)  # tokens/s per time slice
+    rates: list[float] = field(default_factory=list)  # tokens per wall second, per time slice
+    cpu_rates: list[float] = field(default_factory=list)  # tokens per CPU second of the process
     val_loss: float = float("nan")  # nats per token
     bpc: float = float("nan")
 
     @property
     def tokens_per_s(self) -> float:
         return statistics.median(self.rates) if self.rates else float("nan")
+
+    @property
+    def tokens_per_cpu_s(self) -> float:
+        return statistics.median(self.cpu_rates) if self.cpu_rates else float("nan")
 
 
 @torch.no_grad()
@@ -161,21 +166,22 @@ def run_text_bench(
     if baseline:
         runs.append((Trained("plain PyTorch GPT (same shape)"), plain_step))
     tokens_per_step = batch_size * block_size
-    for r, step in runs:  # warm-up steps, not timed
+    for _r, step in runs:  # warm-up steps, not timed
         for _ in range(3):
             step()
     while any(r.seconds < budget_s for r, _ in runs):
         for r, step in runs:
             if r.seconds >= budget_s:
                 continue
-            t0, n = time.perf_counter(), 0
+            t0, c0, n = time.perf_counter(), time.process_time(), 0
             while time.perf_counter() - t0 < min(slice_s, budget_s - r.seconds):
                 step()
                 n += 1
-            dt = time.perf_counter() - t0
+            dt, dc = time.perf_counter() - t0, time.process_time() - c0
             r.seconds += dt
             r.steps += n
             r.rates.append(n * tokens_per_step / dt)
+            r.cpu_rates.append(n * tokens_per_step / max(dc, 1e-9))
         log("  " + "  |  ".join(f"{r.label.split(' (')[0]}: {r.seconds:.0f}s {r.steps} steps"
                                 for r, _ in runs))  # fmt: skip
     net = trainer.sampling_net().eval()
