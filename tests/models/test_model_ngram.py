@@ -57,3 +57,5 @@ def test_ngram_trains_through_the_cli_run(tmp_path):
     assert (run.model_dir / "tokenizer.json").exists()
     assert not list(run.path.rglob("*.pt")) and not list(run.path.rglob("*.pkl"))
     assert run.read_config()["model_config"]["n"] == 3
+    assert len((run.samples_dir / "latest.txt").read_text()) > 100
+    assert "steps: 1 of 1" in run.card_path.read_text()

@@ -148,6 +148,11 @@ def pretrained_tokenizer(path: str | Path) -> TextTokenizer:
         raise GenforgeError(
             f"tokenizer '{path}' is neither {' nor '.join(KINDS)} nor a tokenizer folder"
         )
+    if not any((p / f).exists() for f in ("tokenizer.json", "vocab.json", "tokenizer_config.json")):
+        raise GenforgeError(
+            f"no tokenizer files in {p} (tokenizer.json, or vocab.json + merges.txt); "
+            "genforge never downloads them"
+        )
     from transformers import AutoTokenizer
 
     try:

@@ -331,29 +331,8 @@ def sample_from(p: np.ndarray, opts: DecodeOptions, rng: np.random.Generator) ->
 
 
 # ---------------------------------------------------------------------------------------
-# Training previews and watermark detection
+# Watermark detection
 # ---------------------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def preview_text(
-    model: Any, net: Any, dataset: Any, seed: int, n: int = 3, max_new: int = 200
-) -> str:
-    """`n` samples (temperature 1) from end-of-text, without touching the training RNG."""
-    tok = dataset.tokenizer
-    ctx = model.context
-    m = max_new if ctx is None else min(max_new, ctx - 1)
-    device = next(net.parameters()).device
-    was_training = net.training
-    net.eval()
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        x = torch.full((n, 1), tok.eos_id, device=device)
-        out = net.generate(x, do_sample=True, top_k=0, max_new_tokens=m, min_new_tokens=m,
-                           pad_token_id=tok.eos_id, attention_mask=torch.ones_like(x))  # fmt: skip
-    net.train(was_training)
-    texts = [tok.decode(row[1:].tolist()) for row in out]
-    return "\n\n---\n\n".join(texts) + "\n"
 
 
 def detect_watermark(pipe: TextPipeline, text: str, key: int = WATERMARK_KEY) -> dict[str, float]:

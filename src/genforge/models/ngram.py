@@ -114,6 +114,19 @@ class NGram(TextModel):
         return np.array([math.log2(self.prob(ids[max(0, i - self.n + 1) : i], ids[i]))
                          for i in range(1, len(ids))])  # fmt: skip
 
+    def preview_text(
+        self, net: Any, tokenizer: Any, seed: int, n: int = 3, max_new: int = 200
+    ) -> str:
+        """`n` samples (temperature 1) from end-of-text."""
+        rng = np.random.default_rng(seed)
+        texts = []
+        for _ in range(n):
+            hist = [tokenizer.eos_id]
+            for _ in range(max_new):
+                hist.append(int(rng.choice(self.V, p=self.distribution(hist))))
+            texts.append(tokenizer.decode(hist[1:]))
+        return "\n\n---\n\n".join(texts) + "\n"
+
     # -- the Run -----------------------------------------------------------------------
     def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         out: dict[str, torch.Tensor] = {}

@@ -94,6 +94,23 @@ class TextModel(nn.Module):
         """Longest sequence (prompt + generated tokens) the model takes; None: unbounded."""
         return None
 
+    @torch.no_grad()
+    def preview_text(self, net: nn.Module, tokenizer: Any, seed: int, n: int = 3,
+                     max_new: int = 200) -> str:  # fmt: skip
+        """`n` samples (temperature 1) from end-of-text, without touching the training RNG."""
+        ctx = self.context
+        m = max_new if ctx is None else min(max_new, ctx - 1)
+        device = next(net.parameters()).device
+        was_training = net.training
+        net.eval()
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            x = torch.full((n, 1), tokenizer.eos_id, device=device)
+            out = net.generate(x, do_sample=True, top_k=0, max_new_tokens=m, min_new_tokens=m,
+                               pad_token_id=tokenizer.eos_id, attention_mask=torch.ones_like(x))  # fmt: skip
+        net.train(was_training)
+        return "\n\n---\n\n".join(tokenizer.decode(row[1:].tolist()) for row in out) + "\n"
+
     def hf_model(self) -> Any:
         """The transformers model used for `generate()`; None for families with their own loop."""
         return getattr(self, "lm", None)

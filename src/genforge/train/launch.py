@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,7 @@ def train(
         if getattr(family, "count_based", False):  # n-gram: fitted by counting, no steps
             fit_counts(family, train_set, run, meta, procs.is_main_process)
             if procs.is_main_process:
-                split = {"train": len(train_set.docs), "val": len(_val.docs)}
+                split = {"train": len(train_set), "val": len(_val)}
                 write_json(run.data_report_path, {**dataset.report.to_dict(), **split})
                 write_model_card(run)
             return run
@@ -166,6 +167,12 @@ def fit_counts(family: Any, train_set: Any, run: Run, meta: dict[str, Any], main
 
     family.fit(train_set.stream_ids)
     if main:
+        from genforge.core.io import append_line, write_text
+
+        text = family.preview_text(None, train_set.tokenizer, seed=meta.get("seed", 0) + 12345)
+        write_text(run.samples_dir / "latest.txt", f"# {run.name}, counts fitted\n\n{text}")
+        ngrams = sum(v.numel() for k, v in family.state_dict().items() if k.endswith(".counts"))
+        append_line(run.metrics_path, json.dumps({"step": 1, "distinct_ngrams": ngrams}))
         old = run.model_dir if run.model_dir.exists() else None
         save_checkpoint(run, step=1, weights=family.state_dict(), ema_weights=None, meta=meta,
                         state={}, extra=lambda d: family.save_extra(d, old))  # fmt: skip

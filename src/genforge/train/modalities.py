@@ -61,6 +61,24 @@ class Modality:
         """Short description of the data shape for the model card, e.g. '32×32, 1 channel'."""
         return ""
 
+    # -- model card (README.md) pieces; None / defaults give the image wording -------------
+    def card_data(self, report: dict[str, Any]) -> list[str] | None:
+        """Bullet lines of the card's Data section (None: the image lines)."""
+        return None
+
+    def card_samples(self) -> str:
+        return "![samples](samples/latest.png)"
+
+    def card_limits(self, report: dict[str, Any]) -> list[str] | None:
+        """Bullet lines of the card's Limits section (None: the image lines)."""
+        return None
+
+    def card_usage(self, run_name: str) -> list[str]:
+        return [
+            f"genforge sample {run_name} --n 64 --grid samples.png --seed 0",
+            f"genforge sample {run_name} --interpolate 8 --frames 60 --out walk.gif",
+        ]
+
 
 class ImageModality(Modality):
     name = "image"
@@ -151,10 +169,9 @@ class TextModality(Modality):
 
     def preview(self, trainer: Trainer, run: Run, step: int, logger: MetricsLogger | None) -> None:
         from genforge.core.io import write_text
-        from genforge.generate.text import preview_text
 
-        text = preview_text(trainer.model, trainer.sampling_net(), trainer.batches.dataset,
-                            seed=trainer.preview_seed)  # fmt: skip
+        text = trainer.model.preview_text(trainer.sampling_net(), trainer.batches.dataset.tokenizer,
+                                          seed=trainer.preview_seed)  # fmt: skip
         header = (
             f"# {run.name} step {step}, seed {trainer.preview_seed}, sampled at temperature 1\n\n"
         )
@@ -162,6 +179,40 @@ class TextModality(Modality):
         write_text(run.samples_dir / "latest.txt", header + text)
         if logger and logger.tb is not None:
             logger.tb.add_text("samples", text, step)
+
+    def card_data(self, report: dict[str, Any]) -> list[str] | None:
+        pii = ", ".join(f"{k} {v}" for k, v in report.get("pii_counts", {}).items() if v)
+        return [
+            f"- documents used: {report.get('num_documents', '?')} of "
+            f"{report.get('num_documents_found', '?')} found; {report.get('num_chars', 0):,} "
+            f"characters, {report.get('num_tokens', 0):,} tokens ({report.get('tokenizer', '?')})",
+            f"- token windows: train {report.get('train', '?')}, held-out val "
+            f"{report.get('val', '?')} (split by document)",
+            f"- duplicates dropped: {report.get('exact_duplicates', 0)} exact, "
+            f"{report.get('near_duplicates', 0)} near; skipped: {len(report.get('skipped', []))}",
+            f"- PII {'scrubbed' if report.get('pii_scrubbed', True) else 'found, NOT scrubbed'}: "
+            f"{pii or 'none found'}",
+        ]
+
+    def card_samples(self) -> str:
+        return "Latest preview: [samples/latest.txt](samples/latest.txt)"
+
+    def card_limits(self, report: dict[str, Any]) -> list[str] | None:
+        return [
+            "- The training loss is a per-token cross-entropy on training windows; judge the model",
+            "  by held-out bits per character against the KN n-gram baseline (`genforge eval`).",
+            "- A language model can reproduce training text verbatim (names, numbers, code); the",
+            "  evaluation's memorization audit flags long shared spans. PII scrubbing is pattern-",
+            "  based and misses names and free-form personal details.",
+            f"- Trained on {report.get('num_chars', 0):,} characters only; it knows nothing else.",
+        ]
+
+    def card_usage(self, run_name: str) -> list[str]:
+        return [
+            f'genforge generate text {run_name} --prompt "The" --do-sample --top-p 0.9 --n 4',
+            f'genforge generate text {run_name} --prompt "The" --num-beams 5 --no-repeat-ngram-size 2',
+            f"genforge chat {run_name}",
+        ]
 
     def describe(self, cfg: dict[str, Any]) -> str:
         spec = cfg["spec"]
