@@ -44,6 +44,15 @@ def test_train_gpt_resume_and_generate(cli, tmp_path: Path):
     assert "the" in out
     assert "context is 32" in cli.fails("generate", "text", "g", "--runs-dir", runs,
                                         "--prompt", "word " * 40)  # fmt: skip
+    tok = run / "model" / "tokenizer.json"
+    original = tok.read_text()
+    swapped = json.loads(original)
+    vocab = swapped["model"]["vocab"]
+    a, b = list(vocab)[10:12]
+    vocab[a], vocab[b] = vocab[b], vocab[a]  # a tokenizer that maps text to other ids
+    tok.write_text(json.dumps(swapped))
+    assert "tokenizer mismatch" in cli.fails("generate", "text", "g", "--runs-dir", runs)
+    tok.write_text(original)
     assert "--temperature must be > 0" in cli.fails("generate", "text", "g", "--runs-dir", runs,
                                                     "--do-sample", "--temperature", "0")  # fmt: skip
 
