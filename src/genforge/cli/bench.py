@@ -84,6 +84,11 @@ def text_bench(
     batch_size: Annotated[int, typer.Option(help="Windows per step.")] = 12,
     context: Annotated[int, typer.Option(help="Context length (characters).")] = 64,
     baseline: Annotated[bool, typer.Option(help="Also train the plain PyTorch GPT.")] = True,
+    clock: Annotated[
+        str,
+        typer.Option(help="wall, or cpu: budget in CPU seconds of this process (shared machines)."),
+    ] = "wall",
+    threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's).")] = None,
 ) -> None:
     """Char GPT (4 layers, 4 heads, 128 dims) on pydoc: training tokens/s vs a plain PyTorch
     GPT, held-out loss and bits/char after a fixed time vs a KN 5-gram, generation tokens/s."""
@@ -93,10 +98,14 @@ def text_bench(
 
     from genforge.train.bench_text import run_text_bench
 
+    if clock not in ("wall", "cpu"):
+        raise GenforgeError(f"--clock must be wall or cpu, got {clock!r}")
+    if threads is not None:
+        torch.set_num_threads(threads)
     console.print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-                  f"{torch.get_num_threads()} threads; {budget:.0f} s of training per model")  # fmt: skip
+                  f"{torch.get_num_threads()} threads; {budget:.0f} {clock} seconds of training per model")  # fmt: skip
     res = run_text_bench(budget_s=budget, batch_size=batch_size, block_size=context,
-                         baseline=baseline, log=console.print)  # fmt: skip
+                         baseline=baseline, clock=clock, log=console.print)  # fmt: skip
     table = Table("model", "steps", "tokens/s (wall)", "tokens/CPU-s", "val loss (nats/token)",
                   "val bits/char")  # fmt: skip
     for r in res["runs"]:
