@@ -184,3 +184,14 @@ def test_single_document_split_holds_out_the_tail(tmp_path):
     ds = TextDataset.build(c, make_tokenizer("char", c.docs), block_size=16)
     tr, va = ds.split(0.1)
     assert tr.docs[0] + va.docs[0] == c.docs[0] and 0 < len(va.docs[0]) < len(c.docs[0]) / 4
+
+
+def test_inspect_tells_text_from_images(tmp_path):
+    from genforge.data.text import looks_like_text
+
+    make_folder(tmp_path / "t", n=2)
+    (tmp_path / "i").mkdir()
+    (tmp_path / "i" / "a.png").write_bytes(b"")
+    (tmp_path / "i" / "README.txt").write_text("about the images")
+    assert looks_like_text(str(tmp_path / "t")) and looks_like_text("pydoc")
+    assert not looks_like_text(str(tmp_path / "i")) and not looks_like_text("digits")

@@ -583,14 +583,17 @@ class TextDataset:
 
 
 def looks_like_text(source: str) -> bool:
-    """True for text corpora: pydoc, .jsonl/.csv/.txt/.md files, folders holding .txt/.md."""
+    """True for text corpora: pydoc, .jsonl/.csv/.txt/.md files, folders of .txt/.md."""
     if is_text_embedded(source):
         return True
     p = Path(source)
     if p.is_file():
         return p.suffix.lower() in (".jsonl", ".csv", *TEXT_EXTENSIONS)
-    if p.is_dir():
-        return any(f.suffix.lower() in TEXT_EXTENSIONS for f in p.rglob("*") if f.is_file())
+    if p.is_dir():  # text files and no images (an image folder may hold a README.txt)
+        from genforge.data.images import IMAGE_EXTENSIONS
+
+        suffixes = {f.suffix.lower() for f in p.rglob("*") if f.is_file()}
+        return bool(suffixes & set(TEXT_EXTENSIONS)) and not suffixes & set(IMAGE_EXTENSIONS)
     return False
 
 

@@ -138,7 +138,9 @@ class TextModel(nn.Module):
                 family was rebuilt from config.yaml on --resume).
         """
         from genforge.data.text_tokenizers import TextTokenizer
+        from genforge.models.lm import _quiet_transformers
 
+        _quiet_transformers()
         tok = self.spec.tokenizer_obj
         if tok is None:
             if old_model_dir is None or not (old_model_dir / "tokenizer.json").exists():
