@@ -130,3 +130,11 @@ def test_cli_generate_stream_watermark_detect(runs, tmp_path):
     assert r.exit_code == 0 and "watermarked: z =" in r.output
     r = cli.invoke(app, ["watermark", "detect-text", str(prompts), "--model", run])
     assert r.exit_code == 0 and "no watermark found" in r.output
+
+
+def test_python_api_loads_a_text_run(runs):
+    import genforge
+
+    pipe = genforge.load(runs["gpt"].path)
+    assert isinstance(pipe, TextPipeline)
+    assert len(pipe.complete("the", max_new_tokens=5, min_new_tokens=5)) > 0

@@ -202,6 +202,10 @@ class TextPipeline:
             raise GenforgeError("asked for no new tokens (--max-new-tokens must be >= 1)")
         return m
 
+    def complete(self, prompt: str = "", **options: Any) -> str:
+        """One continuation of `prompt`; `options` are DecodeOptions fields (do_sample=True, ...)."""
+        return self.generate([prompt], DecodeOptions(**options))[0][0].text
+
     def generate(
         self,
         prompts: list[str],
