@@ -75,8 +75,12 @@ def train_command(
         "latent_dim": latent_dim, "lr": lr, "precision": precision, "device": device, "seed": seed,
         "augment": tuple(a.strip() for a in augment.split(",") if a.strip()) if augment else None,
     }  # fmt: skip
+    tokenizer = tokenizer or init
+    if tokenizer is not None and tokenizer not in ("char", "bpe"):
+        tokenizer = str(Path(tokenizer).resolve())  # a folder: absolute, so --resume finds it
+    init = str(Path(init).resolve()) if init else None
     text = {
-        "tokenizer": tokenizer or init,
+        "tokenizer": tokenizer,
         "vocab_size": vocab,
         "block_size": context,
         "field": field,
