@@ -89,6 +89,7 @@ def text_bench(
         typer.Option(help="wall, or cpu: budget in CPU seconds of this process (shared machines)."),
     ] = "wall",
     threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's).")] = None,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate (both GPTs).")] = 1e-3,
 ) -> None:
     """Char GPT (4 layers, 4 heads, 128 dims) on pydoc: training tokens/s vs a plain PyTorch
     GPT, held-out loss and bits/char after a fixed time vs a KN 5-gram, generation tokens/s."""
@@ -105,7 +106,7 @@ def text_bench(
     console.print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
                   f"{torch.get_num_threads()} threads; {budget:.0f} {clock} seconds of training per model")  # fmt: skip
     res = run_text_bench(budget_s=budget, batch_size=batch_size, block_size=context,
-                         baseline=baseline, clock=clock, log=console.print)  # fmt: skip
+                         baseline=baseline, clock=clock, lr=lr, log=console.print)  # fmt: skip
     table = Table("model", "steps", "tokens/s (wall)", "tokens/CPU-s", "val loss (nats/token)",
                   "val bits/char")  # fmt: skip
     for r in res["runs"]:
