@@ -14,6 +14,10 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH)"
 	$(PY) -m pip install --quiet -e '.[dev]'
+	@# torch-fidelity holds the standard InceptionV3 for FID (weights stay a local file you
+	@# provide); its own dependency list would pull torchvision and a CUDA torch, and the part
+	@# genforge uses needs neither (see src/genforge/core/compat.py)
+	$(PY) -m pip install --quiet --no-deps "torch-fidelity==0.4.0"
 	@touch $(STAMP)
 
 install: $(STAMP)

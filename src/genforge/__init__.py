@@ -9,7 +9,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from genforge import train
-from genforge.api import load
+from genforge.core.compat import torch_fidelity_without_torchvision
+
+torch_fidelity_without_torchvision()  # before anything imports torchmetrics
+
+from genforge import train  # noqa: E402
+from genforge.api import load  # noqa: E402
 
 __all__ = ["__version__", "load", "train"]

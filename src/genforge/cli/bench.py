@@ -118,3 +118,59 @@ def text_bench(
         console.print(
             f"generation (KV cache, sampling {context - 1} tokens): batch {b}: {v:,.0f} tokens/s"
         )
+
+
+@app.command("eval")
+@user_errors
+def eval_bench(
+    images: Annotated[int, typer.Option(help="Generated images to score.")] = 10_000,
+    image_size: Annotated[int, typer.Option(help="Image size.")] = 32,
+    repeats: Annotated[int, typer.Option(help="Timed repeats (the median is reported).")] = 5,
+    batch_size: Annotated[int, typer.Option(help="Feature extraction batch size.")] = 512,
+    features: Annotated[str, typer.Option(help="domain or inception.")] = "domain",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Time to compute FD on N images: batched feature extraction plus the float64 Fréchet
+    distance against the reference set (digits), on the current device."""
+    import statistics
+    import time
+
+    import torch
+
+    from genforge.data import load_images
+    from genforge.evaluate.features import feature_space
+    from genforge.evaluate.image_metrics import frechet_distance
+    from genforge.generate.pipeline import pick_device
+
+    dev = pick_device(device)
+    ds = load_images("digits", image_size=image_size, seed=0)
+    train, val = ds.split(0.1, seed=0)
+    t0 = time.perf_counter()
+    space = feature_space(features, train.images, train.labels, "digits", device=dev,
+                          val=(val.images, val.labels))  # fmt: skip
+    setup = time.perf_counter() - t0
+    ref = space.features(train.images, batch_size=batch_size)
+    g = torch.Generator().manual_seed(0)
+    idx = torch.randint(0, len(ds), (images,), generator=g)  # a stand-in "generated" set
+    fake = (ds.images[idx] + 0.1 * torch.randn(images, *ds.images.shape[1:], generator=g)).clamp(
+        -1, 1
+    )
+    times = []
+    for _ in range(repeats):
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        fd = frechet_distance(ref, space.features(fake, batch_size=batch_size))
+        times.append(time.perf_counter() - t)
+    med = statistics.median(times)
+    console.print(
+        f"device {dev}, {torch.get_num_threads()} CPU threads, torch {torch.__version__}; "
+        f"feature space: {space.label} ({'cached' if space.info.get('cached') else f'trained in {setup:.1f} s'})"
+        if hasattr(space, "info")
+        else f"device {dev}; feature space: {space.label}"
+    )
+    console.print(
+        f"FD on {images:,} {image_size}x{image_size} images vs {len(ref):,} references: "
+        f"median {med:.2f} s over {repeats} (range {min(times):.2f}-{max(times):.2f} s), "
+        f"{images / med:,.0f} images/s; FD = {fd:.4g}"
+    )

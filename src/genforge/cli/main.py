@@ -8,6 +8,7 @@ from genforge import __version__
 from genforge.cli import bench, data, generate, runs, watermark
 from genforge.cli.chat import chat_command
 from genforge.cli.demo import demo_command
+from genforge.cli.eval import compare_command, eval_command
 from genforge.cli.sample import encode_command, sample_command
 from genforge.cli.train import models_command, train_command
 
@@ -29,6 +30,8 @@ app.command("encode")(encode_command)
 app.command("models")(models_command)
 app.command("demo")(demo_command)
 app.command("chat")(chat_command)
+app.command("eval")(eval_command)
+app.command("compare")(compare_command)
 
 
 def _version(value: bool) -> None:

@@ -38,15 +38,28 @@ def sample_command(
     out: Annotated[
         Path | None, typer.Option(help="Walk output (.gif or .mp4), or a grid .png.")
     ] = None,
+    best_of: Annotated[
+        int | None,
+        typer.Option(help="Quality gate: draw up to this many candidates per kept image."),
+    ] = None,
+    min_score: Annotated[
+        float | None,
+        typer.Option(help="Quality gate: keep candidates scoring at least this (0-1)."),
+    ] = None,
+    checkpoint: Annotated[
+        str, typer.Option(help="last, or best (kept by training with --keep-best).")
+    ] = "last",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     ema: Annotated[bool, typer.Option(help="Use the EMA weights when the run has them.")] = True,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
-    """Sample images from a trained run."""
+    """Sample images from a trained run (optionally through a quality gate)."""
     from genforge.generate.image import write_samples, write_walk
     from genforge.generate.pipeline import ImagePipeline
 
-    pipe = ImagePipeline(resolve_run(run, runs_dir), device=device, use_ema=ema)
+    pipe = ImagePipeline(
+        resolve_run(run, runs_dir), device=device, use_ema=ema, checkpoint=checkpoint
+    )
     if interpolate is not None:
         if out is None:
             raise GenforgeError("--interpolate needs --out walk.gif or --out walk.mp4")
@@ -63,12 +76,50 @@ def sample_command(
     if grid is None and out_dir is None:
         suffix = f"-label{label}" if label is not None else ""
         grid = pipe.run.samples_dir / f"sample-s{seed}{suffix}.png"
+    if best_of is not None or min_score is not None:
+        if interpolate is not None:
+            raise GenforgeError("--best-of/--min-score do not apply to --interpolate")
+        _gated(pipe, 64 if n is None else n, best_of or 4, 0.5 if min_score is None else min_score,
+               seed, label, truncation, grid, out_dir, nrow)  # fmt: skip
+        return
     paths = write_samples(pipe, 64 if n is None else n, seed=seed, label=label, truncation=truncation,
                           grid=grid, out_dir=out_dir, nrow=nrow)  # fmt: skip
     if grid is not None:
         console.print(f"grid: {paths[0]}")
     if out_dir is not None:
         console.print(f"{len(paths) - (grid is not None)} images in {out_dir}")
+
+
+def _gated(pipe, n, best_of, min_score, seed, label, truncation, grid, out_dir, nrow) -> None:
+    from genforge.evaluate.gate import gated_sample
+    from genforge.evaluate.image import ImageEvaluator
+    from genforge.generate.image import write_images
+
+    with console.status("preparing the quality scorer (feature space, real references) ..."):
+        ev = ImageEvaluator(pipe.run, pipeline=pipe)
+    result = gated_sample(ev, n, best_of, min_score, seed=seed, label=label, truncation=truncation)
+    stats = result.summary()
+    params = {
+        "seed": seed, "n": n, "truncation": truncation, "best_of": best_of,
+        "min_score": min_score, "gate": ",".join(result.components),
+    }  # fmt: skip
+    paths = write_images(pipe, result.images, result.labels, params, grid, out_dir, nrow,
+                         scores=result.scores)  # fmt: skip
+    console.print(
+        f"quality gate ({' + '.join(result.components)}): accepted {stats['accepted']} of "
+        f"{stats['candidates']} candidates (acceptance rate {stats['acceptance_rate']:.1%}); "
+        f"candidate scores p10 {stats['score_p10']:.3f} / p50 {stats['score_p50']:.3f} / "
+        f"p90 {stats['score_p90']:.3f}"
+    )
+    if len(result.images) < n:
+        console.print(
+            f"[yellow]warning[/]: only {len(result.images)} of {n} images reached score "
+            f"{min_score} within {n * best_of} candidates; lower --min-score or raise --best-of"
+        )
+    if grid is not None and len(result.images):
+        console.print(f"grid: {paths[0]}")
+    if out_dir is not None:
+        console.print(f"{len(result.images)} images in {out_dir}")
 
 
 @user_errors

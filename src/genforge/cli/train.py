@@ -60,6 +60,19 @@ def train_command(
     ] = None,
     lora: Annotated[bool, typer.Option(help="GPT with --init: train LoRA adapters only.")] = False,
     n: Annotated[int | None, typer.Option("--n", help="n-gram order (ngram).")] = None,
+    eval_every: Annotated[
+        int | None, typer.Option(help="Evaluate every K steps (FD, precision, recall, accuracy).")
+    ] = None,
+    keep_best: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep the best checkpoint in best/ by: fd (alias fid), precision, recall, accuracy."
+        ),
+    ] = None,
+    early_stop: Annotated[
+        int | None,
+        typer.Option(help="Stop after this many evaluations without --keep-best improving."),
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Any config key: --set beta=4 --set ema_decay=0.99."),
@@ -74,6 +87,7 @@ def train_command(
         "steps": steps, "batch_size": batch_size, "image_size": image_size, "channels": channels,
         "latent_dim": latent_dim, "lr": lr, "precision": precision, "device": device, "seed": seed,
         "augment": tuple(a.strip() for a in augment.split(",") if a.strip()) if augment else None,
+        "eval_every": eval_every, "keep_best": keep_best, "early_stop": early_stop,
     }  # fmt: skip
     tokenizer = tokenizer or init
     if tokenizer is not None and tokenizer not in ("char", "bpe"):
@@ -105,6 +119,18 @@ def train_command(
     if not PartialState().is_main_process:  # under `accelerate launch`, report once
         return
     console.print(f"[green]done[/]: run [bold]{run.name}[/] at step {run.step}")
+    best = run.best_dir / "best.json"
+    if best.exists():
+        import json
+
+        info = json.loads(best.read_text())
+        steps = run.read_config()["train"]["steps"]
+        if run.step < steps:
+            console.print(f"  stopped early: no better {info['metric']} in the last evaluations")
+        console.print(
+            f"  best {info['metric']} {info['value']:.4g} at step {info['step']}: "
+            f"{run.best_dir} (genforge sample {run.name} --checkpoint best)"
+        )
     console.print(f"  run folder  {run.path}")
     latest = next(iter(sorted(run.samples_dir.glob("latest.*"))), run.samples_dir / "latest.png")
     console.print(f"  samples     {latest}")

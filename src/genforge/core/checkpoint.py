@@ -108,17 +108,17 @@ def _contiguous(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in d.items()}
 
 
-def load_weights(run: Run) -> dict[str, torch.Tensor]:
-    """All networks' weights, keyed "<network>.<param>"."""
-    path = run.model_dir / "model.safetensors"
+def load_weights(run: Run, folder: Path | None = None) -> dict[str, torch.Tensor]:
+    """All networks' weights, keyed "<network>.<param>" (from `folder`, default run/model)."""
+    path = (folder or run.model_dir) / "model.safetensors"
     if not path.exists():
         raise GenforgeError(f"run '{run.name}' has no weights yet ({path} is missing)")
     return load_file(path)
 
 
-def load_ema(run: Run) -> dict[str, torch.Tensor] | None:
+def load_ema(run: Run, folder: Path | None = None) -> dict[str, torch.Tensor] | None:
     """EMA weights of the sampling network (same keys as `load_weights`), or None."""
-    path = run.model_dir / "ema.safetensors"
+    path = (folder or run.model_dir) / "ema.safetensors"
     return load_file(path) if path.exists() else None
 
 

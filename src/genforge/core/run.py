@@ -67,6 +67,10 @@ class Run:
         return self.path / "README.md"
 
     @property
+    def best_dir(self) -> Path:
+        return self.path / "best"
+
+    @property
     def report_path(self) -> Path:
         return self.path / "report.html"
 

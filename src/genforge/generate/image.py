@@ -36,21 +36,39 @@ def write_samples(
     """Sample `n` images; write a grid PNG and/or one PNG per image. Returns written paths."""
     images = pipe.sample(n, seed=seed, label=label, truncation=truncation)
     labels = pipe.labels_for(n, label)
-    names = list(pipe.spec.class_names)
-    common = _params(pipe, seed=seed, n=n, truncation=truncation)
+    params: dict = {"seed": seed, "n": n, "truncation": truncation}
     if label is not None:
-        common["label"] = names[pipe.label_index(label)]
+        params["label"] = list(pipe.spec.class_names)[pipe.label_index(label)]
+    return write_images(pipe, images, labels, params, grid, out_dir, nrow)
+
+
+def write_images(
+    pipe: ImagePipeline,
+    images: torch.Tensor,
+    labels: torch.Tensor | None,
+    params: dict,
+    grid: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    nrow: int | None = None,
+    scores: torch.Tensor | None = None,
+) -> list[Path]:
+    """Write sampled `images` as a grid PNG and/or one PNG each, with their parameters."""
+    n = len(images)
+    names = list(pipe.spec.class_names)
+    common = _params(pipe, **params)
     written: list[Path] = []
-    if grid is not None:
-        if nrow is None and labels is not None and label is None:
+    if grid is not None and n:
+        if nrow is None and labels is not None and "label" not in params:
             nrow = min(pipe.spec.num_classes, n)  # one column per class
         written.append(save_png(grid, make_grid(images, nrow=nrow), {**common, "kind": "grid"}))
     if out_dir is not None:
         for i in range(n):
-            extra = {"index": i, "kind": "single"}
+            extra: dict = {"index": i, "kind": "single"}
             if labels is not None:
                 extra["label"] = names[int(labels[i])]
-            path = Path(out_dir) / f"{pipe.run.name}-s{seed}-{i:05d}.png"
+            if scores is not None:
+                extra["score"] = round(float(scores[i]), 4)
+            path = Path(out_dir) / f"{pipe.run.name}-s{params.get('seed', 0)}-{i:05d}.png"
             written.append(save_png(path, to_uint8(images[i]), {**common, **extra}))
     return written
 

@@ -7,7 +7,9 @@ generator (so a seed means the same images on every device), mapped by the sampl
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -57,18 +59,35 @@ class ImagePipeline:
         use_ema: sample with the EMA weights when present.
     """
 
-    def __init__(self, run: Run | str | Path, device: str = "auto", use_ema: bool = True):
+    def __init__(
+        self,
+        run: Run | str | Path,
+        device: str = "auto",
+        use_ema: bool = True,
+        checkpoint: Literal["last", "best"] = "last",
+    ):
         self.run = run if isinstance(run, Run) else resolve_run(run)
         cfg = self.run.read_config()
         self.model_name: str = cfg["model"]
         self.spec = ImageSpec.from_dict(cfg["spec"])
         self.model: ImageModel = build_model(self.model_name, self.spec, cfg["model_config"])
-        weights = load_weights(self.run)
-        ema = load_ema(self.run) if use_ema else None
+        folder = None
+        self.step = self.run.step
+        if checkpoint == "best":
+            folder = self.run.best_dir
+            if not (folder / "best.json").exists():
+                raise GenforgeError(
+                    f"run '{self.run.name}' has no best checkpoint; train with --eval-every K "
+                    "--keep-best fd"
+                )
+            self.step = json.loads((folder / "best.json").read_text())["step"]
+        elif checkpoint != "last":
+            raise GenforgeError(f"checkpoint must be 'last' or 'best', got {checkpoint!r}")
+        weights = load_weights(self.run, folder)
+        ema = load_ema(self.run, folder) if use_ema else None
         self.model.load_state_dict({**weights, **(ema or {})})
         self.device = pick_device(device)
         self.model.to(self.device).eval()
-        self.step = self.run.step
 
     # -- conditions -------------------------------------------------------------------------
     def label_index(self, label: int | str | None) -> int | None:

@@ -36,3 +36,9 @@ class TrainConfig:
     log_every: int = 25
     sample_every: int = 500
     checkpoint_every: int = 500
+    eval_every: int = 0  # evaluate every K steps (0: never); eval_* values go to metrics.jsonl
+    eval_samples: int = 500  # samples per evaluation during training
+    keep_best: str | None = (
+        None  # keep the best checkpoint in best/ by: fd, precision, recall, accuracy
+    )
+    early_stop: int = 0  # stop after this many evaluations without keep_best improving (0: never)

@@ -17,7 +17,7 @@ from genforge.core.run import Run, new_run_path, resolve_run
 from genforge.models import build_model, get_entry, model_config
 from genforge.train.card import write_model_card
 from genforge.train.config import TrainConfig
-from genforge.train.loop import fit
+from genforge.train.loop import check_eval_config, fit
 from genforge.train.modalities import Modality, get_modality, modality_of
 from genforge.train.trainer import Trainer
 
@@ -149,6 +149,7 @@ def train(
             progress=progress and procs.is_main_process,
             stop_after=stop_after,
             preview=modality.preview,
+            evaluate=modality.evaluate,
         )
     except BaseException:
         # A new run that failed before its first checkpoint holds nothing worth keeping, and
@@ -193,6 +194,7 @@ def _create(
     data = data or modality.default_data
     mcfg = model_config(model, model_opts)
     tcfg = from_dict(TrainConfig, {**entry.train, **train_opts})
+    check_eval_config(tcfg)
     source = data if modality.is_embedded(data) else str(Path(data).resolve())
     dcfg = from_dict(modality.data_config, {"source": source, **data_opts})
     dataset = modality.load(dcfg, tcfg.seed)
@@ -233,6 +235,7 @@ def _reopen(ref, model: str | None, data: str | None, runs_dir, options: dict) -
     if fixed:
         raise GenforgeError(f"cannot change {', '.join(fixed)} when resuming run '{run.name}'")
     cfg["train"] = to_dict(from_dict(TrainConfig, {**cfg["train"], **train_opts}))
+    check_eval_config(from_dict(TrainConfig, cfg["train"]))
     if run.read_meta() is None:
         raise GenforgeError(
             f"run '{run.name}' has no checkpoint yet; start it again without --resume"

@@ -11,7 +11,7 @@ from contextlib import nullcontext
 from typing import Any
 
 from genforge.core.errors import GenforgeError
-from genforge.core.io import append_line
+from genforge.core.io import append_line, replace_dir
 from genforge.core.run import Run
 from genforge.train.trainer import Trainer, check_finite
 
@@ -66,6 +66,80 @@ def _progress(enabled: bool):
     )
 
 
+# what "better" means for each metric --keep-best accepts ("fid" names the Fréchet distance
+# in whatever feature space the evaluation uses; the logged key is eval_fd)
+KEEP_BEST = {"fd": "lower", "fid": "lower", "precision": "higher", "recall": "higher",
+             "accuracy": "higher"}  # fmt: skip
+
+
+def check_eval_config(cfg: Any) -> None:
+    """Fail early on inconsistent --eval-every / --keep-best / --early-stop settings."""
+    if cfg.eval_every < 0:
+        raise GenforgeError(f"--eval-every must be >= 0, got {cfg.eval_every}")
+    if cfg.keep_best is not None and cfg.keep_best not in KEEP_BEST:
+        raise GenforgeError(
+            f"unknown --keep-best metric '{cfg.keep_best}'; choose one of {', '.join(KEEP_BEST)}"
+        )
+    if (cfg.keep_best or cfg.early_stop) and not cfg.eval_every:
+        raise GenforgeError("--keep-best and --early-stop need --eval-every K")
+    if cfg.early_stop and not cfg.keep_best:
+        raise GenforgeError("--early-stop needs --keep-best METRIC to know what improving means")
+
+
+class EvalGuard:
+    """Evaluation during training: logs eval_* values, keeps the best checkpoint in best/,
+    and says when `early_stop` evaluations in a row brought no improvement."""
+
+    def __init__(self, cfg: Any, run: Run, evaluate: Callable):
+        check_eval_config(cfg)
+        self.cfg, self.run, self.evaluate_fn = cfg, run, evaluate
+        self.key = {"fid": "fd"}.get(cfg.keep_best, cfg.keep_best) if cfg.keep_best else None
+        self.lower = KEEP_BEST.get(cfg.keep_best or "", "lower") == "lower"
+        self.best: float | None = None
+        self.since_best = 0
+        marker = run.best_dir / "best.json"
+        if self.key and marker.exists():  # resumed: the best so far stays the bar
+            self.best = json.loads(marker.read_text())["value"]
+
+    def evaluate(
+        self, trainer: Trainer, run: Run, step: int, logger: Any, saved: bool, meta: dict
+    ) -> dict[str, float]:
+        values = self.evaluate_fn(trainer, run, self.cfg.eval_samples)
+        logged = {f"eval_{k}": float(v) for k, v in values.items()}
+        if self.key is not None:
+            if self.key not in values:
+                raise GenforgeError(
+                    f"--keep-best {self.cfg.keep_best}: this run's evaluation gives "
+                    f"{', '.join(values)}"
+                )
+            v = float(values[self.key])
+            if self.best is None or (v < self.best if self.lower else v > self.best):
+                self.best, self.since_best = v, 0
+                if not saved:
+                    trainer.save(meta)
+                self._keep_best(step, v)
+                logged["eval_best"] = 1.0
+            else:
+                self.since_best += 1
+        if logger:
+            logger.log(step, logged)
+        return logged
+
+    def _keep_best(self, step: int, value: float) -> None:
+        import shutil
+
+        stage = self.run.path / ".best.tmp"
+        shutil.rmtree(stage, ignore_errors=True)
+        shutil.copytree(self.run.model_dir, stage)
+        (stage / "best.json").write_text(
+            json.dumps({"step": step, "metric": self.key, "value": value})
+        )
+        replace_dir(stage, self.run.best_dir)
+
+    def should_stop(self) -> bool:
+        return bool(self.cfg.early_stop) and self.since_best >= self.cfg.early_stop
+
+
 class StopRequest:
     """SIGINT/SIGTERM ask the loop to stop after the current step (a second Ctrl-C aborts)."""
 
@@ -96,6 +170,7 @@ def fit(
     progress: bool = True,
     stop_after: int | None = None,
     preview: Callable[[Trainer, Run, int, MetricsLogger | None], None] | None = None,
+    evaluate: Callable[[Trainer, Run, int], dict[str, float]] | None = None,
 ) -> Run:
     """Train until `cfg.steps` (or `stop_after` more steps), checkpointing along the way.
 
@@ -109,6 +184,9 @@ def fit(
         preview = ImageModality().preview
     cfg = trainer.cfg
     logger = MetricsLogger(run) if trainer.accelerator.is_main_process else None
+    guard = EvalGuard(cfg, run, evaluate) if cfg.eval_every and evaluate is not None else None
+    if guard is not None and trainer.accelerator.num_processes > 1:
+        raise GenforgeError("--eval-every runs in single-process training only")
     end = cfg.steps if stop_after is None else min(cfg.steps, trainer.step_count + stop_after)
     n_critic = getattr(trainer.model.config, "n_critic", 1)
     images_per_step = cfg.batch_size * n_critic * trainer.accelerator.num_processes
@@ -144,8 +222,19 @@ def fit(
                     bar.update(task, completed=step)
                 if logger and (step % cfg.sample_every == 0 or is_last):
                     preview(trainer, run, step, logger)
-                if step % cfg.checkpoint_every == 0 or is_last:
+                saved = step % cfg.checkpoint_every == 0 or is_last
+                if saved:
                     trainer.save(meta)
+                if guard is not None and (step % cfg.eval_every == 0 or is_last):
+                    values = guard.evaluate(trainer, run, step, logger, saved, meta)
+                    if bar is not None:
+                        bar.console.print(
+                            f"step {step}: " + "  ".join(f"{k} {v:.4g}" for k, v in values.items())
+                        )
+                    if guard.should_stop():
+                        if not saved:
+                            trainer.save(meta)
+                        break
                 if stop.requested:
                     raise GenforgeError(
                         f"interrupted; checkpoint saved at step {step}; continue with: "

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from genforge.core.errors import unknown_choice
+from genforge.core.errors import GenforgeError, unknown_choice
 from genforge.data.text import TextDataConfig
 from genforge.train.config import DataConfig
 
@@ -56,6 +56,10 @@ class Modality:
 
     def preview(self, trainer: Trainer, run: Run, step: int, logger: MetricsLogger | None) -> None:
         """Write the run's preview samples for `step` under `run.samples_dir`."""
+
+    def evaluate(self, trainer: Trainer, run: Run, n: int) -> dict[str, float]:
+        """A few metrics of the current model for --eval-every (keys without 'eval_')."""
+        raise GenforgeError(f"evaluation during training is not available for {self.name} models")
 
     def describe(self, cfg: dict[str, Any]) -> str:
         """Short description of the data shape for the model card, e.g. '32×32, 1 channel'."""
@@ -126,6 +130,38 @@ class ImageModality(Modality):
         save_png(run.samples_dir / "latest.png", grid, params)
         if logger:
             logger.image(step, grid)
+
+    def evaluate(self, trainer: Trainer, run: Run, n: int) -> dict[str, float]:
+        import torch
+
+        from genforge.evaluate.image import ImageEvaluator
+
+        ev = getattr(trainer, "_image_evaluator", None)
+        if ev is None:  # built once per training: real data, feature space (cached on disk)
+            ev = ImageEvaluator(run, features="auto", load_pipeline=False)
+            trainer._image_evaluator = ev
+        model, device = trainer.model, trainer.accelerator.device
+        g = torch.Generator().manual_seed(trainer.cfg.seed + 777)  # same latents every time
+        labels = torch.arange(n) % model.spec.num_classes if model.conditional else None
+        z = model.latent(n, generator=g)
+        net = trainer.sampling_net()
+        was_training = net.training
+        net.eval()
+        with torch.no_grad():
+            images = torch.cat(
+                [
+                    model.generate(
+                        z[i : i + 256].to(device),
+                        labels[i : i + 256].to(device) if labels is not None else None,
+                        net=net,
+                    )
+                    .float()
+                    .cpu()
+                    for i in range(0, n, 256)
+                ]
+            )
+        net.train(was_training)
+        return ev.quick(images, labels)
 
     def describe(self, cfg: dict[str, Any]) -> str:
         spec = cfg["spec"]

@@ -1,0 +1,67 @@
+"""`genforge eval`, `compare`, `sample --best-of`, `train --eval-every`: end to end in-process."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from genforge.core.images import read_png_params
+
+
+def test_eval_writes_report_and_metrics(cli, cgan_run, tmp_path):
+    run = tmp_path / "r"
+    shutil.copytree(cgan_run, run)
+    out = cli.ok("eval", run, "--n", "60", "--no-utility", "--domain-steps", "30").output
+    assert "FD (domain classifier, digits)" in out and "FID" not in out
+    assert (run / "report.html").exists()
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["feature_space"]["kind"] == "domain-classifier"
+    assert "conditional_accuracy" in saved["values"]
+
+
+def test_eval_errors_are_one_line(cli, cgan_run, tmp_path):
+    assert "at least 10" in cli.fails("eval", cgan_run, "--n", "2")
+    assert "never downloads" in cli.fails("eval", cgan_run, "--features", "inception")
+    assert "not found" in cli.fails("eval", cgan_run, "--inception-weights", tmp_path / "x.pth")
+    assert "run" in cli.fails("eval", "no-such-run")
+
+
+def test_compare_renders_two_runs_side_by_side(cli, cgan_run, dcgan_run, tmp_path):
+    runs = []
+    for src in (cgan_run, dcgan_run):
+        dst = tmp_path / src.name
+        shutil.copytree(src, dst)
+        cli.ok("eval", dst, "--n", "30", "--no-utility", "--domain-steps", "30")
+        runs.append(dst)
+    out = cli.ok("compare", *runs, "--out", tmp_path / "cmp.html").output
+    assert "tiny-cgan" in out and "tiny-dcgan" in out
+    page = (tmp_path / "cmp.html").read_text()
+    assert page.count("data:image/png;base64,") >= 3 and "<b>" in page
+    assert "at least two" in cli.fails("compare", runs[0])
+
+
+def test_sample_through_the_quality_gate(cli, cgan_run, tmp_path):
+    out = cli.ok(
+        "sample", cgan_run, "--n", "6", "--best-of", "4", "--min-score", "0.0",
+        "--out-dir", tmp_path / "kept", "--runs-dir", tmp_path,
+    ).output  # fmt: skip
+    assert "acceptance rate 100.0%" in out
+    files = sorted((tmp_path / "kept").glob("*.png"))
+    assert len(files) == 6
+    params = read_png_params(files[0])
+    assert params["best_of"] == 4 and 0.0 <= params["score"] <= 1.0
+    assert "min-score" in cli.fails("sample", cgan_run, "--best-of", "2", "--min-score", "3")
+
+
+def test_train_with_evaluation_keeps_the_best_checkpoint(cli, tmp_path):
+    run = cli.train(
+        "dcgan", tmp_path, "watched", "--steps", "6", "--eval-every", "3", "--keep-best", "fid",
+        "--set", "eval_samples=30",
+    )  # fmt: skip
+    evals = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in evals if "eval_fd" in r] == [3, 6]
+    assert (run / "best" / "best.json").exists()
+    cli.ok("sample", run, "--checkpoint", "best", "--n", "4", "--grid", tmp_path / "b.png")
+    assert "need --eval-every" in cli.fails(
+        "train", "dcgan", "--keep-best", "fd", "--runs-dir", tmp_path, *cli.tiny("dcgan")
+    )

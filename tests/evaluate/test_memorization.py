@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import torch
+
+from genforge.evaluate.memorization import audit, nearest
+
+
+def test_nearest_finds_exact_matches():
+    refs = torch.randn(50, 1, 4, 4)
+    d, i = nearest(refs[[3, 7]], refs)
+    assert d.tolist() == [0.0, 0.0] and i.tolist() == [3, 7]
+
+
+def test_audit_flags_planted_copies_and_spares_held_out_images(digits16):
+    train, _, val, _ = digits16
+    calib, held_out = val[:200], val[200:400]
+    g = torch.Generator().manual_seed(0)
+    exact = train[[5, 50, 500]]
+    near = (train[[10, 100]] + 0.02 * torch.randn(2, *train.shape[1:], generator=g)).clamp(-1, 1)
+    samples = torch.cat([exact, near, held_out])
+    result = audit(samples, train, calib)
+    assert result.flagged[:5].all(), result.pixel_dist[:5]
+    assert result.pixel_index[:3].tolist() == [5, 50, 500]
+    assert not result.flagged[5:].any(), result.pixel_dist[5:].min()
+    assert set(result.closest(5)) == {0, 1, 2, 3, 4}
+    assert result.summary()["flagged"] == 5
+
+
+def test_audit_in_feature_space_too(digits16):
+    train, _, val, _ = digits16
+    proj = torch.randn(256, 16, generator=torch.Generator().manual_seed(1))
+
+    def feats(x):
+        return x.flatten(1) @ proj
+
+    samples = torch.cat([train[:2], val[200:260]])
+    result = audit(samples, train, val[:200], feats(samples), feats(train), feats(val[:200]))
+    assert result.feat_threshold is not None
+    assert result.flagged[:2].all() and not result.flagged[2:].any()
