@@ -44,6 +44,11 @@ def test_train_gpt_resume_and_generate(cli, tmp_path: Path):
     assert "the" in out
     assert "context is 32" in cli.fails("generate", "text", "g", "--runs-dir", runs,
                                         "--prompt", "word " * 40)  # fmt: skip
+    out = cli.ok("eval", "g", "--runs-dir", runs, "--n", "2").stdout
+    assert "bits per character" in out and (run / "report.html").exists()
+    assert "not apply to text runs" in cli.fails(
+        "eval", "g", "--runs-dir", runs, "--features", "domain"
+    )
     tok = run / "model" / "tokenizer.json"
     original = tok.read_text()
     swapped = json.loads(original)

@@ -45,7 +45,7 @@ def test_evaluate_gpt_and_ngram_runs(tmp_path):
     refs = tmp_path / "refs.txt"
     refs.write_text("\n".join(make_docs(2, seed=5, words=12)))
     gpt = tiny_run("gpt", corpus, tmp_path / "runs", "g", block_size=64)
-    result = evaluate_run(gpt, n_samples=4, max_new_tokens=40, references=refs,
+    result = evaluate_run(gpt, n=4, max_new_tokens=40, references=refs,
                           memorization_chars=8)  # fmt: skip
     v = {m.key: m.value for m in result.metrics}
     # an untrained char model: close to uniform over the vocabulary
@@ -61,5 +61,5 @@ def test_evaluate_gpt_and_ngram_runs(tmp_path):
     assert json.loads((gpt.path / "metrics.json").read_text())["modality"] == "text"
 
     ngram = tiny_run("ngram", corpus, tmp_path / "runs", "n", n=5)
-    r2 = evaluate_run(ngram, n_samples=3, max_new_tokens=40, baseline=False)
+    r2 = evaluate_run(ngram, n=3, max_new_tokens=40, baseline=False)
     assert r2.value("bits_per_char") < v["bits_per_char"]

@@ -168,7 +168,7 @@ def _references(path: str | Path) -> list[tuple[str, str]]:
 def evaluate_run(
     run: Run,
     *,
-    n_samples: int = 16,
+    n: int = 16,
     max_new_tokens: int = 200,
     temperature: float = 1.0,
     top_k: int | None = None,
@@ -184,7 +184,7 @@ def evaluate_run(
     """Evaluate a text run; see the module docstring for what each metric is.
 
     Args:
-        n_samples: unconditional samples drawn for diversity, repetition and memorization.
+        n: unconditional samples drawn for diversity, repetition and memorization.
         max_new_tokens: length of each sample (capped by the model's context).
         references: .jsonl {"prompt", "reference"} or .txt (prompt = first five words) for
             BLEU/ROUGE.
@@ -227,9 +227,9 @@ def evaluate_run(
     ctx = pipe.context
     m = max_new_tokens if ctx is None else min(max_new_tokens, ctx - 1)
     opts = DecodeOptions(do_sample=True, temperature=temperature, top_k=top_k, top_p=top_p,
-                         max_new_tokens=m, num_return_sequences=n_samples, seed=seed)  # fmt: skip
+                         max_new_tokens=m, num_return_sequences=n, seed=seed)  # fmt: skip
     samples = [g.text for g in pipe.generate([""], opts)[0]]
-    how = f"{n_samples} samples of up to {m} tokens, temperature {temperature}, seed {seed}"
+    how = f"{n} samples of up to {m} tokens, temperature {temperature}, seed {seed}"
     metrics += [
         Metric("distinct_1", "distinct-1 (word unigrams)", distinct_n(samples, 1), "higher", how),
         Metric("distinct_2", "distinct-2 (word bigrams)", distinct_n(samples, 2), "higher", how),
@@ -256,7 +256,7 @@ def evaluate_run(
 
     # (4) Watermark detection rates
     if watermark:
-        metrics += _watermark_metrics(pipe, val.docs, m, seed, max(4, n_samples // 2))
+        metrics += _watermark_metrics(pipe, val.docs, m, seed, max(4, n // 2))
 
     rows = "".join(
         f"<tr><td class='num'>{i}</td><td><pre style='white-space:pre-wrap;margin:0'>"
