@@ -97,3 +97,22 @@ def test_tokenizer_mismatch_with_pretrained_model(corpus, tmp_path):
         )
     with pytest.raises(GenforgeError, match="LoRA fine-tunes a pretrained model"):
         tiny_run("gpt", corpus, tmp_path / "runs", "bad2", finetune="lora")
+
+
+@pytest.mark.parametrize("model", ["gpt", "lstm"])
+def test_resume_matches_an_uninterrupted_run(corpus, tmp_path, model):
+    from safetensors.torch import load_file
+
+    from genforge.train.launch import train
+
+    runs = tmp_path / "runs"
+    opts = {"steps": 4, "checkpoint_every": 100, "sample_every": 100, "dropout": 0.1}
+    full = tiny_run(model, corpus, runs, "full", **opts)
+    part = tiny_run(model, corpus, runs, "part", stop_after=2, **opts)
+    assert part.step == 2
+    resumed = train(resume="part", runs_dir=runs, steps=4)
+    assert resumed.step == 4
+    wf = load_file(full.model_dir / "model.safetensors")
+    wr = load_file(resumed.model_dir / "model.safetensors")
+    for k in wf:
+        assert torch.equal(wf[k], wr[k]), k

@@ -50,6 +50,7 @@ class TextModel(nn.Module):
 
     Config: ClassVar[type]
     count_based: ClassVar[bool] = False  # True: fitted by counting (no optimiser steps)
+    fused_optimizer: ClassVar[bool] = True  # one fused Adam/AdamW kernel per step
     conditional = False
 
     def __init__(self, config: Any, spec: TextSpec):
