@@ -8,7 +8,17 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 TORCH  ?= torch==2.13.0
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install system-deps chromium demo test lint format bench clean
+
+# espeak-ng (speech baseline, spoken-digits audio set) is a system package: installed with
+# apt-get when missing and we are root; otherwise a note (those features say it is absent).
+system-deps:
+	@command -v espeak-ng >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null 2>&1 || \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng; } || \
+	    echo "note: could not install espeak-ng; speech and spoken-digits will say it is missing"; \
+	  else echo "note: espeak-ng is missing (apt-get install espeak-ng); speech and spoken-digits need it"; fi; }
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +30,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --no-deps "torch-fidelity==0.4.0"
 	@touch $(STAMP)
 
-install: $(STAMP)
+# The browser test drives Debian's chromium (tests/serve/test_e2e_browser.py skips without it).
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "chromium missing (not root): the browser test will be skipped"
+
+install: system-deps $(STAMP) chromium
 
 demo: install
 	$(VENV)/bin/genforge demo

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -118,6 +119,123 @@ def text_bench(
         console.print(
             f"generation (KV cache, sampling {context - 1} tokens): batch {b}: {v:,.0f} tokens/s"
         )
+
+
+def _print_timings(timings, title: str) -> None:
+    import torch
+
+    console.print(f"{title}; torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
+                  "medians of the repeats (the CPU may be shared: compare runs of one session)")  # fmt: skip
+    table = Table("what", "median", "unit", "range")
+    for t in timings:
+        table.add_row(
+            t.label, f"{t.median:,.2f}", t.unit, f"{min(t.rates):,.2f}-{max(t.rates):,.2f}"
+        )
+    Console(width=max(console.width, 110)).print(table)
+
+
+@app.command("audio")
+@user_errors
+def audio_bench(
+    model: Annotated[str, typer.Option(help="Audio model (wavegan, specvae).")] = "wavegan",
+    sample_rate: Annotated[int, typer.Option(help="Sample rate in Hz.")] = 16000,
+    seconds: Annotated[float, typer.Option(help="Clip length.")] = 1.0,
+    batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 16,
+    model_size: Annotated[int | None, typer.Option(help="WaveGAN width d (default 32).")] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="torch CPU threads (default: torch's).")
+    ] = None,
+    repeats: Annotated[int, typer.Option(help="Timed repeats.")] = 5,
+) -> None:
+    """Training clips/s and seconds of audio generated per second (batch 1; > 1 is faster than
+    real time)."""
+    import torch
+
+    from genforge.train.bench_audio_table import bench_audio
+
+    if threads:
+        torch.set_num_threads(threads)
+    timings = bench_audio(model, sample_rate, seconds, batch_size, repeats=repeats,
+                          model_size=model_size)  # fmt: skip
+    _print_timings(timings, f"{model}, {seconds:g} s at {sample_rate} Hz")
+
+
+@app.command("tabular")
+@user_errors
+def tabular_bench(
+    model: Annotated[str, typer.Option(help="Table model (ctgan, tvae, copula).")] = "ctgan",
+    data: Annotated[str, typer.Option(help="Embedded table or CSV.")] = "breast_cancer",
+    rows: Annotated[int, typer.Option(help="Rows to sample per timed repeat.")] = 100_000,
+    threads: Annotated[
+        int | None, typer.Option(help="torch CPU threads (default: torch's).")
+    ] = None,
+    repeats: Annotated[int, typer.Option(help="Timed repeats.")] = 5,
+) -> None:
+    """Training rows/s and synthetic rows/s (sampling + decoding to a table)."""
+    import torch
+
+    from genforge.train.bench_audio_table import bench_tabular
+
+    if threads:
+        torch.set_num_threads(threads)
+    timings = bench_tabular(model, data, rows, repeats=repeats)
+    _print_timings(timings, f"{model} on {data}")
+    console.print(f"{rows:,} rows sampled and decoded in {rows / timings[1].median:.2f} s (median)")
+
+
+@app.command("serve")
+@user_errors
+def serve_bench(
+    run: Annotated[
+        str | None, typer.Option(help="Run to serve (default: a fresh 1-step model).")
+    ] = None,
+    runs_dir: Annotated[Path | None, typer.Option(help="Where --run lives.")] = None,
+    model: Annotated[str, typer.Option(help="Model of the fresh run.")] = "dcgan",
+    image_size: Annotated[int, typer.Option(help="Image size of the fresh run.")] = 64,
+    requests: Annotated[int, typer.Option(help="Requests per timed load.")] = 256,
+    clients: Annotated[int, typer.Option(help="Concurrent HTTP clients.")] = 16,
+    repeats: Annotated[int, typer.Option(help="Timed loads per setting (medians reported).")] = 3,
+    batch_wait_ms: Annotated[float, typer.Option(help="Batch collection window.")] = 10.0,
+) -> None:
+    """/v1/generate requests/s and p50/p99 latency on 127.0.0.1, batching off vs. on."""
+    from genforge.serve.bench import bench_serve, median
+
+    if requests < 1 or clients < 1 or repeats < 1:
+        raise GenforgeError("--requests, --clients and --repeats must be at least 1")
+    console.print(f"{requests} requests (n=1) from {clients} clients, median of {repeats} loads; "
+                  f"{run or f'fresh {model} {image_size}px'} on CPU")  # fmt: skip
+    results = bench_serve(
+        run, runs_dir, model, image_size, requests, clients, repeats, batch_wait_ms
+    )
+    table = Table("setting", "req/s", "range", "p50 ms", "p99 ms", "p99/p50", "vs off")
+    base = None
+    for label, loads in results:
+        rps = median([r.rps for r in loads])
+        p50 = median([r.pct(0.5) for r in loads]) * 1000
+        p99 = median([r.pct(0.99) for r in loads]) * 1000
+        base = base or rps
+        table.add_row(label, f"{rps:,.1f}", f"{min(r.rps for r in loads):,.1f}-{max(r.rps for r in loads):,.1f}",
+                      f"{p50:,.1f}", f"{p99:,.1f}", f"{p99 / p50:.2f}", f"{rps / base:.2f}x")  # fmt: skip
+    console.print(table)
+
+
+@app.command("watermark")
+@user_errors
+def watermark_bench() -> None:
+    """Watermark survival under JPEG q75, 0.5x resize and a 10% crop (bundled photos)."""
+    from genforge.safety.survival import survival
+
+    table = Table("method", "PSNR dB", "edit", "id decoded", "detector right", "evidence used")
+    for r in survival():
+        det = "-" if r["detector"] is None else f"{r['detector']}/{r['n']}"
+        ev = ", ".join(f"{k} {v}" for k, v in sorted(r["evidence"].items())) or "-"
+        table.add_row(
+            r["method"], f"{r['psnr']:.1f}", r["edit"], f"{r['watermark']}/{r['n']}", det, ev
+        )
+    Console(width=max(console.width, 120)).print(table)
+    console.print(
+        "detector = what `genforge watermark detect` uses (fixed dwtDct, then pHash lookup)"
+    )
 
 
 @app.command("eval")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import typer
 
 from genforge import __version__
-from genforge.cli import bench, data, generate, runs, watermark
+from genforge.cli import bench, data, generate, keys, runs, watermark
 from genforge.cli.chat import chat_command
 from genforge.cli.demo import demo_command
 from genforge.cli.eval import compare_command, eval_command
 from genforge.cli.sample import encode_command, sample_command
+from genforge.cli.serve import serve_command
 from genforge.cli.train import models_command, train_command
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(runs.app, name="runs")
 app.add_typer(bench.app, name="bench")
 app.add_typer(generate.app, name="generate")
+app.add_typer(keys.app, name="keys")
 app.add_typer(watermark.app, name="watermark")
 app.command("train")(train_command)
 app.command("sample")(sample_command)
@@ -30,6 +32,7 @@ app.command("encode")(encode_command)
 app.command("models")(models_command)
 app.command("demo")(demo_command)
 app.command("chat")(chat_command)
+app.command("serve")(serve_command)
 app.command("eval")(eval_command)
 app.command("compare")(compare_command)
 

@@ -53,13 +53,20 @@ def sample_command(
     ema: Annotated[bool, typer.Option(help="Use the EMA weights when the run has them.")] = True,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
-    """Sample images from a trained run (optionally through a quality gate)."""
+    """Sample images (or table rows, or audio clips) from a trained run (images optionally
+    through a quality gate)."""
     from genforge.generate.image import write_samples, write_walk
     from genforge.generate.pipeline import ImagePipeline
 
-    pipe = ImagePipeline(
-        resolve_run(run, runs_dir), device=device, use_ema=ema, checkpoint=checkpoint
-    )
+    found = resolve_run(run, runs_dir)
+    modality = found.read_config().get("modality", "image")
+    if modality == "table":
+        _sample_table(found, n, seed, out, device, ema)
+        return
+    if modality == "audio":
+        _sample_audio(found, n, seed, label, out, out_dir, device, ema)
+        return
+    pipe = ImagePipeline(found, device=device, use_ema=ema, checkpoint=checkpoint)
     if interpolate is not None:
         if out is None:
             raise GenforgeError("--interpolate needs --out walk.gif or --out walk.mp4")
@@ -88,6 +95,33 @@ def sample_command(
         console.print(f"grid: {paths[0]}")
     if out_dir is not None:
         console.print(f"{len(paths) - (grid is not None)} images in {out_dir}")
+
+
+def _sample_table(run, n: int | None, seed: int, out: Path | None, device: str, ema: bool) -> None:
+    """Table runs: `--n` rows into the CSV `--out` (default samples/sample-s<seed>.csv)."""
+    from genforge.generate.table import TablePipeline, write_table
+
+    pipe = TablePipeline(run, device=device, use_ema=ema)
+    out = out or run.samples_dir / f"sample-s{seed}.csv"
+    count = 1000 if n is None else n
+    path = write_table(pipe, count, out, seed=seed)
+    console.print(f"{count} synthetic rows: {path}")
+
+
+def _sample_audio(
+    run, n: int | None, seed: int, label: str | None, out: Path | None, out_dir: Path | None,
+    device: str, ema: bool,
+) -> None:  # fmt: skip
+    """Audio runs: `--n` WAV files into `--out-dir` plus a spectrogram grid PNG."""
+    from genforge.generate.audio import AudioPipeline, write_clips
+
+    pipe = AudioPipeline(run, device=device, use_ema=ema)
+    if out is not None and out.suffix.lower() != ".png":
+        raise GenforgeError(f"for audio runs --out is the spectrogram grid (.png), got {out.name}")
+    folder = out_dir or run.samples_dir / f"sample-s{seed}"
+    wavs, grid = write_clips(pipe, 8 if n is None else n, folder, seed=seed, label=label, grid=out)
+    console.print(f"{len(wavs)} clips ({pipe.sample_rate} Hz, {pipe.seconds:g} s) in {folder}")
+    console.print(f"spectrograms: {grid}")
 
 
 def _gated(pipe, n, best_of, min_score, seed, label, truncation, grid, out_dir, nrow) -> None:

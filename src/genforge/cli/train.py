@@ -19,8 +19,9 @@ def train_command(
     data: Annotated[
         str | None,
         typer.Option(
-            help="Image folder or embedded set (digits, phantoms, photos); for text models a "
-            "folder of .txt/.md, a .jsonl/.csv/.txt file or pydoc."
+            help="Image folder or embedded set (digits, phantoms, photos); a CSV or embedded "
+            "table (breast_cancer, wine, diabetes); an audio folder or tones, spoken-digits; "
+            "for text models a folder of .txt/.md, a .jsonl/.csv/.txt file or pydoc."
         ),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Run name (default <data>-<model>).")] = None,
@@ -35,6 +36,12 @@ def train_command(
     channels: Annotated[
         int | None, typer.Option(help="1 (grayscale) or 3 (RGB); default from data.")
     ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(help="Tables: passes over the rows; sets steps = epochs * rows / batch size."),
+    ] = None,
+    sample_rate: Annotated[int | None, typer.Option(help="Audio: sample rate in Hz.")] = None,
+    seconds: Annotated[float | None, typer.Option(help="Audio: clip length in seconds.")] = None,
     latent_dim: Annotated[int | None, typer.Option(help="Latent (noise/code) dimension.")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate (generator for GANs).")] = None,
     precision: Annotated[
@@ -79,7 +86,8 @@ def train_command(
     ] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
-    """Train a generative model on an image folder, a text corpus or an embedded set."""
+    """Train a generative model on images, a table (CSV), audio clips, a text corpus, or an
+    embedded set."""
     from genforge.train.launch import train
 
     options = parse_overrides(set_ or [])
@@ -87,6 +95,7 @@ def train_command(
         "steps": steps, "batch_size": batch_size, "image_size": image_size, "channels": channels,
         "latent_dim": latent_dim, "lr": lr, "precision": precision, "device": device, "seed": seed,
         "augment": tuple(a.strip() for a in augment.split(",") if a.strip()) if augment else None,
+        "epochs": epochs, "sample_rate": sample_rate, "seconds": seconds,
         "eval_every": eval_every, "keep_best": keep_best, "early_stop": early_stop,
     }  # fmt: skip
     tokenizer = tokenizer or init

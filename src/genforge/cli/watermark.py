@@ -1,17 +1,50 @@
-"""`genforge watermark ...`: detect watermarks (text here)."""
+"""`genforge watermark detect FILE`: which run made this image, when, with which parameters;
+`genforge watermark detect-text FILE --model RUN`: the green-list watermark of a text run."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from genforge.cli.common import console, user_errors
-from genforge.core.errors import GenforgeError
 from genforge.core.run import resolve_run
 
-app = typer.Typer(help="Watermark detection.", no_args_is_help=True)
+app = typer.Typer(help="Watermarks and provenance of generated outputs.", no_args_is_help=True)
+
+
+@app.command("detect")
+@user_errors
+def detect_command(
+    file: Annotated[Path, typer.Argument(help="An image (PNG, JPEG, ...).")],
+    runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
+    db: Annotated[Path | None, typer.Option(help="SQLite file of the server.")] = None,
+) -> None:
+    """Report the run id, time, parameters and evidence, or "no genforge watermark"."""
+    from genforge.core.errors import GenforgeError
+    from genforge.safety.detect import detect
+    from genforge.safety.provenance import ProvenanceStore
+    from genforge.serve.settings import Settings
+
+    if not file.is_file():
+        raise GenforgeError(f"no such file: {file}")
+    settings = Settings(runs_dir=runs_dir, db_path=db)
+    if not settings.db_path.exists():
+        typer.echo(f"no genforge watermark (no provenance store at {settings.db_path})")
+        return
+    result = detect(file.read_bytes(), ProvenanceStore(settings.db_path))
+    typer.echo(result.message)
+    if result.record is not None:
+        r = result.record
+        typer.echo(f"  run        {r.run}")
+        typer.echo(f"  created    {r.created} by {r.who}")
+        typer.echo(f"  parameters {json.dumps(r.params, sort_keys=True)}")
+        if result.ties and result.ties > 1:
+            typer.echo(
+                f"  note       {result.ties} outputs are equally close: the match is ambiguous"
+            )
 
 
 @app.command("detect-text")
@@ -23,6 +56,7 @@ def detect_text_command(
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
     """z-score and p-value of the green-list watermark (Kirchenbauer et al. 2023)."""
+    from genforge.core.errors import GenforgeError
     from genforge.generate.text import TextPipeline, detect_watermark
 
     if not file.is_file():

@@ -587,8 +587,8 @@ def looks_like_text(source: str) -> bool:
     if is_text_embedded(source):
         return True
     p = Path(source)
-    if p.is_file():
-        return p.suffix.lower() in (".jsonl", ".csv", *TEXT_EXTENSIONS)
+    if p.is_file():  # (.csv files are tables unless a text column is named)
+        return p.suffix.lower() in (".jsonl", *TEXT_EXTENSIONS)
     if p.is_dir():  # text files and no images (an image folder may hold a README.txt)
         from genforge.data.images import IMAGE_EXTENSIONS
 

@@ -15,6 +15,8 @@ from genforge.evaluate.result import EvalResult, Metric, Section
 EVALUATORS: dict[str, str] = {
     "image": "genforge.evaluate.image",
     "text": "genforge.evaluate.text",
+    "table": "genforge.evaluate.table",
+    "audio": "genforge.evaluate.audio",
 }
 
 

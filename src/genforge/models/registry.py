@@ -8,12 +8,20 @@ from typing import Any
 from genforge.core.config import from_dict
 from genforge.core.errors import unknown_choice
 from genforge.models.base import ImageModel
+from genforge.models.copula import GaussianCopula
+from genforge.models.ctgan import CTGAN
 from genforge.models.dcgan import DCGAN
 from genforge.models.gan import GAN
 from genforge.models.lm import GPT
 from genforge.models.lstm import LSTM
 from genforge.models.ngram import NGram
+from genforge.models.specvae import SpecVAE
+from genforge.models.tvae import TVAE
 from genforge.models.vae import VAE
+from genforge.models.wavegan import WaveGAN
+
+# Table models train on (N, D) rows: no channels_last; CTGAN's optimiser settings.
+_TABLE_TRAIN = {"channels_last": False, "batch_size": 500, "steps": 300}
 
 # Language models: AdamW, no EMA (rarely helps LMs, costs a copy per step), token tensors are
 # not images (no channels_last).
@@ -85,6 +93,48 @@ MODELS: dict[str, ModelEntry] = {
         {},
         {"steps": 1, "ema_decay": 0.0, "channels_last": False},
         modality="text",
+    ),
+    "ctgan": ModelEntry(
+        CTGAN,
+        "conditional tabular GAN: mode-specific normalisation, training-by-sampling, PacGAN critic, WGAN-GP",
+        {},
+        {**_TABLE_TRAIN, "lr": 2e-4, "betas": (0.5, 0.9), "weight_decay": 1e-6},
+        modality="table",
+    ),
+    "tvae": ModelEntry(
+        TVAE,
+        "tabular VAE on mode-normalised rows",
+        {},
+        {**_TABLE_TRAIN, "lr": 1e-3, "betas": (0.9, 0.999), "weight_decay": 1e-5},
+        modality="table",
+    ),
+    "copula": ModelEntry(
+        GaussianCopula,
+        "Gaussian copula: empirical marginals, correlation of normal scores by maximum likelihood",
+        {},
+        {**_TABLE_TRAIN, "lr": 0.02, "betas": (0.9, 0.999), "ema_decay": 0.0},
+        modality="table",
+    ),
+    "wavegan": ModelEntry(
+        WaveGAN,
+        "WaveGAN: 1-D transposed-conv generator on raw audio, phase-shuffle critic, WGAN-GP",
+        {},
+        {"channels_last": False, "lr": 1e-4, "betas": (0.5, 0.9)},
+        modality="audio",
+    ),
+    "cwavegan": ModelEntry(
+        WaveGAN,
+        "class-conditional WaveGAN (label embedding in G, projection critic)",
+        {"conditional": True},
+        {"channels_last": False, "lr": 1e-4, "betas": (0.5, 0.9)},
+        modality="audio",
+    ),
+    "specvae": ModelEntry(
+        SpecVAE,
+        "VAE on log-mel spectrograms, Griffin-Lim back to waveform",
+        {},
+        {"channels_last": False, "lr": 1e-3, "betas": (0.9, 0.999)},
+        modality="audio",
     ),
 }
 

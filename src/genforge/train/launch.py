@@ -198,6 +198,7 @@ def _create(
     source = data if modality.is_embedded(data) else str(Path(data).resolve())
     dcfg = from_dict(modality.data_config, {"source": source, **data_opts})
     dataset = modality.load(dcfg, tcfg.seed)
+    tcfg = modality.resolve_train(dcfg, dataset, tcfg)
     spec = modality.spec_of(dataset)
     build_model(model, spec, model_opts)  # fail on unsupported size / unlabeled data before writing
     run = Run(new_run_path(name, f"{dataset.name}-{model}", runs_dir))

@@ -13,6 +13,9 @@ encoded rows), `labels` (None or (N,) int64), `stream` (a torch Dataset when not
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from genforge.core.errors import GenforgeError, unknown_choice
@@ -56,6 +59,10 @@ class Modality:
 
     def preview(self, trainer: Trainer, run: Run, step: int, logger: MetricsLogger | None) -> None:
         """Write the run's preview samples for `step` under `run.samples_dir`."""
+
+    def resolve_train(self, cfg: Any, dataset: Any, train_cfg: Any) -> Any:
+        """The training config once the data is known (e.g. tables turn --epochs into steps)."""
+        return train_cfg
 
     def evaluate(self, trainer: Trainer, run: Run, n: int) -> dict[str, float]:
         """A few metrics of the current model for --eval-every (keys without 'eval_')."""
@@ -255,9 +262,140 @@ class TextModality(Modality):
         return f"{spec['tokenizer']} tokenizer, {spec['vocab_size']} tokens, context {spec['block_size']}"
 
 
+@dataclass
+class TableDataConfig:
+    source: str = "breast_cancer"  # embedded table (breast_cancer, wine, diabetes) or CSV path
+    val_fraction: float = 0.2  # real holdout, kept for the privacy and utility evaluation
+    constraints: tuple[str, ...] = ()  # range:COL:LO:HI, positive:COL, fixed:COL,COL
+    target: str | None = None  # column for the utility evaluation (default: the set's target)
+    epochs: int | None = None  # passes over the training rows; sets steps (see resolve_train)
+
+
+class TableModality(Modality):
+    name = "table"
+    data_config = TableDataConfig
+    default_data = "breast_cancer"
+    item_name = "rows"
+
+    def is_embedded(self, source: str) -> bool:
+        from genforge.data.table import is_embedded_table
+
+        return is_embedded_table(source)
+
+    def load(self, cfg: Any, seed: int) -> Any:
+        from genforge.data.table import load_table
+
+        return load_table(cfg.source, tuple(cfg.constraints), cfg.target, seed=seed)
+
+    def spec_of(self, dataset: Any) -> Any:
+        return dataset.spec
+
+    def spec_from_dict(self, d: dict[str, Any]) -> Any:
+        from genforge.data.table import TableSpec
+
+        return TableSpec.from_dict(d)
+
+    def resolved_data(self, cfg: Any, dataset: Any) -> dict[str, Any]:
+        from genforge.core.config import to_dict
+
+        return {**to_dict(cfg), "target": dataset.report.target}
+
+    def resolve_train(self, cfg: Any, dataset: Any, train_cfg: Any) -> Any:
+        """Small tables: the batch size (CTGAN's default 500) is capped at the training rows,
+        rounded down to a multiple of 10 (CTGAN's pac) when that leaves one; the config.yaml
+        records the size used. --epochs E then sets steps = ceil(E * training rows / batch
+        size): one step draws one batch (CTGAN's epoch is rows // batch_size steps)."""
+        n_train = len(dataset) - round(len(dataset) * cfg.val_fraction)
+        if train_cfg.batch_size > n_train:
+            cap = n_train - n_train % 10 if n_train >= 10 else n_train
+            train_cfg = dataclasses.replace(train_cfg, batch_size=cap)
+        if cfg.epochs is None:
+            return train_cfg
+        if cfg.epochs < 1:
+            raise GenforgeError(f"--epochs must be at least 1, got {cfg.epochs}")
+        steps = max(1, math.ceil(cfg.epochs * n_train / train_cfg.batch_size))
+        return dataclasses.replace(train_cfg, steps=steps)
+
+    def preview(self, trainer: Trainer, run: Run, step: int, logger: MetricsLogger | None) -> None:
+        import torch
+
+        from genforge.core.io import write_text
+        from genforge.data.table import decode
+
+        model = trainer.model
+        g = torch.Generator().manual_seed(trainer.preview_seed)
+        rows = model.sample(20, generator=g, net=trainer.sampling_net())
+        text = decode(model.spec, rows.numpy()).to_csv(index=False)
+        write_text(run.samples_dir / f"step-{step:07d}.csv", text)
+        write_text(run.samples_dir / "latest.csv", text)
+
+    def describe(self, cfg: dict[str, Any]) -> str:
+        cols = cfg["spec"]["columns"]
+        learned = sum(c["kind"] != "id" for c in cols)
+        return f"table, {len(cols)} columns ({learned} learned)"
+
+
+@dataclass
+class AudioDataConfig:
+    source: str = "tones"  # embedded (tones, spoken-digits) or a folder of WAV/FLAC/OGG clips
+    sample_rate: int = 16000  # every clip is resampled to this rate
+    seconds: float = 1.0  # and cut or zero-padded to this length
+    val_fraction: float = 0.1  # held out, seeded, stratified by label
+
+
+class AudioModality(Modality):
+    name = "audio"
+    data_config = AudioDataConfig
+    default_data = "tones"
+    item_name = "clips"
+
+    def is_embedded(self, source: str) -> bool:
+        from genforge.data.audio import EMBEDDED_AUDIO
+
+        return source in EMBEDDED_AUDIO
+
+    def load(self, cfg: Any, seed: int) -> Any:
+        from genforge.data.audio import load_audio
+
+        return load_audio(cfg.source, cfg.sample_rate, cfg.seconds, seed=seed)
+
+    def spec_of(self, dataset: Any) -> Any:
+        from genforge.data.audio import AudioSpec
+
+        return AudioSpec(dataset.sample_rate, dataset.length, dataset.num_classes,
+                         tuple(dataset.class_names))  # fmt: skip
+
+    def spec_from_dict(self, d: dict[str, Any]) -> Any:
+        from genforge.data.audio import AudioSpec
+
+        return AudioSpec.from_dict(d)
+
+    def preview(self, trainer: Trainer, run: Run, step: int, logger: MetricsLogger | None) -> None:
+        """A spectrogram grid (samples/latest.png) and the clips as WAVs (samples/latest-*.wav)."""
+        from genforge.core.audio import save_spectrogram_grid, write_wav
+
+        spec = trainer.model.spec
+        waves, _ = trainer.preview(n=8)
+        names = list(spec.class_names)
+        k = min(spec.num_classes, 10) if trainer.model.conditional else 0
+        per = max(1, 8 // k) if k else 0
+        titles = [names[i // per] if k else f"#{i}" for i in range(len(waves))]
+        params = {"run": run.name, "step": step, "seed": trainer.preview_seed, "kind": "preview"}
+        for path in (run.samples_dir / f"step-{step:07d}.png", run.samples_dir / "latest.png"):
+            save_spectrogram_grid(path, waves, spec.sample_rate, titles, params)
+        for i, w in enumerate(waves[:8]):
+            write_wav(run.samples_dir / f"latest-{i}.wav", w, spec.sample_rate)
+
+    def describe(self, cfg: dict[str, Any]) -> str:
+        spec = cfg["spec"]
+        return f"{spec['length'] / spec['sample_rate']:g} s clips at {spec['sample_rate']} Hz"
+
+
 MODALITIES: dict[str, Modality] = {
     "image": ImageModality(),
     "text": TextModality(),
+    "table": TableModality(),
+    "audio": AudioModality(),
 }
 
 

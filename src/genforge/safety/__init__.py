@@ -1,0 +1,1 @@
+"""Safety: provenance records and invisible watermarks for generated outputs."""

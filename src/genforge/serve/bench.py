@@ -1,0 +1,160 @@
+"""`genforge bench serve`: a bounded load on a local server, batching on vs. off.
+
+A fixed number of /v1/generate requests (n=1 each) from `clients` concurrent HTTP clients
+against `genforge serve` started on 127.0.0.1 in a child process; requests/s over the whole
+load, p50/p99 of the per-request latency. Figures, not a test.
+"""
+
+from __future__ import annotations
+
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from genforge.core.errors import GenforgeError
+
+
+@dataclass
+class LoadResult:
+    label: str
+    requests: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, q: float) -> float:
+        xs = sorted(self.latencies)
+        return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(runs: Path, port: int, args: list[str]) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "genforge.cli.main", "serve", "--port", str(port),
+           "--runs-dir", str(runs), "--log-level", "warning", "--rate-limit", "100000000", *args]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise GenforgeError(f"server failed: {proc.stderr.read().decode()[-500:]}")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/v1/info", timeout=1)
+            return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise GenforgeError("server did not start in 90 s")
+
+
+def _load(base: str, run: str, total: int, clients: int) -> tuple[float, list[float]]:
+    """`total` requests from `clients` threads, each with its own keep-alive connection
+    (made and warmed before the clock starts: TLS-context setup is not the server's cost)."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    left = [total]
+    errors: list[str] = []
+    pool = [httpx.Client(timeout=120) for _ in range(clients)]
+    for c in pool:
+        c.get(f"{base}/v1/info")
+    start = threading.Barrier(clients + 1)
+
+    def client(c: httpx.Client) -> None:
+        start.wait()
+        while True:
+            with lock:
+                if left[0] == 0:
+                    return
+                left[0] -= 1
+                i = left[0]
+            t = time.perf_counter()
+            r = c.post(f"{base}/v1/generate", json={"run": run, "n": 1, "seed": i})
+            dt = time.perf_counter() - t
+            with lock:
+                if r.status_code != 200:
+                    errors.append(r.text[:200])
+                latencies.append(dt)
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in pool]
+    for t in threads:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - t0
+    for c in pool:
+        c.close()
+    if errors:
+        raise GenforgeError(f"{len(errors)} requests failed, e.g. {errors[0]}")
+    return seconds, latencies
+
+
+def make_bench_run(runs: Path, model: str, image_size: int) -> str:
+    """A run of `model` at `image_size` (1 training step: speed does not depend on quality)."""
+    from genforge.train.launch import train
+
+    train(model, "digits", name="bench", runs_dir=runs, steps=1, batch_size=8,
+          image_size=image_size, channels=3)  # fmt: skip
+    return "bench"
+
+
+def bench_serve(
+    run: str | None,
+    runs_dir: Path | None,
+    model: str,
+    image_size: int,
+    requests: int,
+    clients: int,
+    repeats: int,
+    batch_wait_ms: float,
+) -> list[tuple[str, list[LoadResult]]]:
+    """Batching off (the same one-model queue, batches of 1), on, and no queue at all (each
+    request's forward in its own server thread, concurrently): `repeats` loads of `requests` each (after a warm-up)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = Path(runs_dir) if runs_dir else Path(tmp)
+        if run is None:
+            run = make_bench_run(runs, model, image_size)
+        out = []
+        settings = [
+            ("batching off (queue, batch of 1)", ["--max-batch", "1", "--batch-wait-ms", "0"]),
+            ("batching on", ["--batch-wait-ms", str(batch_wait_ms)]),
+            ("no queue (a forward per request thread)", ["--no-batching"]),
+        ]
+        for label, args in settings:
+            port = _free_port()
+            env_state = runs / ".serve"
+            proc = _start(runs, port, ["--db", str(env_state / f"bench-{port}.sqlite"), *args])
+            try:
+                base = f"http://127.0.0.1:{port}"
+                _load(base, run, clients * 2, clients)  # warm-up: model loaded, threads started
+                results = []
+                for _ in range(repeats):
+                    secs, lats = _load(base, run, requests, clients)
+                    results.append(LoadResult(label, requests, secs, lats))
+                out.append((label, results))
+            finally:
+                proc.terminate()
+                proc.wait(timeout=60)
+        return out
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+__all__ = ["LoadResult", "bench_serve", "median"]

@@ -1,0 +1,172 @@
+"""Datasets the server knows: the embedded sets, registered server folders, uploaded zips.
+
+Zip extraction is the dangerous part: every member path is checked (no absolute paths, no
+`..`, no symlinks: zip-slip), the number of files, the bytes really written (declared sizes
+can lie) and each member's compression ratio are capped (zip bombs), and every image's pixel
+count is read from its header before it is kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import stat
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from PIL import Image
+
+from genforge.core.errors import GenforgeError
+from genforge.data import EMBEDDED, IMAGE_EXTENSIONS
+from genforge.safety.provenance import connect, init_schema
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS datasets (
+    name TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    path TEXT NOT NULL,
+    who TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+"""
+
+
+class LimitError(GenforgeError):
+    """A request over one of the server's limits (HTTP 413)."""
+
+
+@dataclass
+class Dataset:
+    name: str
+    kind: str  # embedded | folder | upload
+    path: str | None
+    who: str | None = None
+    created: str | None = None
+
+    @property
+    def source(self) -> str:
+        """What `genforge train --data` takes."""
+        return self.path if self.path else self.name
+
+
+class DatasetStore:
+    def __init__(self, db_path: Path, uploads_dir: Path):
+        self.db_path, self.uploads_dir = db_path, uploads_dir
+        init_schema(db_path, _SCHEMA)
+
+    def all(self) -> list[Dataset]:
+        from genforge.train.modalities import MODALITIES
+
+        embedded = dict.fromkeys([*EMBEDDED, *(m.default_data for m in MODALITIES.values())])
+        out = [Dataset(name, "embedded", None) for name in embedded]
+        with connect(self.db_path) as con:
+            rows = con.execute("SELECT * FROM datasets ORDER BY name").fetchall()
+        return out + [Dataset(**dict(r)) for r in rows]
+
+    def get(self, name: str) -> Dataset | None:
+        return next((d for d in self.all() if d.name == name), None)
+
+    def add(self, name: str, kind: str, path: Path, who: str) -> Dataset:
+        if self.get(name) is not None:
+            raise GenforgeError(f"dataset '{name}' exists; delete it first or pick another name")
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        with connect(self.db_path) as con:
+            con.execute(
+                "INSERT INTO datasets VALUES (?,?,?,?,?)", (name, kind, str(path), who, now)
+            )
+        return self.get(name)  # type: ignore[return-value]
+
+    def delete(self, name: str) -> None:
+        ds = self.get(name)
+        if ds is None or ds.kind == "embedded":
+            raise GenforgeError(f"no deletable dataset '{name}'")
+        with connect(self.db_path) as con:
+            con.execute("DELETE FROM datasets WHERE name=?", (name,))
+        if ds.kind == "upload" and ds.path:
+            shutil.rmtree(ds.path, ignore_errors=True)
+
+
+def _safe_member(name: str) -> PurePosixPath:
+    p = PurePosixPath(name.replace("\\", "/"))
+    if p.is_absolute() or ".." in p.parts or (p.parts and ":" in p.parts[0]):
+        raise GenforgeError(f"unsafe path in zip: {name!r}")
+    return p
+
+
+def extract_images_zip(
+    zip_path: Path,
+    dest: Path,
+    *,
+    max_files: int,
+    max_bytes: int,
+    max_pixels: int,
+    max_ratio: int,
+) -> dict[str, int]:
+    """Extract the images of a zip into `dest` (created); raise before writing anything unsafe.
+
+    Returns:
+        counts: {"images": kept, "skipped": members that are not images (or hidden)}.
+    """
+    try:
+        zf = zipfile.ZipFile(zip_path)
+    except zipfile.BadZipFile:
+        raise GenforgeError("the upload is not a zip file") from None
+    with zf:
+        members = [i for i in zf.infolist() if not i.is_dir()]
+        if len(members) > max_files:
+            raise LimitError(f"the zip holds {len(members)} files; the limit is {max_files}")
+        for info in members:  # check every member before writing any
+            _safe_member(info.filename)
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise GenforgeError(f"symlink in zip: {info.filename!r}")
+            if info.file_size > max_ratio * max(info.compress_size, 1) and info.file_size > 2**20:
+                raise LimitError(f"{info.filename!r} expands {info.file_size} bytes from "
+                                 f"{info.compress_size}: refusing a likely zip bomb")  # fmt: skip
+        if sum(i.file_size for i in members) > max_bytes:
+            raise LimitError(f"the zip expands to more than {max_bytes // 2**20} MiB")
+        dest.mkdir(parents=True, exist_ok=False)
+        root = dest.resolve()
+        written, kept, skipped = 0, 0, 0
+        try:
+            for info in members:
+                rel = _safe_member(info.filename)
+                hidden = any(part.startswith((".", "__MACOSX")) for part in rel.parts)
+                if hidden or rel.suffix.lower() not in IMAGE_EXTENSIONS:
+                    skipped += 1
+                    continue
+                target = (root / Path(*rel.parts)).resolve()
+                if not target.is_relative_to(root):
+                    raise GenforgeError(f"unsafe path in zip: {info.filename!r}")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(target, "wb") as out:
+                    while chunk := src.read(2**16):
+                        written += len(chunk)
+                        if written > max_bytes:
+                            raise LimitError(
+                                f"the zip expands to more than {max_bytes // 2**20} MiB"
+                            )
+                        out.write(chunk)
+                _check_pixels(target, rel, max_pixels)
+                kept += 1
+        except (zipfile.BadZipFile, EOFError, zlib.error) as e:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise GenforgeError(f"corrupt zip: {e}") from None
+        except BaseException:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise
+    if kept == 0:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise GenforgeError(f"the zip holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+    return {"images": kept, "skipped": skipped}
+
+
+def _check_pixels(path: Path, rel: PurePosixPath, max_pixels: int) -> None:
+    try:
+        with Image.open(path) as im:  # reads the header only
+            w, h = im.size
+    except (OSError, Image.DecompressionBombError):
+        return  # unreadable files are reported (and skipped) by the data report
+    if w * h > max_pixels:
+        raise LimitError(f"{rel} has {w}x{h} pixels; the limit is {max_pixels}")

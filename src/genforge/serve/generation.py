@@ -1,0 +1,168 @@
+"""Generation serving: an LRU cache of loaded runs and a dynamic batcher.
+
+The batcher collects requests for up to `max_wait_ms` after the first one arrives, or until
+`max_requests` are waiting, then runs one forward pass per run (the modality's `sample`
+gets the whole list, and draws each request's noise from its own seeded generator, so a
+batched result equals the unbatched one). Batching off: each request runs on its own.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from genforge.core.run import Run
+from genforge.serve.modalities import Modality, Request, get_modality, run_modality
+
+
+@dataclass
+class Loaded:
+    run: Run
+    modality: str
+    model_name: str
+    handler: Modality
+    model: Any
+    step: int
+    mtime: float
+    bytes: int
+
+
+def _model_bytes(model: Any) -> int:
+    net = getattr(model, "model", model)
+    try:
+        return sum(p.numel() * p.element_size() for p in net.parameters())
+    except AttributeError:
+        return 0
+
+
+class ModelCache:
+    """Runs loaded once, evicted least-recently-used when their parameters exceed `max_mb`.
+
+    A run trained further (its checkpoint file changed) is reloaded on the next request.
+    """
+
+    def __init__(self, max_mb: int = 1024, device: str = "cpu"):
+        self.max_bytes = max_mb * 2**20
+        self.device = device
+        self._items: OrderedDict[str, Loaded] = OrderedDict()
+        self._lock = threading.Lock()
+        self.loads = 0
+
+    def get(self, run: Run) -> Loaded:
+        meta = run.model_dir / "meta.json"
+        mtime = meta.stat().st_mtime if meta.exists() else 0.0
+        key = str(run.path)
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None and item.mtime == mtime:
+                self._items.move_to_end(key)
+                return item
+            modality = run_modality(run)
+            handler = get_modality(modality)
+            model = handler.load(run, self.device)
+            self.loads += 1
+            name = run.read_config()["model"]
+            item = Loaded(run, modality, name, handler, model, run.step, mtime, _model_bytes(model))
+            self._items[key] = item
+            self._items.move_to_end(key)
+            while (
+                len(self._items) > 1 and sum(i.bytes for i in self._items.values()) > self.max_bytes
+            ):
+                self._items.popitem(last=False)
+            return item
+
+    def drop(self, run_path: Path) -> None:
+        with self._lock:
+            self._items.pop(str(run_path), None)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass
+class _Pending:
+    loaded: Loaded
+    request: Request
+    future: Future
+
+
+class Batcher:
+    """Collect up to `max_requests` requests or `max_wait_ms`, then one forward pass per run."""
+
+    def __init__(self, max_requests: int = 32, max_wait_ms: float = 10.0, workers: int = 2):
+        self.max_requests = max_requests
+        self.max_wait = max_wait_ms / 1000
+        self._q: queue.Queue[_Pending | None] = queue.Queue()
+        self.batches: list[int] = []  # sizes of the batches run (for tests and the bench)
+        # Two workers: one batch's forward pass overlaps the previous batch's encoding and
+        # HTTP replies (which run in the request threads) instead of waiting for them.
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"genforge-batcher-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for t in self._threads:
+            t.start()
+
+    def submit(self, loaded: Loaded, request: Request) -> Future:
+        fut: Future = Future()
+        self._q.put(_Pending(loaded, request, fut))
+        return fut
+
+    def close(self) -> None:
+        self._q.put(None)  # each worker puts it back for the next one
+        for t in self._threads:
+            t.join(timeout=5)
+
+    def _loop(self) -> None:
+        while True:
+            first = self._q.get()
+            if first is None:
+                self._q.put(None)
+                return
+            batch = [first]
+            deadline = time.monotonic() + self.max_wait
+            while len(batch) < self.max_requests:
+                remaining = deadline - time.monotonic()
+                try:
+                    item = (
+                        self._q.get(timeout=max(remaining, 0))
+                        if remaining > 0
+                        else self._q.get_nowait()
+                    )
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._q.put(None)
+                    break
+                batch.append(item)
+            self._run(batch)
+
+    def _run(self, batch: list[_Pending]) -> None:
+        groups: dict[int, list[_Pending]] = {}
+        for p in batch:
+            groups.setdefault(id(p.loaded.model), []).append(p)
+        for items in groups.values():
+            self.batches.append(len(items))
+            loaded = items[0].loaded
+            try:
+                results = loaded.handler.sample(loaded.model, [p.request for p in items])
+            except BaseException as e:  # one bad request fails its batch; retry them one by one
+                if len(items) == 1:
+                    items[0].future.set_exception(e)
+                    continue
+                for p in items:
+                    self._run([p])
+                continue
+            for p, r in zip(items, results, strict=True):
+                p.future.set_result(r)
+
+
+def sample_direct(loaded: Loaded, request: Request) -> list[Any]:
+    """Batching off: this request alone."""
+    return loaded.handler.sample(loaded.model, [request])[0]

@@ -1,0 +1,128 @@
+"""Typed request and response bodies of the /v1 API."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, description="letters, digits, '.', '_', '-'")]
+Scalar = str | int | float | bool
+RunState = Literal["queued", "running", "completed", "failed", "cancelled", "stopped", "empty"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Info(BaseModel):
+    version: str
+    auth: bool
+    modalities: dict[str, list[str]]
+    limits: dict[str, int]
+
+
+class ModelInfo(BaseModel):
+    name: str
+    description: str
+    modality: str
+    conditional: bool
+
+
+class DatasetRegister(Strict):
+    name: Name
+    path: str = Field(min_length=1, max_length=4096, description="a folder on the server")
+
+
+class DatasetInfo(BaseModel):
+    name: str
+    kind: Literal["embedded", "folder", "upload"]
+    path: str | None
+    created: str | None = None
+    report: dict[str, Any] | None = None
+
+
+class RunCreate(Strict):
+    model: Name
+    data: Name = Field(description="a dataset name (GET /v1/datasets)")
+    name: Name | None = None
+    steps: int = Field(default=2000, ge=1)
+    options: dict[Annotated[str, Field(max_length=64)], Scalar | list[Scalar]] = Field(
+        default_factory=dict, description="config keys: batch_size, image_size, lr, seed, ..."
+    )
+
+
+class RunResume(Strict):
+    steps: int | None = Field(default=None, ge=1, description="new total steps")
+
+
+class RunInfo(BaseModel):
+    name: str
+    model: str | None
+    data: str | None
+    modality: str
+    state: RunState
+    step: int = Field(description="last logged training step")
+    checkpoint_step: int = Field(description="step of the last checkpoint (what resume continues)")
+    steps: int | None
+    job_id: int | None
+    error: str | None
+    created: str | None
+    conditional: bool
+    class_names: list[str]
+    files: list[str]
+
+
+class GenerateRequest(Strict):
+    run: Name
+    n: int = Field(default=1, ge=1)
+    seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    label: int | str | None = Field(default=None, description="class name or index")
+    truncation: float | None = Field(default=None, gt=0, le=100)
+    prompt: str | None = None
+    steps: int | None = Field(default=None, ge=1)
+    response: Literal["url", "base64"] = "url"
+
+
+class OutputInfo(BaseModel):
+    id: str
+    url: str
+    media_type: str
+    params: dict[str, Any]
+    watermarked: bool
+    data_base64: str | None = None
+
+
+class GenerateResponse(BaseModel):
+    run: str
+    modality: str
+    step: int
+    outputs: list[OutputInfo]
+
+
+class OutputRecord(BaseModel):
+    id: str
+    created: str
+    who: str
+    run: str
+    modality: str
+    params: dict[str, Any]
+    sha256: str
+    phash: str | None
+    watermarked: bool
+    url: str
+
+
+class OutputList(BaseModel):
+    total: int
+    items: list[OutputRecord]
+
+
+class DetectResponse(BaseModel):
+    found: bool
+    evidence: Literal["sha256", "watermark", "png-metadata", "phash"] | None
+    message: str
+    distance: int | None
+    ties: int | None
+    record: OutputRecord | None

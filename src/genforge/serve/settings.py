@@ -1,0 +1,85 @@
+"""Server settings: one typed dataclass whose defaults run on a laptop (127.0.0.1, no keys)."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from genforge.core.errors import GenforgeError
+from genforge.core.run import runs_root
+
+
+@dataclass
+class Settings:
+    """What `create_app` needs; `genforge serve` fills it from its options.
+
+    Paths default under the runs dir: `<runs>/.serve/` holds the SQLite state (jobs, datasets,
+    provenance), uploaded datasets and generated outputs.
+    """
+
+    runs_dir: Path | None = None
+    state_dir: Path | None = None  # default <runs>/.serve
+    db_path: Path | None = None  # default <state>/genforge.sqlite
+    keys_path: Path | None = None  # API keys file (hashed); None or empty file: no auth
+    host: str = "127.0.0.1"
+    cors_origins: tuple[str, ...] = ()  # CORS off unless origins are given
+    data_roots: tuple[Path, ...] | None = None  # folders allowed for registration; None: any
+    # -- jobs
+    max_training_jobs: int = 1  # training jobs running at once
+    job_poll_s: float = 0.5
+    start_worker: bool = True
+    # -- generation
+    batching: bool = True
+    max_batch_requests: int = 32  # requests merged into one forward pass
+    max_batch_wait_ms: float = 10.0  # how long the first request waits for company
+    cache_mb: int = 1024  # LRU of loaded models, by parameter memory
+    device: str = "cpu"
+    # -- limits
+    max_n: int = 16  # images per generate request
+    max_steps: int = 100_000  # training steps per job
+    max_prompt_chars: int = 2000
+    max_upload_mb: int = 64
+    max_files: int = 10_000  # files in one uploaded zip
+    max_extracted_mb: int = 512  # uncompressed bytes of one zip
+    max_pixels: int = 16_000_000  # pixels of one uploaded image
+    max_ratio: int = 200  # uncompressed/compressed ratio of a zip member (zip bombs)
+    rate_limit_per_min: int = 600  # requests per key (or per client without keys)
+    rate_burst: int = 120
+    sse_poll_s: float = 0.5
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.runs_dir = runs_root(self.runs_dir).resolve()
+        self.state_dir = Path(self.state_dir or self.runs_dir / ".serve").resolve()
+        self.db_path = Path(self.db_path or self.state_dir / "genforge.sqlite")
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.state_dir / "outputs"
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.state_dir / "datasets"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, has_keys: bool) -> None:
+    """Refuse a non-loopback bind without API keys (anyone on the network could train/generate)."""
+    if not is_loopback(host) and not has_keys:
+        raise GenforgeError(
+            f"refusing to serve on {host} without API keys; create one with "
+            "`genforge keys create --name NAME` and pass --api-keys FILE, or bind 127.0.0.1"
+        )

@@ -1,0 +1,65 @@
+"""Provenance store and detection: watermark, pHash lookup, nothing."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+from skimage import data
+
+from genforge.safety import watermark
+from genforge.safety.detect import detect
+from genforge.safety.provenance import ProvenanceStore, hamming, phash
+
+
+def png(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def record(store, arr, oid, marked=False):
+    content = png(arr)
+    store.add(oid, who="t", run="r", modality="image", params={"seed": 1}, content=content,
+              phash_hex=phash(Image.fromarray(arr)), watermarked=marked, path="x")  # fmt: skip
+    return content
+
+
+def test_phash_is_robust_and_flat_images_have_none():
+    cam = Image.fromarray(data.camera()).resize((64, 64))
+    buf = io.BytesIO()
+    cam.save(buf, format="JPEG", quality=75)
+    assert hamming(phash(cam), phash(Image.open(buf))) <= 4
+    assert hamming(phash(cam), phash(cam.resize((32, 32)))) <= 6
+    other = Image.fromarray(data.coins()).resize((64, 64))
+    assert hamming(phash(cam), phash(other)) > 16
+    assert phash(Image.new("L", (16, 16), 128)) is None
+
+
+def test_detect_by_watermark_after_jpeg(tmp_path):
+    store = ProvenanceStore(tmp_path / "db.sqlite")
+    photo = np.asarray(Image.fromarray(data.astronaut()).resize((256, 256)))
+    oid = store.new_id()
+    marked = watermark.embed(photo, oid)
+    record(store, marked, oid, marked=True)
+    record(store, np.asarray(Image.fromarray(data.chelsea()).resize((256, 256))), store.new_id())
+    buf = io.BytesIO()
+    Image.fromarray(marked).save(buf, format="JPEG", quality=75)
+    d = detect(buf.getvalue(), store)
+    assert d.found and d.evidence == "watermark" and d.record.id == oid
+
+
+def test_detect_small_output_by_phash(tmp_path):
+    store = ProvenanceStore(tmp_path / "db.sqlite")
+    small = np.asarray(Image.fromarray(data.camera()).resize((64, 64)))
+    oid = store.new_id()
+    record(store, small, oid)
+    buf = io.BytesIO()
+    Image.fromarray(small).save(buf, format="JPEG", quality=75)
+    d = detect(buf.getvalue(), store)
+    assert d.found and d.evidence == "phash" and d.record.id == oid and d.distance <= 8
+    assert "evidence: phash" in d.message
+    rng = np.random.default_rng(0)
+    d = detect(png(rng.integers(0, 255, (64, 64), dtype=np.uint8)), store)
+    assert not d.found and d.message == "no genforge watermark"

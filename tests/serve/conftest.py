@@ -1,0 +1,122 @@
+"""Serve fixtures: tiny trained runs (built once per session), an app over a copy of them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from genforge.serve import Settings, create_app
+
+TINY = {"image_size": 16, "batch_size": 8, "ngf": 8, "ndf": 8, "latent_dim": 8}
+
+
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory) -> Path:
+    """runs/dc (unconditional DCGAN) and runs/cg (class-conditional), 16 px, 2 steps."""
+    from genforge.train.launch import train
+
+    root = tmp_path_factory.mktemp("trained")
+    train("dcgan", "digits", name="dc", runs_dir=root, steps=2, **TINY)
+    train("cgan", "digits", name="cg", runs_dir=root, steps=2, **TINY)
+    return root
+
+
+@pytest.fixture
+def runs_dir(tmp_path, trained_runs) -> Path:
+    dst = tmp_path / "runs"
+    shutil.copytree(trained_runs, dst)
+    return dst
+
+
+@pytest.fixture
+def make_client(runs_dir) -> Iterator:
+    """make_client(**settings) -> a TestClient over a fresh app (closed at teardown)."""
+    clients = []
+
+    def make(**kw) -> TestClient:
+        kw.setdefault("start_worker", False)
+        c = TestClient(create_app(Settings(runs_dir=runs_dir, **kw)))
+        c.__enter__()
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        c.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client):
+    return make_client()
+
+
+def _png_bytes(size: int = 16, seed: int = 0, mode: str = "L") -> bytes:
+    import io
+
+    rng = np.random.default_rng(seed)
+    shape = (size, size) if mode == "L" else (size, size, 3)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_server(runs: Path, port: int, *extra: str) -> subprocess.Popen:
+    log = open(runs.parent / f"server-{port}.log", "ab")  # noqa: SIM115 - lives with the process
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "genforge.cli.main", "serve", "--port", str(port),
+         "--runs-dir", str(runs), "--log-level", "warning", *extra],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "CI": "1"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError((runs.parent / f"server-{port}.log").read_text())
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v1/info", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not start in 60 s")
+
+
+# Helpers reach the tests as fixtures (test modules cannot import each other here).
+@pytest.fixture
+def png_bytes():
+    """png_bytes(size=16, seed=0, mode="L") -> the bytes of a random PNG."""
+    return _png_bytes
+
+
+@pytest.fixture
+def tiny() -> dict:
+    """Config options of a tiny DCGAN (seconds on a CPU)."""
+    return dict(TINY)
+
+
+@pytest.fixture
+def free_port():
+    return _free_port
+
+
+@pytest.fixture
+def start_server():
+    """start_server(runs, port, *cli_options) -> a `genforge serve` process answering /v1/info."""
+    return _start_server

@@ -1,0 +1,97 @@
+"""Dynamic batching gives the same images as unbatched sampling; the model cache."""
+
+from __future__ import annotations
+
+import threading
+
+import torch
+
+from genforge.core.run import Run
+from genforge.generate.pipeline import ImagePipeline
+from genforge.serve.generation import Batcher, ModelCache
+from genforge.serve.modalities import Request
+
+
+def test_batched_equals_unbatched(runs_dir):
+    cache = ModelCache()
+    loaded = cache.get(Run(runs_dir / "cg"))
+    pipe = ImagePipeline(Run(runs_dir / "cg"), device="cpu")
+    asks = [Request(n=1 + i % 3, seed=100 + i, label=[None, "3", 5][i % 3],
+                    truncation=[None, 0.7][i % 2]) for i in range(12)]  # fmt: skip
+    batcher = Batcher(max_requests=64, max_wait_ms=200)
+    results: list = [None] * len(asks)
+    gate = threading.Barrier(len(asks))
+
+    def ask(i):
+        gate.wait()
+        results[i] = batcher.submit(loaded, asks[i]).result(timeout=60)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(asks))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    batcher.close()
+    assert max(batcher.batches) > 1, batcher.batches  # requests really were merged
+    assert sum(batcher.batches) == len(asks)
+    for a, got in zip(asks, results, strict=True):
+        want = pipe.sample(a.n, seed=a.seed, label=a.label, truncation=a.truncation)
+        want_u8 = ((want.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
+        assert len(got) == a.n
+        for g, w in zip(got, want_u8, strict=True):
+            assert (torch.from_numpy(g).int() - w.int()).abs().max() <= 1  # float rounding only
+
+
+def test_a_bad_request_fails_alone(runs_dir):
+    loaded = ModelCache().get(Run(runs_dir / "cg"))
+    batcher = Batcher(max_requests=8, max_wait_ms=100)
+    good = batcher.submit(loaded, Request(n=1, seed=1))
+    bad = batcher.submit(loaded, Request(n=1, seed=2, label="cat"))
+    assert len(good.result(timeout=60)) == 1
+    try:
+        bad.result(timeout=60)
+        raise AssertionError("a bad label must fail")
+    except Exception as e:
+        assert "unknown class" in str(e)
+    batcher.close()
+
+
+def test_cache_lru_and_reload(runs_dir):
+    cache = ModelCache(max_mb=0)  # room for one model only
+    a = cache.get(Run(runs_dir / "dc"))
+    assert cache.get(Run(runs_dir / "dc")) is a and cache.loads == 1
+    cache.get(Run(runs_dir / "cg"))
+    assert len(cache) == 1 and cache.loads == 2
+    cache.get(Run(runs_dir / "dc"))
+    assert cache.loads == 3  # evicted, loaded again
+    meta = runs_dir / "dc" / "model" / "meta.json"
+    meta.touch()
+    import os
+
+    os.utime(meta, (meta.stat().st_atime, meta.stat().st_mtime + 5))
+    cache.get(Run(runs_dir / "dc"))
+    assert cache.loads == 4  # the checkpoint changed: reloaded
+
+
+def test_large_outputs_are_watermarked_small_ones_not():
+    import io
+
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    from genforge.safety import watermark
+    from genforge.serve.modalities import encode_image
+
+    big = np.asarray(Image.fromarray(data.astronaut()).resize((256, 256)))
+    enc = encode_image(big, {"run": "r", "seed": 1}, "0badf00d")
+    assert enc.watermarked and enc.media_type == "image/png" and enc.phash
+    arr = np.asarray(Image.open(io.BytesIO(enc.content)))
+    assert watermark.decode(arr, 4) == "0badf00d"
+    small = encode_image(big[:64, :64], {"run": "r"}, "0badf00d")
+    assert not small.watermarked
+    gray = encode_image(big[:, :, :1], {}, "12345678")
+    assert (
+        watermark.decode(np.asarray(Image.open(io.BytesIO(gray.content)))[:, :, None], 4)
+        == "12345678"
+    )
