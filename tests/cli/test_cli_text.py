@@ -24,6 +24,12 @@ def test_data_inspect_text_and_errors(cli, tmp_path: Path):
     assert "a.b@example.com" not in json.dumps(out)
     msg = cli.fails("data", "inspect", f, "--field", "body")
     assert "fields found: id, text" in msg
+    c = tmp_path / "t.csv"
+    c.write_text("title,body\nA,hello there\nB,general kenobi\n")
+    out = json.loads(
+        cli.ok("data", "inspect", c, "--column", "body", "--tokenizer", "char", "--json").stdout
+    )
+    assert out["num_documents"] == 2 and out["kind"] == "csv"
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "a.txt").write_text("")
     assert "corpus is empty" in cli.fails("data", "inspect", tmp_path / "empty")
