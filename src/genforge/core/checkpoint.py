@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,13 @@ def save_checkpoint(
     ema_weights: dict[str, torch.Tensor] | None,
     meta: dict[str, Any],
     state: dict[str, Any],
+    extra: Callable[[Path], None] | None = None,
 ) -> None:
-    """Write model/ and state/ for `step`; `state` may hold tensors anywhere inside."""
+    """Write model/ and state/ for `step`; `state` may hold tensors anywhere inside.
+
+    `extra(model_dir)` may add files to the staged model/ folder (a tokenizer, an HF
+    `save_pretrained` copy); they are swapped in together with the weights.
+    """
     stage = run.path / ".checkpoint.tmp"
     if stage.exists():
         shutil.rmtree(stage)
@@ -80,6 +86,8 @@ def save_checkpoint(
         if ema_weights is not None:
             save_file(_contiguous(ema_weights), stage / "model" / "ema.safetensors")
         (stage / "model" / "meta.json").write_text(json.dumps({**meta, "step": step}, indent=2))
+        if extra is not None:
+            extra(stage / "model")
         tensors: dict[str, torch.Tensor] = {}
         skeleton = split_tensors({**state, "step": step}, "", tensors)
         save_file(tensors, stage / "state" / "tensors.safetensors")
