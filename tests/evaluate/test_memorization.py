@@ -6,9 +6,9 @@ from genforge.evaluate.memorization import audit, nearest
 
 
 def test_nearest_finds_exact_matches():
-    refs = torch.randn(50, 1, 4, 4)
+    refs = torch.randn(50, 1, 4, 4, generator=torch.Generator().manual_seed(0))
     d, i = nearest(refs[[3, 7]], refs)
-    assert d.tolist() == [0.0, 0.0] and i.tolist() == [3, 7]
+    assert d.abs().max() < 1e-6 and i.tolist() == [3, 7]  # cdist's matmul path: ~1e-8, not 0
 
 
 def test_audit_flags_planted_copies_and_spares_held_out_images(digits16):

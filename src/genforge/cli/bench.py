@@ -137,6 +137,49 @@ def sample_bench(
         console.print(f"FD: {fds[0][1]} ({len(base.images)} images per sampler)")
 
 
+@app.command("text")
+@user_errors
+def text_bench(
+    budget: Annotated[float, typer.Option(help="Training seconds per model.")] = 180.0,
+    batch_size: Annotated[int, typer.Option(help="Windows per step.")] = 12,
+    context: Annotated[int, typer.Option(help="Context length (characters).")] = 64,
+    baseline: Annotated[bool, typer.Option(help="Also train the plain PyTorch GPT.")] = True,
+    clock: Annotated[
+        str,
+        typer.Option(help="wall, or cpu: budget in CPU seconds of this process (shared machines)."),
+    ] = "wall",
+    threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's).")] = None,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate (both GPTs).")] = 1e-3,
+) -> None:
+    """Char GPT (4 layers, 4 heads, 128 dims) on pydoc: training tokens/s vs a plain PyTorch
+    GPT, held-out loss and bits/char after a fixed time vs a KN 5-gram, generation tokens/s."""
+    import platform
+
+    import torch
+
+    from genforge.train.bench_text import run_text_bench
+
+    if clock not in ("wall", "cpu"):
+        raise GenforgeError(f"--clock must be wall or cpu, got {clock!r}")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    console.print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+                  f"{torch.get_num_threads()} threads; {budget:.0f} {clock} seconds of training per model")  # fmt: skip
+    res = run_text_bench(budget_s=budget, batch_size=batch_size, block_size=context,
+                         baseline=baseline, clock=clock, lr=lr, log=console.print)  # fmt: skip
+    table = Table("model", "steps", "tokens/s (wall)", "tokens/CPU-s", "val loss (nats/token)",
+                  "val bits/char")  # fmt: skip
+    for r in res["runs"]:
+        table.add_row(r.label, str(r.steps), f"{r.tokens_per_s:,.0f}", f"{r.tokens_per_cpu_s:,.0f}",
+                      f"{r.val_loss:.3f}", f"{r.bpc:.3f}")  # fmt: skip
+    table.add_row("KN 5-gram (interpolated, counted)", "-", "-", "-", "-", f"{res['kn_bpc']:.3f}")
+    Console(width=max(console.width, 110)).print(table)
+    for b, v in res["gen"].items():
+        console.print(
+            f"generation (KV cache, sampling {context - 1} tokens): batch {b}: {v:,.0f} tokens/s"
+        )
+
+
 def _print_timings(timings, title: str) -> None:
     import torch
 

@@ -19,21 +19,35 @@ def inspect_command(
         str,
         typer.Argument(
             help="Image folder or embedded set (digits, phantoms, photos); CSV file or embedded "
-            "table (breast_cancer, wine, diabetes); audio folder or tones, spoken-digits."
+            "table (breast_cancer, wine, diabetes); audio folder or tones, spoken-digits; text: "
+            "a folder of .txt/.md, a .jsonl/.txt file (or a .csv with --column), pydoc."
         ),
     ],
+    field: Annotated[str, typer.Option(help="Text .jsonl: the field holding the text.")] = "text",
+    column: Annotated[
+        str | None, typer.Option(help="Text .csv: the column holding the text (else: a table).")
+    ] = None,
+    tokenizer: Annotated[
+        str, typer.Option(help="Text: count tokens with char, bpe or a tokenizer folder.")
+    ] = "bpe",
+    vocab: Annotated[int, typer.Option(help="Text: BPE vocabulary size.")] = 4096,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Counts, sizes, classes, skipped files and why, duplicates (images); column kinds and
-    missing values (tables); durations, sample rates and unreadable files (audio)."""
+    missing values (tables); durations, sample rates and unreadable files (audio); documents,
+    characters, tokens, exact/near duplicates and PII found (text)."""
     from genforge.data import inspect_source
     from genforge.data.audio import inspect_audio, is_audio_source
     from genforge.data.table import inspect_table, is_table_source
+    from genforge.data.text import inspect_text, looks_like_text
 
-    if is_table_source(source):
+    if is_table_source(source) and column is None:
         report = inspect_table(source)
     elif is_audio_source(source):
         report = inspect_audio(source)
+    elif looks_like_text(source) or column is not None:
+        report = inspect_text(source, field=field, column=column or "text",
+                              tokenizer=tokenizer, vocab=vocab)  # fmt: skip
     else:
         report = inspect_source(source)
     if as_json:

@@ -6,6 +6,7 @@ import typer
 
 from genforge import __version__
 from genforge.cli import bench, data, generate, keys, runs, watermark
+from genforge.cli.chat import chat_command
 from genforge.cli.demo import demo_command
 from genforge.cli.eval import compare_command, eval_command
 from genforge.cli.restore import restore_command, translate_command, upscale_command
@@ -34,6 +35,7 @@ app.command("upscale")(upscale_command)
 app.command("translate")(translate_command)
 app.command("models")(models_command)
 app.command("demo")(demo_command)
+app.command("chat")(chat_command)
 app.command("serve")(serve_command)
 app.command("eval")(eval_command)
 app.command("compare")(compare_command)

@@ -63,8 +63,7 @@ def sample_command(
     ema: Annotated[bool, typer.Option(help="Use the EMA weights when the run has them.")] = True,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
-    """Sample images (or table rows, or audio clips) from a trained run (images optionally
-    through a quality gate)."""
+    """Sample images, table rows or audio clips from a trained run (images: optionally gated)."""
     from genforge.generate.image import open_pipeline, write_samples, write_walk
 
     found = resolve_run(run, runs_dir)

@@ -20,7 +20,8 @@ def train_command(
         str | None,
         typer.Option(
             help="Image folder or embedded set (digits, phantoms, photos); a CSV or embedded "
-            "table (breast_cancer, wine, diabetes); an audio folder or tones, spoken-digits."
+            "table (breast_cancer, wine, diabetes); an audio folder or tones, spoken-digits; "
+            "for text models a folder of .txt/.md, a .jsonl/.csv/.txt file or pydoc."
         ),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Run name (default <data>-<model>).")] = None,
@@ -66,6 +67,19 @@ def train_command(
             help="Diffusion: P(drop the label) in training, for classifier-free guidance."
         ),
     ] = None,
+    tokenizer: Annotated[
+        str | None, typer.Option(help="Text: char, bpe, or a local tokenizer folder.")
+    ] = None,
+    vocab: Annotated[int | None, typer.Option(help="Text: BPE vocabulary size.")] = None,
+    context: Annotated[int | None, typer.Option(help="Text: context length in tokens.")] = None,
+    field: Annotated[str | None, typer.Option(help="Text: .jsonl field holding the text.")] = None,
+    column: Annotated[str | None, typer.Option(help="Text: .csv column holding the text.")] = None,
+    size: Annotated[str | None, typer.Option(help="GPT size: tiny, small, medium.")] = None,
+    init: Annotated[
+        str | None, typer.Option(help="GPT: fine-tune this local transformers model folder.")
+    ] = None,
+    lora: Annotated[bool, typer.Option(help="GPT with --init: train LoRA adapters only.")] = False,
+    n: Annotated[int | None, typer.Option("--n", help="n-gram order (ngram).")] = None,
     eval_every: Annotated[
         int | None, typer.Option(help="Evaluate every K steps (FD, precision, recall, accuracy).")
     ] = None,
@@ -85,7 +99,8 @@ def train_command(
     ] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
-    """Train a generative model on images, a table (CSV) or audio clips, or an embedded set."""
+    """Train a generative model on images, a table (CSV), audio clips, a text corpus, or an
+    embedded set."""
     from genforge.train.launch import train
 
     options = parse_overrides(set_ or [])
@@ -97,7 +112,22 @@ def train_command(
         "epochs": epochs, "sample_rate": sample_rate, "seconds": seconds,
         "eval_every": eval_every, "keep_best": keep_best, "early_stop": early_stop,
     }  # fmt: skip
-    options.update({k: v for k, v in given.items() if v is not None})
+    tokenizer = tokenizer or init
+    if tokenizer is not None and tokenizer not in ("char", "bpe"):
+        tokenizer = str(Path(tokenizer).resolve())  # a folder: absolute, so --resume finds it
+    init = str(Path(init).resolve()) if init else None
+    text = {
+        "tokenizer": tokenizer,
+        "vocab_size": vocab,
+        "block_size": context,
+        "field": field,
+        "column": column,
+        "size": size,
+        "init": init,
+        "finetune": "lora" if lora else None,
+        "n": n,
+    }  # fmt: skip  (a pretrained model brings its own tokenizer)
+    options.update({k: v for k, v in {**given, **text}.items() if v is not None})
     run = train(
         model,
         data,

@@ -69,12 +69,13 @@ def save_checkpoint(
     ema_weights: dict[str, torch.Tensor] | None,
     meta: dict[str, Any],
     state: dict[str, Any],
-    export: Callable[[Path], None] | None = None,
+    extra: Callable[[Path], None] | None = None,
 ) -> None:
     """Write model/ and state/ for `step`; `state` may hold tensors anywhere inside.
 
-    `export(folder)` may add files to model/ (e.g. a diffusers pipeline) inside the same
-    atomic swap, so they always belong to the same step as the weights."""
+    `extra(model_dir)` may add files to the staged model/ folder (a tokenizer, an HF
+    `save_pretrained` copy); they are swapped in together with the weights.
+    """
     stage = run.path / ".checkpoint.tmp"
     if stage.exists():
         shutil.rmtree(stage)
@@ -85,8 +86,8 @@ def save_checkpoint(
         if ema_weights is not None:
             save_file(_contiguous(ema_weights), stage / "model" / "ema.safetensors")
         (stage / "model" / "meta.json").write_text(json.dumps({**meta, "step": step}, indent=2))
-        if export is not None:
-            export(stage / "model")
+        if extra is not None:
+            extra(stage / "model")
         tensors: dict[str, torch.Tensor] = {}
         skeleton = split_tensors({**state, "step": step}, "", tensors)
         save_file(tensors, stage / "state" / "tensors.safetensors")

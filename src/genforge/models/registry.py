@@ -14,6 +14,9 @@ from genforge.models.cyclegan import CycleGAN
 from genforge.models.dcgan import DCGAN
 from genforge.models.diffusion import DDPM
 from genforge.models.gan import GAN
+from genforge.models.lm import GPT
+from genforge.models.lstm import LSTM
+from genforge.models.ngram import NGram
 from genforge.models.specvae import SpecVAE
 from genforge.models.super_resolution import SuperResolution
 from genforge.models.text_to_image import TextToImage
@@ -23,6 +26,14 @@ from genforge.models.wavegan import WaveGAN
 
 # Table models train on (N, D) rows: no channels_last; CTGAN's optimiser settings.
 _TABLE_TRAIN = {"channels_last": False, "batch_size": 500, "steps": 300}
+
+# Language models: AdamW, no EMA (rarely helps LMs, costs a copy per step), token tensors are
+# not images (no channels_last).
+_LM_TRAIN = {
+    "optimizer": "adamw", "lr": 1e-3, "betas": (0.9, 0.99), "weight_decay": 0.1,
+    "batch_size": 32, "ema_decay": 0.0, "channels_last": False, "steps": 2000,
+    "warmup_steps": 100, "lr_schedule": "cosine",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -103,6 +114,27 @@ MODELS: dict[str, ModelEntry] = {
         "bicubic-upsampled low-res one; --scale 2/4/8",
         {},
         DIFFUSION_TRAIN,
+    ),
+    "gpt": ModelEntry(
+        GPT,
+        "GPT-2 Transformer LM (transformers); sizes tiny/small/medium, or --init a local model",
+        {},
+        _LM_TRAIN,
+        modality="text",
+    ),
+    "lstm": ModelEntry(
+        LSTM,
+        "LSTM language model (2 layers, tied embeddings)",
+        {},
+        {**_LM_TRAIN, "lr": 2e-3, "weight_decay": 0.0},
+        modality="text",
+    ),
+    "ngram": ModelEntry(
+        NGram,
+        "n-gram LM, interpolated Kneser-Ney (fitted by counting; --set n=5)",
+        {},
+        {"steps": 1, "ema_decay": 0.0, "channels_last": False},
+        modality="text",
     ),
     "ctgan": ModelEntry(
         CTGAN,

@@ -16,7 +16,7 @@ from genforge.train.trainer import Trainer, TrainingDiverged
 
 
 class _CallableModule(types.ModuleType):
-    def __call__(self, model: str, data: str = "digits", **options: Any):
+    def __call__(self, model: str, data: str | None = None, **options: Any):
         from genforge.api import train
 
         return train(model, data, **options)

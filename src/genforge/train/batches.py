@@ -47,6 +47,8 @@ class Batches:
         self.num_workers = num_workers
         self.epoch, self.pos, self.calls = 0, 0, 0
         self._iter: Any = None
+        if dataset.in_memory and dataset.images.dim() != 4:  # token windows, waveforms, rows
+            self.memory_format = torch.contiguous_format  # channels-last exists for images only
         if dataset.in_memory:
             self.images = dataset.images.to(device).contiguous(memory_format=self.memory_format)
             self.labels = dataset.labels.to(device) if dataset.labels is not None else None

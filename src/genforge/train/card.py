@@ -56,11 +56,16 @@ def write_model_card(run: Run) -> Path:
         "",
         "## Data",
         "",
-        f"- images used: {report.get('num_images', '?')} "
-        f"(train {report.get('train', '?')}, held-out val {report.get('val', '?')})",
-        f"- classes: {', '.join(f'{k} ({v})' for k, v in classes.items()) if classes else 'unlabeled'}",
-        f"- skipped files: {len(report.get('skipped', []))}; exact duplicates removed: "
-        f"{len(report.get('duplicates', []))}",
+        *(
+            modality_of(cfg).card_data(report)
+            or [  # images
+                f"- images used: {report.get('num_images', '?')} "
+                f"(train {report.get('train', '?')}, held-out val {report.get('val', '?')})",
+                f"- classes: {', '.join(f'{k} ({v})' for k, v in classes.items()) if classes else 'unlabeled'}",
+                f"- skipped files: {len(report.get('skipped', []))}; exact duplicates removed: "
+                f"{len(report.get('duplicates', []))}",
+            ]
+        ),
         "",
         "## Training",
         "",
@@ -72,15 +77,15 @@ def write_model_card(run: Run) -> Path:
         lines.append(
             f"- final losses: {finals}; throughput {last.get('images_per_s', 0):.0f} images/s"
         )
-    lines += ["", "## Samples", "", "![samples](samples/latest.png)", ""]
+    modality = modality_of(cfg)
+    lines += ["", "## Samples", "", modality.card_samples(), ""]
     if losses_png:
         lines += ["## Loss curves", "", "![losses](samples/losses.png)", ""]
     lines += [
         "## Use",
         "",
         "```bash",
-        f"genforge sample {run.name} --n 64 --grid samples.png --seed 0",
-        f"genforge sample {run.name} --interpolate 8 --frames 60 --out walk.gif",
+        *modality.card_usage(run.name),
         "```",
         "",
         "## Config",
@@ -93,10 +98,15 @@ def write_model_card(run: Run) -> Path:
         "",
         "## Limits",
         "",
-        "- Training losses are not a quality measure (a GAN's losses say little about its samples);",
-        "  look at the samples and evaluate against held-out data before relying on the model.",
-        "- A generative model can reproduce its training images; audit samples before sharing them.",
-        f"- Trained on {report.get('train', '?')} images only; it knows nothing outside that data.",
+        *(
+            modality.card_limits(report)
+            or [  # images
+                "- Training losses are not a quality measure (a GAN's losses say little about its samples);",
+                "  look at the samples and evaluate against held-out data before relying on the model.",
+                "- A generative model can reproduce its training images; audit samples before sharing them.",
+                f"- Trained on {report.get('train', '?')} images only; it knows nothing outside that data.",
+            ]
+        ),
         "",
     ]
     write_text(run.card_path, "\n".join(lines))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,12 @@ def train(
     if dataset is None:
         dataset = modality.load(data_cfg, train_cfg.seed)
     train_set, _val = dataset.split(data_cfg.val_fraction, seed=train_cfg.seed)
-    spec = modality.spec_from_dict(cfg["spec"])
+    spec = modality.spec_of(dataset)  # may carry what the data fixed (a text run's tokenizer)
+    if spec.to_dict() != cfg["spec"]:
+        raise GenforgeError(
+            f"the data of run '{run.name}' no longer matches the run (spec {spec.to_dict()} "
+            f"vs {cfg['spec']}); it changed since the run started"
+        )
     _seed_everything(train_cfg.seed)
     family = build_model(cfg["model"], spec, cfg["model_config"])
     meta = {
@@ -123,6 +129,13 @@ def train(
         "genforge_version": __version__,
     }
     try:
+        if getattr(family, "count_based", False):  # n-gram: fitted by counting, no steps
+            fit_counts(family, train_set, run, meta, procs.is_main_process)
+            if procs.is_main_process:
+                split = {"train": len(train_set), "val": len(_val)}
+                write_json(run.data_report_path, {**dataset.report.to_dict(), **split})
+                write_model_card(run)
+            return run
         trainer = Trainer(family, train_set, train_cfg, data_cfg, run=run)
         if resume is not None:
             trainer.restore(run)
@@ -147,6 +160,23 @@ def train(
     if procs.is_main_process:
         write_model_card(run)
     return run
+
+
+def fit_counts(family: Any, train_set: Any, run: Run, meta: dict[str, Any], main: bool) -> None:
+    """Fit a count-based family (n-gram) on the training token stream and checkpoint it."""
+    from genforge.core.checkpoint import save_checkpoint
+
+    family.fit(train_set.stream_ids)
+    if main:
+        from genforge.core.io import append_line, write_text
+
+        text = family.preview_text(None, train_set.tokenizer, seed=meta.get("seed", 0) + 12345)
+        write_text(run.samples_dir / "latest.txt", f"# {run.name}, counts fitted\n\n{text}")
+        ngrams = sum(v.numel() for k, v in family.state_dict().items() if k.endswith(".counts"))
+        append_line(run.metrics_path, json.dumps({"step": 1, "distinct_ngrams": ngrams}))
+        old = run.model_dir if run.model_dir.exists() else None
+        save_checkpoint(run, step=1, weights=family.state_dict(), ema_weights=None, meta=meta,
+                        state={}, extra=lambda d: family.save_extra(d, old))  # fmt: skip
 
 
 def _data_options(modality: Modality, data: dict[str, Any]) -> dict[str, Any]:

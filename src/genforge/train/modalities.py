@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from genforge.core.errors import GenforgeError, unknown_choice
+from genforge.data.text import TextDataConfig
 from genforge.train.config import DataConfig
 
 if TYPE_CHECKING:
@@ -70,6 +71,24 @@ class Modality:
     def describe(self, cfg: dict[str, Any]) -> str:
         """Short description of the data shape for the model card, e.g. '32×32, 1 channel'."""
         return ""
+
+    # -- model card (README.md) pieces; None / defaults give the image wording -------------
+    def card_data(self, report: dict[str, Any]) -> list[str] | None:
+        """Bullet lines of the card's Data section (None: the image lines)."""
+        return None
+
+    def card_samples(self) -> str:
+        return "![samples](samples/latest.png)"
+
+    def card_limits(self, report: dict[str, Any]) -> list[str] | None:
+        """Bullet lines of the card's Limits section (None: the image lines)."""
+        return None
+
+    def card_usage(self, run_name: str) -> list[str]:
+        return [
+            f"genforge sample {run_name} --n 64 --grid samples.png --seed 0",
+            f"genforge sample {run_name} --interpolate 8 --frames 60 --out walk.gif",
+        ]
 
 
 class ImageModality(Modality):
@@ -155,6 +174,92 @@ class ImageModality(Modality):
         spec = cfg["spec"]
         ch = spec["channels"]
         return f"{spec['size']}×{spec['size']}, {ch} channel{'s' if ch > 1 else ''}"
+
+
+class TextModality(Modality):
+    """Documents -> token windows (N, block_size + 1); previews are text files."""
+
+    name = "text"
+    data_config = TextDataConfig
+    default_data = "pydoc"
+    item_name = "token windows"
+
+    def is_embedded(self, source: str) -> bool:
+        from genforge.data.text import is_text_embedded
+
+        return is_text_embedded(source)
+
+    def load(self, cfg: Any, seed: int) -> Any:
+        from genforge.data.text import TextDataset, load_corpus, train_texts
+        from genforge.data.text_tokenizers import make_tokenizer
+
+        corpus = load_corpus(cfg, seed)
+        # The tokenizer learns from the training documents only (held-out text stays unseen).
+        train_docs = train_texts(corpus.docs, cfg.val_fraction, seed)
+        tokenizer = make_tokenizer(cfg.tokenizer, train_docs, cfg.vocab_size)
+        return TextDataset.build(corpus, tokenizer, cfg.block_size, cfg.stride)
+
+    def spec_of(self, dataset: Any) -> Any:
+        from genforge.models.text_base import TextSpec
+
+        tok = dataset.tokenizer
+        return TextSpec(tok.vocab_size, dataset.block_size, tok.kind, tok.eos_id, tok.sha, tok)
+
+    def spec_from_dict(self, d: dict[str, Any]) -> Any:
+        from genforge.models.text_base import TextSpec
+
+        return TextSpec.from_dict(d)
+
+    def preview(self, trainer: Trainer, run: Run, step: int, logger: MetricsLogger | None) -> None:
+        from genforge.core.io import write_text
+
+        text = trainer.model.preview_text(trainer.sampling_net(), trainer.batches.dataset.tokenizer,
+                                          seed=trainer.preview_seed)  # fmt: skip
+        header = (
+            f"# {run.name} step {step}, seed {trainer.preview_seed}, sampled at temperature 1\n\n"
+        )
+        write_text(run.samples_dir / f"step-{step:07d}.txt", header + text)
+        write_text(run.samples_dir / "latest.txt", header + text)
+        if logger and logger.tb is not None:
+            logger.tb.add_text("samples", text, step)
+
+    def card_data(self, report: dict[str, Any]) -> list[str] | None:
+        pii = ", ".join(f"{k} {v}" for k, v in report.get("pii_counts", {}).items() if v)
+        return [
+            f"- documents used: {report.get('num_documents', '?')} of "
+            f"{report.get('num_documents_found', '?')} found; {report.get('num_chars', 0):,} "
+            f"characters, {report.get('num_tokens', 0):,} tokens ({report.get('tokenizer', '?')})",
+            f"- token windows: train {report.get('train', '?')}, held-out val "
+            f"{report.get('val', '?')} (split by document)",
+            f"- duplicates dropped: {report.get('exact_duplicates', 0)} exact, "
+            f"{report.get('near_duplicates', 0)} near; skipped: {len(report.get('skipped', []))}",
+            f"- PII {'scrubbed' if report.get('pii_scrubbed', True) else 'found, NOT scrubbed'}: "
+            f"{pii or 'none found'}",
+        ]
+
+    def card_samples(self) -> str:
+        return "Latest preview: [samples/latest.txt](samples/latest.txt)"
+
+    def card_limits(self, report: dict[str, Any]) -> list[str] | None:
+        return [
+            "- The training loss is a per-token cross-entropy on training windows; judge the model",
+            "  by held-out bits per character against the KN n-gram baseline (`genforge eval`).",
+            "- A language model can reproduce training text verbatim (names, numbers, code); the",
+            "  evaluation's memorization audit flags long shared spans. PII scrubbing is pattern-",
+            "  based and misses names and free-form personal details.",
+            f"- Trained on {report.get('num_chars', 0):,} characters only; it knows nothing else.",
+        ]
+
+    def card_usage(self, run_name: str) -> list[str]:
+        return [
+            f'genforge generate text {run_name} --prompt "The" --do-sample --top-p 0.9 --n 4',
+            f'genforge generate text {run_name} --prompt "The" --num-beams 5 --no-repeat-ngram-size 2',
+            f"genforge chat {run_name}",
+        ]
+
+    def describe(self, cfg: dict[str, Any]) -> str:
+        spec = cfg["spec"]
+        return f"{spec['tokenizer']} tokenizer, {spec['vocab_size']} tokens, context {spec['block_size']}"
 
 
 @dataclass
@@ -307,6 +412,7 @@ class AudioModality(Modality):
 MODALITIES: dict[str, Modality] = {
     "image": ImageModality(),
     "captioned-image": CaptionedImageModality(),
+    "text": TextModality(),
     "table": TableModality(),
     "audio": AudioModality(),
 }

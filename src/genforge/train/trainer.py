@@ -55,11 +55,17 @@ def make_accelerator(cfg: TrainConfig) -> Any:
     return Accelerator(mixed_precision=mp, cpu=cpu)
 
 
-def make_optimizer(params: Any, cfg: TrainConfig, lr: float) -> torch.optim.Optimizer:
+def make_optimizer(
+    params: Any, cfg: TrainConfig, lr: float, fused: bool = False
+) -> torch.optim.Optimizer:
+    """`fused`: one Adam/AdamW kernel per step (CPU or CUDA) instead of a loop over tensors."""
+    kw = {"fused": True} if fused else {}
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(params, lr=lr, betas=cfg.betas, weight_decay=cfg.weight_decay, **kw)
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        return torch.optim.AdamW(
+            params, lr=lr, betas=cfg.betas, weight_decay=cfg.weight_decay, **kw
+        )
     return torch.optim.RMSprop(params, lr=lr, weight_decay=cfg.weight_decay)
 
 
@@ -128,9 +134,14 @@ class Trainer:
         fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
         for net in raw.values():
             net.to(device=device, memory_format=fmt)
+        # families may ask for fused Adam kernels (text LMs: ~5% faster steps on CPU)
+        fused = getattr(model, "fused_optimizer", False) and device.type in ("cpu", "cuda")
         raw_opts = {
             name: make_optimizer(
-                net.parameters(), cfg, cfg.lr_d if name == "discriminator" and cfg.lr_d else cfg.lr
+                net.parameters(),
+                cfg,
+                cfg.lr_d if name == "discriminator" and cfg.lr_d else cfg.lr,
+                fused=fused,
             )
             for name, net in raw.items()
         }
@@ -232,7 +243,16 @@ class Trainer:
         assert self.run is not None
         if not self.accelerator.is_main_process:
             return
-        export = getattr(self.model, "export", None)  # extra files, e.g. a diffusers pipeline
+        save_extra = getattr(self.model, "save_extra", None)  # e.g. a tokenizer, HF files
+        old = self.run.model_dir if self.run.model_dir.exists() else None
+        export = getattr(self.model, "export", None)  # e.g. a diffusers pipeline of the EMA net
+
+        def extra(folder):
+            if save_extra:
+                save_extra(folder, old)
+            if export:
+                export(folder, self.sampling_net())
+
         save_checkpoint(
             self.run,
             step=self.step_count,
@@ -240,7 +260,7 @@ class Trainer:
             ema_weights=self.ema_weights(),
             meta=meta,
             state=self.state(),
-            export=(lambda folder: export(folder, self.sampling_net())) if export else None,
+            extra=extra if (save_extra or export) else None,
         )
 
     # -- samples ----------------------------------------------------------------------------

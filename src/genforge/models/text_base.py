@@ -1,0 +1,172 @@
+"""What every text model family provides: the spec it is built for, the next-token training
+step on token windows, and what it adds to the Run's `model/` folder (the tokenizer, HF files).
+
+Batches are `(x, None)` with x (B, T + 1) token ids: inputs x[:, :-1], targets x[:, 1:].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genforge.core.errors import GenforgeError
+
+
+@dataclass(frozen=True)
+class TextSpec:
+    """The vocabulary and context a text model is built for."""
+
+    vocab_size: int
+    block_size: int  # training context in tokens
+    tokenizer: str  # "char", "bpe" or "pretrained"
+    eos_id: int
+    tokenizer_sha: str = ""
+    # The tokenizer object itself (set when built from data; not part of the saved spec).
+    tokenizer_obj: Any = field(default=None, compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "vocab_size": self.vocab_size,
+            "block_size": self.block_size,
+            "tokenizer": self.tokenizer,
+            "eos_id": self.eos_id,
+            "tokenizer_sha": self.tokenizer_sha,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TextSpec:
+        return cls(d["vocab_size"], d["block_size"], d["tokenizer"], d["eos_id"],
+                   d.get("tokenizer_sha", ""))  # fmt: skip
+
+
+class TextModel(nn.Module):
+    """Base class of text families (n-gram, LSTM, GPT)."""
+
+    Config: ClassVar[type]
+    count_based: ClassVar[bool] = False  # True: fitted by counting (no optimiser steps)
+    fused_optimizer: ClassVar[bool] = True  # one fused Adam/AdamW kernel per step
+    conditional = False
+
+    def __init__(self, config: Any, spec: TextSpec):
+        super().__init__()
+        self.config = config
+        self.spec = spec
+
+    # -- training ----------------------------------------------------------------------
+    def networks(self) -> dict[str, nn.Module]:
+        return {"lm": self.lm}
+
+    def sampling_network(self) -> str:
+        return "lm"
+
+    def logits(self, net: nn.Module, ids: torch.Tensor) -> torch.Tensor:
+        """Next-token logits (B, T, V) for ids (B, T)."""
+        return net(input_ids=ids, use_cache=False).logits  # no KV cache while training
+
+    def training_step(
+        self,
+        nets: dict[str, nn.Module],
+        opts: dict[str, torch.optim.Optimizer],
+        next_batch: Callable[[], tuple[torch.Tensor, None]],
+        accelerator: Any,
+    ) -> dict[str, torch.Tensor]:
+        net, opt = nets["lm"], opts["lm"]
+        x, _ = next_batch()  # (B, T + 1) token windows
+        logits = self.logits(net, x[:, :-1])  # (B, T, V)
+        # next-token cross-entropy, in nats per token
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), x[:, 1:].flatten())
+        opt.zero_grad(set_to_none=True)
+        accelerator.backward(loss)
+        clip = getattr(self.config, "grad_clip", 0.0)
+        if clip:
+            torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
+        opt.step()
+        return {"loss": loss.detach()}
+
+    # -- inference ---------------------------------------------------------------------
+    @property
+    def context(self) -> int | None:
+        """Longest sequence (prompt + generated tokens) the model takes; None: unbounded."""
+        return None
+
+    @torch.no_grad()
+    def preview_text(self, net: nn.Module, tokenizer: Any, seed: int, n: int = 3,
+                     max_new: int = 200) -> str:  # fmt: skip
+        """`n` samples (temperature 1) from end-of-text, without touching the training RNG."""
+        ctx = self.context
+        m = max_new if ctx is None else min(max_new, ctx - 1)
+        device = next(net.parameters()).device
+        was_training = net.training
+        net.eval()
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            x = torch.full((n, 1), tokenizer.eos_id, device=device)
+            out = net.generate(x, do_sample=True, top_k=0, max_new_tokens=m, min_new_tokens=m,
+                               pad_token_id=tokenizer.eos_id, attention_mask=torch.ones_like(x))  # fmt: skip
+        net.train(was_training)
+        return "\n\n---\n\n".join(tokenizer.decode(row[1:].tolist()) for row in out) + "\n"
+
+    def hf_model(self) -> Any:
+        """The transformers model used for `generate()`; None for families with their own loop."""
+        return getattr(self, "lm", None)
+
+    # -- the Run -----------------------------------------------------------------------
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        # Tied weights (GPT's embedding and output layer) share storage, which safetensors
+        # refuses; give each key its own tensor.
+        sd = super().state_dict(*args, **kwargs)
+        seen: set[int] = set()
+        for k, v in sd.items():
+            if isinstance(v, torch.Tensor) and v.numel():
+                ptr = v.untyped_storage().data_ptr()
+                if ptr in seen:
+                    sd[k] = v.clone()
+                seen.add(ptr)
+        return sd
+
+    def save_extra(self, model_dir: Path, old_model_dir: Path | None) -> None:
+        """Write the tokenizer (and HF files) into a checkpoint's staged `model_dir`.
+
+        Args:
+            model_dir: the new model/ folder being staged.
+            old_model_dir: the current model/ folder (the tokenizer comes from there when this
+                family was rebuilt from config.yaml on --resume).
+        """
+        from genforge.data.text_tokenizers import TextTokenizer
+        from genforge.models.lm import _quiet_transformers
+
+        _quiet_transformers()
+        tok = self.spec.tokenizer_obj
+        if tok is None:
+            if old_model_dir is None or not (old_model_dir / "tokenizer.json").exists():
+                raise GenforgeError("the run's tokenizer is missing (model/tokenizer.json)")
+            tok = TextTokenizer.load(old_model_dir)
+        tok.save(model_dir)
+        self.save_hf(model_dir, tok)
+
+    def save_hf(self, model_dir: Path, tokenizer: Any) -> None:
+        """Families backed by transformers write `model_dir/hf` (save_pretrained, safetensors)."""
+
+    @classmethod
+    def from_run(cls, config: Any, spec: TextSpec, model_dir: Path) -> TextModel:
+        """The family with the run's weights, for generation and evaluation."""
+        from safetensors.torch import load_file
+
+        model = cls(config, spec)
+        model.load_state_dict(load_file(model_dir / "model.safetensors"))
+        return model.eval()
+
+
+def check_vocab(spec: TextSpec, num_embeddings: int, where: str) -> None:
+    """A tokenizer with more ids than the model has embeddings is the wrong tokenizer."""
+    if spec.vocab_size > num_embeddings:
+        raise GenforgeError(
+            f"tokenizer mismatch: the tokenizer has {spec.vocab_size} tokens but {where} has "
+            f"{num_embeddings} embeddings; use the model's own tokenizer (--tokenizer PATH)"
+        )
