@@ -163,6 +163,6 @@ def test_translate_with_a_cyclegan_run(cli, image_folder, ddpm_run, tmp_path):
     assert "photos -> paintings" in out  # subfolders sorted: a = paintings, b = photos
     assert pixels(tmp_path / "painting.png").shape == (8, 8, 3)
     assert "use genforge translate" in cli.fails("sample", "cg", "--runs-dir", runs)
-    assert "needs a cyclegan run" in cli.fails(
+    assert "needs a cyclegan or pix2pix run" in cli.fails(
         "translate", "tiny-ddpm", "--runs-dir", ddpm_run.parent, "--input", tmp_path / "photo.png"
     )

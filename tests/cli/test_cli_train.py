@@ -22,7 +22,7 @@ from .conftest import Cli
 
 FAMILIES = ["gan", "dcgan", "cgan", "wgan-gp", "hinge-sn", "vae", "cvae"]
 # trained and sampled (or translated) in test_cli_diffusion.py
-IMAGE_TO_IMAGE_FAMILIES = ["ddpm", "cddpm", "t2i", "sr", "cyclegan"]
+IMAGE_TO_IMAGE_FAMILIES = ["ddpm", "cddpm", "t2i", "sr", "cyclegan", "pix2pix"]
 
 
 def read_meta(run: Path) -> dict:

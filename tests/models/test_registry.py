@@ -21,7 +21,9 @@ def test_presets_then_overrides():
 
 @pytest.mark.parametrize("name", [n for n, e in MODELS.items() if e.modality == "image"])
 def test_every_model_builds_and_generates_in_range(name):
-    spec = ImageSpec(1, 16, 2, ("a", "b")) if name == "cyclegan" else SPEC  # two domains
+    spec = (
+        ImageSpec(1, 16, 2, ("a", "b")) if name in ("cyclegan", "pix2pix") else SPEC
+    )  # two domains
     model = build_model(name, spec).eval()
     z = model.latent(3)
     y = [1, 2, 3]

@@ -1,6 +1,6 @@
 """Image-to-image with diffusion runs: `genforge restore RUN --input IMG (--mask MASK |
 --denoise S)` (RePaint inpainting or SDEdit restoration), `genforge upscale RUN --input IMG`
-(super-resolution) and `genforge translate RUN --input IMG` (CycleGAN)."""
+(super-resolution) and `genforge translate RUN --input IMG` (CycleGAN, pix2pix)."""
 
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def upscale_command(
 
 @user_errors
 def translate_command(
-    run: Annotated[str, typer.Argument(help="A cyclegan run (name or path).")],
+    run: Annotated[str, typer.Argument(help="A cyclegan or pix2pix run (name or path).")],
     input: Annotated[Path, typer.Option("--input", help="An image of one domain (model size).")],
     out: Annotated[
         Path | None, typer.Option(help="Output PNG (default <input>-<direction>.png).")
@@ -119,7 +119,7 @@ def translate_command(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
-    """Translate an image to the other domain with a CycleGAN run."""
+    """Translate an image to the other domain with a CycleGAN or pix2pix (a2b only) run."""
     from genforge.generate.diffusion import read_image
     from genforge.generate.image import require_translator, translate_image, write_restored
     from genforge.generate.pipeline import ImagePipeline
@@ -128,7 +128,8 @@ def translate_command(
         raise GenforgeError(f"--direction must be a2b or b2a, got {direction!r}")
     pipe = ImagePipeline(resolve_run(run, runs_dir), device=device)
     require_translator(pipe)
-    image = read_image(input, pipe.spec.channels, pipe.spec.size)
+    # a gray sketch may feed an RGB model: two-domain training promoted gray folders likewise
+    image = read_image(input, pipe.spec.channels, pipe.spec.size, gray_to_rgb=True)
     result = translate_image(pipe, image, direction)
     out = out or input.with_name(f"{input.stem}-{direction}.png")
     names = pipe.spec.class_names

@@ -9,6 +9,7 @@ import typer
 
 from genforge.cli.common import console, show_progress, user_errors
 from genforge.core.config import parse_overrides
+from genforge.core.errors import GenforgeError
 
 
 @user_errors
@@ -23,6 +24,14 @@ def train_command(
             "table (breast_cancer, wine, diabetes); an audio folder or tones, spoken-digits; "
             "for text models a folder of .txt/.md, a .jsonl/.csv/.txt file or pydoc."
         ),
+    ] = None,
+    domain_a: Annotated[
+        Path | None,
+        typer.Option(help="cyclegan/pix2pix: folder of domain A images (instead of --data)."),
+    ] = None,
+    domain_b: Annotated[
+        Path | None,
+        typer.Option(help="cyclegan/pix2pix: folder of domain B images (pix2pix: same names)."),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Run name (default <data>-<model>).")] = None,
     resume: Annotated[
@@ -112,6 +121,16 @@ def train_command(
         "epochs": epochs, "sample_rate": sample_rate, "seconds": seconds,
         "eval_every": eval_every, "keep_best": keep_best, "early_stop": early_stop,
     }  # fmt: skip
+    if (domain_a is None) != (domain_b is None):
+        given_one = "--domain-a" if domain_a is not None else "--domain-b"
+        raise GenforgeError(
+            f"{given_one} needs its partner: give both --domain-a and --domain-b folders"
+        )
+    if domain_a is not None:
+        if data is not None:
+            raise GenforgeError("--data and --domain-a/--domain-b do not go together; use one")
+        data = str(domain_a)
+        given["domain_b"] = str(domain_b.expanduser().resolve())
     tokenizer = tokenizer or init
     if tokenizer is not None and tokenizer not in ("char", "bpe"):
         tokenizer = str(Path(tokenizer).resolve())  # a folder: absolute, so --resume finds it

@@ -40,6 +40,7 @@ class ImageDataset:
     report: DataReport
     stream: Dataset | None = None  # set when too big for memory; items (image, label or -1)
     files: list[str] | None = None  # source file of each item (folders); None for embedded sets
+    paired: bool = False  # items are (A, B) pairs stacked on channels: (N, 2C, H, W)
 
     @property
     def in_memory(self) -> bool:
@@ -51,7 +52,9 @@ class ImageDataset:
 
     @property
     def channels(self) -> int:
-        return self.images.shape[1] if self.images is not None else self.report.channels
+        if self.images is None:
+            return self.report.channels
+        return self.images.shape[1] // 2 if self.paired else self.images.shape[1]
 
     @property
     def image_size(self) -> int:
@@ -95,6 +98,8 @@ class ImageDataset:
         idx = torch.from_numpy(index).long()
         labels = self.labels[idx] if self.labels is not None else None
         counts = Counter(labels.tolist()) if labels is not None else Counter()
+        if self.paired:  # every item holds one image of each domain
+            counts = Counter({i: len(index) for i in range(len(self.class_names))})
         report = dataclasses.replace(
             self.report,
             num_images=len(index),
@@ -108,6 +113,7 @@ class ImageDataset:
             report=report,
             stream=Subset(self.stream, index.tolist()) if self.stream is not None else None,
             files=[self.files[i] for i in index] if self.files is not None else None,
+            paired=self.paired,
         )
 
 

@@ -347,8 +347,11 @@ class DiffusionPipeline(ImagePipeline):
 # ---------------------------------------------------------------------------------------
 
 
-def read_image(path: str | Path, channels: int, size: int) -> torch.Tensor:
-    """An image file as (1, C, H, W) in [-1, 1]; its size and colour must fit the model."""
+def read_image(
+    path: str | Path, channels: int, size: int, gray_to_rgb: bool = False
+) -> torch.Tensor:
+    """An image file as (1, C, H, W) in [-1, 1]; its size and colour must fit the model
+    (`gray_to_rgb`: a grayscale file may feed an RGB model, as training promoted it)."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -365,7 +368,7 @@ def read_image(path: str | Path, channels: int, size: int) -> torch.Tensor:
             "images; resize or crop it first"
         )
     gray = img.mode in ("1", "L", "LA", "I", "I;16", "F")
-    if gray != (channels == 1):
+    if gray != (channels == 1) and not (gray and gray_to_rgb):
         have, want = ("grayscale", "RGB") if gray else ("color", "grayscale")
         raise GenforgeError(f"{path.name} is {have} but this model makes {want} images")
     arr = np.asarray(img.convert("L" if channels == 1 else "RGB"), dtype=np.float32)

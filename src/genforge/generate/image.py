@@ -31,11 +31,10 @@ def open_pipeline(
 ) -> ImagePipeline:
     """The pipeline for `run`: a DiffusionPipeline (with its sampler options) for diffusion
     runs, an ImagePipeline for GANs and VAEs (which take no sampler options)."""
-    from genforge.models.cyclegan import CycleGAN
     from genforge.models.diffusion import DDPM
 
     cfg = run.read_config()
-    if issubclass(get_entry(cfg["model"]).family, CycleGAN):
+    if getattr(get_entry(cfg["model"]).family, "domains", None):  # cyclegan, pix2pix
         raise GenforgeError(
             f"run '{run.name}' translates images rather than sampling them; use genforge translate"
         )
@@ -253,14 +252,14 @@ def write_pil_images(
 def require_translator(pipe: ImagePipeline) -> None:
     if not hasattr(pipe.model, "translate"):
         raise GenforgeError(
-            f"translation needs a cyclegan run; run '{pipe.run.name}' is a {pipe.model_name}"
+            f"translation needs a cyclegan or pix2pix run; run '{pipe.run.name}' is a {pipe.model_name}"
         )
 
 
 def translate_image(
     pipe: ImagePipeline, image: torch.Tensor, direction: str = "a2b"
 ) -> torch.Tensor:
-    """Translate one image (1, C, H, W) with a CycleGAN run; returns (1, C, H, W) on the CPU."""
+    """Translate one image (1, C, H, W) with a CycleGAN or pix2pix run; returns (1, C, H, W) on the CPU."""
     require_translator(pipe)
     pipe._check_images(image)
     with torch.no_grad():

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -49,6 +49,9 @@ class ImageModel(nn.Module):
 
     Config: ClassVar[type]
     supported_sizes: ClassVar[tuple[int, ...]] = (8, 16, 32, 64, 128)
+    # Two-domain image-to-image families train on --domain-a/--domain-b folders: "unpaired"
+    # (any images of A and of B) or "paired" (A and B files paired by name); None: --data.
+    domains: ClassVar[Literal["unpaired", "paired"] | None] = None
 
     def __init__(self, config: Any, spec: ImageSpec):
         super().__init__()

@@ -1,6 +1,7 @@
 """CycleGAN: unpaired image-to-image translation (Zhu et al. 2017, arXiv:1703.10593).
 
-Two domains are the data's two class subfolders (sorted: the first is A, the second B). Two
+Two domains are the --domain-a and --domain-b folders, or the data's two class subfolders
+(sorted: the first is A, the second B). Two
 ResNet translators G_ab, G_ba and two PatchGAN discriminators D_a, D_b are trained with the
 least-squares GAN loss, a cycle loss |G_ba(G_ab(a)) - a| + |G_ab(G_ba(b)) - b| and an identity
 loss |G_ab(b) - b| + |G_ba(a) - a| that keeps colours when nothing needs changing.
@@ -104,12 +105,13 @@ class CycleGAN(ImageModel):
 
     Config = CycleGANConfig
     supported_sizes = (8, 16, 32, 64, 128)
+    domains = "unpaired"
 
     def __init__(self, config: CycleGANConfig, spec: ImageSpec):
         if spec.num_classes != 2:
             raise GenforgeError(
-                "cyclegan translates between two domains: give a folder with exactly two "
-                f"subfolders (e.g. photos/ and paintings/); this data has {spec.num_classes} classes"
+                "cyclegan translates between two domains: give --domain-a and --domain-b, or a "
+                f"folder with exactly two subfolders (e.g. photos/ and paintings/); this data has {spec.num_classes} classes"
             )
         super().__init__(config, spec)
         c, w = spec.channels, config.width

@@ -17,6 +17,7 @@ from genforge.models.gan import GAN
 from genforge.models.lm import GPT
 from genforge.models.lstm import LSTM
 from genforge.models.ngram import NGram
+from genforge.models.pix2pix import Pix2Pix
 from genforge.models.specvae import SpecVAE
 from genforge.models.super_resolution import SuperResolution
 from genforge.models.text_to_image import TextToImage
@@ -103,8 +104,16 @@ MODELS: dict[str, ModelEntry] = {
     ),
     "cyclegan": ModelEntry(
         CycleGAN,
-        "unpaired translation between the data's two subfolders (ResNet G, PatchGAN D, "
+        "unpaired translation between --domain-a and --domain-b (or --data's two subfolders; "
+        "ResNet G, PatchGAN D, "
         "least squares + cycle + identity losses)",
+        {},
+        {"lr": 2e-4, "betas": (0.5, 0.999)},
+    ),
+    "pix2pix": ModelEntry(
+        Pix2Pix,
+        "paired translation from --domain-a to --domain-b files of the same name (U-Net G, "
+        "PatchGAN D, GAN + 100 x L1 loss)",
         {},
         {"lr": 2e-4, "betas": (0.5, 0.999)},
     ),

@@ -14,6 +14,8 @@ class DataConfig:
     val_fraction: float = 0.1  # held out, seeded, stratified by label
     augment: tuple[str, ...] = ()  # flip, rotate, crop, scale
     memory_limit_mb: int = 2048  # decoded data up to this size lives on the device; more streams
+    domain_b: str | None = None  # two-domain models: `source` is folder A, this is folder B
+    paired: bool = False  # with domain_b: pair A and B files by name (pix2pix)
 
 
 @dataclass

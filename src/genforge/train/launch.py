@@ -191,6 +191,7 @@ def _create(
     data_opts, train_opts, model_opts = _split_options(model, options)
     entry = get_entry(model)
     modality = get_modality(entry.modality)
+    _check_domains(model, getattr(entry.family, "domains", None), data_opts)
     data = data or modality.default_data
     mcfg = model_config(model, model_opts)
     tcfg = from_dict(TrainConfig, {**entry.train, **train_opts})
@@ -216,6 +217,23 @@ def _create(
     run.path.mkdir(parents=True, exist_ok=False)
     run.write_config(cfg)
     return run, cfg, dataset
+
+
+def _check_domains(model: str, kind: str | None, data_opts: dict[str, Any]) -> None:
+    """Two-domain families need --domain-a/--domain-b (pix2pix) or accept them (cyclegan);
+    every other family trains on --data. Sets data_opts["paired"] from the family."""
+    if data_opts.get("domain_b") and kind is None:
+        raise GenforgeError(
+            f"--domain-a/--domain-b are for two-domain models (cyclegan, pix2pix); {model} "
+            "trains on --data"
+        )
+    if kind == "paired" and not data_opts.get("domain_b"):
+        raise GenforgeError(
+            f"{model} learns from paired folders: --domain-a ./sketches --domain-b ./photos "
+            "(files paired by name)"
+        )
+    if kind is not None:
+        data_opts["paired"] = kind == "paired"
 
 
 def _reopen(ref, model: str | None, data: str | None, runs_dir, options: dict) -> tuple[Run, dict]:

@@ -105,6 +105,13 @@ class ImageModality(Modality):
     def load(self, cfg: Any, seed: int) -> Any:
         from genforge.data import load_images
 
+        if getattr(cfg, "domain_b", None):  # --domain-a/--domain-b (cyclegan, pix2pix)
+            from genforge.data.domains import load_domains
+
+            return load_domains(
+                cfg.source, cfg.domain_b, cfg.image_size, cfg.channels, paired=cfg.paired,
+                max_memory_bytes=cfg.memory_limit_mb * 2**20,
+            )  # fmt: skip
         return load_images(
             cfg.source, cfg.image_size, cfg.channels, seed=seed,
             max_memory_bytes=cfg.memory_limit_mb * 2**20,
