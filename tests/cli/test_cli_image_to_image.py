@@ -72,6 +72,9 @@ def test_pix2pix_pairs_by_name_trains_and_translates(cli, image_folder, tmp_path
     assert [s["path"] for s in report["skipped"]] == ["sketches/lonely.png"]
     assert "no file named lonely.* in photos" in report["skipped"][0]["reason"]
     assert (runs / "pp" / "samples" / "latest.png").exists()
+    card = (runs / "pp" / "README.md").read_text()
+    assert f"`{sketches.resolve()}` -> `{photos.resolve()}` (paired by name)" in card
+    assert "genforge translate pp --input a.png" in card and "genforge sample" not in card
 
     cli.ok("translate", "pp", "--runs-dir", runs, "--input", sketches / "img000.png",
            "--out", tmp_path / "photo.png")  # fmt: skip

@@ -52,7 +52,7 @@ def write_model_card(run: Run) -> Path:
         f"# {run.name}",
         "",
         f"A **{cfg['model']}** model trained with genforge {cfg.get('genforge_version', '')} "
-        f"on `{cfg['data']['source']}` ({modality_of(cfg).describe(cfg)}).",
+        f"on {_source(cfg['data'])} ({modality_of(cfg).describe(cfg)}).",
         "",
         "## Data",
         "",
@@ -85,7 +85,7 @@ def write_model_card(run: Run) -> Path:
         "## Use",
         "",
         "```bash",
-        *modality.card_usage(run.name),
+        *(_translate_usage(run.name, cfg) or modality.card_usage(run.name)),
         "```",
         "",
         "## Config",
@@ -111,3 +111,24 @@ def write_model_card(run: Run) -> Path:
     ]
     write_text(run.card_path, "\n".join(lines))
     return run.card_path
+
+
+def _source(data: dict) -> str:
+    """`folder`, or `A` -> `B` for a two-domain run (--domain-a/--domain-b)."""
+    if data.get("domain_b"):
+        joint = "paired by name" if data.get("paired") else "unpaired"
+        return f"`{data['source']}` -> `{data['domain_b']}` ({joint})"
+    return f"`{data['source']}`"
+
+
+def _translate_usage(name: str, cfg: dict) -> list[str] | None:
+    """Usage lines for translation families (cyclegan, pix2pix), which do not sample."""
+    from genforge.models import get_entry
+
+    kind = getattr(get_entry(cfg["model"]).family, "domains", None)
+    if kind is None:
+        return None
+    lines = [f"genforge translate {name} --input a.png --out b.png"]
+    if kind == "unpaired":
+        lines.append(f"genforge translate {name} --input b.png --out a.png --direction b2a")
+    return lines
