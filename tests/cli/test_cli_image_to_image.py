@@ -16,9 +16,9 @@ def pixels(path):
 def test_cyclegan_on_two_domain_folders_then_translate(cli, image_folder, tmp_path):
     photos = image_folder(tmp_path / "photos", 6, size=(8, 8))
     paintings = image_folder(tmp_path / "paintings", 5, size=(8, 8), seed=1)
-    runs = tmp_path / "runs"
-    cli.ok("train", "cyclegan", "--domain-a", photos, "--domain-b", paintings, "--name", "cg",
-           "--runs-dir", runs, *TINY, "--set", "n_res=1")  # fmt: skip
+    runs = tmp_path / "runs"  # the commands run in tmp_path: relative folders as in the issue
+    cli.ok("train", "cyclegan", "--domain-a", "./photos", "--domain-b", "./paintings", "--name",
+           "cg", "--runs-dir", runs, *TINY, "--set", "n_res=1")  # fmt: skip
     cfg = yaml.safe_load((runs / "cg" / "config.yaml").read_text())
     assert cfg["spec"]["class_names"] == ["photos", "paintings"]  # A first, as given
     assert cfg["data"]["domain_b"] == str(paintings.resolve())
@@ -28,6 +28,8 @@ def test_cyclegan_on_two_domain_folders_then_translate(cli, image_folder, tmp_pa
                  "--out", tmp_path / "painting.png").output  # fmt: skip
     assert "photos -> paintings" in out
     assert pixels(tmp_path / "painting.png").shape == (8, 8, 3)
+    cli.ok("train", "--resume", "cg", "--runs-dir", runs, "--steps", "3")  # reloads both folders
+    assert json.loads((runs / "cg" / "model" / "meta.json").read_text())["step"] == 3
 
 
 def test_domain_options_fail_in_one_line(cli, image_folder, tmp_path):
