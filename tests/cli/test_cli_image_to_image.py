@@ -84,6 +84,11 @@ def test_pix2pix_pairs_by_name_trains_and_translates(cli, image_folder, tmp_path
     assert "one way, a2b" in cli.fails("translate", "pp", "--runs-dir", runs, "--input",
                                        sketches / "img000.png", "--direction", "b2a")  # fmt: skip
     assert "use genforge translate" in cli.fails("sample", "pp", "--runs-dir", runs)
+    assert "cannot evaluate translation runs yet" in cli.fails("eval", "pp", "--runs-dir", runs)
+    assert "pix2pix translates images, which genforge cannot evaluate yet" in cli.fails(
+        "train", "pix2pix", "--domain-a", sketches, "--domain-b", photos, "--eval-every", "2",
+        "--runs-dir", runs,
+    )  # fmt: skip
 
 
 def test_pix2pix_without_a_single_pair_fails(cli, image_folder, tmp_path):

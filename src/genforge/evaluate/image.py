@@ -132,6 +132,13 @@ class ImageEvaluator:
         cfg = self.run.read_config()
         if cfg.get("modality", "image") not in IMAGE_MODALITIES:
             raise GenforgeError(f"run '{self.run.name}' is not an image run")
+        from genforge.models import get_entry
+
+        if getattr(get_entry(cfg["model"]).family, "domains", None):  # cyclegan, pix2pix
+            raise GenforgeError(
+                f"run '{self.run.name}' translates images ({cfg['model']}); genforge eval "
+                "measures sampled images and cannot evaluate translation runs yet"
+            )
         self.device = pick_device(device)
         self.pipe = pipeline
         if self.pipe is None and load_pipeline and self.run.read_meta() is not None:

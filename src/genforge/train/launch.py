@@ -196,6 +196,11 @@ def _create(
     mcfg = model_config(model, model_opts)
     tcfg = from_dict(TrainConfig, {**entry.train, **train_opts})
     check_eval_config(tcfg)
+    if getattr(entry.family, "domains", None) and tcfg.eval_every:
+        raise GenforgeError(
+            f"--eval-every measures sampled images; {model} translates images, which "
+            "genforge cannot evaluate yet"
+        )
     source = data if modality.is_embedded(data) else str(Path(data).resolve())
     dcfg = from_dict(modality.data_config, {"source": source, **data_opts})
     dataset = modality.load(dcfg, tcfg.seed)
