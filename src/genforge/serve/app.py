@@ -268,7 +268,10 @@ def _router(svc: Services) -> APIRouter:
 
     @r.post("/datasets", response_model=S.DatasetInfo, status_code=201, tags=["datasets"])
     def register_dataset(body: S.DatasetRegister, who: Who) -> S.DatasetInfo:
-        path = Path(body.path).expanduser()
+        try:
+            path = Path(body.path).expanduser()
+        except RuntimeError:  # "~nosuchuser/...": no home directory to expand to
+            raise GenforgeError(f"cannot expand {body.path!r}; give an absolute path") from None
         if not path.is_absolute():
             raise GenforgeError(f"give an absolute server path, not {body.path!r}")
         path = path.resolve()
