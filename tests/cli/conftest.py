@@ -18,6 +18,9 @@ from genforge.cli.main import app
 # Tiny settings per model: 8 px digits, 2 steps, narrow networks (seconds on a CPU).
 COMMON = ["--image-size", "8", "--steps", "2", "--batch-size", "8"]
 DCGAN_TINY = ["--set", "ngf=8", "--set", "ndf=8", "--set", "latent_dim=8"]
+DDPM_TINY = [
+    "--set", "block_out_channels=[8,16]", "--set", "norm_num_groups=4", "--set", "preview_steps=2",
+]  # fmt: skip
 TINY = {
     "gan": ["--set", "latent_dim=8", "--set", "g_hidden=[16]", "--set", "d_hidden=[16]"],
     "dcgan": DCGAN_TINY,
@@ -26,6 +29,9 @@ TINY = {
     "hinge-sn": DCGAN_TINY,
     "vae": ["--set", "width=8", "--set", "latent_dim=8"],
     "cvae": ["--set", "width=8", "--set", "latent_dim=8"],
+    "ddpm": DDPM_TINY,
+    "cddpm": DDPM_TINY,
+    "t2i": [*DDPM_TINY, "--set", "text_dim=16"],
 }
 
 
@@ -172,6 +178,24 @@ def cgan_run(train_shared: Callable[..., Path]) -> Path:
 def vae_run(train_shared: Callable[..., Path]) -> Path:
     """VAE on digits with latent_dim 8."""
     return train_shared("vae", "tiny-vae")
+
+
+@pytest.fixture(scope="session")
+def ddpm_run(train_shared: Callable[..., Path]) -> Path:
+    """Unconditional DDPM on digits, 8 px, 2 steps, UNet widths (8, 16)."""
+    return train_shared("ddpm", "tiny-ddpm")
+
+
+@pytest.fixture(scope="session")
+def cddpm_run(train_shared: Callable[..., Path]) -> Path:
+    """Class-conditional DDPM (classifier-free guidance) on digits."""
+    return train_shared("cddpm", "tiny-cddpm")
+
+
+@pytest.fixture(scope="session")
+def t2i_run(train_shared: Callable[..., Path]) -> Path:
+    """Text-to-image diffusion on digits, captions "a handwritten zero" ... "nine"."""
+    return train_shared("t2i", "tiny-t2i")
 
 
 @pytest.fixture(scope="session")

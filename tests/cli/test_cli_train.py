@@ -21,6 +21,8 @@ from genforge.models import MODELS
 from .conftest import Cli
 
 FAMILIES = ["gan", "dcgan", "cgan", "wgan-gp", "hinge-sn", "vae", "cvae"]
+# trained and sampled (or translated) in test_cli_diffusion.py
+IMAGE_TO_IMAGE_FAMILIES = ["ddpm", "cddpm", "t2i", "sr", "cyclegan"]
 
 
 def read_meta(run: Path) -> dict:
@@ -158,10 +160,11 @@ def test_train_on_a_labeled_image_folder(pets_cgan_run: Path):
 
 
 def test_models_lists_every_model(cli: Cli):
-    assert {n for n, e in MODELS.items() if e.modality == "image"} == set(FAMILIES)
+    image_models = {n for n, e in MODELS.items() if e.modality in ("image", "captioned-image")}
+    assert image_models == set(FAMILIES) | set(IMAGE_TO_IMAGE_FAMILIES)
     out = cli.ok("models").stdout
     rows = {line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│")}
-    assert set(FAMILIES) <= rows
+    assert set(MODELS) <= rows
 
 
 def test_demo_writes_a_class_grid(cli: Cli, tmp_path: Path):

@@ -55,3 +55,18 @@ def test_gate_works_for_a_vae_without_discriminator(tiny_runs, feature_cache, mo
     ev = ImageEvaluator(tiny_runs["vae"], domain_steps=60)
     result = gated_sample(ev, 6, best_of=3, min_score=0.0)
     assert result.components == ["confidence", "manifold"] and len(result.images) == 6
+
+
+def test_gate_works_for_a_diffusion_run(tmp_path, feature_cache, monkeypatch):
+    import genforge
+
+    monkeypatch.setenv("GENFORGE_CACHE", str(feature_cache))
+    pipe = genforge.train(
+        "cddpm", "digits", name="tiny-cddpm", runs_dir=tmp_path, image_size=8, batch_size=16,
+        steps=3, block_out_channels=(8, 16), norm_num_groups=4, preview_steps=2,
+        sample_every=1000,
+    )  # fmt: skip
+    ev = ImageEvaluator(pipe.run, domain_steps=60)
+    result = gated_sample(ev, 4, best_of=2, min_score=0.0, label=7)
+    assert result.components == ["confidence", "manifold"]  # no discriminator in a diffusion run
+    assert len(result.images) == 4 and result.labels.tolist() == [7, 7, 7, 7]

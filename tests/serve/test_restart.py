@@ -21,6 +21,10 @@ def wait_for(base, name, pred, timeout=180):
     raise AssertionError(f"timed out; last: {info}")
 
 
+# long enough that the poll sees it mid-training on a fast machine, short enough for a slow one
+STEPS = 600
+
+
 def test_kill_9_mid_training_then_resume(runs_dir, free_port, start_server, tiny):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -36,10 +40,12 @@ def test_kill_9_mid_training_then_resume(runs_dir, free_port, start_server, tiny
             "sample_every": 10**6,
         }
         r = httpx.post(f"{base}/v1/runs", json={"model": "dcgan", "data": "digits", "name": "crash",
-                                                "steps": 20, "options": opts}, timeout=30)  # fmt: skip
+                                                "steps": STEPS, "options": opts}, timeout=30)  # fmt: skip
         assert r.status_code == 201, r.text
         wait_for(
-            base, "crash", lambda i: i["state"] == "running" and 5 <= i["checkpoint_step"] < 20
+            base,
+            "crash",
+            lambda i: i["state"] == "running" and 5 <= i["checkpoint_step"] < STEPS // 2,
         )
         db = runs_dir / ".serve" / "genforge.sqlite"
         child = sqlite3.connect(db).execute("SELECT pid FROM jobs WHERE run='crash'").fetchone()[0]
@@ -51,7 +57,7 @@ def test_kill_9_mid_training_then_resume(runs_dir, free_port, start_server, tiny
             time.sleep(0.2)
         server = start_server(runs_dir, port)
         info = wait_for(base, "crash", lambda i: i["state"] not in ("queued", "running"))
-        assert info["state"] == "completed" and info["step"] == 20, info
+        assert info["state"] == "completed" and info["step"] == STEPS, info
         restarts = (
             sqlite3.connect(db)
             .execute("SELECT restarts, resume FROM jobs WHERE run='crash'")
@@ -59,7 +65,7 @@ def test_kill_9_mid_training_then_resume(runs_dir, free_port, start_server, tiny
         )
         assert restarts == (1, 1)
         steps = [m["step"] for m in httpx.get(f"{base}/v1/runs/crash/metrics").json()]
-        assert steps == sorted(set(steps)) and steps[-1] == 20  # no step logged twice
+        assert steps == sorted(set(steps)) and steps[-1] == STEPS  # no step logged twice
         outputs = httpx.get(f"{base}/v1/outputs").json()
         assert sorted(o["id"] for o in outputs["items"]) == ids
     finally:

@@ -36,11 +36,14 @@ def test_same_seed_same_model_and_samples(tmp_path):
     assert not torch.equal(sa, ImagePipeline(a).sample(4, seed=1))
 
 
-@pytest.mark.parametrize("model", ["dcgan", "vae"])
+@pytest.mark.parametrize("model", ["dcgan", "vae", "cddpm"])
 def test_resume_matches_an_uninterrupted_run(model):
     opts = {**TINY, "steps": 6, "checkpoint_every": 100, "augment": ("flip",)}
     if model == "vae":
         opts = {k: v for k, v in opts.items() if k not in ("ngf", "ndf")} | {"width": 8}
+    if model == "cddpm":  # random timesteps, noise and label dropout must resume exactly too
+        opts = {k: v for k, v in opts.items() if k not in ("ngf", "ndf", "latent_dim")}
+        opts |= {"block_out_channels": (8, 16), "norm_num_groups": 4, "preview_steps": 2}
     full = train(model, "digits", name="full", **opts)
     part = train(model, "digits", name="part", stop_after=3, **opts)
     assert part.step == 3

@@ -1,4 +1,5 @@
-"""`genforge bench train`: throughput, FLOPs and the device's peak, measured together."""
+"""`genforge bench train` (throughput, FLOPs and the device's peak, measured together) and
+`genforge bench sample` (diffusion samplers: images/s and FD on one run)."""
 
 from __future__ import annotations
 
@@ -76,6 +77,64 @@ def train_bench(
             f"{r.median / base:.2f}x" if base else "-",
         )  # fmt: skip
     Console(width=max(console.width, 110)).print(table)
+
+
+@app.command("sample")
+@user_errors
+def sample_bench(
+    run: Annotated[str | None, typer.Option(help="A trained diffusion run (name or path).")] = None,
+    model: Annotated[str, typer.Option(help="The run's model family (ddpm or cddpm).")] = "ddpm",
+    samplers: Annotated[
+        str, typer.Option(help="Comma list of sampler:steps.")
+    ] = "ddpm:1000,ddim:50,dpm-solver++:20",
+    n: Annotated[int, typer.Option(help="Images per timed repeat.")] = 64,
+    repeats: Annotated[int, typer.Option(help="Timed repeats (the median is reported).")] = 3,
+    fd: Annotated[bool, typer.Option(help="Also compute the FD of each sampler's images.")] = True,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
+) -> None:
+    """Diffusion sampling speed (images/s) and quality (FD) per sampler, on one run."""
+    import torch
+
+    from genforge.core.run import resolve_run
+    from genforge.generate.bench import bench_sampler, parse_samplers
+
+    if run is None:
+        raise GenforgeError(
+            f"bench sample needs --run: a trained {model} run (genforge train {model} ...)"
+        )
+    the_run = resolve_run(run, runs_dir)
+    trained = the_run.read_config()["model"]
+    if trained != model:
+        raise GenforgeError(f"run '{the_run.name}' is a {trained} run, not {model}")
+    plan = parse_samplers(samplers)
+    console.print(f"run {the_run.name} (step {the_run.step}), {n} images x {repeats} repeats, "
+                  f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")  # fmt: skip
+    results = [bench_sampler(the_run, s, k, n, repeats, device) for s, k in plan]
+    fds: list[tuple[float, str] | None] = [None] * len(results)
+    accs: list[float | None] = [None] * len(results)
+    if fd:  # the Evaluation package's measures, in the run's domain feature space
+        from genforge.evaluate.image import conditional_accuracy, fd_between
+
+        fds = [fd_between(the_run, r.images) for r in results]
+        accs = [
+            conditional_accuracy(the_run, r.images, r.labels) if r.labels is not None else None
+            for r in results
+        ]
+    base = results[0]
+    table = Table("sampler", "steps", "img/s", "range", "speed", "FD", "FD vs first", "cond. acc")
+    for r, f, acc in zip(results, fds, accs, strict=True):
+        table.add_row(
+            r.sampler, str(r.steps), f"{r.median:,.2f}",
+            f"{min(r.images_per_s):,.2f}-{max(r.images_per_s):,.2f}",
+            f"{r.median / base.median:.1f}x",
+            f"{f[0]:.3f}" if f else "-",
+            f"{100 * (f[0] / fds[0][0] - 1):+.0f}%" if f and fds[0] and fds[0][0] else "-",
+            f"{100 * acc:.1f}%" if acc is not None else "-",
+        )  # fmt: skip
+    Console(width=max(console.width, 110)).print(table)
+    if fd and fds[0]:
+        console.print(f"FD: {fds[0][1]} ({len(base.images)} images per sampler)")
 
 
 @app.command("text")

@@ -1,5 +1,6 @@
-"""`genforge generate ...`: one command per modality: text from a trained text run; speech from
-pretrained providers (no training run needed)."""
+"""`genforge generate ...`: one command per modality: images from a prompt (a trained t2i run, a
+local diffusers pipeline folder, or an OpenAI-compatible images endpoint); text from a trained
+text run; speech from pretrained providers (no training run needed)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,134 @@ from genforge.core.errors import GenforgeError
 from genforge.core.run import resolve_run
 
 app = typer.Typer(
-    help="Generate text from a run, or speech from pretrained providers.", no_args_is_help=True
+    help="Generate images from a prompt, text from a run, or speech from pretrained providers.",
+    no_args_is_help=True,
 )
+
+
+@app.command("image")
+@user_errors
+def image_command(
+    prompt: Annotated[str, typer.Option(help='What to draw, e.g. "a handwritten seven".')],
+    model: Annotated[
+        str | None,
+        typer.Option(help="A t2i run, a local diffusers pipeline folder, or a remote model name."),
+    ] = None,
+    provider: Annotated[
+        str | None,
+        typer.Option(help="run, local or openai-compatible (default: from --model)."),
+    ] = None,
+    n: Annotated[int, typer.Option(help="Images to draw.")] = 8,
+    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same images.")] = 0,
+    guidance: Annotated[
+        float | None, typer.Option(help="Classifier-free guidance scale (0 = ignore the prompt).")
+    ] = None,
+    sampler: Annotated[
+        str | None, typer.Option(help="t2i runs: ddim (default), ddpm or dpm-solver++.")
+    ] = None,
+    steps: Annotated[int | None, typer.Option(help="Denoising steps.")] = None,
+    input: Annotated[
+        Path | None, typer.Option("--input", help="Local pipelines: image-to-image from this.")
+    ] = None,
+    mask: Annotated[
+        Path | None, typer.Option(help="Local pipelines with --input: inpaint the light area.")
+    ] = None,
+    strength: Annotated[float, typer.Option(help="Image-to-image: how much to change.")] = 0.6,
+    size: Annotated[str, typer.Option(help="openai-compatible: WIDTHxHEIGHT.")] = "1024x1024",
+    out: Annotated[Path | None, typer.Option(help="Grid PNG.")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option(help="Write one PNG per image into this folder.")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
+) -> None:
+    """Draw images for a text prompt."""
+    from genforge.generate.providers import is_pipeline_folder
+
+    if out is not None and out.suffix.lower() != ".png":
+        raise GenforgeError(f"--out must end in .png, got {out.name}")
+    if n < 1:
+        raise GenforgeError(f"--n must be at least 1, got {n}")
+    if provider is None:
+        if model is None:
+            raise GenforgeError(
+                "which model? --model RUN (genforge train t2i ...), --model PIPELINE_FOLDER, "
+                "or --provider openai-compatible"
+            )
+        provider = "local" if is_pipeline_folder(model) else "run"
+    if provider != "local" and (input is not None or mask is not None):
+        raise GenforgeError("--input/--mask need a local diffusers pipeline (--provider local)")
+    if mask is not None and input is None:
+        raise GenforgeError("--mask needs --input (the image to inpaint)")
+    if provider == "run":
+        paths = _from_run(model, prompt, n, seed, guidance, sampler, steps, out, out_dir,
+                          device, runs_dir)  # fmt: skip
+    else:
+        if sampler is not None:
+            raise GenforgeError("--sampler applies to genforge runs only")
+        paths = _from_provider(provider, model, prompt, n, seed, guidance, steps, input, mask,
+                               strength, size, out, out_dir, device)  # fmt: skip
+    paths, grid = paths
+    if grid is not None:
+        console.print(f"grid: {paths[0]}")
+    if out_dir is not None:
+        console.print(f"{len(paths) - (grid is not None)} images in {out_dir}")
+
+
+def _from_run(model, prompt, n, seed, guidance, sampler, steps, out, out_dir, device, runs_dir):
+    from genforge.core.run import resolve_run
+    from genforge.generate.diffusion import DiffusionPipeline
+    from genforge.generate.image import write_prompt_samples
+
+    if model is None:
+        raise GenforgeError("--provider run needs --model RUN")
+    pipe = DiffusionPipeline(resolve_run(model, runs_dir), device, sampler=sampler or "ddim",
+                             steps=steps, guidance=guidance)  # fmt: skip
+    if out is None and out_dir is None:
+        out = pipe.run.samples_dir / f"prompt-s{seed}.png"
+    return write_prompt_samples(pipe, prompt, n, seed=seed, grid=out, out_dir=out_dir), out
+
+
+def _from_provider(name, model, prompt, n, seed, guidance, steps, input, mask, strength, size,
+                   out, out_dir, device):  # fmt: skip
+
+    from genforge.generate.image import write_pil_images
+    from genforge.generate.providers import get_provider
+
+    if name == "local":
+        if model is None:
+            raise GenforgeError("--provider local needs --model PIPELINE_FOLDER")
+        prov = get_provider("local", path=model, device=device)
+    else:
+        prov = get_provider(name, model=model, size=size)
+    if input is not None:
+        image = _open(input)
+        if mask is not None:
+            images = prov.inpaint(image, _open(mask).convert("L"), prompt, n=n, seed=seed,
+                                  guidance=guidance, steps=steps)  # fmt: skip
+        else:
+            images = prov.img2img(image, prompt, strength=strength, n=n, seed=seed,
+                                  guidance=guidance, steps=steps)  # fmt: skip
+    else:
+        images = prov.txt2img(prompt, n=n, seed=seed, guidance=guidance, steps=steps)
+    params = {"provider": name, "model": model, "prompt": prompt, "seed": seed,
+              "guidance": guidance, "steps": steps}  # fmt: skip
+    params = {k: v for k, v in params.items() if v is not None}
+    if out is None and out_dir is None:
+        out = Path(f"{name}-s{seed}.png")
+    return write_pil_images(images, params, grid=out, out_dir=out_dir), out
+
+
+def _open(path: Path):
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise GenforgeError(f"no image file {path}")
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB") if im.mode not in ("RGB", "L") else im.copy()
+    except (UnidentifiedImageError, OSError) as e:
+        raise GenforgeError(f"cannot read {path} as an image: {e}") from None
 
 
 @app.command("speech")

@@ -9,6 +9,7 @@ from genforge.cli import bench, data, generate, keys, runs, watermark
 from genforge.cli.chat import chat_command
 from genforge.cli.demo import demo_command
 from genforge.cli.eval import compare_command, eval_command
+from genforge.cli.restore import restore_command, translate_command, upscale_command
 from genforge.cli.sample import encode_command, sample_command
 from genforge.cli.serve import serve_command
 from genforge.cli.train import models_command, train_command
@@ -29,6 +30,9 @@ app.add_typer(watermark.app, name="watermark")
 app.command("train")(train_command)
 app.command("sample")(sample_command)
 app.command("encode")(encode_command)
+app.command("restore")(restore_command)
+app.command("upscale")(upscale_command)
+app.command("translate")(translate_command)
 app.command("models")(models_command)
 app.command("demo")(demo_command)
 app.command("chat")(chat_command)

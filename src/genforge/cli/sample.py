@@ -38,6 +38,16 @@ def sample_command(
     out: Annotated[
         Path | None, typer.Option(help="Walk output (.gif or .mp4), or a grid .png.")
     ] = None,
+    sampler: Annotated[
+        str | None, typer.Option(help="Diffusion runs: ddim (default), ddpm or dpm-solver++.")
+    ] = None,
+    steps: Annotated[
+        int | None, typer.Option(help="Diffusion runs: denoising steps (1000/50/20 by sampler).")
+    ] = None,
+    guidance: Annotated[
+        float | None,
+        typer.Option(help="Conditional diffusion runs: classifier-free guidance (0 = none)."),
+    ] = None,
     best_of: Annotated[
         int | None,
         typer.Option(help="Quality gate: draw up to this many candidates per kept image."),
@@ -54,8 +64,7 @@ def sample_command(
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
     """Sample images, table rows or audio clips from a trained run (images: optionally gated)."""
-    from genforge.generate.image import write_samples, write_walk
-    from genforge.generate.pipeline import ImagePipeline
+    from genforge.generate.image import open_pipeline, write_samples, write_walk
 
     found = resolve_run(run, runs_dir)
     modality = found.read_config().get("modality", "image")
@@ -65,7 +74,7 @@ def sample_command(
     if modality == "audio":
         _sample_audio(found, n, seed, label, out, out_dir, device, ema)
         return
-    pipe = ImagePipeline(found, device=device, use_ema=ema, checkpoint=checkpoint)
+    pipe = open_pipeline(found, device, ema, sampler, steps, guidance, checkpoint=checkpoint)
     if interpolate is not None:
         if out is None:
             raise GenforgeError("--interpolate needs --out walk.gif or --out walk.mp4")

@@ -54,6 +54,19 @@ def train_command(
     augment: Annotated[
         str | None, typer.Option(help="Comma list: flip, rotate, crop, scale.")
     ] = None,
+    conditional: Annotated[
+        bool | None,
+        typer.Option("--conditional/--unconditional", help="Condition on the class labels."),
+    ] = None,
+    scale: Annotated[
+        int | None, typer.Option(help="Super-resolution (sr): output size / input size.")
+    ] = None,
+    cfg_dropout: Annotated[
+        float | None,
+        typer.Option(
+            help="Diffusion: P(drop the label) in training, for classifier-free guidance."
+        ),
+    ] = None,
     tokenizer: Annotated[
         str | None, typer.Option(help="Text: char, bpe, or a local tokenizer folder.")
     ] = None,
@@ -95,6 +108,7 @@ def train_command(
         "steps": steps, "batch_size": batch_size, "image_size": image_size, "channels": channels,
         "latent_dim": latent_dim, "lr": lr, "precision": precision, "device": device, "seed": seed,
         "augment": tuple(a.strip() for a in augment.split(",") if a.strip()) if augment else None,
+        "conditional": conditional, "cfg_dropout": cfg_dropout, "scale": scale,
         "epochs": epochs, "sample_rate": sample_rate, "seconds": seconds,
         "eval_every": eval_every, "keep_best": keep_best, "early_stop": early_stop,
     }  # fmt: skip

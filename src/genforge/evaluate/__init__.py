@@ -14,6 +14,7 @@ from genforge.evaluate.result import EvalResult, Metric, Section
 # modality pulls in its own heavy libraries)
 EVALUATORS: dict[str, str] = {
     "image": "genforge.evaluate.image",
+    "captioned-image": "genforge.evaluate.image",  # text-to-image runs: images + captions
     "text": "genforge.evaluate.text",
     "table": "genforge.evaluate.table",
     "audio": "genforge.evaluate.audio",

@@ -64,13 +64,17 @@ def _materialize(ds: Any, limit: int, seed: int) -> tuple[torch.Tensor, torch.Te
     return x, y
 
 
+# modalities whose runs hold images (a text-to-image run's data is captioned images)
+IMAGE_MODALITIES = ("image", "captioned-image")
+
+
 def real_images(run: Run, limit: int = MAX_REAL) -> RealImages:
     """The run's own training and held-out images, split exactly as training split them."""
     from genforge.train.config import TrainConfig
     from genforge.train.modalities import get_modality
 
     cfg = run.read_config()
-    modality = get_modality("image")
+    modality = get_modality(cfg.get("modality", "image"))  # captioned images: labels = captions
     keys = set(modality.data_config.__dataclass_fields__)
     data_cfg = from_dict(modality.data_config, {k: v for k, v in cfg["data"].items() if k in keys})
     seed = from_dict(TrainConfig, cfg["train"]).seed
@@ -126,7 +130,7 @@ class ImageEvaluator:
 
         self.run = run if isinstance(run, Run) else resolve_run(run)
         cfg = self.run.read_config()
-        if cfg.get("modality", "image") != "image":
+        if cfg.get("modality", "image") not in IMAGE_MODALITIES:
             raise GenforgeError(f"run '{self.run.name}' is not an image run")
         self.device = pick_device(device)
         self.pipe = pipeline

@@ -14,12 +14,51 @@ import torch
 from genforge.core.errors import GenforgeError
 from genforge.core.images import make_grid, save_png, to_uint8
 from genforge.core.io import write_bytes
+from genforge.core.run import Run
 from genforge.generate.animate import write_animation
 from genforge.generate.pipeline import ImagePipeline
+from genforge.models import get_entry
+
+
+def open_pipeline(
+    run: Run,
+    device: str = "auto",
+    use_ema: bool = True,
+    sampler: str | None = None,
+    steps: int | None = None,
+    guidance: float | None = None,
+    checkpoint: str = "last",
+) -> ImagePipeline:
+    """The pipeline for `run`: a DiffusionPipeline (with its sampler options) for diffusion
+    runs, an ImagePipeline for GANs and VAEs (which take no sampler options)."""
+    from genforge.models.cyclegan import CycleGAN
+    from genforge.models.diffusion import DDPM
+
+    cfg = run.read_config()
+    if issubclass(get_entry(cfg["model"]).family, CycleGAN):
+        raise GenforgeError(
+            f"run '{run.name}' translates images rather than sampling them; use genforge translate"
+        )
+    if issubclass(get_entry(cfg["model"]).family, DDPM):
+        from genforge.generate.diffusion import DiffusionPipeline
+
+        return DiffusionPipeline(
+            run, device, use_ema, sampler or "ddim", steps, guidance, checkpoint=checkpoint
+        )
+    given = [k for k, v in {"--sampler": sampler, "--steps": steps, "--guidance": guidance}.items()
+             if v is not None]  # fmt: skip
+    if given:
+        raise GenforgeError(
+            f"{', '.join(given)} only apply to diffusion runs; run '{run.name}' is a {cfg['model']}"
+        )
+    return ImagePipeline(run, device=device, use_ema=use_ema, checkpoint=checkpoint)
 
 
 def _params(pipe: ImagePipeline, **extra) -> dict:
     base = {"run": pipe.run.name, "model": pipe.model_name, "step": pipe.step}
+    for key in ("sampler", "steps", "guidance"):  # diffusion pipelines
+        if getattr(pipe, key, None) is not None:
+            base[key] = getattr(pipe, key)
     return {**base, **{k: v for k, v in extra.items() if v is not None}}
 
 
@@ -152,3 +191,77 @@ def write_class_grid(
     images = pipe.generate(z, labels)
     params = _params(pipe, seed=seed, kind="class-grid", rows=",".join(pipe.spec.class_names))
     return save_png(path, make_grid(images, nrow=per_class), params)
+
+
+def write_restored(pipe: ImagePipeline, image: torch.Tensor, out: str | Path, params: dict) -> Path:
+    """Write one restored image (1, C, H, W) as PNG with its parameters."""
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise GenforgeError(f"--out must end in .png, got {out.name}")
+    return save_png(out, to_uint8(image[0]), _params(pipe, **params))
+
+
+def write_prompt_samples(
+    pipe: ImagePipeline,
+    prompt: str,
+    n: int,
+    seed: int = 0,
+    grid: str | Path | None = None,
+    out_dir: str | Path | None = None,
+) -> list[Path]:
+    """Text-to-image: `n` images for `prompt` as a grid PNG and/or single PNGs."""
+    images = pipe.sample_prompt(prompt, n, seed=seed)
+    common = _params(pipe, prompt=prompt, seed=seed, n=n)
+    written: list[Path] = []
+    if grid is not None:
+        written.append(save_png(grid, make_grid(images), {**common, "kind": "grid"}))
+    if out_dir is not None:
+        for i in range(n):
+            path = Path(out_dir) / f"{pipe.run.name}-s{seed}-{i:05d}.png"
+            written.append(save_png(path, to_uint8(images[i]), {**common, "index": i}))
+    return written
+
+
+def write_pil_images(
+    images: list, params: dict, grid: str | Path | None = None, out_dir: str | Path | None = None
+) -> list[Path]:
+    """PIL images from a provider as a grid PNG and/or single PNGs, with `params` embedded."""
+    tensors = [
+        torch.from_numpy(np.asarray(im.convert("RGB"), dtype=np.float32) / 127.5 - 1).permute(
+            2, 0, 1
+        )
+        for im in images
+    ]
+    written: list[Path] = []
+    if grid is not None:
+        sizes = {tuple(t.shape) for t in tensors}
+        if len(sizes) > 1:
+            raise GenforgeError(
+                f"the provider returned images of different sizes {sizes}; use --out-dir"
+            )
+        written.append(save_png(grid, make_grid(torch.stack(tensors)), {**params, "kind": "grid"}))
+    if out_dir is not None:
+        for i, t in enumerate(tensors):
+            path = (
+                Path(out_dir)
+                / f"{params.get('provider', 'image')}-s{params.get('seed', 0)}-{i:05d}.png"
+            )
+            written.append(save_png(path, to_uint8(t), {**params, "index": i}))
+    return written
+
+
+def require_translator(pipe: ImagePipeline) -> None:
+    if not hasattr(pipe.model, "translate"):
+        raise GenforgeError(
+            f"translation needs a cyclegan run; run '{pipe.run.name}' is a {pipe.model_name}"
+        )
+
+
+def translate_image(
+    pipe: ImagePipeline, image: torch.Tensor, direction: str = "a2b"
+) -> torch.Tensor:
+    """Translate one image (1, C, H, W) with a CycleGAN run; returns (1, C, H, W) on the CPU."""
+    require_translator(pipe)
+    pipe._check_images(image)
+    with torch.no_grad():
+        return pipe.model.translate(image.to(pipe.device), direction).float().cpu()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -44,7 +45,7 @@ class ImageSpec:
 
 
 class ImageModel(nn.Module):
-    """Base class of image generative families (GANs, VAEs)."""
+    """Base class of image generative families (GANs, VAEs, diffusion)."""
 
     Config: ClassVar[type]
     supported_sizes: ClassVar[tuple[int, ...]] = (8, 16, 32, 64, 128)
@@ -101,3 +102,8 @@ class ImageModel(nn.Module):
     ) -> torch.Tensor:
         """Map latents (n, latent_dim) to images (n, C, H, W) in [-1, 1]."""
         raise NotImplementedError
+
+    # -- export -----------------------------------------------------------------------------
+    def export(self, folder: Path, net: nn.Module) -> None:
+        """Write extra files into each checkpoint's model/ folder (e.g. a diffusers pipeline
+        of the EMA network `net`, loadable by that library). Nothing by default."""

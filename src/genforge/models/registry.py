@@ -10,12 +10,16 @@ from genforge.core.errors import unknown_choice
 from genforge.models.base import ImageModel
 from genforge.models.copula import GaussianCopula
 from genforge.models.ctgan import CTGAN
+from genforge.models.cyclegan import CycleGAN
 from genforge.models.dcgan import DCGAN
+from genforge.models.diffusion import DDPM
 from genforge.models.gan import GAN
 from genforge.models.lm import GPT
 from genforge.models.lstm import LSTM
 from genforge.models.ngram import NGram
 from genforge.models.specvae import SpecVAE
+from genforge.models.super_resolution import SuperResolution
+from genforge.models.text_to_image import TextToImage
 from genforge.models.tvae import TVAE
 from genforge.models.vae import VAE
 from genforge.models.wavegan import WaveGAN
@@ -40,6 +44,10 @@ class ModelEntry:
     train: dict[str, Any] = field(default_factory=dict)  # preset overrides of TrainConfig
     modality: str = "image"  # key of train.modalities.MODALITIES (data loading, previews)
 
+
+# Diffusion trains with plain Adam and a short LR warmup (Ho et al. 2020 use 2e-4 with
+# 5000 warmup steps on CIFAR-10; small UNets on small data take a larger step).
+DIFFUSION_TRAIN = {"lr": 5e-4, "betas": (0.9, 0.999), "warmup_steps": 100, "ema_decay": 0.999}
 
 MODELS: dict[str, ModelEntry] = {
     "gan": ModelEntry(
@@ -72,6 +80,40 @@ MODELS: dict[str, ModelEntry] = {
         "class-conditional convolutional VAE",
         {"conditional": True},
         {"lr": 1e-3, "betas": (0.9, 0.999)},
+    ),
+    "ddpm": ModelEntry(
+        DDPM,
+        "denoising diffusion (diffusers UNet2DModel + DDPMScheduler); --conditional for CFG",
+        {},
+        DIFFUSION_TRAIN,
+    ),
+    "cddpm": ModelEntry(
+        DDPM,
+        "class-conditional DDPM with classifier-free guidance (null-label dropout 0.1)",
+        {"conditional": True},
+        DIFFUSION_TRAIN,
+    ),
+    "t2i": ModelEntry(
+        TextToImage,
+        "text-to-image diffusion: cross-attention UNet + a small text encoder trained on "
+        "captions (captions.jsonl or the class names)",
+        {"conditional": True},
+        DIFFUSION_TRAIN,
+        modality="captioned-image",
+    ),
+    "cyclegan": ModelEntry(
+        CycleGAN,
+        "unpaired translation between the data's two subfolders (ResNet G, PatchGAN D, "
+        "least squares + cycle + identity losses)",
+        {},
+        {"lr": 2e-4, "betas": (0.5, 0.999)},
+    ),
+    "sr": ModelEntry(
+        SuperResolution,
+        "diffusion super-resolution (SR3-style): a UNet denoises the full image given the "
+        "bicubic-upsampled low-res one; --scale 2/4/8",
+        {},
+        DIFFUSION_TRAIN,
     ),
     "gpt": ModelEntry(
         GPT,

@@ -293,6 +293,10 @@ MODALITIES: dict[str, Modality] = {
     "audio": Modality(
         _load_audio, sample_audio, encode_audio, ("n", "seed", "label"), check=_check_audio
     ),
+    # text-to-image runs: their labels are caption indices (prompts go through the CLI/API)
+    "captioned-image": Modality(
+        _load_image, sample_images, encode_image, ("n", "seed", "label", "truncation")
+    ),
 }
 
 # Request fields a modality may refuse (anything not in its controls).

@@ -263,6 +263,24 @@ class TextModality(Modality):
 
 
 @dataclass
+class CaptionedDataConfig(DataConfig):
+    caption_template: str | None = None  # None: "a handwritten {name}" for digits, else "a {name}"
+
+
+class CaptionedImageModality(ImageModality):
+    """Images with one caption each (text-to-image): from `captions.jsonl` beside the images,
+    or made from the class names. The captions become the class names (see data/captions.py)."""
+
+    name = "captioned-image"
+    data_config = CaptionedDataConfig
+
+    def load(self, cfg: Any, seed: int) -> Any:
+        from genforge.data.captions import caption_dataset
+
+        return caption_dataset(super().load(cfg, seed), cfg.source, cfg.caption_template)
+
+
+@dataclass
 class TableDataConfig:
     source: str = "breast_cancer"  # embedded table (breast_cancer, wine, diabetes) or CSV path
     val_fraction: float = 0.2  # real holdout, kept for the privacy and utility evaluation
@@ -393,6 +411,7 @@ class AudioModality(Modality):
 
 MODALITIES: dict[str, Modality] = {
     "image": ImageModality(),
+    "captioned-image": CaptionedImageModality(),
     "text": TextModality(),
     "table": TableModality(),
     "audio": AudioModality(),

@@ -245,6 +245,14 @@ class Trainer:
             return
         save_extra = getattr(self.model, "save_extra", None)  # e.g. a tokenizer, HF files
         old = self.run.model_dir if self.run.model_dir.exists() else None
+        export = getattr(self.model, "export", None)  # e.g. a diffusers pipeline of the EMA net
+
+        def extra(folder):
+            if save_extra:
+                save_extra(folder, old)
+            if export:
+                export(folder, self.sampling_net())
+
         save_checkpoint(
             self.run,
             step=self.step_count,
@@ -252,7 +260,7 @@ class Trainer:
             ema_weights=self.ema_weights(),
             meta=meta,
             state=self.state(),
-            extra=(lambda d: save_extra(d, old)) if save_extra else None,
+            extra=extra if (save_extra or export) else None,
         )
 
     # -- samples ----------------------------------------------------------------------------

@@ -1,0 +1,273 @@
+"""DDPM: a UNet learns to undo Gaussian noise (Ho et al. 2020, arXiv:2006.11239).
+
+The network is diffusers' `UNet2DModel`; the noise schedule and its step math live in diffusers'
+`DDPMScheduler` (no weights). Training: pick a timestep t ~ U{0..T-1}, noise the image to
+x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) eps, and regress the UNet output on eps ("epsilon") or on
+v = sqrt(a_t) eps - sqrt(1 - a_t) x_0 ("v_prediction", Salimans & Ho 2022, arXiv:2202.00512).
+
+Class-conditional (`conditional=True`, the `cddpm` preset): the label embedding is added to the
+time embedding (`num_class_embeds` = classes + 1, the last index is the null label). With
+probability `cfg_dropout` a training label is replaced by the null label, so one network learns
+both p(x|y) and p(x); sampling mixes them with classifier-free guidance (Ho & Salimans 2022,
+arXiv:2207.12598): out = uncond + w (cond - uncond), so w = 0 is unconditional, w = 1 plain
+conditional.
+
+Samplers (DDPM, DDIM, DPM-Solver++) and image-to-image live in `genforge.generate.diffusion`;
+`generate()` here is the deterministic DDIM preview the trainer draws its grids with. Each
+checkpoint also exports the EMA UNet and the scheduler as a diffusers `DDPMPipeline` folder
+(`model/diffusers/`), loadable with plain `diffusers.DDPMPipeline.from_pretrained`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genforge.core.errors import GenforgeError
+from genforge.models.base import Batch, ImageModel, ImageSpec
+
+Prediction = Literal["epsilon", "v_prediction"]
+BetaSchedule = Literal["linear", "squaredcos_cap_v2"]  # squaredcos_cap_v2: the cosine schedule
+
+# ---------------------------------------------------------------------------------------
+# Network and noise schedule (both from diffusers)
+# ---------------------------------------------------------------------------------------
+
+
+def build_unet(
+    spec: ImageSpec, cfg: DDPMConfig, num_class_embeds: int | None, in_channels: int | None = None
+) -> nn.Module:
+    """diffusers UNet2DModel: one resolution level per entry of `block_out_channels`.
+
+    `in_channels` (default the image's) is larger when a condition image is concatenated."""
+    from diffusers import UNet2DModel
+
+    levels = len(cfg.block_out_channels)
+    attn = cfg.attention == "lowest"
+    down = ["DownBlock2D"] * (levels - 1) + ["AttnDownBlock2D" if attn else "DownBlock2D"]
+    up = ["AttnUpBlock2D" if attn else "UpBlock2D"] + ["UpBlock2D"] * (levels - 1)
+    return UNet2DModel(
+        sample_size=spec.size,
+        in_channels=in_channels or spec.channels,
+        out_channels=spec.channels,
+        block_out_channels=tuple(cfg.block_out_channels),
+        down_block_types=tuple(down),
+        up_block_types=tuple(up),
+        layers_per_block=cfg.layers_per_block,
+        norm_num_groups=cfg.norm_num_groups,
+        attention_head_dim=cfg.attention_head_dim,
+        add_attention=attn,  # self-attention in the middle block too
+        dropout=cfg.dropout,
+        class_embed_type=None,  # nn.Embedding(num_class_embeds, time_embed_dim), added to t's
+        num_class_embeds=num_class_embeds,
+    )
+
+
+def build_scheduler(cfg: DDPMConfig) -> Any:
+    """The training noise schedule; samplers are built `from_config` of it."""
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(
+        num_train_timesteps=cfg.num_train_timesteps,
+        beta_schedule=cfg.beta_schedule,
+        prediction_type=cfg.prediction_type,
+        clip_sample=True,  # pixels live in [-1, 1]
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Config and model
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class DDPMConfig:
+    block_out_channels: tuple[int, ...] = (32, 64, 64)  # UNet width per resolution level
+    layers_per_block: int = 1
+    norm_num_groups: int = 8  # must divide every width
+    attention: Literal["lowest", "none"] = "lowest"  # self-attention at the lowest resolution
+    attention_head_dim: int = 8
+    dropout: float = 0.0
+    num_train_timesteps: int = 1000
+    beta_schedule: BetaSchedule = "linear"
+    prediction_type: Prediction = "epsilon"
+    conditional: bool = False
+    cfg_dropout: float = 0.1  # P(label -> null label) in training, for classifier-free guidance
+    guidance: float = 3.0  # default guidance scale w for conditional sampling
+    preview_steps: int = 25  # DDIM steps of the training previews
+
+
+class DDPM(ImageModel):
+    """Denoising diffusion on pixels; class-conditional with classifier-free guidance."""
+
+    Config = DDPMConfig
+    supported_sizes = (8, 16, 32, 64, 128)
+
+    def __init__(self, config: DDPMConfig, spec: ImageSpec):
+        super().__init__(config, spec)
+        widths = config.block_out_channels
+        bad = [w for w in widths if w % config.norm_num_groups]
+        if bad:
+            raise GenforgeError(
+                f"norm_num_groups={config.norm_num_groups} must divide every block_out_channels "
+                f"width; {', '.join(map(str, bad))} do not"
+            )
+        if spec.size % 2 ** (len(widths) - 1):
+            raise GenforgeError(
+                f"{len(widths)} UNet levels halve the image {len(widths) - 1} times; "
+                f"{spec.size} px is too small, use fewer block_out_channels"
+            )
+        if not 0.0 <= config.cfg_dropout < 1.0:
+            raise GenforgeError(f"cfg_dropout must be in [0, 1), got {config.cfg_dropout}")
+        # labels 0..K-1 are the classes, K is the null label ("no class": unconditional)
+        self.null_label = spec.num_classes if config.conditional else None
+        embeds = spec.num_classes + 1 if config.conditional else None
+        self.unet = self.build_network(spec, config, embeds)
+        self.scheduler = build_scheduler(config)
+
+    def build_network(
+        self, spec: ImageSpec, config: Any, num_class_embeds: int | None
+    ) -> nn.Module:
+        return build_unet(spec, config, num_class_embeds)
+
+    @property
+    def latent_dim(self) -> int:
+        """The latent is the starting noise x_T, flattened: C * H * W."""
+        return self.spec.channels * self.spec.size**2
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {"unet": self.unet}
+
+    def sampling_network(self) -> str:
+        return "unet"
+
+    # -- training -------------------------------------------------------------------------
+    def training_step(
+        self,
+        nets: dict[str, nn.Module],
+        opts: dict[str, torch.optim.Optimizer],
+        next_batch: Callable[[], Batch],
+        accelerator: Any,
+    ) -> dict[str, torch.Tensor]:
+        x0, labels = next_batch()  # (B, C, H, W) in [-1, 1]
+        b = x0.size(0)
+        cond = self.training_condition(x0, labels)
+        # (1) Forward process: x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) eps, t ~ U{0..T-1}
+        noise = torch.randn_like(x0)
+        t = torch.randint(0, self.config.num_train_timesteps, (b,), device=x0.device)
+        x_t = self.scheduler.add_noise(x0, noise, t)
+        target = noise
+        if self.config.prediction_type == "v_prediction":
+            target = self.scheduler.get_velocity(x0, noise, t)
+        # (2) Update the UNet: regress its output on eps (or v)
+        pred = self.forward_net(nets["unet"], x_t, t, cond)
+        loss = F.mse_loss(pred.float(), target.float())
+        opts["unet"].zero_grad(set_to_none=True)
+        accelerator.backward(loss)
+        opts["unet"].step()
+        return {"loss": loss.detach()}
+
+    def training_condition(
+        self, x0: torch.Tensor, labels: torch.Tensor | None
+    ) -> torch.Tensor | None:
+        """The condition of a training batch: the labels' condition, dropped to the null
+        condition with probability `cfg_dropout` (classifier-free guidance); None if
+        unconditional."""
+        if not self.conditional:
+            return None
+        b = x0.size(0)
+        cond = self.condition(labels)
+        drop = torch.rand(b, device=x0.device) < self.config.cfg_dropout
+        drop = drop.view(-1, *[1] * (cond.dim() - 1))  # (B, 1, ...) over cond's shape
+        return torch.where(drop, self.null_condition(b, x0.device), cond)
+
+    # -- prediction -----------------------------------------------------------------------
+    def condition(self, labels: torch.Tensor) -> torch.Tensor:
+        """What the network is conditioned on for class `labels` (B,): the labels themselves."""
+        return labels
+
+    def null_condition(self, b: int, device: torch.device) -> torch.Tensor:
+        """The "no condition" input (B,): the null label."""
+        return torch.full((b,), self.null_label, dtype=torch.long, device=device)
+
+    def forward_net(
+        self, net: nn.Module, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None
+    ) -> torch.Tensor:
+        return net(x, t, class_labels=cond).sample
+
+    def predict(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        guidance: float | None = None,
+        net: nn.Module | None = None,
+    ) -> torch.Tensor:
+        """The network's output (eps or v) at (x_t, t), (B, C, H, W).
+
+        Args:
+            labels: classes (B,) of a conditional model (a text model also takes token ids
+                (B, L)); None samples it unconditionally (the null condition).
+            guidance: classifier-free guidance scale w: uncond + w (cond - uncond); default
+                `config.guidance`.
+        """
+        net = net or self.unet
+        if not self.conditional:
+            if labels is not None:
+                raise GenforgeError("labels need a class-conditional diffusion model")
+            return self.forward_net(net, x, t, None)
+        null = self.null_condition(x.size(0), x.device)
+        if labels is None:
+            return self.forward_net(net, x, t, null)
+        cond = self.condition(labels)
+        w = self.config.guidance if guidance is None else guidance
+        if w == 1.0:  # plain conditional: no unconditional pass needed
+            return self.forward_net(net, x, t, cond)
+        both = self.forward_net(net, torch.cat([x, x]), t, torch.cat([cond, null]))
+        cond_out, uncond = both.chunk(2)  # (B, C, H, W) each
+        return uncond + w * (cond_out - uncond)
+
+    # -- sampling (the training previews) ----------------------------------------------------
+    @torch.no_grad()
+    def generate(
+        self, z: torch.Tensor, labels: torch.Tensor | None = None, net: nn.Module | None = None
+    ) -> torch.Tensor:
+        """Deterministic DDIM (eta = 0) from the noise z (n, C*H*W) in `preview_steps` steps.
+
+        The other samplers, step counts and seeded stochastic sampling are in
+        `genforge.generate.diffusion`.
+        """
+        labels = labels if self.conditional else None  # as GANs and VAEs: ignored if unconditional
+        return self.ddim_preview(z, labels, net)
+
+    def ddim_preview(
+        self, z: torch.Tensor, cond: torch.Tensor | None, net: nn.Module | None
+    ) -> torch.Tensor:
+        from diffusers import DDIMScheduler
+
+        # the same DDIM as genforge.generate.diffusion's "ddim" sampler
+        scheduler = DDIMScheduler.from_config(self.scheduler.config, timestep_spacing="trailing")
+        scheduler.set_timesteps(self.config.preview_steps)
+        x = z.view(-1, self.spec.channels, self.spec.size, self.spec.size)
+        labels = cond
+        for t in scheduler.timesteps:
+            out = self.predict(x, t.to(x.device), labels, net=net)
+            x = scheduler.step(out, t, x, use_clipped_model_output=True).prev_sample
+        return x.clamp(-1, 1)
+
+    # -- export -----------------------------------------------------------------------------
+    def export(self, folder: Path, net: nn.Module) -> None:
+        """Write `net` (the EMA UNet) and the scheduler as a diffusers DDPMPipeline folder."""
+        from diffusers import DDPMPipeline, UNet2DModel
+
+        unet = UNet2DModel.from_config(net.config)
+        unet.load_state_dict(
+            {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+        )
+        DDPMPipeline(unet=unet, scheduler=self.scheduler).save_pretrained(folder / "diffusers")

@@ -1,0 +1,36 @@
+def test_bench_sample_times_each_sampler(cli, ddpm_run):
+    out = cli.ok(
+        "bench", "sample", "--run", "tiny-ddpm", "--runs-dir", ddpm_run.parent,
+        "--samplers", "ddpm:3,ddim:2,dpm-solver++:2", "--n", "2", "--repeats", "2", "--no-fd",
+    ).output  # fmt: skip
+    cells = [line.replace("│", " ").split() for line in out.splitlines()]
+    rows = [c for c in cells if c[:1] in (["ddpm"], ["ddim"], ["dpm-solver++"])]
+    assert [r[:2] for r in rows] == [["ddpm", "3"], ["ddim", "2"], ["dpm-solver++", "2"]]
+    assert all(float(r[2].replace(",", "")) > 0 for r in rows)  # images/s
+    assert rows[0][4] == "1.0x"
+
+
+def test_bench_sample_bad_input(cli, ddpm_run):
+    runs = ddpm_run.parent
+    assert "needs --run" in cli.fails("bench", "sample")
+    assert "is a ddpm run, not cddpm" in cli.fails(
+        "bench", "sample", "--run", "tiny-ddpm", "--runs-dir", runs, "--model", "cddpm"
+    )
+    assert "unknown sampler 'heun'" in cli.fails(
+        "bench", "sample", "--run", "tiny-ddpm", "--runs-dir", runs, "--samplers", "heun:5"
+    )
+
+
+def test_bench_sample_reports_fd_and_conditional_accuracy(cli, cddpm_run):
+    out = cli.ok(
+        "bench", "sample", "--run", "tiny-cddpm", "--runs-dir", cddpm_run.parent, "--model",
+        "cddpm", "--samplers", "ddim:2,dpm-solver++:2", "--n", "10", "--repeats", "1",
+    ).output  # fmt: skip
+    cells = [line.replace("│", " ").split() for line in out.splitlines()]
+    rows = [c for c in cells if c[:1] in (["ddim"], ["dpm-solver++"])]
+    assert len(rows) == 2
+    for r in rows:
+        assert float(r[5]) >= 0  # FD
+        assert 0 <= float(r[7].rstrip("%")) <= 100  # conditional accuracy
+    assert rows[0][6] == "+0%"
+    assert "FD:" in out  # the metric's own label
