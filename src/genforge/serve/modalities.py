@@ -78,9 +78,11 @@ class Modality:
 
 
 def _load_image(run: Run, device: str):
-    from genforge.generate.pipeline import ImagePipeline
+    """GANs and VAEs: an ImagePipeline; diffusion runs: a DiffusionPipeline (DDIM, its default
+    steps), the same pipeline `genforge sample` opens."""
+    from genforge.generate.image import open_pipeline
 
-    return ImagePipeline(run, device=device)
+    return open_pipeline(run, device)
 
 
 def sample_images(pipe, requests: list[Request]) -> list[list[np.ndarray]]:
@@ -295,7 +297,11 @@ MODALITIES: dict[str, Modality] = {
     ),
     # text-to-image runs: their labels are caption indices (prompts go through the CLI/API)
     "captioned-image": Modality(
-        _load_image, sample_images, encode_image, ("n", "seed", "label", "truncation")
+        _load_image,
+        sample_images,
+        encode_image,
+        ("n", "seed", "label", "truncation"),
+        check=_check_image,
     ),
 }
 
