@@ -454,7 +454,9 @@ const loadGallery = guard(async (ev) => {
   const q = new URLSearchParams({ limit: 100 });
   if ($("#gallery-q").value) q.set("q", $("#gallery-q").value);
   if (sel.value) q.set("run", sel.value);
+  const ticket = (state.galleryTicket = (state.galleryTicket || 0) + 1);
   const res = await api(`/outputs?${q}`);
+  if (ticket !== state.galleryTicket) return; // a newer search was sent while this one ran
   $("#gallery-count").textContent = `${res.total} output(s)`;
   $("#gallery-items").replaceChildren(...res.items.map((r) => {
     const card = outputCard(r);
