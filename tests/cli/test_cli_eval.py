@@ -65,3 +65,12 @@ def test_train_with_evaluation_keeps_the_best_checkpoint(cli, tmp_path):
     assert "need --eval-every" in cli.fails(
         "train", "dcgan", "--keep-best", "fd", "--runs-dir", tmp_path, *cli.tiny("dcgan")
     )
+
+
+def test_sample_on_a_text_run_points_to_generate_text(cli, tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog. " * 40)
+    cli.ok("train", "ngram", "--data", corpus, "--name", "ng", "--runs-dir", tmp_path,
+           "--set", "n=3")  # fmt: skip
+    msg = cli.fails("sample", "ng", "--runs-dir", tmp_path, "--n", "2")
+    assert "genforge generate text ng" in msg

@@ -49,6 +49,9 @@ def test_register_folder(client, tmp_path, png_bytes):
         client.post("/v1/datasets", json={"name": "cats", "path": str(folder)}).status_code == 400
     )
     assert client.post("/v1/datasets", json={"name": "x", "path": "rel/path"}).status_code == 400
+    # a "~user" with no home directory is a 400, not a 500 (found by the schema fuzzer)
+    r = client.post("/v1/datasets", json={"name": "x", "path": "~nosuchuser-gf/a"})
+    assert r.status_code == 400
     assert (
         client.post("/v1/datasets", json={"name": "y", "path": str(tmp_path / "no")}).status_code
         == 400

@@ -22,7 +22,7 @@ def wait_for(base, name, pred, timeout=180):
 
 
 # long enough that the poll sees it mid-training on a fast machine, short enough for a slow one
-STEPS = 600
+STEPS = 300
 
 
 def test_kill_9_mid_training_then_resume(runs_dir, free_port, start_server, tiny):

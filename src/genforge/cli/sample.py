@@ -74,6 +74,11 @@ def sample_command(
     if modality == "audio":
         _sample_audio(found, n, seed, label, out, out_dir, device, ema)
         return
+    if modality == "text":
+        raise GenforgeError(
+            f"run '{found.name}' is a text model; generate with: genforge generate text "
+            f"{found.name} --prompt TEXT --n {n or 4} --do-sample (all decoding options: --help)"
+        )
     pipe = open_pipeline(found, device, ema, sampler, steps, guidance, checkpoint=checkpoint)
     if interpolate is not None:
         if out is None:

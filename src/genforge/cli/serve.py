@@ -34,7 +34,13 @@ def serve_command(
     batch_wait_ms: Annotated[
         float, typer.Option(help="How long a request waits for company.")
     ] = 10.0,
-    max_n: Annotated[int, typer.Option(help="Outputs per generate request at most.")] = 16,
+    max_n: Annotated[
+        int, typer.Option(help="Images, texts or clips per generate request at most.")
+    ] = 16,
+    max_rows: Annotated[int, typer.Option(help="Table rows per generate request at most.")] = 1000,
+    max_new_tokens: Annotated[
+        int, typer.Option(help="New tokens per generated text at most.")
+    ] = 512,
     rate_limit: Annotated[int, typer.Option(help="Requests per minute per key (or client).")] = 600,
     cors_origin: Annotated[
         list[str] | None, typer.Option(help="Allow this browser origin (CORS is off otherwise).")
@@ -65,7 +71,8 @@ def serve_command(
         runs_dir=runs_dir, db_path=db, keys_path=keys, host=host,
         cors_origins=tuple(cors_origin or ()), data_roots=roots,
         max_training_jobs=max_training_jobs, batching=batching, max_batch_requests=max_batch,
-        max_batch_wait_ms=batch_wait_ms, max_n=max_n, rate_limit_per_min=rate_limit,
+        max_batch_wait_ms=batch_wait_ms, max_n=max_n, max_rows=max_rows, max_new_tokens=max_new_tokens,
+        rate_limit_per_min=rate_limit,
         rate_burst=max(1, rate_limit // 5), device=device,
     )  # fmt: skip
     app = create_app(settings)

@@ -15,15 +15,20 @@ import torch
 from genforge.core.io import write_bytes
 
 
-def write_wav(path: str | Path, wave: np.ndarray | torch.Tensor, sample_rate: int) -> Path:
-    """A mono float waveform in [-1, 1] -> 16-bit PCM WAV, written atomically."""
+def wav_bytes(wave: np.ndarray | torch.Tensor, sample_rate: int) -> bytes:
+    """A mono float waveform in [-1, 1] -> the bytes of a 16-bit PCM WAV file."""
     import soundfile as sf
 
     x = wave.detach().float().cpu().numpy() if isinstance(wave, torch.Tensor) else wave
     x = np.clip(np.asarray(x, dtype=np.float32).reshape(-1), -1.0, 1.0)
     buf = io.BytesIO()
     sf.write(buf, x, sample_rate, subtype="PCM_16", format="WAV")
-    write_bytes(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def write_wav(path: str | Path, wave: np.ndarray | torch.Tensor, sample_rate: int) -> Path:
+    """A mono float waveform in [-1, 1] -> 16-bit PCM WAV, written atomically."""
+    write_bytes(path, wav_bytes(wave, sample_rate))
     return Path(path)
 
 

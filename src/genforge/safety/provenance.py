@@ -228,6 +228,16 @@ class ProvenanceStore:
             ).fetchall()
         return [_record(r) for r in rows], total
 
+    def watermarking_runs(self, modality: str, limit: int = 5) -> list[str]:
+        """Runs that wrote watermarked outputs of `modality`, the latest writer first."""
+        with connect(self.db_path) as con:
+            rows = con.execute(
+                "SELECT run, MAX(created) AS last FROM outputs WHERE modality=? AND watermarked=1 "
+                "GROUP BY run ORDER BY last DESC LIMIT ?",
+                (modality, limit),
+            ).fetchall()
+        return [r["run"] for r in rows]
+
     def count(self) -> int:
         with connect(self.db_path) as con:
             return con.execute("SELECT COUNT(*) FROM outputs").fetchone()[0]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import json
 import secrets
 import shutil
@@ -34,18 +35,34 @@ from genforge import __version__
 from genforge.core.errors import GenforgeError
 from genforge.core.run import Run, list_runs
 from genforge.models import MODELS
-from genforge.safety.detect import detect
+from genforge.safety.detect import Detection, detect
 from genforge.safety.provenance import ProvenanceStore, Record
 from genforge.serve import schemas as S
 from genforge.serve.auth import KeyStore, RateLimiter
-from genforge.serve.datasets import DatasetStore, LimitError, extract_images_zip
+from genforge.serve.datasets import (
+    FILE_UPLOADS,
+    DatasetStore,
+    LimitError,
+    extract_images_zip,
+    file_report,
+    save_data_file,
+    upload_kind,
+)
 from genforge.serve.generation import Batcher, ModelCache, sample_direct
 from genforge.serve.jobs import TERMINAL, JobStore, Worker
-from genforge.serve.modalities import MODALITIES
+from genforge.serve.modalities import (
+    MODALITIES,
+    OPTIONAL_FIELDS,
+    decoding_of,
+    get_modality,
+    run_modality,
+)
 from genforge.serve.modalities import Request as GenRequest
 from genforge.serve.settings import Settings, check_bind
 
 STATIC = Path(__file__).parent / "static"
+MEDIA = {".png": "image/png", ".txt": "text/plain; charset=utf-8", ".csv": "text/csv",
+         ".wav": "audio/wav"}  # fmt: skip
 RunName = Annotated[str, PathParam(pattern=S.NAME_PATTERN)]
 RUN_FILES = (
     "report.html",
@@ -217,6 +234,8 @@ def _router(svc: Services) -> APIRouter:
                 "max_files": s.max_files,
                 "max_pixels": s.max_pixels,
                 "max_prompt_chars": s.max_prompt_chars,
+                "max_rows": s.max_rows,
+                "max_new_tokens": s.max_new_tokens,
             },
         )
 
@@ -249,7 +268,10 @@ def _router(svc: Services) -> APIRouter:
 
     @r.post("/datasets", response_model=S.DatasetInfo, status_code=201, tags=["datasets"])
     def register_dataset(body: S.DatasetRegister, who: Who) -> S.DatasetInfo:
-        path = Path(body.path).expanduser()
+        try:
+            path = Path(body.path).expanduser()
+        except RuntimeError:  # "~nosuchuser/...": no home directory to expand to
+            raise GenforgeError(f"cannot expand {body.path!r}; give an absolute path") from None
         if not path.is_absolute():
             raise GenforgeError(f"give an absolute server path, not {body.path!r}")
         path = path.resolve()
@@ -265,13 +287,21 @@ def _router(svc: Services) -> APIRouter:
     def upload_dataset(
         who: Who,
         name: Annotated[str, Form(pattern=S.NAME_PATTERN)],
-        file: Annotated[UploadFile, File(description="a zip of images")],
+        file: Annotated[
+            UploadFile,
+            File(description="a .zip of images, a .txt/.jsonl text file or a .csv table"),
+        ],
     ) -> S.DatasetInfo:
+        kind = upload_kind(file.filename)
         if svc.datasets.get(name) is not None:
             raise GenforgeError(f"dataset '{name}' exists; delete it first or pick another name")
         dest = s.datasets_dir / name
         if dest.exists():
             shutil.rmtree(dest)
+        if kind != "zip":
+            path = save_data_file(file.file, kind, dest, max_bytes=s.max_upload_mb * 2**20)
+            report = file_report(path.read_text(encoding="utf-8"), kind)
+            return ds_info(svc.datasets.add(name, "upload", path, who), report)
         with tempfile.NamedTemporaryFile(suffix=".zip") as tmp:
             shutil.copyfileobj(file.file, tmp)
             tmp.flush()
@@ -289,6 +319,9 @@ def _router(svc: Services) -> APIRouter:
         ds = dataset_or_404(name)
         if ds.kind == "embedded" and not is_embedded(ds.source):
             return ds_info(ds)  # another modality's built-in set: no image report
+        path = Path(ds.source)
+        if path.is_file() and path.suffix in FILE_UPLOADS:  # an uploaded text/CSV file
+            return ds_info(ds, file_report(path.read_text(encoding="utf-8"), path.suffix))
         return ds_info(ds, inspect_source(ds.source).to_dict())
 
     @r.get("/datasets/{name}/thumbnails.png", tags=["datasets"],
@@ -297,7 +330,7 @@ def _router(svc: Services) -> APIRouter:
         from genforge.data import is_embedded
 
         ds = dataset_or_404(name)
-        if ds.kind == "embedded" and not is_embedded(ds.source):
+        if (ds.kind == "embedded" and not is_embedded(ds.source)) or Path(ds.source).is_file():
             raise HTTPException(404, f"dataset '{name}' holds no images")
         return Response(_thumbnails(ds.source, n), media_type="image/png")
 
@@ -478,27 +511,33 @@ def _router(svc: Services) -> APIRouter:
     # -- generation ---------------------------------------------------------------------
     @r.post("/generate", response_model=S.GenerateResponse, tags=["generate"])
     def generate(body: S.GenerateRequest, who: Who) -> S.GenerateResponse:
-        if body.n > s.max_n:
-            raise LimitError(f"n {body.n} is over this server's limit of {s.max_n}")
         if body.prompt is not None and len(body.prompt) > s.max_prompt_chars:
             raise LimitError(f"prompt is over {s.max_prompt_chars} characters")
         if body.steps is not None and body.steps > s.max_steps:
             raise LimitError(f"steps {body.steps} is over this server's limit of {s.max_steps}")
+        if body.max_new_tokens is not None and body.max_new_tokens > s.max_new_tokens:
+            raise LimitError(f"max_new_tokens {body.max_new_tokens} is over this server's "
+                             f"limit of {s.max_new_tokens}")  # fmt: skip
         run = Run(s.runs_dir / body.run)
+        # n's limit depends on the modality (rows vs images); without a run, the image limit.
+        handler = get_modality(run_modality(run)) if run.config_path.exists() else None
+        limit_field = handler.max_n if handler else "max_n"
+        if body.n > getattr(s, limit_field):
+            raise LimitError(f"n {body.n} is over this server's limit of {getattr(s, limit_field)}"
+                             + (" rows" if limit_field == "max_rows" else ""))  # fmt: skip
         if not run.config_path.exists():
             raise HTTPException(404, f"no run '{body.run}'")
         if not (run.model_dir / "meta.json").exists():
             raise HTTPException(409, f"run '{body.run}' has no checkpoint yet")
         loaded = svc.cache.get(run)
         controls = loaded.handler.controls
-        for field in ("label", "truncation", "prompt", "steps"):
+        for field in OPTIONAL_FIELDS:
             if getattr(body, field) is not None and field not in controls:
                 raise GenforgeError(f"{field} does not apply to {loaded.modality} runs")
         seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
-        req = GenRequest(n=body.n, seed=seed, label=body.label, truncation=body.truncation,
-                         prompt=body.prompt, steps=body.steps)  # fmt: skip
-        if hasattr(loaded.model, "label_index"):  # a bad label fails this request, not a batch
-            loaded.model.label_index(body.label)
+        req = GenRequest(n=body.n, seed=seed, **{f: getattr(body, f) for f in OPTIONAL_FIELDS})
+        if loaded.handler.check is not None:  # a bad request fails alone, not its batch
+            loaded.handler.check(loaded.model, req)
         if svc.batcher is not None:
             raw = svc.batcher.submit(loaded, req).result(timeout=300)
         else:
@@ -507,10 +546,14 @@ def _router(svc: Services) -> APIRouter:
         for i, item in enumerate(raw):
             oid = svc.provenance.new_id()
             params = {"run": body.run, "step": loaded.step, "model": loaded.model_name,
-                      "seed": seed, "index": i, "n": body.n, "label": body.label,
-                      "truncation": body.truncation}  # fmt: skip
-            if body.prompt is not None:
-                params["prompt"] = body.prompt
+                      "seed": seed, "index": i, "n": body.n}  # fmt: skip
+            if loaded.modality == "image":  # kept as before: label and truncation, even None
+                params.update(label=body.label, truncation=body.truncation)
+            for field in OPTIONAL_FIELDS:
+                if field in controls and getattr(body, field) is not None:
+                    params[field] = getattr(body, field)
+            if loaded.modality == "text":
+                params["decoding"] = decoding_of(req)
             enc = loaded.handler.encode(item, params, oid)
             path = s.outputs_dir / f"{oid}.{enc.ext}"
             write_output(path, enc.content)
@@ -523,6 +566,9 @@ def _router(svc: Services) -> APIRouter:
                 id=oid, url=f"/v1/outputs/{oid}/content", media_type=enc.media_type,
                 params=params, watermarked=enc.watermarked,
                 data_base64=base64.b64encode(enc.content).decode() if body.response == "base64" else None,
+                text=enc.preview if isinstance(enc.preview, str) else None,
+                rows=enc.preview if isinstance(enc.preview, list) else None,
+                spectrogram_url=f"/v1/outputs/{oid}/spectrogram.png" if enc.ext == "wav" else None,
             ))  # fmt: skip
         svc.provenance.add_many(records)  # one transaction, before the caller sees anything
         return S.GenerateResponse(run=body.run, modality=loaded.modality, step=loaded.step,
@@ -554,26 +600,102 @@ def _router(svc: Services) -> APIRouter:
         return record_out(record_or_404(oid))
 
     @r.get("/outputs/{oid}/content", tags=["outputs"],
-           responses={200: {"content": {"image/png": {}}}})  # fmt: skip
+           responses={200: {"content": {m: {} for m in MEDIA.values()}}})  # fmt: skip
     def output_content(oid: OutputId) -> FileResponse:
         rec = record_or_404(oid)
         path = Path(rec.path)
         if not path.is_file():
             raise HTTPException(410, f"output '{oid}' was recorded but its file is gone")
-        return FileResponse(path, media_type="image/png" if path.suffix == ".png" else None)
+        return FileResponse(path, media_type=MEDIA.get(path.suffix, "application/octet-stream"))
+
+    @r.get("/outputs/{oid}/spectrogram.png", tags=["outputs"],
+           responses={200: {"content": {"image/png": {}}}})  # fmt: skip
+    def output_spectrogram(oid: OutputId) -> Response:
+        """The log-mel spectrogram of an audio output, drawn from its WAV."""
+        import io
+
+        import soundfile as sf
+        import torch
+
+        from genforge.core.audio import spectrogram_grid
+
+        rec = record_or_404(oid)
+        path = Path(rec.path)
+        if rec.modality != "audio" or path.suffix != ".wav":
+            raise HTTPException(404, f"output '{oid}' is not audio")
+        if not path.is_file():
+            raise HTTPException(410, f"output '{oid}' was recorded but its file is gone")
+        wave, rate = sf.read(io.BytesIO(path.read_bytes()), dtype="float32")
+        title = (
+            rec.params.get("class") or f"seed {rec.params.get('seed')} #{rec.params.get('index')}"
+        )
+        png = spectrogram_grid(torch.from_numpy(wave)[None], rate, [str(title)], ncol=1)
+        return Response(png, media_type="image/png")
 
     @r.post("/watermark/detect", response_model=S.DetectResponse, tags=["provenance"])
     def watermark_detect(
-        file: Annotated[UploadFile, File(description="an image")],
+        file: Annotated[UploadFile, File(description="an image, or any file genforge wrote")],
     ) -> S.DetectResponse:
         content = file.file.read()
         if not content:
             raise GenforgeError("empty upload")
-        _check_image_pixels(content, s.max_pixels)
-        d = detect(content, svc.provenance).to_dict()
+        rec = svc.provenance.by_sha256(hashlib.sha256(content).hexdigest())
+        if rec is not None:  # exact bytes of any output (text, CSV, WAV, PNG)
+            d = Detection(True, "sha256", rec).to_dict()
+        else:
+            _check_image_pixels(content, s.max_pixels)
+            d = detect(content, svc.provenance).to_dict()
         rec = svc.provenance.get(d["record"]["id"]) if d["record"] else None
         d["record"] = record_out(rec) if rec else None
         return S.DetectResponse(**d)
+
+    @r.post("/watermark/detect-text", response_model=S.DetectTextResponse, tags=["provenance"])
+    def watermark_detect_text(body: S.DetectTextRequest) -> S.DetectTextResponse:
+        """Exact text in the provenance store (sha256), else the green-list watermark test
+        (z > 4) against `run`, or against the runs that wrote watermarked text."""
+        if len(body.text) > s.max_detect_chars:
+            raise LimitError(f"text is over {s.max_detect_chars} characters")
+        rec = svc.provenance.by_sha256(hashlib.sha256(body.text.encode("utf-8")).hexdigest())
+        if rec is not None:
+            return S.DetectTextResponse(
+                found=True, evidence="sha256", record=record_out(rec), tests=[],
+                message=f"genforge output {rec.id} of run {rec.run} at {rec.created} "
+                "(evidence: sha256)",
+            )  # fmt: skip
+        if body.run is not None:
+            names = [body.run]
+        else:
+            names = svc.provenance.watermarking_runs("text", limit=s.max_detect_runs)
+        tests = []
+        for name in names:
+            run = Run(s.runs_dir / name)
+            if not (run.model_dir / "meta.json").exists():
+                if body.run is not None:
+                    raise HTTPException(404, f"no trained run '{name}'")
+                continue  # deleted since it wrote watermarked text
+            loaded = svc.cache.get(run)
+            if loaded.modality != "text":
+                raise GenforgeError(f"run '{name}' is a {loaded.modality} run, not a text run")
+            from genforge.generate.text import detect_watermark
+
+            with loaded.model.lock:
+                d = detect_watermark(loaded.model.pipe, body.text)
+            tests.append(S.TextWatermark(
+                run=name, z_score=d["z_score"], p_value=d["p_value"],
+                green_fraction=d["green_fraction"], tokens_scored=int(d["tokens_scored"]),
+                watermarked=bool(d["watermarked"]),
+            ))  # fmt: skip
+        hit = next((t for t in tests if t.watermarked), None)
+        if hit is not None:
+            msg = (f"watermark of run {hit.run} (z = {hit.z_score:.1f}, p = {hit.p_value:.2g}, "
+                   f"{hit.tokens_scored} tokens scored; evidence: text-watermark)")  # fmt: skip
+        elif tests:
+            msg = "no genforge watermark (tested runs: " + ", ".join(t.run for t in tests) + ")"
+        else:
+            msg = "no genforge record of this text, and no run wrote watermarked text to test"
+        return S.DetectTextResponse(found=hit is not None,
+                                    evidence="text-watermark" if hit else None,
+                                    message=msg, record=None, tests=tests)  # fmt: skip
 
     return r
 

@@ -1,14 +1,20 @@
-"""Datasets the server knows: the embedded sets, registered server folders, uploaded zips.
+"""Datasets the server knows: the embedded sets, registered server folders, uploaded zips of
+images, and uploaded text (.txt, .jsonl) or table (.csv) files.
 
 Zip extraction is the dangerous part: every member path is checked (no absolute paths, no
 `..`, no symlinks: zip-slip), the number of files, the bytes really written (declared sizes
 can lie) and each member's compression ratio are capped (zip bombs), and every image's pixel
-count is read from its header before it is kept.
+count is read from its header before it is kept. A text or CSV upload is stored under a fixed
+name (`data.txt`, `data.jsonl`, `data.csv`: the client's file name never becomes a path), must
+be UTF-8, and is parsed once (every .jsonl line, the CSV header and rows) before it is kept.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import json
 import shutil
 import stat
 import zipfile
@@ -85,7 +91,10 @@ class DatasetStore:
         with connect(self.db_path) as con:
             con.execute("DELETE FROM datasets WHERE name=?", (name,))
         if ds.kind == "upload" and ds.path:
-            shutil.rmtree(ds.path, ignore_errors=True)
+            path = Path(ds.path)
+            folder = path.parent if path.suffix in FILE_UPLOADS else path  # data.csv's folder
+            if folder.resolve().is_relative_to(self.uploads_dir.resolve()):
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def _safe_member(name: str) -> PurePosixPath:
@@ -170,3 +179,84 @@ def _check_pixels(path: Path, rel: PurePosixPath, max_pixels: int) -> None:
         return  # unreadable files are reported (and skipped) by the data report
     if w * h > max_pixels:
         raise LimitError(f"{rel} has {w}x{h} pixels; the limit is {max_pixels}")
+
+
+# -- text and table files -------------------------------------------------------------------
+
+FILE_UPLOADS = {".txt": "text", ".jsonl": "text", ".csv": "table"}  # suffix -> what it feeds
+
+
+def upload_kind(filename: str | None) -> str:
+    """ "zip", or the suffix of an accepted text/table file; anything else is refused."""
+    suffix = PurePosixPath((filename or "").replace("\\", "/")).suffix.lower()
+    if suffix == ".zip":
+        return "zip"
+    if suffix in FILE_UPLOADS:
+        return suffix
+    raise GenforgeError(
+        f"upload a .zip of images, a .txt or .jsonl text file, or a .csv table; got {filename!r}"
+    )
+
+
+def save_data_file(src, suffix: str, dest: Path, *, max_bytes: int) -> Path:
+    """Copy an uploaded text/CSV file to `dest/data<suffix>` after checking it parses.
+
+    Args:
+        src: a binary file object (the upload).
+        suffix: ".txt", ".jsonl" or ".csv".
+        max_bytes: the largest file kept (LimitError over it).
+    """
+    raw = src.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise LimitError(f"the file is over {max_bytes // 2**20} MiB")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise GenforgeError(f"the file is not UTF-8 text (byte {e.start})") from None
+    file_report(text, suffix)  # raises on a file training could not read
+    dest.mkdir(parents=True, exist_ok=False)
+    path = dest / f"data{suffix}"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def file_report(text: str, suffix: str) -> dict:
+    """What an uploaded file holds (the dataset page shows it); raises on an unusable file."""
+    if not text.strip():
+        raise GenforgeError("the file is empty")
+    lines = text.splitlines()
+    report: dict = {"format": suffix.lstrip("."), "feeds": FILE_UPLOADS[suffix],
+                    "bytes": len(text.encode("utf-8")), "lines": len(lines)}  # fmt: skip
+    if suffix == ".jsonl":
+        records, keys = 0, set()
+        for i, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                raise GenforgeError(f"line {i} is not JSON") from None
+            if not isinstance(obj, dict):
+                raise GenforgeError(f"line {i} is not a JSON object")
+            records += 1
+            keys |= set(obj)
+        report.update(records=records, fields=sorted(keys)[:50])
+    elif suffix == ".csv":
+        try:
+            rows = list(csv.reader(io.StringIO(text)))
+        except csv.Error as e:
+            raise GenforgeError(f"not a readable CSV: {e}") from None
+        header, body = rows[0], [r for r in rows[1:] if r]
+        if not any(h.strip() for h in header) or not body:
+            raise GenforgeError("the CSV needs a header row and at least one data row")
+        widths = {len(r) for r in body}
+        if widths != {len(header)}:
+            bad = next(i for i, r in enumerate(rows[1:], 2) if r and len(r) != len(header))
+            raise GenforgeError(
+                f"CSV row {bad} has a different number of fields than the header ({len(header)})"
+            )
+        report.update(columns=header[:200], rows=len(body), preview=body[:5])
+    else:
+        docs = [d for d in text.split("\n\n") if d.strip()]
+        report.update(paragraphs=len(docs), characters=len(text), preview=text[:300])
+    return report

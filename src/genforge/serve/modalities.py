@@ -3,12 +3,15 @@
 A run's modality comes from its registry entry (`ModelEntry.modality`, "image" by default). A
 handler loads a run once (the cache keeps it), samples a whole batch of requests in one
 forward pass, and encodes each output (bytes + media type + perceptual hash + watermark).
-Text, audio and table handlers plug in by adding a row to `MODALITIES`.
+Image, text, table and audio each have a row in `MODALITIES`; a new modality plugs in by
+adding one (its `controls` also decide which inputs the web playground shows).
 """
 
 from __future__ import annotations
 
 import io
+import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +33,14 @@ class Request:
     truncation: float | None = None
     prompt: str | None = None
     steps: int | None = None
+    # text decoding (None: the modality's default)
+    max_new_tokens: int | None = None
+    decoding: str | None = None  # greedy | beams | sampling
+    num_beams: int | None = None
+    temperature: float | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    watermark: bool | None = None
 
 
 @dataclass
@@ -39,6 +50,7 @@ class Encoded:
     ext: str
     phash: str | None  # perceptual hash for lookup when no watermark fits
     watermarked: bool
+    preview: Any = None  # shown inline in the response: the text (str) or the rows (list)
 
 
 @dataclass(frozen=True)
@@ -46,23 +58,31 @@ class Modality:
     """How to serve one modality.
 
     load(run, device) -> model; sample(model, requests) -> one list of raw outputs per
-    request (one forward pass for all); encode(raw, params, output_id) -> Encoded.
-    controls: the request fields the playground shows for this modality.
+    request (one forward pass for all); encode(raw, params, output_id) -> Encoded (it may add
+    item-specific keys to `params`, which is that output's own dict).
+    controls: the request fields the playground shows for this modality (others are refused).
+    check(model, request): raise GenforgeError for a request that cannot work, before it joins
+    a batch (so one bad request never fails its neighbours).
+    max_n: the limit on `n` as a Settings field name (images and clips: max_n; rows: max_rows).
     """
 
     load: Callable[[Run, str], Any]
     sample: Callable[[Any, list[Request]], list[list[Any]]]
     encode: Callable[[Any, dict[str, Any], str], Encoded]
     controls: tuple[str, ...] = field(default=("n", "seed"))
+    check: Callable[[Any, Request], None] | None = None
+    max_n: str = "max_n"
 
 
 # -- image ----------------------------------------------------------------------------------
 
 
 def _load_image(run: Run, device: str):
-    from genforge.generate.pipeline import ImagePipeline
+    """GANs and VAEs: an ImagePipeline; diffusion runs: a DiffusionPipeline (DDIM, its default
+    steps), the same pipeline `genforge sample` opens."""
+    from genforge.generate.image import open_pipeline
 
-    return ImagePipeline(run, device=device)
+    return open_pipeline(run, device)
 
 
 def sample_images(pipe, requests: list[Request]) -> list[list[np.ndarray]]:
@@ -107,15 +127,187 @@ def encode_image(arr: np.ndarray, params: dict[str, Any], oid: str) -> Encoded:
     return Encoded(buf.getvalue(), "image/png", "png", phash(im), marked)
 
 
+def _check_image(pipe, r: Request) -> None:
+    pipe.label_index(r.label)
+
+
+# -- text -----------------------------------------------------------------------------------
+
+
+class _LockedText:
+    """A TextPipeline and the lock its decoding holds: transformers' sampling draws from
+    torch's global generator, so two batches decoding at once would mix their seeds."""
+
+    def __init__(self, run: Run, device: str):
+        from genforge.generate.text import TextPipeline
+
+        self.pipe = TextPipeline(run, device=device)
+        self.model = self.pipe.model  # what the cache sizes
+        self.lock = threading.Lock()
+
+
+def decoding_of(r: Request) -> str:
+    """greedy for one text, sampling for several, unless the request says."""
+    return r.decoding or ("greedy" if r.n == 1 else "sampling")
+
+
+def text_options(r: Request):
+    """A request's DecodeOptions (the CLI's `generate text` options)."""
+    from genforge.generate.text import DecodeOptions
+
+    decoding = decoding_of(r)
+    beams = (r.num_beams or max(4, r.n)) if decoding == "beams" else 1
+    return DecodeOptions(
+        max_new_tokens=r.max_new_tokens, do_sample=decoding == "sampling",
+        temperature=r.temperature if r.temperature is not None else 1.0,
+        top_k=r.top_k, top_p=r.top_p, num_beams=beams, num_return_sequences=r.n,
+        seed=r.seed, watermark=bool(r.watermark),
+    )  # fmt: skip
+
+
+def _check_text(model: _LockedText, r: Request) -> None:
+    """Options that cannot work and prompts that overflow the context fail here (400)."""
+    opts = text_options(r)
+    opts.check()
+    decoding = decoding_of(r)
+    if decoding != "sampling" and any(v is not None for v in (r.temperature, r.top_k, r.top_p)):
+        raise GenforgeError("temperature, top_k and top_p apply to decoding 'sampling' only")
+    if r.num_beams is not None and decoding != "beams":
+        raise GenforgeError("num_beams applies to decoding 'beams' only")
+    pipe = model.pipe
+    if pipe.model.count_based and (opts.num_beams > 1 or opts.watermark):
+        raise GenforgeError("n-gram runs decode greedily or by sampling, without watermarks")
+    pipe.new_tokens(len(pipe.prompt_ids(r.prompt or "", opts)), opts)
+
+
+def sample_texts(model: _LockedText, requests: list[Request]) -> list[list[Any]]:
+    """Each request decodes on its own (prompts differ in length); seeds as in the CLI."""
+    with model.lock:
+        return [model.pipe.generate([r.prompt or ""], text_options(r))[0] for r in requests]
+
+
+def encode_text(gen, params: dict[str, Any], oid: str) -> Encoded:
+    """One continuation -> UTF-8 text (the continuation only; the prompt is in params)."""
+    params["sample_seed"] = gen.seed
+    params["new_tokens"] = gen.new_tokens
+    return Encoded(gen.text.encode("utf-8"), "text/plain; charset=utf-8", "txt", None,
+                   bool(params.get("watermark")), preview=gen.text)  # fmt: skip
+
+
+# -- table ----------------------------------------------------------------------------------
+
+
+def _load_table(run: Run, device: str):
+    from genforge.generate.table import TablePipeline
+
+    return TablePipeline(run, device=device)
+
+
+def sample_tables(pipe, requests: list[Request]) -> list[list[Any]]:
+    """One DataFrame of `n` rows per request (rejection sampling makes batches uneven, so
+    each request draws on its own seeded generator, exactly as `genforge sample` does)."""
+    return [[pipe.sample(r.n, r.seed)] for r in requests]
+
+
+def encode_table(df, params: dict[str, Any], oid: str) -> Encoded:
+    """A request's rows -> one CSV output; the rows also go back inline as JSON records."""
+    rows = json.loads(df.to_json(orient="records"))
+    params["columns"] = list(df.columns)
+    return Encoded(df.to_csv(index=False).encode("utf-8"), "text/csv", "csv", None, False,
+                   preview=rows)  # fmt: skip
+
+
+# -- audio ----------------------------------------------------------------------------------
+
+
+def _load_audio(run: Run, device: str):
+    from genforge.generate.audio import AudioPipeline
+
+    return AudioPipeline(run, device=device)
+
+
+def _check_audio(pipe, r: Request) -> None:
+    pipe.labels_for(1, r.label)
+
+
+def sample_audio(pipe, requests: list[Request]) -> list[list[Any]]:
+    """Latents per request from its own seeded generator (as `AudioPipeline.sample` draws
+    them), then one forward pass; each clip comes back with the sample rate."""
+    zs, ys = [], []
+    for r in requests:
+        g = torch.Generator().manual_seed(r.seed)
+        zs.append(pipe.model.latent(r.n, generator=g))
+        ys.append(pipe.labels_for(r.n, r.label))
+    z = torch.cat(zs).to(pipe.device)
+    y = torch.cat(ys).to(pipe.device) if ys[0] is not None else None
+    with torch.no_grad():
+        waves = pipe.model.generate(z, y).float().cpu()
+    names = list(pipe.spec.class_names)
+    out, i = [], 0
+    for r, labels in zip(requests, ys, strict=True):
+        clips = []
+        for j in range(r.n):
+            name = names[int(labels[j])] if labels is not None else None
+            clips.append((waves[i + j], pipe.sample_rate, name))
+        out.append(clips)
+        i += r.n
+    return out
+
+
+def encode_audio(clip, params: dict[str, Any], oid: str) -> Encoded:
+    """(wave, rate, class) -> a 16-bit PCM WAV; its spectrogram is drawn on request."""
+    from genforge.core.audio import wav_bytes
+
+    wave, rate, name = clip
+    params["sample_rate"] = rate
+    if name is not None:
+        params["class"] = name
+    return Encoded(wav_bytes(wave, rate), "audio/wav", "wav", None, False)
+
+
 MODALITIES: dict[str, Modality] = {
     "image": Modality(
-        _load_image, sample_images, encode_image, ("n", "seed", "label", "truncation")
+        _load_image,
+        sample_images,
+        encode_image,
+        ("n", "seed", "label", "truncation"),
+        check=_check_image,
+    ),
+    "text": Modality(
+        _LockedText,
+        sample_texts,
+        encode_text,
+        (
+            "n",
+            "seed",
+            "prompt",
+            "max_new_tokens",
+            "decoding",
+            "num_beams",
+            "temperature",
+            "top_k",
+            "top_p",
+            "watermark",
+        ),
+        check=_check_text,
+    ),
+    "table": Modality(_load_table, sample_tables, encode_table, ("n", "seed"), max_n="max_rows"),
+    "audio": Modality(
+        _load_audio, sample_audio, encode_audio, ("n", "seed", "label"), check=_check_audio
     ),
     # text-to-image runs: their labels are caption indices (prompts go through the CLI/API)
     "captioned-image": Modality(
-        _load_image, sample_images, encode_image, ("n", "seed", "label", "truncation")
+        _load_image,
+        sample_images,
+        encode_image,
+        ("n", "seed", "label", "truncation"),
+        check=_check_image,
     ),
 }
+
+# Request fields a modality may refuse (anything not in its controls).
+OPTIONAL_FIELDS = ("label", "truncation", "prompt", "steps", "max_new_tokens", "decoding",
+                   "num_beams", "temperature", "top_k", "top_p", "watermark")  # fmt: skip
 
 
 def run_modality(run: Run) -> str:

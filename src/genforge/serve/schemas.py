@@ -82,6 +82,16 @@ class GenerateRequest(Strict):
     truncation: float | None = Field(default=None, gt=0, le=100)
     prompt: str | None = None
     steps: int | None = Field(default=None, ge=1)
+    # text runs (GET /v1/info lists which fields each modality takes)
+    max_new_tokens: int | None = Field(default=None, ge=1)
+    decoding: Literal["greedy", "beams", "sampling"] | None = Field(
+        default=None, description="text: default greedy for n=1, sampling for n>1"
+    )
+    num_beams: int | None = Field(default=None, ge=1, le=16)
+    temperature: float | None = Field(default=None, gt=0, le=10)
+    top_k: int | None = Field(default=None, ge=0, le=100_000)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    watermark: bool | None = Field(default=None, description="text: green-list watermark")
     response: Literal["url", "base64"] = "url"
 
 
@@ -92,6 +102,9 @@ class OutputInfo(BaseModel):
     params: dict[str, Any]
     watermarked: bool
     data_base64: str | None = None
+    text: str | None = Field(default=None, description="text runs: the generated text")
+    rows: list[dict[str, Any]] | None = Field(default=None, description="table runs: the rows")
+    spectrogram_url: str | None = Field(default=None, description="audio runs: a PNG")
 
 
 class GenerateResponse(BaseModel):
@@ -117,6 +130,32 @@ class OutputRecord(BaseModel):
 class OutputList(BaseModel):
     total: int
     items: list[OutputRecord]
+
+
+class DetectTextRequest(Strict):
+    text: str = Field(min_length=1)
+    run: Name | None = Field(
+        default=None,
+        description="the text run to test against (default: runs that wrote "
+        "watermarked text, newest first)",
+    )
+
+
+class TextWatermark(BaseModel):
+    run: str
+    z_score: float
+    p_value: float
+    green_fraction: float
+    tokens_scored: int
+    watermarked: bool
+
+
+class DetectTextResponse(BaseModel):
+    found: bool
+    evidence: Literal["sha256", "text-watermark"] | None
+    message: str
+    record: OutputRecord | None
+    tests: list[TextWatermark] = Field(description="the watermark test of each run tried")
 
 
 class DetectResponse(BaseModel):

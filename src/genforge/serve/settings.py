@@ -36,7 +36,11 @@ class Settings:
     cache_mb: int = 1024  # LRU of loaded models, by parameter memory
     device: str = "cpu"
     # -- limits
-    max_n: int = 16  # images per generate request
+    max_n: int = 16  # images, texts or clips per generate request
+    max_rows: int = 1000  # table rows per generate request
+    max_new_tokens: int = 512  # text tokens per generated text
+    max_detect_chars: int = 100_000  # text sent to the watermark detector
+    max_detect_runs: int = 5  # text runs tried by a detection without a run
     max_steps: int = 100_000  # training steps per job
     max_prompt_chars: int = 2000
     max_upload_mb: int = 64

@@ -85,6 +85,7 @@ const showDataset = guard(async (name) => {
   showImage($("#dataset-thumbs"), `/v1/datasets/${name}/thumbnails.png?n=64`);
   const d = await api(`/datasets/${name}`);
   const r = d.report || {};
+  if (r.format) { showFileReport(d, r); say(""); return; }
   const rows = [
     ["kind", d.kind], ["source", r.source], ["files looked at", r.num_files], ["images kept", r.num_images],
     ["classes", Object.keys(r.class_counts || {}).length || "none (unlabeled)"],
@@ -99,6 +100,17 @@ const showDataset = guard(async (name) => {
   );
   say("");
 });
+
+function showFileReport(d, r) {
+  // An uploaded text (.txt/.jsonl) or table (.csv) file: what it holds, and its first lines.
+  const rows = [["kind", d.kind], ["file", r.format], ["trains", `${r.feeds} models`], ["bytes", r.bytes], ["lines", r.lines]];
+  if (r.records !== undefined) rows.push(["records", r.records], ["fields", (r.fields || []).join(", ")]);
+  if (r.rows !== undefined) rows.push(["rows", r.rows], ["columns", r.columns.length]);
+  if (r.paragraphs !== undefined) rows.push(["paragraphs", r.paragraphs]);
+  const preview = r.columns ? [el("h2", {}, "First rows"), table(r.columns, r.preview || [])]
+    : r.preview ? [el("h2", {}, "Start of the text"), el("pre", {}, r.preview)] : [];
+  $("#dataset-report").replaceChildren(table(["", ""], rows), ...preview);
+}
 
 function table(head, rows) {
   return el("div", { class: "table-wrap" }, el("table", {},
@@ -117,9 +129,17 @@ const loadRuns = guard(async () => {
   if (!state.datasets.length) state.datasets = await api("/datasets");
   fillSelect($("#train-model"), state.models.map((m) => [m.name, `${m.name} (${m.modality})`]), "dcgan");
   fillSelect($("#train-data"), state.datasets.map((d) => [d.name, d.name]), "digits");
+  syncTrainForm();
   await refreshRuns();
   renderRunList();
 });
+
+const modelModality = (name) => state.models.find((m) => m.name === name)?.modality ?? "image";
+
+function syncTrainForm() {
+  // Image size is an image option; other modalities' data sets their own shapes.
+  $("#train-image-size").hidden = modelModality($("#train-model").value) !== "image";
+}
 
 function fillSelect(select, options, preferred) {
   const keep = select.value;
@@ -139,8 +159,9 @@ const startTraining = guard(async (ev) => {
   const f = new FormData(ev.target);
   const body = {
     model: f.get("model"), data: f.get("data"), steps: Number(f.get("steps")),
-    options: { image_size: Number(f.get("image_size")), batch_size: Number(f.get("batch_size")), seed: Number(f.get("seed")) },
+    options: { batch_size: Number(f.get("batch_size")), seed: Number(f.get("seed")) },
   };
+  if (modelModality(body.model) === "image") body.options.image_size = Number(f.get("image_size"));
   if (f.get("name")) body.name = f.get("name");
   const run = await api("/runs", { method: "POST", body });
   say(`started ${run.name}`);
@@ -253,15 +274,31 @@ const runAction = (what) => guard(async () => {
 });
 
 // -- generation -----------------------------------------------------------------------------
+const num = (name, label, attrs = {}) => el("label", { "data-control": name }, label, el("input", { name, type: "number", ...attrs }));
 const CONTROL_INPUTS = {
-  n: () => el("label", {}, "How many (n)", el("input", { name: "n", type: "number", min: 1, max: state.info.limits.max_n, value: 4 })),
-  seed: () => el("label", {}, "Seed", el("input", { name: "seed", type: "number", min: 0, value: 0 })),
-  truncation: () => el("label", {}, "Truncation (empty = none)", el("input", { name: "truncation", type: "number", step: "0.1", min: "0.1" })),
-  label: (run) => el("label", {}, "Label", el("select", { name: "label" }, el("option", { value: "" }, "(cycle classes)"),
+  n: (run) => run.modality === "table"
+    ? num("n", "Rows (n)", { min: 1, max: state.info.limits.max_rows, value: 20 })
+    : num("n", run.modality === "audio" ? "Clips (n)" : run.modality === "text" ? "Texts (n)" : "How many (n)",
+      { min: 1, max: state.info.limits.max_n, value: run.modality === "text" ? 1 : 4 }),
+  seed: () => num("seed", "Seed", { min: 0, value: 0 }),
+  truncation: () => num("truncation", "Truncation (empty = none)", { step: "0.1", min: "0.1" }),
+  label: (run) => el("label", { "data-control": "label" }, "Label", el("select", { name: "label" }, el("option", { value: "" }, "(cycle classes)"),
     ...run.class_names.map((c) => el("option", { value: c }, c)))),
-  prompt: () => el("label", {}, "Prompt", el("input", { name: "prompt", maxlength: state.info.limits.max_prompt_chars })),
-  steps: () => el("label", {}, "Sampling steps", el("input", { name: "steps", type: "number", min: 1 })),
+  prompt: (run) => el("label", { "data-control": "prompt" }, "Prompt", run.modality === "text"
+    ? el("textarea", { name: "prompt", rows: 3, maxlength: state.info.limits.max_prompt_chars, placeholder: "(empty: start from nothing)" })
+    : el("input", { name: "prompt", maxlength: state.info.limits.max_prompt_chars })),
+  steps: () => num("steps", "Sampling steps", { min: 1 }),
+  max_new_tokens: () => num("max_new_tokens", "Max new tokens (empty = model default)", { min: 1, max: state.info.limits.max_new_tokens }),
+  decoding: () => el("label", { "data-control": "decoding" }, "Decoding", el("select", { name: "decoding" },
+    el("option", { value: "" }, "(auto: greedy for 1, sampling for more)"), el("option", { value: "greedy" }, "greedy"),
+    el("option", { value: "beams" }, "beam search"), el("option", { value: "sampling" }, "sampling"))),
+  num_beams: () => num("num_beams", "Beams (empty = max(4, n))", { min: 1, max: 16, "data-when": "beams" }),
+  temperature: () => num("temperature", "Temperature", { step: "0.05", min: "0.05", max: 10, "data-when": "sampling" }),
+  top_k: () => num("top_k", "Top-k (empty = off)", { min: 0, "data-when": "sampling" }),
+  top_p: () => num("top_p", "Top-p (empty = off)", { step: "0.05", min: "0.05", max: 1, "data-when": "sampling" }),
+  watermark: () => el("label", { "data-control": "watermark", class: "check" }, el("input", { name: "watermark", type: "checkbox", value: "true" }), " Watermark the text (green-list)"),
 };
+const NUMERIC = new Set(["n", "seed", "steps", "truncation", "max_new_tokens", "num_beams", "temperature", "top_k", "top_p"]);
 
 const loadGenerate = guard(async () => {
   await refreshRuns();
@@ -270,16 +307,34 @@ const loadGenerate = guard(async () => {
   renderControls();
 });
 
+function syncDecoding() {
+  // Beam and sampling options show only for the decoding that uses them.
+  const sel = $("#gen-controls [name=decoding]");
+  if (!sel) return;
+  const n = Number($("#gen-controls [name=n]")?.value || 1);
+  const mode = sel.value || (n > 1 ? "sampling" : "greedy");
+  document.querySelectorAll("#gen-controls [data-when]").forEach((input) => {
+    const on = input.dataset.when === mode;
+    input.closest("label").hidden = !on;
+    if (!on) input.value = "";
+  });
+}
+
 function renderControls(preset = {}) {
   const run = state.runs.find((r) => r.name === $("#gen-run").value);
   if (!run) { $("#gen-controls").replaceChildren(el("p", {}, "No trained runs yet.")); return; }
   const controls = state.info.modalities[run.modality] || ["n", "seed"];
   const nodes = controls.filter((c) => c !== "label" || run.conditional).map((c) => CONTROL_INPUTS[c]?.(run)).filter(Boolean);
   $("#gen-controls").replaceChildren(...nodes);
+  $("#gen-controls").dataset.modality = run.modality;
   for (const [k, v] of Object.entries(preset)) {
     const input = $(`#gen-controls [name=${k}]`);
-    if (input && v !== null && v !== undefined) input.value = v;
+    if (!input || v === null || v === undefined) continue;
+    if (input.type === "checkbox") input.checked = Boolean(v); else input.value = v;
   }
+  $("#gen-controls [name=decoding]")?.addEventListener("change", syncDecoding);
+  $("#gen-controls [name=n]")?.addEventListener("input", syncDecoding);
+  syncDecoding();
 }
 
 const generate = guard(async (ev) => {
@@ -288,24 +343,94 @@ const generate = guard(async (ev) => {
   const body = { run: f.get("run") };
   for (const [k, v] of f.entries()) {
     if (k === "run" || v === "") continue;
-    body[k] = ["n", "seed", "steps"].includes(k) ? Number(v) : k === "truncation" ? Number(v) : v;
+    body[k] = NUMERIC.has(k) ? Number(v) : k === "watermark" ? true : v;
   }
   $("#gen-go").disabled = true;
   say("generating...");
   try {
     const res = await api("/generate", { method: "POST", body });
-    $("#gen-results").replaceChildren(...res.outputs.map(outputCard));
+    $("#gen-results").replaceChildren(...res.outputs.map((o) => outputCard({ ...o, modality: res.modality })));
     say(`${res.outputs.length} output(s) from ${res.run} at step ${res.step}`);
   } finally { $("#gen-go").disabled = false; }
 });
 
-function outputCard(o) {
+function parseCsv(text, maxRows) {
+  // Enough CSV for a preview: quoted fields, doubled quotes, commas and newlines inside quotes.
+  const rows = []; let row = [], field = "", q = false;
+  for (let i = 0; i < text.length && rows.length <= maxRows; i++) {
+    const c = text[i];
+    if (q) { if (c === '"') { if (text[i + 1] === '"') { field += '"'; i++; } else q = false; } else field += c; }
+    else if (c === '"') q = true;
+    else if (c === ",") { row.push(field); field = ""; }
+    else if (c === "\n") { row.push(field.replace(/\r$/, "")); rows.push(row); row = []; field = ""; }
+    else field += c;
+  }
+  if (field || row.length) { row.push(field); rows.push(row); }
+  return rows;
+}
+
+async function fetchText(url) {
+  const res = await fetch(url, { headers: headers() });
+  if (!res.ok) throw new Error(`${res.status} for ${url}`);
+  return res.text();
+}
+
+function downloadLink(url, name, label) {
+  const a = el("a", { href: "#", download: name, class: "download" }, label);
+  blobUrl(url).then((u) => { a.href = u; }).catch(() => { a.textContent = "(file gone)"; });
+  return a;
+}
+
+const PREVIEW_ROWS = 10;
+
+function outputBody(o) {
+  // What the card shows: the image, the text, a table preview or an audio player.
+  const kind = o.modality ?? "image";
+  if (kind === "text") {
+    const pre = el("pre", { class: "gen-text" });
+    const p = o.params;
+    const show = (t) => pre.replaceChildren(...(p.prompt ? [el("span", { class: "prompt" }, p.prompt)] : []), t);
+    if (o.text !== undefined && o.text !== null) show(o.text); else fetchText(o.url).then(show).catch(() => show("(file gone)"));
+    return [pre];
+  }
+  if (kind === "table") {
+    const wrap = el("div", { class: "table-wrap" });
+    const fill = (rows) => wrap.replaceChildren(table(rows[0], rows.slice(1, PREVIEW_ROWS + 1)));
+    if (o.rows) {
+      const cols = o.params.columns || Object.keys(o.rows[0] || {});
+      fill([cols, ...o.rows.map((r) => cols.map((c) => r[c]))]);
+    } else fetchText(o.url).then((t) => fill(parseCsv(t, PREVIEW_ROWS))).catch(() => wrap.replaceChildren("(file gone)"));
+    const n = o.params.n;
+    return [wrap, el("span", {}, `showing ${Math.min(PREVIEW_ROWS, n)} of ${n} rows · `, downloadLink(o.url, `${o.id}.csv`, "download CSV"))];
+  }
+  if (kind === "audio") {
+    const audio = el("audio", { controls: "", preload: "none" });
+    blobUrl(o.url).then((u) => { audio.src = u; }).catch(() => {});
+    const img = el("img", { alt: `spectrogram of ${o.id}`, class: "spec" });
+    showImage(img, o.spectrogram_url ?? `/v1/outputs/${o.id}/spectrogram.png`);
+    return [img, audio];
+  }
   const img = el("img", { alt: o.id, "data-id": o.id });
   showImage(img, o.url);
+  return [img];
+}
+
+function paramLine(kind, p, watermarked) {
+  if (kind === "text") {
+    const dec = p.decoding === "sampling" ? `sampling T=${p.temperature ?? 1}${p.top_k ? ` k=${p.top_k}` : ""}${p.top_p ? ` p=${p.top_p}` : ""}` : p.decoding;
+    return `${dec} · ${p.new_tokens ?? "?"} tokens${p.watermark ? " · watermarked" : ""}`;
+  }
+  if (kind === "table") return `${p.n} rows · ${(p.columns || []).length} columns`;
+  if (kind === "audio") return `${p.class ?? "unconditional"} · ${p.sample_rate} Hz`;
+  return `label ${p.label ?? "-"} · trunc ${p.truncation ?? "-"}${watermarked ? " · watermarked" : ""}`;
+}
+
+function outputCard(o) {
   const p = o.params;
-  return el("div", { class: "card", "data-id": o.id }, img,
+  const kind = o.modality ?? "image";
+  return el("div", { class: `card ${kind}`, "data-id": o.id }, ...outputBody(o),
     el("code", {}, o.id), el("span", {}, `${p.run} · seed ${p.seed} #${p.index}`),
-    el("span", {}, `label ${p.label ?? "-"} · trunc ${p.truncation ?? "-"}${o.watermarked ? " · watermarked" : ""}`),
+    el("span", {}, paramLine(kind, p, o.watermarked)),
     el("button", { class: "secondary", onclick: () => rerun(p) }, "Re-run"));
 }
 
@@ -313,7 +438,9 @@ async function rerun(p) {
   showTab("generate");
   await loadGenerate();
   $("#gen-run").value = p.run;
-  renderControls({ n: p.n, seed: p.seed, label: p.label, truncation: p.truncation, prompt: p.prompt });
+  const preset = {};
+  for (const k of [...Object.keys(CONTROL_INPUTS)]) if (p[k] !== undefined) preset[k] = p[k];
+  renderControls(preset);
 }
 
 // -- gallery --------------------------------------------------------------------------------
@@ -327,7 +454,9 @@ const loadGallery = guard(async (ev) => {
   const q = new URLSearchParams({ limit: 100 });
   if ($("#gallery-q").value) q.set("q", $("#gallery-q").value);
   if (sel.value) q.set("run", sel.value);
+  const ticket = (state.galleryTicket = (state.galleryTicket || 0) + 1);
   const res = await api(`/outputs?${q}`);
+  if (ticket !== state.galleryTicket) return; // a newer search was sent while this one ran
   $("#gallery-count").textContent = `${res.total} output(s)`;
   $("#gallery-items").replaceChildren(...res.items.map((r) => {
     const card = outputCard(r);
@@ -410,6 +539,7 @@ async function start() {
     say(`uploaded ${f.get("name")}`); await loadDatasets(); showDataset(f.get("name"));
   }));
   $("#train-form").addEventListener("submit", startTraining);
+  $("#train-model").addEventListener("change", syncTrainForm);
   $("#btn-cancel").addEventListener("click", runAction("cancel"));
   $("#btn-resume").addEventListener("click", runAction("resume"));
   $("#btn-delete").addEventListener("click", runAction("delete"));
