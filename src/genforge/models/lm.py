@@ -60,7 +60,9 @@ def load_pretrained(path: str) -> Any:
             "(genforge never downloads weights)"
         )
     try:
-        return AutoModelForCausalLM.from_pretrained(str(p), local_files_only=True)
+        return AutoModelForCausalLM.from_pretrained(
+            str(p), local_files_only=True, use_safetensors=True
+        )
     except (OSError, ValueError) as e:
         raise GenforgeError(f"cannot load a causal LM from {p}: {str(e).splitlines()[0]}") from None
 
