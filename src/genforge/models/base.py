@@ -44,25 +44,17 @@ class ImageSpec:
         return cls(d["channels"], d["size"], d["num_classes"], tuple(d["class_names"]))
 
 
-class ImageModel(nn.Module):
-    """Base class of image generative families (GANs, VAEs, diffusion)."""
+class GenerativeModel(nn.Module):
+    """What the trainer and samplers need from any latent-variable family (images, audio)."""
 
     Config: ClassVar[type]
-    supported_sizes: ClassVar[tuple[int, ...]] = (8, 16, 32, 64, 128)
-    # Two-domain image-to-image families train on --domain-a/--domain-b folders: "unpaired"
-    # (any images of A and of B) or "paired" (A and B files paired by name); None: --data.
-    domains: ClassVar[Literal["unpaired", "paired"] | None] = None
+    labeled_items: ClassVar[str] = "data"  # named in the error for unlabeled conditional data
 
-    def __init__(self, config: Any, spec: ImageSpec):
+    def __init__(self, config: Any, spec: Any):
         super().__init__()
-        if spec.size not in self.supported_sizes:
-            raise GenforgeError(
-                f"image size {spec.size} is not supported by {type(self).__name__}; "
-                f"use one of {', '.join(map(str, self.supported_sizes))}"
-            )
         if getattr(config, "conditional", False) and spec.num_classes < 2:
             raise GenforgeError(
-                "a conditional model needs labeled data (class subfolders); "
+                f"a conditional model needs labeled {self.labeled_items} (class subfolders); "
                 f"this data has {spec.num_classes} classes"
             )
         self.config = config
@@ -103,10 +95,28 @@ class ImageModel(nn.Module):
     def generate(
         self, z: torch.Tensor, labels: torch.Tensor | None = None, net: nn.Module | None = None
     ) -> torch.Tensor:
-        """Map latents (n, latent_dim) to images (n, C, H, W) in [-1, 1]."""
+        """Map latents (n, latent_dim) to samples in [-1, 1]: images (n, C, H, W) or
+        waveforms (n, 1, L)."""
         raise NotImplementedError
 
     # -- export -----------------------------------------------------------------------------
     def export(self, folder: Path, net: nn.Module) -> None:
         """Write extra files into each checkpoint's model/ folder (e.g. a diffusers pipeline
         of the EMA network `net`, loadable by that library). Nothing by default."""
+
+
+class ImageModel(GenerativeModel):
+    """Base class of image generative families (GANs, VAEs, diffusion)."""
+
+    supported_sizes: ClassVar[tuple[int, ...]] = (8, 16, 32, 64, 128)
+    # Two-domain image-to-image families train on --domain-a/--domain-b folders: "unpaired"
+    # (any images of A and of B) or "paired" (A and B files paired by name); None: --data.
+    domains: ClassVar[Literal["unpaired", "paired"] | None] = None
+
+    def __init__(self, config: Any, spec: ImageSpec):
+        if spec.size not in self.supported_sizes:
+            raise GenforgeError(
+                f"image size {spec.size} is not supported by {type(self).__name__}; "
+                f"use one of {', '.join(map(str, self.supported_sizes))}"
+            )
+        super().__init__(config, spec)
