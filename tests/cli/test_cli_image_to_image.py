@@ -84,8 +84,11 @@ def test_pix2pix_pairs_by_name_trains_and_translates(cli, image_folder, tmp_path
     assert "one way, a2b" in cli.fails("translate", "pp", "--runs-dir", runs, "--input",
                                        sketches / "img000.png", "--direction", "b2a")  # fmt: skip
     assert "use genforge translate" in cli.fails("sample", "pp", "--runs-dir", runs)
-    assert "cannot evaluate translation runs yet" in cli.fails("eval", "pp", "--runs-dir", runs)
-    assert "pix2pix translates images, which genforge cannot evaluate yet" in cli.fails(
+    assert (
+        "holds out 0 sketches, 0 photos image(s) (val_fraction 0.0); evaluation needs at "
+        "least 2 per domain" in cli.fails("eval", "pp", "--runs-dir", runs)
+    )
+    assert "evaluate it after training with genforge eval RUN" in cli.fails(
         "train", "pix2pix", "--domain-a", sketches, "--domain-b", photos, "--eval-every", "2",
         "--runs-dir", runs,
     )  # fmt: skip
@@ -99,3 +102,24 @@ def test_pix2pix_without_a_single_pair_fails(cli, image_folder, tmp_path):
     msg = cli.fails("train", "pix2pix", "--domain-a", a, "--domain-b", b,
                     "--runs-dir", tmp_path / "runs")  # fmt: skip
     assert "no image of a has a partner of the same name in b" in msg
+
+
+def test_eval_of_a_translation_run_writes_report_and_fails_cleanly(cli, image_folder, tmp_path):
+    a = image_folder(tmp_path / "a", 10, size=(16, 16), mode="L")
+    b = image_folder(tmp_path / "b", 10, size=(16, 16), seed=1)
+    runs = tmp_path / "runs"
+    cli.ok("train", "pix2pix", "--domain-a", a, "--domain-b", b, "--name", "pp", "--runs-dir",
+           runs, *TINY[2:], "--image-size", "16", "--set", "val_fraction=0.2")  # fmt: skip
+    out = cli.ok("eval", "pp", "--runs-dir", runs).output
+    assert "PSNR a → b vs ground truth" in out
+    values = json.loads((runs / "pp" / "metrics.json").read_text())["values"]
+    assert {"psnr_a2b", "ssim_a2b", "fd_domain_a2b"} <= set(values)
+    assert (runs / "pp" / "report.html").exists() and (
+        runs / "pp" / "translations-a2b.png"
+    ).exists()
+    assert "--utility does not apply to translation runs" in cli.fails(
+        "eval", "pp", "--runs-dir", runs, "--utility"
+    )
+    b.rename(tmp_path / "moved")
+    msg = cli.fails("eval", "pp", "--runs-dir", runs)
+    assert f"domain B folder {b.resolve()}, which no longer exists" in msg

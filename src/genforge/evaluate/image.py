@@ -132,12 +132,12 @@ class ImageEvaluator:
         cfg = self.run.read_config()
         if cfg.get("modality", "image") not in IMAGE_MODALITIES:
             raise GenforgeError(f"run '{self.run.name}' is not an image run")
-        from genforge.models import get_entry
+        from genforge.evaluate.translation import is_translation_run
 
-        if getattr(get_entry(cfg["model"]).family, "domains", None):  # cyclegan, pix2pix
+        if is_translation_run(cfg):  # cyclegan, pix2pix: evaluate/translation.py
             raise GenforgeError(
-                f"run '{self.run.name}' translates images ({cfg['model']}); genforge eval "
-                "measures sampled images and cannot evaluate translation runs yet"
+                f"run '{self.run.name}' translates images ({cfg['model']}) rather than sampling "
+                "them; sampling metrics do not apply (genforge eval measures its translations)"
             )
         self.device = pick_device(device)
         self.pipe = pipeline
@@ -469,26 +469,31 @@ class ImageEvaluator:
         )
 
     def _space_section(self) -> Section:
-        s = self.space
-        if s.kind == "inception":
-            text = (
-                "<p>Features: InceptionV3 pool3 (2048-d), torch-fidelity weights "
-                "pt_inception-2015-12-05, via torchmetrics. FID/KID numbers are comparable "
-                "with published ones (at equal sample counts).</p>"
-            )
-        else:
-            info = s.info
-            acc = info.get("val_accuracy")
-            text = (
-                f"<p>Features: a {info.get('kind')} genforge trained on the real training data "
-                f"({info.get('train_items')} images, {info.get('steps')} steps"
-                + (f", held-out accuracy {acc:.3f}" if acc is not None else "")
-                + f"), {'loaded from the cache' if info.get('cached') else 'trained now and cached'}."
-                " Its Fréchet distance is labelled FD, not FID: compare it only between runs on "
-                "the same data. For standard FID put pt_inception-2015-12-05-6726825d.pth in "
-                "~/.cache/genforge/ (or set GENFORGE_INCEPTION_WEIGHTS).</p>"
-            )
-        return Section("Feature space", text)
+        return space_section(self.space)
+
+
+def space_section(space: Any) -> Section:
+    """What the feature space is, for the report (shared with the translation evaluator)."""
+    s = space
+    if s.kind == "inception":
+        text = (
+            "<p>Features: InceptionV3 pool3 (2048-d), torch-fidelity weights "
+            "pt_inception-2015-12-05, via torchmetrics. FID/KID numbers are comparable "
+            "with published ones (at equal sample counts).</p>"
+        )
+    else:
+        info = s.info
+        acc = info.get("val_accuracy")
+        text = (
+            f"<p>Features: a {info.get('kind')} genforge trained on the real training data "
+            f"({info.get('train_items')} images, {info.get('steps')} steps"
+            + (f", held-out accuracy {acc:.3f}" if acc is not None else "")
+            + f"), {'loaded from the cache' if info.get('cached') else 'trained now and cached'}."
+            " Its Fréchet distance is labelled FD, not FID: compare it only between runs on "
+            "the same data. For standard FID put pt_inception-2015-12-05-6726825d.pth in "
+            "~/.cache/genforge/ (or set GENFORGE_INCEPTION_WEIGHTS).</p>"
+        )
+    return Section("Feature space", text)
 
 
 # ---------------------------------------------------------------------------------------
@@ -510,7 +515,16 @@ def evaluate_run(
     domain_steps: int | None = None,
     progress: Any = None,
 ) -> EvalResult:
-    """Evaluate an image run (see ImageEvaluator.evaluate)."""
+    """Evaluate an image run (see ImageEvaluator.evaluate); cyclegan and pix2pix runs are
+    measured on their held-out translations (evaluate/translation.py)."""
+    from genforge.evaluate import translation
+
+    if translation.is_translation_run(run.read_config()):
+        return translation.evaluate_run(
+            run, n=n, seed=seed, features=features, inception_weights=inception_weights,
+            device=device, domain_steps=domain_steps, progress=progress, real=real,
+            utility=utility,
+        )  # fmt: skip
     ev = ImageEvaluator(
         run, features=features, inception_weights=inception_weights, real=real, device=device,
         domain_steps=domain_steps, progress=progress,

@@ -198,8 +198,8 @@ def _create(
     check_eval_config(tcfg)
     if getattr(entry.family, "domains", None) and tcfg.eval_every:
         raise GenforgeError(
-            f"--eval-every measures sampled images; {model} translates images, which "
-            "genforge cannot evaluate yet"
+            f"--eval-every measures sampled images; {model} translates images: evaluate "
+            "it after training with genforge eval RUN (held-out translations)"
         )
     source = data if modality.is_embedded(data) else str(Path(data).resolve())
     dcfg = from_dict(modality.data_config, {"source": source, **data_opts})
