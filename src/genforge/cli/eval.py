@@ -28,7 +28,13 @@ def eval_command(
     real: Annotated[
         Path | None, typer.Option(help="Held-out folder to compare with (default: training data).")
     ] = None,
-    n: Annotated[int | None, typer.Option(help="Samples to generate (default 1000).")] = None,
+    n: Annotated[
+        int | None,
+        typer.Option(
+            help="Samples to generate (default 1000); cyclegan/pix2pix: held-out images "
+            "translated per domain, at most."
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Sampling seed (default 0).")] = None,
     features: Annotated[
         str | None,
