@@ -112,3 +112,13 @@ def test_cyclegan_without_same_named_files_has_no_paired_metrics(tmp_path):
     assert not {"psnr_a2b", "ssim_b2a"} & set(result.to_dict()["values"])
     assert result.extra["paired_ground_truth"] == {}
     assert math.isfinite(result.value("psnr_cycle_a"))
+
+
+def test_cyclegan_on_two_class_subfolders_finds_same_named_files(tmp_path):
+    digit_pairs(tmp_path / "styles")  # styles/plain, styles/inverse: A is "inverse" (sorted)
+    torch.manual_seed(0)
+    run = genforge.train("cyclegan", str(tmp_path / "styles"), name="cg",
+                         runs_dir=tmp_path / "runs", n_res=1, **TINY).run  # fmt: skip
+    result = evaluate_run(run)
+    assert result.extra["domains"] == ["inverse", "plain"]
+    assert result.extra["paired_ground_truth"] == {"a2b": 4, "b2a": 4}

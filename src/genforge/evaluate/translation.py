@@ -284,7 +284,7 @@ def _paired_truth(cfg: dict, d: Domains, spec: Any) -> dict[str, tuple[torch.Ten
     ):
         if not files:
             continue
-        pairs = partners(files, mine.resolve(), other.resolve())
+        pairs = partners(files, mine, other)  # the paths as training scanned them
         if pairs:
             idx = torch.tensor([i for i, _ in pairs])
             paths = [p for _, p in pairs]
