@@ -120,6 +120,12 @@ def test_eval_of_a_translation_run_writes_report_and_fails_cleanly(cli, image_fo
     assert "--utility does not apply to translation runs" in cli.fails(
         "eval", "pp", "--runs-dir", runs, "--utility"
     )
+    Image.new("L", (16, 16), 255).save(a / "new.png")  # unpaired: skipped, same split
+    cli.ok("eval", "pp", "--runs-dir", runs)
+    Image.new("RGB", (16, 16), 255).save(b / "new.png")  # a new pair: the split would move
+    assert "changed since training (8 training + 2 held-out items then, 9 + 2 now)" in cli.fails(
+        "eval", "pp", "--runs-dir", runs
+    )
     b.rename(tmp_path / "moved")
     msg = cli.fails("eval", "pp", "--runs-dir", runs)
     assert f"domain B folder {b.resolve()}, which no longer exists" in msg

@@ -98,6 +98,23 @@ def _check_folders(run: Run, data: dict[str, Any]) -> None:
             )
 
 
+def _check_split(run: Run, n_train: int, n_val: int) -> None:
+    """The rebuilt split must have the sizes training recorded; files added or removed since
+    would move items between the training and held-out sides."""
+    import json
+
+    if not run.data_report_path.exists():
+        return
+    report = json.loads(run.data_report_path.read_text(encoding="utf-8"))
+    then = (report.get("train"), report.get("val"))
+    if None not in then and then != (n_train, n_val):
+        raise GenforgeError(
+            f"the folders of run '{run.name}' changed since training ({then[0]} training + "
+            f"{then[1]} held-out items then, {n_train} + {n_val} now); its held-out split "
+            "cannot be rebuilt"
+        )
+
+
 def load_domains_split(run: Run, n: int, seed: int) -> Domains:
     """The run's domain images split exactly as training split them; at most `n` held-out
     images per domain (a seeded subset beyond that) and MAX_REAL training images."""
@@ -120,6 +137,7 @@ def load_domains_split(run: Run, n: int, seed: int) -> Domains:
             "training), so its held-out split cannot be rebuilt"
         )
     train, val = dataset.split(data_cfg.val_fraction, seed=train_seed)
+    _check_split(run, len(train), len(val))
     names = list(dataset.class_names)
     if dataset.paired:  # items stack (A, B) on the channel axis
         c = dataset.channels
