@@ -160,7 +160,8 @@ const startTraining = guard(async (ev) => {
   const f = new FormData(ev.target);
   const body = {
     model: f.get("model"), data: f.get("data"), steps: Number(f.get("steps")),
-    options: { batch_size: Number(f.get("batch_size")), seed: Number(f.get("seed")) },
+    options: { batch_size: Number(f.get("batch_size")), seed: Number(f.get("seed")),
+      log_every: Number(f.get("log_every")), sample_every: Number(f.get("sample_every")) },
   };
   if (modelModality(body.model) === "image") body.options.image_size = Number(f.get("image_size"));
   if (f.get("name")) body.name = f.get("name");
@@ -187,7 +188,8 @@ function drawCurves(canvas, series) {
   canvas.dataset.points = String(pts.length);
   if (!pts.length) { ctx.fillStyle = "#888"; ctx.fillText("no metrics yet", left, H / 2); return; }
   const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]).filter(Number.isFinite);
-  const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1);
+  let x0 = Math.min(...xs), x1 = Math.max(...xs);
+  if (x1 === x0) { x0 -= 1; x1 += 1; }  // one logged step: centre it
   let y0 = Math.min(...ys), y1 = Math.max(...ys);
   if (y1 - y0 < 1e-9) { y0 -= 0.5; y1 += 0.5; }
   const X = (x) => left + (x - x0) / (x1 - x0) * (W - left - right);
@@ -198,8 +200,9 @@ function drawCurves(canvas, series) {
     ctx.beginPath(); ctx.moveTo(left, yy); ctx.lineTo(W - right, yy); ctx.stroke();
     ctx.fillText(Number(v.toPrecision(3)).toString(), 2, yy + 4);
   }
-  ctx.fillText(String(x0), left, H - 8);
-  const lastLabel = `step ${x1}`;
+  const xmin = Math.min(...xs), xmax = Math.max(...xs);
+  if (xmax > xmin) ctx.fillText(String(xmin), left, H - 8);
+  const lastLabel = `step ${xmax}`;
   ctx.fillText(lastLabel, W - right - ctx.measureText(lastLabel).width, H - 8);
   const perRow = Math.max(1, Math.floor((W - left) / 110));
   series.forEach((s, i) => {
@@ -238,15 +241,18 @@ async function watchRun(name) {
   $("#watch-title").textContent = name;
   $("#watch-actions").hidden = false;
   let metrics = await api(`/runs/${name}/metrics`).catch(() => []);
-  let shownStep = -1;
+  let shown = "";
   const update = async (info) => {
     $("#watch-state").replaceChildren(el("span", { class: `badge ${info.state}`, id: "watch-badge" }, info.state),
       ` step ${info.step} / ${info.steps ?? "?"}`, info.error ? el("div", { class: "error" }, info.error) : "");
     const p = $("#watch-progress"); p.hidden = false; p.max = info.steps || 1; p.value = info.step;
+    const live = info.state === "running" || info.state === "queued";
+    $("#btn-cancel").hidden = !live; $("#btn-resume").hidden = live; $("#btn-delete").hidden = live;
     state.watchMetrics = metrics;
     drawCurves($("#loss-canvas"), lossSeries(metrics));
-    if (info.step !== shownStep) {  // a new step may have a new preview grid
-      shownStep = info.step;
+    const shot = `${info.step}/${info.state}`;
+    if (shot !== shown) {  // a new step or state (the end writes the last preview) may bring a new grid
+      shown = shot;
       const img = $("#watch-samples"), old = img.src;
       await showImage(img, `/v1/runs/${name}/files/samples/latest.png`, true);
       if (old.startsWith("blob:") && old !== img.src) URL.revokeObjectURL(old);
@@ -376,7 +382,9 @@ async function runControls(run) {
 async function renderControls(preset = {}) {
   const run = state.runs.find((r) => r.name === $("#gen-run").value);
   if (!run) { $("#gen-controls").replaceChildren(el("p", {}, "No trained runs yet.")); return; }
-  const ctl = await runControls(run);
+  $("#gen-go").disabled = true;  // until this run's controls are shown
+  let ctl;
+  try { ctl = await runControls(run); } finally { $("#gen-go").disabled = false; }
   if ($("#gen-run").value !== run.name) return;  // another run was picked meanwhile
   const nodes = ctl.controls.map((c) => CONTROL_INPUTS[c]?.(run, ctl)).filter(Boolean);
   $("#gen-controls").replaceChildren(...nodes);
@@ -405,6 +413,7 @@ const generate = guard(async (ev) => {
     body[k] = NUMERIC.has(k) ? Number(v) : k === "watermark" ? true : v;
   }
   $("#gen-go").disabled = true;
+  $("#gen-results").replaceChildren();  // no stale results while this one runs
   say("generating...");
   try {
     const res = await api("/generate", { method: "POST", body });
