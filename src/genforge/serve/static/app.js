@@ -394,6 +394,7 @@ async function renderControls(preset = {}) {
     const input = $(`#gen-controls [name=${k}]`);
     if (!input || v === null || v === undefined) continue;
     if (input.type === "checkbox") input.checked = Boolean(v); else input.value = v;
+    if (k === "label" && input.value !== String(v) && /^\d+$/.test(String(v))) input.value = run.class_names[Number(v)] ?? "";  // an index
   }
   $("#gen-controls [name=decoding]")?.addEventListener("change", syncDecoding);
   $("#gen-controls [name=n]")?.addEventListener("input", syncDecoding);
