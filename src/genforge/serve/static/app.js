@@ -150,9 +150,14 @@ function fillSelect(select, options, preferred) {
 
 function renderRunList() {
   $("#run-list").replaceChildren(...state.runs.map((r) =>
-    el("li", { onclick: () => watchRun(r.name), "data-name": r.name, class: r.name === state.watch ? "selected" : "" },
+    el("li", { onclick: () => { watchRun(r.name); showWatchOnPhone(); }, "data-name": r.name, class: r.name === state.watch ? "selected" : "" },
       el("span", {}, r.name, el("br"), el("small", {}, `${r.model} · step ${r.step}/${r.steps ?? "?"}`)),
       el("span", { class: `badge ${r.state}` }, r.state))));
+}
+
+function showWatchOnPhone() {
+  // One column on a phone: the watch panel sits below the form and the run list.
+  if (window.matchMedia("(max-width: 760px)").matches) $("#watch-title").scrollIntoView({ block: "start" });
 }
 
 const startTraining = guard(async (ev) => {
@@ -169,6 +174,7 @@ const startTraining = guard(async (ev) => {
   say(`started ${run.name}`);
   await refreshRuns();
   watchRun(run.name);
+  showWatchOnPhone();
 });
 
 function drawCurves(canvas, series) {
