@@ -74,3 +74,22 @@ def test_sample_on_a_text_run_points_to_generate_text(cli, tmp_path):
            "--set", "n=3")  # fmt: skip
     msg = cli.fails("sample", "ng", "--runs-dir", tmp_path, "--n", "2")
     assert "genforge generate text ng" in msg
+
+
+def test_eval_on_a_super_resolution_run(cli, tmp_path):
+    """sr runs are scored on their held-out images next to bicubic; misuse is one line."""
+    runs = tmp_path / "runs"
+    cli.ok("train", "sr", "--data", "digits", "--name", "sr", "--runs-dir", runs,
+           "--image-size", "16", "--steps", "2", "--batch-size", "8", "--set", "scale=2",
+           "--set", "block_out_channels=[8,16]", "--set", "norm_num_groups=4",
+           "--set", "preview_steps=2")  # fmt: skip
+    out = cli.ok("eval", "sr", "--runs-dir", runs, "--n", "4", "--steps", "2").output
+    assert "PSNR x2 bicubic vs ground truth (dB)" in out
+    saved = json.loads((runs / "sr" / "metrics.json").read_text())
+    assert {"psnr_sr", "ssim_sr", "psnr_bicubic", "ssim_bicubic"} <= set(saved["values"])
+    assert "--restoration needs" in cli.fails("eval", "sr", "--runs-dir", runs, "--restoration")
+
+
+def test_restoration_on_a_gan_run_is_one_line(cli, cgan_run):
+    assert "run 'tiny-cgan' is a cgan" in cli.fails("eval", cgan_run, "--restoration")
+    assert "--sampler and --steps apply" in cli.fails("eval", cgan_run, "--sampler", "ddpm")

@@ -32,7 +32,7 @@ def eval_command(
         int | None,
         typer.Option(
             help="Samples to generate (default 1000); cyclegan/pix2pix: held-out images "
-            "translated per domain, at most."
+            "translated per domain, at most; sr: held-out images upscaled (default 256)."
         ),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Sampling seed (default 0).")] = None,
@@ -54,6 +54,27 @@ def eval_command(
         int | None,
         typer.Option(help="Training steps of the domain feature network (default 800; cached)."),
     ] = None,
+    restoration: Annotated[
+        bool | None,
+        typer.Option(
+            "--restoration",
+            help="ddpm/cddpm runs: also inpaint (RePaint) and denoise (SDEdit) 16 held-out "
+            "images, scored against them.",
+        ),
+    ] = None,
+    sampler: Annotated[
+        str | None,
+        typer.Option(
+            help="sr runs and --restoration's SDEdit: ddim (default), ddpm, dpm-solver++."
+        ),
+    ] = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(
+            help="sr runs: denoising steps (sampler default); --restoration: RePaint "
+            "steps (default 50)."
+        ),
+    ] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
     out: Annotated[Path | None, typer.Option(help="Report path (default RUN/report.html).")] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
@@ -66,7 +87,8 @@ def eval_command(
     given = {
         "real": real, "n": n, "seed": seed, "features": features,
         "inception_weights": inception_weights, "utility": utility, "device": device,
-        "domain_steps": domain_steps,
+        "domain_steps": domain_steps, "restoration": restoration, "sampler": sampler,
+        "steps": steps,
     }  # fmt: skip
     options = {k: v for k, v in given.items() if v is not None}
     with console.status(f"evaluating {r.name} ..."):

@@ -503,7 +503,7 @@ def space_section(space: Any) -> Section:
 
 def evaluate_run(
     run: Run,
-    n: int = 1000,
+    n: int | None = None,
     seed: int = 0,
     real: str | Path | None = None,
     features: FeatureChoice = "auto",
@@ -514,12 +514,38 @@ def evaluate_run(
     utility_steps: int = 300,
     domain_steps: int | None = None,
     progress: Any = None,
+    restoration: bool = False,
+    sampler: str | None = None,
+    steps: int | None = None,
 ) -> EvalResult:
     """Evaluate an image run (see ImageEvaluator.evaluate); cyclegan and pix2pix runs are
-    measured on their held-out translations (evaluate/translation.py)."""
+    measured on their held-out translations (evaluate/translation.py), super-resolution runs
+    on their upscaling of held-out images (evaluate/restoration.py). `restoration` adds
+    inpainting and SDEdit denoising of held-out images to a ddpm/cddpm run's evaluation;
+    `sampler`/`steps` apply to sr runs and to that restoration."""
+    from genforge.evaluate import restoration as rs
     from genforge.evaluate import translation
 
-    if translation.is_translation_run(run.read_config()):
+    cfg = run.read_config()
+    if restoration and not rs.can_restore(cfg):
+        raise GenforgeError(
+            f"--restoration needs an unconditional or class-conditional diffusion run (ddpm, "
+            f"cddpm); run '{run.name}' is a {cfg['model']}"
+            + (" (sr runs are scored on their upscaling without it)" if rs.is_sr_run(cfg) else "")
+        )
+    if (sampler is not None or steps is not None) and not (restoration or rs.is_sr_run(cfg)):
+        raise GenforgeError(
+            "--sampler and --steps apply to super-resolution runs and to --restoration"
+        )
+    if rs.is_sr_run(cfg):
+        if real is not None or utility:
+            raise GenforgeError(
+                "--real and --utility do not apply to super-resolution runs: they are scored "
+                "on their own held-out images"
+            )
+        return rs.evaluate_sr(run, n=n, seed=seed, device=device, sampler=sampler, steps=steps)
+    n = 1000 if n is None else n
+    if translation.is_translation_run(cfg):
         return translation.evaluate_run(
             run, n=n, seed=seed, features=features, inception_weights=inception_weights,
             device=device, domain_steps=domain_steps, progress=progress, real=real,
@@ -529,9 +555,12 @@ def evaluate_run(
         run, features=features, inception_weights=inception_weights, real=real, device=device,
         domain_steps=domain_steps, progress=progress,
     )  # fmt: skip
-    return ev.evaluate(
+    result = ev.evaluate(
         n=n, seed=seed, utility=utility, utility_seeds=utility_seeds, utility_steps=utility_steps
     )
+    if restoration:
+        result = rs.restoration_result(run, result, seed, device, sampler, steps)
+    return result
 
 
 def fd_between(run: Run | str | Path, images: torch.Tensor) -> tuple[float, str]:
