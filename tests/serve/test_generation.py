@@ -95,3 +95,34 @@ def test_large_outputs_are_watermarked_small_ones_not():
         watermark.decode(np.asarray(Image.open(io.BytesIO(gray.content)))[:, :, None], 4)
         == "12345678"
     )
+
+
+def test_bf16_generation_is_close_to_fp32(runs_dir):
+    """--precision bf16 runs the forward under autocast: the images stay within a few grey
+    levels of fp32 (not bit-equal: that is the trade), and a bad precision is refused."""
+    import pytest
+
+    from genforge.core.errors import GenforgeError
+
+    fp32 = ModelCache().get(Run(runs_dir / "cg"))
+    bf16 = ModelCache(precision="bf16").get(Run(runs_dir / "cg"))
+    asks = [Request(n=2, seed=5, label="3"), Request(n=1, seed=9)]
+    a, b = fp32.sample(asks), bf16.sample(asks)
+    diffs = [
+        (torch.from_numpy(x).float() - torch.from_numpy(y).float()).abs()
+        for xs, ys in zip(a, b, strict=True)
+        for x, y in zip(xs, ys, strict=True)
+    ]
+    assert max(float(d.mean()) for d in diffs) < 6  # mean grey-level difference, of 255
+    assert any(float(d.max()) > 0 for d in diffs)  # autocast really ran in bf16
+    with pytest.raises(GenforgeError, match="fp32 or bf16"):
+        ModelCache(precision="fp16")
+
+
+def test_bf16_server_records_its_precision(make_client):
+    c = make_client(precision="bf16")
+    r = c.post("/v1/generate", json={"run": "dc", "n": 1, "seed": 3})
+    assert r.status_code == 200, r.text
+    assert r.json()["outputs"][0]["params"]["precision"] == "bf16"
+    r = make_client().post("/v1/generate", json={"run": "dc", "n": 1, "seed": 3})
+    assert "precision" not in r.json()["outputs"][0]["params"]  # fp32: the default, unsaid

@@ -149,7 +149,11 @@ def text_bench(
         typer.Option(help="wall, or cpu: budget in CPU seconds of this process (shared machines)."),
     ] = "wall",
     threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's).")] = None,
-    lr: Annotated[float, typer.Option(help="AdamW learning rate (both GPTs).")] = 1e-3,
+    lr: Annotated[float, typer.Option(help="AdamW peak learning rate (both GPTs).")] = 3e-3,
+    schedule: Annotated[
+        str, typer.Option(help="cosine (to zero over the steps the budget allows) or constant.")
+    ] = "cosine",
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay (both GPTs).")] = 0.1,
 ) -> None:
     """Char GPT (4 layers, 4 heads, 128 dims) on pydoc: training tokens/s vs a plain PyTorch
     GPT, held-out loss and bits/char after a fixed time vs a KN 5-gram, generation tokens/s."""
@@ -159,6 +163,8 @@ def text_bench(
 
     from genforge.train.bench_text import run_text_bench
 
+    if schedule not in ("cosine", "constant"):
+        raise GenforgeError(f"--schedule must be cosine or constant, got {schedule!r}")
     if clock not in ("wall", "cpu"):
         raise GenforgeError(f"--clock must be wall or cpu, got {clock!r}")
     if threads is not None:
@@ -166,7 +172,9 @@ def text_bench(
     console.print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
                   f"{torch.get_num_threads()} threads; {budget:.0f} {clock} seconds of training per model")  # fmt: skip
     res = run_text_bench(budget_s=budget, batch_size=batch_size, block_size=context,
-                         baseline=baseline, clock=clock, lr=lr, log=console.print)  # fmt: skip
+                         baseline=baseline, clock=clock, lr=lr, schedule=schedule,
+                         weight_decay=weight_decay,
+                         log=console.print)  # fmt: skip
     table = Table("model", "steps", "tokens/s (wall)", "tokens/CPU-s", "val loss (nats/token)",
                   "val bits/char")  # fmt: skip
     for r in res["runs"]:
@@ -255,16 +263,21 @@ def serve_bench(
     clients: Annotated[int, typer.Option(help="Concurrent HTTP clients.")] = 16,
     repeats: Annotated[int, typer.Option(help="Timed loads per setting (medians reported).")] = 3,
     batch_wait_ms: Annotated[float, typer.Option(help="Batch collection window.")] = 10.0,
+    precision: Annotated[
+        str, typer.Option(help="The server's generation arithmetic: fp32 or bf16.")
+    ] = "fp32",
 ) -> None:
     """/v1/generate requests/s and p50/p99 latency on 127.0.0.1, batching off vs. on."""
     from genforge.serve.bench import bench_serve, median
 
+    if precision not in ("fp32", "bf16"):
+        raise GenforgeError(f"--precision must be fp32 or bf16, got {precision!r}")
     if requests < 1 or clients < 1 or repeats < 1:
         raise GenforgeError("--requests, --clients and --repeats must be at least 1")
     console.print(f"{requests} requests (n=1) from {clients} clients, median of {repeats} loads; "
-                  f"{run or f'fresh {model} {image_size}px'} on CPU")  # fmt: skip
+                  f"{run or f'fresh {model} {image_size}px'} on CPU, {precision}")  # fmt: skip
     results = bench_serve(
-        run, runs_dir, model, image_size, requests, clients, repeats, batch_wait_ms
+        run, runs_dir, model, image_size, requests, clients, repeats, batch_wait_ms, precision
     )
     table = Table("setting", "req/s", "range", "p50 ms", "p99 ms", "p99/p50", "vs off")
     base = None

@@ -8,6 +8,7 @@ README.md      model card             data_report.json
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -21,6 +22,8 @@ from genforge.core.errors import GenforgeError
 from genforge.core.io import write_text
 
 RUNS_ENV = "GENFORGE_RUNS"
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present
+_CONFIGS: dict[str, tuple[tuple[int, int, int], Any]] = {}  # config.yaml path -> (version, dict)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -84,10 +87,20 @@ class Run:
 
     # -- contents -------------------------------------------------------------------------
     def read_config(self) -> dict[str, Any]:
-        if not self.config_path.exists():
-            raise GenforgeError(f"{self.path} is not a genforge run (no config.yaml)")
-        with open(self.config_path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
+        """The resolved config (a fresh dict; parsed once per file version, since a server
+        asks for it on every request)."""
+        try:
+            st = self.config_path.stat()
+        except FileNotFoundError:
+            raise GenforgeError(f"{self.path} is not a genforge run (no config.yaml)") from None
+        key = str(self.config_path.resolve())
+        version = (st.st_mtime_ns, st.st_size, st.st_ino)
+        hit = _CONFIGS.get(key)
+        if hit is None or hit[0] != version:
+            text = self.config_path.read_text(encoding="utf-8")
+            hit = (version, yaml.load(text, Loader=_YAML_LOADER))
+            _CONFIGS[key] = hit
+        return copy.deepcopy(hit[1])
 
     def write_config(self, config: dict[str, Any]) -> None:
         write_text(self.config_path, yaml.safe_dump(config, sort_keys=False))

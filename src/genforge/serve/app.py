@@ -133,7 +133,7 @@ class Services:
         self.jobs = JobStore(s.db_path)
         self.datasets = DatasetStore(s.db_path, s.datasets_dir)
         self.provenance = ProvenanceStore(s.db_path)
-        self.cache = ModelCache(s.cache_mb, s.device)
+        self.cache = ModelCache(s.cache_mb, s.device, s.precision)
         self.batcher = Batcher(s.max_batch_requests, s.max_batch_wait_ms) if s.batching else None
         self.worker = Worker(self.jobs, s.runs_dir, s.logs_dir, s.max_training_jobs, s.job_poll_s)
 
@@ -509,6 +509,11 @@ def _router(svc: Services) -> APIRouter:
         return FileResponse(target, media_type=media)
 
     # -- generation ---------------------------------------------------------------------
+    def check_n(n: int, limit_field: str) -> None:
+        if n > getattr(s, limit_field):
+            raise LimitError(f"n {n} is over this server's limit of {getattr(s, limit_field)}"
+                             + (" rows" if limit_field == "max_rows" else ""))  # fmt: skip
+
     @r.post("/generate", response_model=S.GenerateResponse, tags=["generate"])
     def generate(body: S.GenerateRequest, who: Who) -> S.GenerateResponse:
         if body.prompt is not None and len(body.prompt) > s.max_prompt_chars:
@@ -520,16 +525,14 @@ def _router(svc: Services) -> APIRouter:
                              f"limit of {s.max_new_tokens}")  # fmt: skip
         run = Run(s.runs_dir / body.run)
         # n's limit depends on the modality (rows vs images); without a run, the image limit.
-        handler = get_modality(run_modality(run)) if run.config_path.exists() else None
-        limit_field = handler.max_n if handler else "max_n"
-        if body.n > getattr(s, limit_field):
-            raise LimitError(f"n {body.n} is over this server's limit of {getattr(s, limit_field)}"
-                             + (" rows" if limit_field == "max_rows" else ""))  # fmt: skip
         if not run.config_path.exists():
+            check_n(body.n, "max_n")
             raise HTTPException(404, f"no run '{body.run}'")
         if not (run.model_dir / "meta.json").exists():
+            check_n(body.n, get_modality(run_modality(run)).max_n)
             raise HTTPException(409, f"run '{body.run}' has no checkpoint yet")
-        loaded = svc.cache.get(run)
+        loaded = svc.cache.get(run)  # (parsed once per checkpoint: no per-request file reads)
+        check_n(body.n, loaded.handler.max_n)
         controls = loaded.handler.controls
         for field in OPTIONAL_FIELDS:
             if getattr(body, field) is not None and field not in controls:
@@ -554,6 +557,8 @@ def _router(svc: Services) -> APIRouter:
                     params[field] = getattr(body, field)
             if loaded.modality == "text":
                 params["decoding"] = decoding_of(req)
+            if loaded.precision != "fp32":  # a re-run needs it to give the same output
+                params["precision"] = loaded.precision
             enc = loaded.handler.encode(item, params, oid)
             path = s.outputs_dir / f"{oid}.{enc.ext}"
             write_output(path, enc.content)

@@ -7,6 +7,8 @@ load, p50/p99 of the per-request latency. Figures, not a test.
 
 from __future__ import annotations
 
+import http.client
+import json
 import socket
 import statistics
 import subprocess
@@ -61,19 +63,37 @@ def _start(runs: Path, port: int, args: list[str]) -> subprocess.Popen:
     raise GenforgeError("server did not start in 90 s")
 
 
+class _Client:
+    """One keep-alive HTTP/1.1 connection (the standard library's: a load generator sharing
+    the server's two cores should cost as little CPU as possible)."""
+
+    def __init__(self, base: str):
+        host, port = base.removeprefix("http://").split(":")
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=120)
+
+    def post(self, path: str, body: dict) -> tuple[int, bytes]:
+        self.conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+        r = self.conn.getresponse()
+        return r.status, r.read()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 def _load(base: str, run: str, total: int, clients: int) -> tuple[float, list[float]]:
     """`total` requests from `clients` threads, each with its own keep-alive connection
-    (made and warmed before the clock starts: TLS-context setup is not the server's cost)."""
+    (opened before the clock starts)."""
     latencies: list[float] = []
     lock = threading.Lock()
     left = [total]
     errors: list[str] = []
-    pool = [httpx.Client(timeout=120) for _ in range(clients)]
+    pool = [_Client(base) for _ in range(clients)]
     for c in pool:
-        c.get(f"{base}/v1/info")
+        c.conn.request("GET", "/v1/info")
+        c.conn.getresponse().read()
     start = threading.Barrier(clients + 1)
 
-    def client(c: httpx.Client) -> None:
+    def client(c: _Client) -> None:
         start.wait()
         while True:
             with lock:
@@ -82,11 +102,11 @@ def _load(base: str, run: str, total: int, clients: int) -> tuple[float, list[fl
                 left[0] -= 1
                 i = left[0]
             t = time.perf_counter()
-            r = c.post(f"{base}/v1/generate", json={"run": run, "n": 1, "seed": i})
+            status, content = c.post("/v1/generate", {"run": run, "n": 1, "seed": i})
             dt = time.perf_counter() - t
             with lock:
-                if r.status_code != 200:
-                    errors.append(r.text[:200])
+                if status != 200:
+                    errors.append(content[:200].decode(errors="replace"))
                 latencies.append(dt)
 
     threads = [threading.Thread(target=client, args=(c,)) for c in pool]
@@ -122,6 +142,7 @@ def bench_serve(
     clients: int,
     repeats: int,
     batch_wait_ms: float,
+    precision: str = "fp32",
 ) -> list[tuple[str, list[LoadResult]]]:
     """Batching off (the same one-model queue, batches of 1), on, and no queue at all (each
     request's forward in its own server thread, concurrently): `repeats` loads of `requests` each (after a warm-up)."""
@@ -138,7 +159,8 @@ def bench_serve(
         for label, args in settings:
             port = _free_port()
             env_state = runs / ".serve"
-            proc = _start(runs, port, ["--db", str(env_state / f"bench-{port}.sqlite"), *args])
+            proc = _start(runs, port, ["--db", str(env_state / f"bench-{port}.sqlite"),
+                                       "--precision", precision, *args])  # fmt: skip
             try:
                 base = f"http://127.0.0.1:{port}"
                 _load(base, run, clients * 2, clients)  # warm-up: model loaded, threads started

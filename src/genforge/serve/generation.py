@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from genforge.core.errors import GenforgeError
 from genforge.core.run import Run
 from genforge.serve.modalities import Modality, Request, get_modality, run_modality
 
@@ -31,6 +32,16 @@ class Loaded:
     step: int
     mtime: float
     bytes: int
+    precision: str = "fp32"
+    device: str = "cpu"
+
+    def sample(self, requests: list[Request]) -> list[list[Any]]:
+        """One forward pass for `requests`, in this cache's precision (bf16: autocast)."""
+        import torch
+
+        kind = "cuda" if self.device.startswith("cuda") else "cpu"
+        with torch.autocast(kind, torch.bfloat16, enabled=self.precision == "bf16"):
+            return self.handler.sample(self.model, requests)
 
 
 def _model_bytes(model: Any) -> int:
@@ -47,9 +58,12 @@ class ModelCache:
     A run trained further (its checkpoint file changed) is reloaded on the next request.
     """
 
-    def __init__(self, max_mb: int = 1024, device: str = "cpu"):
+    def __init__(self, max_mb: int = 1024, device: str = "cpu", precision: str = "fp32"):
+        if precision not in ("fp32", "bf16"):
+            raise GenforgeError(f"generation precision must be fp32 or bf16, got {precision!r}")
         self.max_bytes = max_mb * 2**20
         self.device = device
+        self.precision = precision
         self._items: OrderedDict[str, Loaded] = OrderedDict()
         self._lock = threading.Lock()
         self.loads = 0
@@ -68,7 +82,8 @@ class ModelCache:
             model = handler.load(run, self.device)
             self.loads += 1
             name = run.read_config()["model"]
-            item = Loaded(run, modality, name, handler, model, run.step, mtime, _model_bytes(model))
+            item = Loaded(run, modality, name, handler, model, run.step, mtime,
+                          _model_bytes(model), self.precision, self.device)  # fmt: skip
             self._items[key] = item
             self._items.move_to_end(key)
             while (
@@ -151,7 +166,7 @@ class Batcher:
             self.batches.append(len(items))
             loaded = items[0].loaded
             try:
-                results = loaded.handler.sample(loaded.model, [p.request for p in items])
+                results = loaded.sample([p.request for p in items])
             except BaseException as e:  # one bad request fails its batch; retry them one by one
                 if len(items) == 1:
                     items[0].future.set_exception(e)
@@ -165,4 +180,4 @@ class Batcher:
 
 def sample_direct(loaded: Loaded, request: Request) -> list[Any]:
     """Batching off: this request alone."""
-    return loaded.handler.sample(loaded.model, [request])[0]
+    return loaded.sample([request])[0]

@@ -35,6 +35,7 @@ class Settings:
     max_batch_wait_ms: float = 10.0  # how long the first request waits for company
     cache_mb: int = 1024  # LRU of loaded models, by parameter memory
     device: str = "cpu"
+    precision: str = "fp32"  # generation arithmetic: fp32 or bf16 (autocast)
     # -- limits
     max_n: int = 16  # images, texts or clips per generate request
     max_rows: int = 1000  # table rows per generate request

@@ -89,6 +89,20 @@ class Trained:
         return statistics.median(self.cpu_rates) if self.cpu_rates else float("nan")
 
 
+def _steps_in_budget(
+    make_step: Callable[[], Callable[[], None]], budget_s: float, clock: str, probe_steps: int = 30
+) -> int:
+    """How many optimizer steps fit in `budget_s`, timed on a throwaway trainer."""
+    step = make_step()
+    now = time.process_time if clock == "cpu" else time.perf_counter
+    for _ in range(3):  # the first steps allocate; time the rest
+        step()
+    start = now()
+    for _ in range(probe_steps):
+        step()
+    return max(200, int(budget_s * probe_steps / max(now() - start, 1e-9)))
+
+
 @torch.no_grad()
 def eval_windows(logits_fn: Callable, windows: torch.Tensor, tokenizer) -> tuple[float, float]:
     """(mean NLL per token in nats, bits per character) over held-out windows (N, T + 1)."""
@@ -109,7 +123,10 @@ def run_text_bench(
     layers: int = 4,
     heads: int = 4,
     width: int = 128,
-    lr: float = 1e-3,
+    lr: float = 3e-3,
+    schedule: str = "cosine",
+    train_stride: int = 1,
+    weight_decay: float = 0.1,
     baseline: bool = True,
     gen_repeats: int = 3,
     clock: str = "wall",
@@ -121,18 +138,28 @@ def run_text_bench(
         clock: "wall" counts elapsed time; "cpu" counts the CPU time this process used, which a
             busy shared machine distorts far less (use it with one thread: idle OpenMP threads
             spin and count as CPU time).
+        schedule: "cosine" decays both learning rates to zero over the step count the budget
+            allows (estimated from a short timed probe before training, the same count for
+            both models, as a user picking --steps for a time budget would), or "constant".
     """
     from genforge.data.text import TextDataConfig
     from genforge.models import build_model
     from genforge.models.ngram import NGram, NGramConfig
     from genforge.train.config import TrainConfig
     from genforge.train.modalities import TextModality
-    from genforge.train.trainer import Trainer
+    from genforge.train.trainer import Trainer, lr_lambda
 
     modality = TextModality()
-    data = modality.load(TextDataConfig(source="pydoc", block_size=block_size, dedup="exact",
-                                        stride=block_size), seed=0)  # fmt: skip
-    train_set, val_set = data.split(0.1, seed=0)
+
+    def load(stride: int):
+        data = modality.load(TextDataConfig(source="pydoc", block_size=block_size, dedup="exact",
+                                            stride=stride), seed=0)  # fmt: skip
+        return data, *data.split(0.1, seed=0)  # the same documents held out whatever the stride
+
+    # training windows start at every character (as nanoGPT samples them); held-out windows
+    # do not overlap
+    data, train_set, _ = load(train_stride)
+    _, _, val_set = load(block_size)
     spec = modality.spec_of(data)
     tok = data.tokenizer
     val_windows = val_set.images[:400]  # up to 400 x 64 held-out tokens
@@ -140,12 +167,21 @@ def run_text_bench(
         f"{block_size + 1}, {val_windows.shape[0]} held-out windows; batch {batch_size}; "
         f"{torch.get_num_threads()} torch threads")  # fmt: skip
 
+    if schedule not in ("cosine", "constant"):
+        raise ValueError(f"schedule must be cosine or constant, got {schedule!r}")
+    shape = {"n_layer": layers, "n_head": heads, "n_embd": width}
+    cfg = TrainConfig(steps=10**9, batch_size=batch_size, optimizer="adamw", lr=lr,
+                      betas=(0.9, 0.99), weight_decay=weight_decay, ema_decay=0.0, channels_last=False,
+                      warmup_steps=100, lr_schedule=schedule, device="cpu")  # fmt: skip
+    if schedule == "cosine":
+        cfg.steps = _steps_in_budget(
+            lambda: Trainer(build_model("gpt", spec, shape), train_set, cfg).step, budget_s, clock
+        )
+        log(f"cosine schedule over {cfg.steps} steps (the budget at the probed step rate)")
+
     # genforge: the registered GPT family through the Trainer (accelerate, schedules, guard)
     torch.manual_seed(0)
-    family = build_model("gpt", spec, {"n_layer": layers, "n_head": heads, "n_embd": width})
-    cfg = TrainConfig(steps=10**9, batch_size=batch_size, optimizer="adamw", lr=lr,
-                      betas=(0.9, 0.99), weight_decay=0.1, ema_decay=0.0, channels_last=False,
-                      warmup_steps=100, lr_schedule="constant", device="cpu")  # fmt: skip
+    family = build_model("gpt", spec, shape)
     trainer = Trainer(family, train_set, cfg)
 
     # baseline: the same shape in plain PyTorch, same optimizer, clipping and batches
@@ -153,9 +189,9 @@ def run_text_bench(
     plain = PlainGPT(spec.vocab_size, block_size, layers, heads, width)
     decay = [p for p in plain.parameters() if p.dim() >= 2]
     no_decay = [p for p in plain.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.99))  # fmt: skip
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg))  # the Trainer's own curve
     windows = train_set.images
     g = torch.Generator().manual_seed(0)
 
