@@ -151,7 +151,8 @@ def load_text_encoder(path: str | Path) -> tuple[nn.Module, Any]:
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         model = cls.from_pretrained(str(path), local_files_only=True, use_safetensors=True)
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, ImportError) as e:  # ImportError: e.g.
+        # a sentencepiece tokenizer without the sentencepiece package
         raise GenforgeError(f"cannot load a text encoder from {path}: {_first_line(e)}") from None
     return model, tokenizer
 
