@@ -130,10 +130,13 @@ def test_bert_encoder_through_automodel_can_be_fine_tuned(tmp_path):
     x, y = torch.rand(4, 1, 8, 8) * 2 - 1, torch.tensor([7, 1, 0, 3])
     model.training_step(nets, opts, lambda: (x, y), NoAccelerator())
     assert any(_changed(enc, text.encoder))
-    # distinct prompts give distinct text states
+    # distinct prompts give distinct text states; a repeated prompt is encoded as if alone
+    one, hat = model.tokenize("a handwritten one"), model.tokenize("a hat")
     with torch.no_grad():
-        h = text(torch.cat([model.tokenize("a handwritten one"), model.tokenize("a hat")]))
-    assert h.shape == (2, 16, 16) and not torch.allclose(h[0], h[1])
+        h = text(torch.cat([one, hat, one]))
+        assert h.shape == (3, 16, 16) and not torch.allclose(h[0], h[1])
+        assert torch.allclose(h[2], text(one)[0], atol=1e-6)
+        assert torch.allclose(h[1], text(hat)[0], atol=1e-6)
 
 
 def test_export_copies_the_pretrained_encoder_and_rebuilds_from_it(clip_dir, tmp_path):

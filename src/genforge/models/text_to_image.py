@@ -211,10 +211,13 @@ class PretrainedTextEncoder(nn.Module):
         return self
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        mask = (ids != self.pad_id).long() if self.masked else None
+        # A batch holds few distinct prompts (K captions + the empty one; n copies of one prompt
+        # when sampling): encode each once, then gather. (U, L) rows, inverse (B,)
+        rows, inverse = torch.unique(ids, dim=0, return_inverse=True)
+        mask = (rows != self.pad_id).long() if self.masked else None
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-            h = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, L, W)
-        return self.proj(h)  # (B, L, dim)
+            h = self.encoder(input_ids=rows, attention_mask=mask).last_hidden_state  # (U, L, W)
+        return self.proj(h)[inverse]  # (B, L, dim)
 
 
 # ---------------------------------------------------------------------------------------
