@@ -33,6 +33,23 @@ def trained_runs(tmp_path_factory) -> Path:
     return root
 
 
+# Tiny diffusion runs: 8 px, a (8, 16) UNet, 50 training timesteps, 2 training steps.
+TINY_UNET = {"image_size": 8, "batch_size": 8, "block_out_channels": (8, 16),
+             "norm_num_groups": 4, "preview_steps": 2, "num_train_timesteps": 50}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def diffusion_runs(tmp_path_factory) -> Path:
+    """runs/dd (ddpm), runs/cd (class-conditional cddpm), runs/ti (t2i on digits' captions)."""
+    from genforge.train.launch import train
+
+    root = tmp_path_factory.mktemp("diffusion")
+    train("ddpm", "digits", name="dd", runs_dir=root, steps=2, **TINY_UNET)
+    train("cddpm", "digits", name="cd", runs_dir=root, steps=2, **TINY_UNET)
+    train("t2i", "digits", name="ti", runs_dir=root, steps=2, text_dim=16, **TINY_UNET)
+    return root
+
+
 @pytest.fixture
 def runs_dir(tmp_path, trained_runs) -> Path:
     dst = tmp_path / "runs"

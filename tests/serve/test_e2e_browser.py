@@ -14,12 +14,16 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def test_train_generate_gallery_in_browser(tmp_path: Path, free_port, start_server):
+def test_train_generate_gallery_in_browser(tmp_path: Path, free_port, start_server, diffusion_runs):
+    import shutil
+
     from playwright.sync_api import expect, sync_playwright
 
     runs, port = tmp_path / "runs", free_port()
     shots = tmp_path / "screenshots"
     shots.mkdir()
+    for name in ("cd", "ti"):  # tiny trained diffusion runs: class-conditional, text-to-image
+        shutil.copytree(diffusion_runs / name, runs / name)
     server = start_server(runs, port)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -34,6 +38,9 @@ def test_train_generate_gallery_in_browser(tmp_path: Path, free_port, start_serv
                 ],
             )
             page = browser.new_page(viewport={"width": 1280, "height": 860})
+            # generous waits: a shared CI machine may take seconds to load a model or a data set
+            page.set_default_timeout(60_000)
+            expect.set_options(timeout=30_000)
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
 
@@ -52,24 +59,67 @@ def test_train_generate_gallery_in_browser(tmp_path: Path, free_port, start_serv
             page.fill("#train-form [name=steps]", "6")
             page.select_option("#train-form [name=image_size]", "16")
             page.fill("#train-form [name=batch_size]", "8")
+            page.fill("#train-form [name=log_every]", "1")  # a curve of 6 points
+            page.fill("#train-form [name=sample_every]", "3")  # the grid refreshes midway
             page.click("#train-start")
             expect(page.locator("#watch-badge")).to_have_text("completed", timeout=120_000)
             page.wait_for_function("document.querySelector('#watch-samples').naturalWidth > 0")
+            # the loss curve is drawn from the run's metrics (points of loss_d and loss_g)
+            canvas = page.locator("#loss-canvas")
+            expect(canvas).to_be_visible()
+            expect(canvas).to_have_attribute("data-series", "loss_d loss_g")
+            assert int(canvas.get_attribute("data-points")) == 12  # 2 losses x 6 steps
             page.screenshot(path=shots / "train.png", full_page=True)
 
             # generate 4 images with a seed
             page.locator("#tabs button[data-tab=generate]").click()
+            # a class-conditional diffusion run offers sampler, steps and guidance ...
+            page.select_option("#gen-run", "cd")
+            expect(page.locator("#gen-controls")).to_have_attribute("data-run", "cd")
+            expect(page.locator("#gen-controls [name=sampler]")).to_have_value("ddim")
+            for name in ("steps", "guidance", "label", "best_of"):
+                expect(page.locator(f"#gen-controls [name={name}]")).to_have_count(1)
+            page.select_option("#gen-controls [name=sampler]", "dpm-solver++")
+            page.fill("#gen-controls [name=steps]", "3")
+            page.fill("#gen-controls [name=guidance]", "2")
+            page.fill("#gen-controls [name=n]", "2")
+            page.click("#gen-go")
+            # the first diffusion request loads the model (and diffusers) in the server
+            expect(page.locator("#status")).to_contain_text("output(s) from cd", timeout=90_000)
+            expect(page.locator("#gen-results .card")).to_have_count(2)
+            expect(page.locator("#gen-results .card").first).to_contain_text("dpm-solver++ 3 steps")
+            expect(page.locator("#gen-results .card").first).to_contain_text("guidance 2")
+            page.screenshot(path=shots / "generate-diffusion.png", full_page=True)
+            # ... a text-to-image run a prompt ...
+            page.select_option("#gen-run", "ti")
+            expect(page.locator("#gen-controls")).to_have_attribute("data-run", "ti")
+            expect(page.locator("#gen-controls [name=prompt]")).to_have_count(1)
+            expect(page.locator("#gen-controls [name=best_of]")).to_have_count(0)
+            page.fill("#gen-controls [name=prompt]", "a handwritten seven")
+            page.fill("#gen-controls [name=steps]", "3")
+            page.click("#gen-go")
+            expect(page.locator("#status")).to_contain_text("output(s) from ti", timeout=60_000)
+            expect(page.locator("#gen-results .card").first).to_contain_text(
+                '"a handwritten seven"'
+            )
+            # ... and a GAN none of them (but truncation and best-of)
             page.select_option("#gen-run", "ui-run")
-            assert page.locator("#gen-controls [name=label]").count() == 0  # unconditional
+            expect(page.locator("#gen-controls")).to_have_attribute("data-run", "ui-run")
+            for name in ("sampler", "steps", "guidance", "prompt", "label"):
+                expect(page.locator(f"#gen-controls [name={name}]")).to_have_count(0)
+            expect(page.locator("#gen-controls [name=best_of]")).to_have_count(1)
             page.fill("#gen-controls [name=n]", "4")
             page.fill("#gen-controls [name=seed]", "7")
             page.click("#gen-go")
+            expect(page.locator("#status")).to_contain_text("output(s) from ui-run")
             expect(page.locator("#gen-results .card")).to_have_count(4)
             page.screenshot(path=shots / "generate.png", full_page=True)
             ids = page.locator("#gen-results .card").evaluate_all("cs => cs.map(c => c.dataset.id)")
 
             # the gallery shows them, images loaded, with their parameters
             page.locator("#tabs button[data-tab=gallery]").click()
+            page.select_option("#gallery-run", "ui-run")
+            page.click("#gallery-form button[type=submit]")
             expect(page.locator("#gallery-items .card")).to_have_count(4)
             for oid in ids:
                 card = page.locator(f"#gallery-items .card[data-id='{oid}']")
@@ -78,6 +128,41 @@ def test_train_generate_gallery_in_browser(tmp_path: Path, free_port, start_serv
                     f"document.querySelector(\"#gallery-items img[data-id='{oid}']\").naturalWidth > 0"
                 )
             page.screenshot(path=shots / "gallery.png", full_page=True)
+            # searchable: the diffusion outputs by their sampler, typed (no submit)
+            page.select_option("#gallery-run", "")
+            page.fill("#gallery-q", "dpm-solver++")
+            expect(page.locator("#gallery-items .card")).to_have_count(2)
+            # re-runnable: the same run, seed and settings again give the same pixels
+            first = page.locator("#gallery-items .card").first
+            old_id = first.get_attribute("data-id")
+            first.locator("button.rerun").click()
+            expect(page.locator("#tabs button[data-tab=generate]")).to_have_class("active")
+            expect(page.locator("#gen-results .card")).to_have_count(2)
+            expect(page.locator("#gen-results .card").first).to_contain_text("dpm-solver++ 3 steps")
+            new_ids = page.locator("#gen-results .card").evaluate_all(
+                "cs => cs.map(c => c.dataset.id)"
+            )
+            assert old_id not in new_ids
+            same = page.evaluate(
+                """async ([a, b]) => {
+                  const px = async (id) => {
+                    const blob = await (await fetch(`/v1/outputs/${id}/content`)).blob();
+                    const bm = await createImageBitmap(blob);
+                    const c = new OffscreenCanvas(bm.width, bm.height), x = c.getContext("2d");
+                    x.drawImage(bm, 0, 0);
+                    return Array.from(x.getImageData(0, 0, bm.width, bm.height).data);
+                  };
+                  const [p, q] = [await px(a), await px(b)];
+                  return p.length > 0 && p.every((v, i) => v === q[i]);
+                }""",
+                [old_id, new_ids[1]],  # the gallery lists newest first: old_id was output #1
+            )
+            assert same, "re-run gave other pixels"
+            page.locator("#tabs button[data-tab=gallery]").click()
+            page.fill("#gallery-q", "")
+            page.select_option("#gallery-run", "ui-run")
+            page.click("#gallery-form button[type=submit]")
+            expect(page.locator("#gallery-items .card")).to_have_count(4)
 
             # phone width: the same gallery still lays out (no horizontal overflow)
             page.set_viewport_size({"width": 390, "height": 844})
@@ -87,7 +172,16 @@ def test_train_generate_gallery_in_browser(tmp_path: Path, free_port, start_serv
             page.locator("#tabs button[data-tab=train]").click()
             page.locator("#run-list li[data-name=ui-run]").click()
             expect(page.locator("#watch-badge")).to_have_text("completed")
+            expect(page.locator("#loss-canvas")).to_have_attribute("data-series", "loss_d loss_g")
+            box = page.locator("#loss-canvas").bounding_box()
+            assert box and box["width"] <= 390 and box["height"] >= 150, box
             page.screenshot(path=shots / "train-phone.png", full_page=True)
+            assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
+            page.locator("#tabs button[data-tab=generate]").click()
+            page.select_option("#gen-run", "cd")
+            expect(page.locator("#gen-controls")).to_have_attribute("data-run", "cd")
+            expect(page.locator("#gen-controls [name=sampler]")).to_have_count(1)
+            page.screenshot(path=shots / "generate-phone.png", full_page=True)
             assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
             browser.close()
             assert not errors, errors

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import torch
 
 from genforge.core.run import Run
@@ -39,7 +40,9 @@ def test_batched_equals_unbatched(runs_dir):
         want_u8 = ((want.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
         assert len(got) == a.n
         for g, w in zip(got, want_u8, strict=True):
-            assert (torch.from_numpy(g).int() - w.int()).abs().max() <= 1  # float rounding only
+            assert (
+                torch.from_numpy(g.image).int() - w.int()
+            ).abs().max() <= 1  # float rounding only
 
 
 def test_a_bad_request_fails_alone(runs_dir):
@@ -97,6 +100,50 @@ def test_large_outputs_are_watermarked_small_ones_not():
     )
 
 
+def test_mixed_samplers_in_one_batch_equal_unbatched(diffusion_runs):
+    """Diffusion requests with different samplers, steps, guidance and prompts share a batch;
+    each gets what it gets alone (deterministic samplers group, ddpm runs per request)."""
+    from genforge.serve.generation import sample_direct
+
+    cache = ModelCache()
+    cd, ti = cache.get(Run(diffusion_runs / "cd")), cache.get(Run(diffusion_runs / "ti"))
+    asks = [
+        (cd, Request(n=2, seed=1, sampler="ddim", steps=3)),
+        (cd, Request(n=1, seed=2, sampler="dpm-solver++", steps=3, label="4")),
+        (cd, Request(n=2, seed=3, sampler="ddpm", steps=3, guidance=0.0)),
+        (cd, Request(n=1, seed=4, sampler="ddim", steps=3, guidance=5.0, label="1")),
+        (cd, Request(n=1, seed=5, sampler="ddpm", steps=3)),
+        (cd, Request(n=1, seed=6, sampler="ddim", steps=2, truncation=0.8)),
+        (ti, Request(n=2, seed=7, steps=3, prompt="a handwritten seven")),
+        (ti, Request(n=1, seed=8, steps=3, label=2)),
+        (ti, Request(n=1, seed=9, steps=3, prompt="a handwritten two", guidance=1.0)),
+    ]
+    batcher = Batcher(max_requests=64, max_wait_ms=300, workers=1)
+    results: list = [None] * len(asks)
+    gate = threading.Barrier(len(asks))
+
+    def ask(i):
+        gate.wait()
+        results[i] = batcher.submit(*asks[i]).result(timeout=120)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(asks))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    batcher.close()
+    assert max(batcher.batches) >= 4, batcher.batches  # mixed settings still shared a batch
+    for (loaded, req), got in zip(asks, results, strict=True):
+        alone = sample_direct(loaded, req)
+        assert len(got) == len(alone) == req.n
+        for g, a in zip(got, alone, strict=True):
+            assert np.abs(g.image.astype(int) - a.image.astype(int)).max() <= 1, req
+            assert g.extra == a.extra and g.extra["steps"] == req.steps
+    # different settings give different images (the settings really reach the sampler)
+    first = [r[0].image for r in results[:6]]
+    assert not np.array_equal(first[0], sample_direct(cd, Request(n=2, seed=1, steps=2))[0].image)
+
+
 def test_bf16_generation_is_close_to_fp32(runs_dir):
     """--precision bf16 runs the forward under autocast: the images stay within a few grey
     levels of fp32 (not bit-equal: that is the trade), and a bad precision is refused."""
@@ -109,7 +156,7 @@ def test_bf16_generation_is_close_to_fp32(runs_dir):
     asks = [Request(n=2, seed=5, label="3"), Request(n=1, seed=9)]
     a, b = fp32.sample(asks), bf16.sample(asks)
     diffs = [
-        (torch.from_numpy(x).float() - torch.from_numpy(y).float()).abs()
+        (torch.from_numpy(x.image).float() - torch.from_numpy(y.image).float()).abs()
         for xs, ys in zip(a, b, strict=True)
         for x, y in zip(xs, ys, strict=True)
     ]

@@ -149,11 +149,14 @@ def text_bench(
         typer.Option(help="wall, or cpu: budget in CPU seconds of this process (shared machines)."),
     ] = "wall",
     threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's).")] = None,
-    lr: Annotated[float, typer.Option(help="AdamW peak learning rate (both GPTs).")] = 3e-3,
+    lr: Annotated[float, typer.Option(help="AdamW peak learning rate (both GPTs).")] = 6e-3,
     schedule: Annotated[
         str, typer.Option(help="cosine (to zero over the steps the budget allows) or constant.")
     ] = "cosine",
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay (both GPTs).")] = 0.1,
+    compile: Annotated[
+        bool, typer.Option(help="torch.compile the genforge GPT (compile time counts).")
+    ] = False,
 ) -> None:
     """Char GPT (4 layers, 4 heads, 128 dims) on pydoc: training tokens/s vs a plain PyTorch
     GPT, held-out loss and bits/char after a fixed time vs a KN 5-gram, generation tokens/s."""
@@ -173,7 +176,7 @@ def text_bench(
                   f"{torch.get_num_threads()} threads; {budget:.0f} {clock} seconds of training per model")  # fmt: skip
     res = run_text_bench(budget_s=budget, batch_size=batch_size, block_size=context,
                          baseline=baseline, clock=clock, lr=lr, schedule=schedule,
-                         weight_decay=weight_decay,
+                         weight_decay=weight_decay, compile=compile,
                          log=console.print)  # fmt: skip
     table = Table("model", "steps", "tokens/s (wall)", "tokens/CPU-s", "val loss (nats/token)",
                   "val bits/char")  # fmt: skip

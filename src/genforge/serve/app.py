@@ -55,6 +55,7 @@ from genforge.serve.modalities import (
     OPTIONAL_FIELDS,
     decoding_of,
     get_modality,
+    run_controls,
     run_modality,
 )
 from genforge.serve.modalities import Request as GenRequest
@@ -230,6 +231,7 @@ def _router(svc: Services) -> APIRouter:
             limits={
                 "max_n": s.max_n,
                 "max_steps": s.max_steps,
+                "max_best_of": s.max_best_of,
                 "max_upload_mb": s.max_upload_mb,
                 "max_files": s.max_files,
                 "max_pixels": s.max_pixels,
@@ -362,6 +364,9 @@ def _router(svc: Services) -> APIRouter:
         entry = MODELS.get(model or "")
         spec = cfg.get("spec", {})
         conditional = bool(cfg.get("model_config", {}).get("conditional"))
+        controls: tuple[str, ...] = ()
+        if cfg and entry is not None:
+            controls = run_controls(run)
         files = []
         if run.path.is_dir():
             files = [f for f in RUN_FILES if (run.path / f).exists()]
@@ -375,7 +380,7 @@ def _router(svc: Services) -> APIRouter:
             job_id=job.id if job else None,
             error=job.error if job else None, created=cfg.get("created") or (job.created if job else None),
             conditional=conditional, class_names=list(spec.get("class_names") or []) if conditional else [],
-            files=files,
+            files=files, controls=list(controls),
         )  # fmt: skip
 
     @r.get("/runs", response_model=list[S.RunInfo], tags=["runs"])
@@ -416,6 +421,30 @@ def _router(svc: Services) -> APIRouter:
     @r.get("/runs/{name}", response_model=S.RunInfo, tags=["runs"])
     def show_run(name: RunName) -> S.RunInfo:
         return run_info(name)
+
+    @r.get("/runs/{name}/controls", response_model=S.RunControls, tags=["runs", "generate"])
+    def show_controls(name: RunName) -> S.RunControls:
+        """The /v1/generate fields this run takes, with their choices and defaults."""
+        from genforge.generate.diffusion import SAMPLERS
+        from genforge.models import model_config
+
+        info_ = run_info(name)
+        if info_.model is None or not Run(s.runs_dir / name).config_path.exists():
+            raise HTTPException(409, f"run '{name}' has not started yet")
+        cfg = Run(s.runs_dir / name).read_config()
+        mc = model_config(cfg["model"], cfg.get("model_config", {}))
+        diffusion = "sampler" in info_.controls
+        total = int(mc.num_train_timesteps) if diffusion else None
+        return S.RunControls(
+            run=name, modality=info_.modality, model=info_.model, controls=info_.controls,
+            class_names=info_.class_names,
+            samplers=list(SAMPLERS) if diffusion else [],
+            default_sampler="ddim" if diffusion else None,
+            default_steps={k: d or total for k, (_, d) in SAMPLERS.items()} if diffusion else {},
+            max_sampling_steps=total,
+            default_guidance=float(mc.guidance) if "guidance" in info_.controls else None,
+            max_best_of=s.max_best_of,
+        )  # fmt: skip
 
     @r.get("/runs/{name}/metrics", tags=["runs"])
     def run_metrics(name: RunName) -> list[dict[str, Any]]:
@@ -520,6 +549,9 @@ def _router(svc: Services) -> APIRouter:
             raise LimitError(f"prompt is over {s.max_prompt_chars} characters")
         if body.steps is not None and body.steps > s.max_steps:
             raise LimitError(f"steps {body.steps} is over this server's limit of {s.max_steps}")
+        if body.best_of is not None and body.best_of > s.max_best_of:
+            raise LimitError(f"best_of {body.best_of} is over this server's limit of "
+                             f"{s.max_best_of}")  # fmt: skip
         if body.max_new_tokens is not None and body.max_new_tokens > s.max_new_tokens:
             raise LimitError(f"max_new_tokens {body.max_new_tokens} is over this server's "
                              f"limit of {s.max_new_tokens}")  # fmt: skip
@@ -533,10 +565,13 @@ def _router(svc: Services) -> APIRouter:
             raise HTTPException(409, f"run '{body.run}' has no checkpoint yet")
         loaded = svc.cache.get(run)  # (parsed once per checkpoint: no per-request file reads)
         check_n(body.n, loaded.handler.max_n)
-        controls = loaded.handler.controls
+        controls = run_controls(run)
         for field in OPTIONAL_FIELDS:
             if getattr(body, field) is not None and field not in controls:
-                raise GenforgeError(f"{field} does not apply to {loaded.modality} runs")
+                if field not in loaded.handler.controls:
+                    raise GenforgeError(f"{field} does not apply to {loaded.modality} runs")
+                raise GenforgeError(f"{field} does not apply to run '{body.run}' "
+                                    f"({loaded.model_name}); it takes {', '.join(controls)}")  # fmt: skip
         seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
         req = GenRequest(n=body.n, seed=seed, **{f: getattr(body, f) for f in OPTIONAL_FIELDS})
         if loaded.handler.check is not None:  # a bad request fails alone, not its batch

@@ -41,6 +41,10 @@ class Request:
     top_k: int | None = None
     top_p: float | None = None
     watermark: bool | None = None
+    # image runs: diffusion sampling (None: the run's defaults) and best-of-k by quality score
+    sampler: str | None = None
+    guidance: float | None = None
+    best_of: int | None = None
 
 
 @dataclass
@@ -60,7 +64,10 @@ class Modality:
     load(run, device) -> model; sample(model, requests) -> one list of raw outputs per
     request (one forward pass for all); encode(raw, params, output_id) -> Encoded (it may add
     item-specific keys to `params`, which is that output's own dict).
-    controls: the request fields the playground shows for this modality (others are refused).
+    controls: the request fields this modality can take (GET /v1/info lists them).
+    run_controls(config) -> the fields one run takes (a subset of `controls`, e.g. samplers
+    for diffusion runs only); None: `controls`. The playground shows exactly these, and
+    /v1/generate refuses the others.
     check(model, request): raise GenforgeError for a request that cannot work, before it joins
     a batch (so one bad request never fails its neighbours).
     max_n: the limit on `n` as a Settings field name (images and clips: max_n; rows: max_rows).
@@ -72,6 +79,7 @@ class Modality:
     controls: tuple[str, ...] = field(default=("n", "seed"))
     check: Callable[[Any, Request], None] | None = None
     max_n: str = "max_n"
+    run_controls: Callable[[dict[str, Any]], tuple[str, ...]] | None = None
 
 
 # -- image ----------------------------------------------------------------------------------
@@ -85,31 +93,174 @@ def _load_image(run: Run, device: str):
     return open_pipeline(run, device)
 
 
-def sample_images(pipe, requests: list[Request]) -> list[list[np.ndarray]]:
-    """Each request's latents come from its own seeded generator, exactly as
-    `ImagePipeline.sample(n, seed, label, truncation)` draws them; then one forward pass."""
-    from genforge.core.images import to_uint8
-    from genforge.generate.pipeline import truncated_latent
+STOCHASTIC_SAMPLERS = ("ddpm",)  # draw fresh noise at every step (from the request's seed)
 
-    zs, ys = [], []
-    for r in requests:
-        g = torch.Generator().manual_seed(r.seed)
-        zs.append(truncated_latent(r.n, pipe.model.latent_dim, r.truncation, g))
-        ys.append(pipe.labels_for(r.n, r.label))
-    z = torch.cat(zs)  # (sum n, D)
-    y = torch.cat(ys) if ys[0] is not None else None
-    images = pipe.generate(z, y)  # (sum n, C, H, W) in [-1, 1]
-    out, i = [], 0
-    for r in requests:
-        out.append([to_uint8(images[j]) for j in range(i, i + r.n)])
-        i += r.n
+
+@dataclass
+class ImageOut:
+    """One sampled image and what the encoder records with it (resolved sampler settings,
+    the best-of quality score)."""
+
+    image: np.ndarray  # uint8 (H, W, C)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def image_controls(cfg: dict[str, Any]) -> tuple[str, ...]:
+    """The playground fields of one image run, from its config: GANs and VAEs take a
+    truncation and best-of; diffusion runs a sampler, steps and (conditional) guidance;
+    text-to-image runs a prompt; translation and super-resolution runs are not sampled here."""
+    from genforge.models import get_entry
+    from genforge.models.diffusion import DDPM
+
+    family = get_entry(cfg["model"]).family
+    conditional = bool(cfg.get("model_config", {}).get("conditional"))
+    label = ("label",) if conditional else ()
+    if getattr(family, "domains", None) or hasattr(family, "lr_condition"):
+        return ()  # cyclegan, pix2pix, sr: genforge translate / upscale
+    if not issubclass(family, DDPM):
+        return ("n", "seed", *label, "truncation", "best_of")
+    if hasattr(family, "tokenize"):  # text-to-image
+        return ("n", "seed", "prompt", *label, "sampler", "steps", "guidance")
+    guidance = ("guidance",) if conditional else ()
+    return ("n", "seed", *label, "sampler", "steps", *guidance, "truncation", "best_of")
+
+
+def _is_diffusion(pipe) -> bool:
+    from genforge.models.diffusion import DDPM
+
+    return isinstance(pipe.model, DDPM)
+
+
+def diffusion_settings(pipe, r: Request) -> tuple[str, int, float | None]:
+    """(sampler, steps, guidance) a request runs with: its own, else the pipeline's defaults
+    (DDIM, 50 steps; a sampler's own default steps when only the sampler is given; the run's
+    guidance scale for conditional runs, None for unconditional ones)."""
+    from genforge.generate.diffusion import SAMPLERS
+
+    sampler = r.sampler or pipe.sampler
+    steps = r.steps if r.steps is not None else (pipe.steps if r.sampler is None else None)
+    if steps is None:
+        steps = SAMPLERS[sampler][1] or int(pipe.model.scheduler.config.num_train_timesteps)
+    guidance = r.guidance
+    if guidance is None and pipe.model.conditional:
+        guidance = float(pipe.model.config.guidance)
+    return sampler, int(steps), guidance
+
+
+_SCORER_LOCK = threading.Lock()
+
+
+def quality_scorer(pipe):
+    """The run's quality gate scorer (genforge.evaluate.gate), built on first use and kept
+    with the loaded pipeline. The first call reads the training data and loads (or, once per
+    data set, trains) the domain feature network."""
+    with _SCORER_LOCK:
+        scorer = getattr(pipe, "_genforge_scorer", None)
+        if scorer is None:
+            from genforge.evaluate.gate import QualityScorer
+            from genforge.evaluate.image import ImageEvaluator
+
+            scorer = QualityScorer(ImageEvaluator(pipe.run, device=str(pipe.device), pipeline=pipe))
+            pipe._genforge_scorer = scorer
+        return scorer
+
+
+def sample_images(pipe, requests: list[Request]) -> list[list[ImageOut]]:
+    """Each request's latents come from its own seeded generator, exactly as
+    `ImagePipeline.sample(n, seed, label, truncation)` (or `sample_prompt`) draws them; then
+    one forward pass per group of requests that can share it. Diffusion requests group by
+    (sampler, steps, guidance); a stochastic sampler (ddpm) runs each request alone, its
+    per-step noise drawn from the request's generator as `genforge sample` does."""
+    if not _is_diffusion(pipe):
+        return _sample_group(pipe, requests, None)
+    groups: dict[tuple, list[int]] = {}
+    for i, r in enumerate(requests):
+        key = diffusion_settings(pipe, r)
+        groups.setdefault((*key, i) if key[0] in STOCHASTIC_SAMPLERS else key, []).append(i)
+    out: list[list[ImageOut]] = [[] for _ in requests]
+    for key, idx in groups.items():
+        for i, images in zip(idx, _sample_group(pipe, [requests[i] for i in idx], key[:3]),
+                             strict=True):  # fmt: skip
+            out[i] = images
     return out
 
 
-def encode_image(arr: np.ndarray, params: dict[str, Any], oid: str) -> Encoded:
+def _sample_group(pipe, requests: list[Request], settings: tuple | None) -> list[list[ImageOut]]:
+    from genforge.core.images import to_uint8
+    from genforge.generate.pipeline import truncated_latent
+
+    zs, ys, gens = [], [], []
+    text = hasattr(pipe.model, "tokenize")  # text-to-image: conditions are token ids (n, L)
+    for r in requests:
+        g = torch.Generator().manual_seed(r.seed)
+        k = r.best_of or 1  # k candidates per output, in a row
+        if r.prompt is not None:
+            zs.append(torch.randn(r.n, pipe.model.latent_dim, generator=g))
+            ys.append(pipe.model.tokenize(r.prompt).expand(r.n, -1))
+        else:
+            zs.append(truncated_latent(r.n * k, pipe.model.latent_dim, r.truncation, g))
+            y = pipe.labels_for(r.n, r.label)
+            if y is not None:
+                y = y.repeat_interleave(k)
+                y = pipe.model.condition(y).cpu() if text else y
+            ys.append(y)
+        gens.append(g)
+    z = torch.cat(zs)  # (sum n * k, D)
+    y = torch.cat(ys) if ys[0] is not None else None
+    extra: dict[str, Any] = {}
+    if settings is None:
+        images = pipe.generate(z, y)  # (sum n * k, C, H, W) in [-1, 1]
+    else:
+        sampler, steps, guidance = settings
+        images = _denoise(pipe, z, y, sampler, steps, guidance, gens[0])
+        extra = {"sampler": sampler, "steps": steps}
+        if guidance is not None:
+            extra["guidance"] = guidance
+    out, i = [], 0
+    for r in requests:
+        k = r.best_of or 1
+        chunk = images[i : i + r.n * k]
+        if r.best_of is None:
+            out.append([ImageOut(to_uint8(x), dict(extra)) for x in chunk])
+        else:
+            labels = y[i : i + r.n * k] if y is not None else None
+            scorer = quality_scorer(pipe)
+            scores = scorer.score(chunk, labels)["score"].view(r.n, k)
+            best = scores.argmax(1)
+            gate = ",".join(scorer.components)
+            out.append([
+                ImageOut(to_uint8(chunk[j * k + int(best[j])]),
+                         {**extra, "score": round(float(scores[j, best[j]]), 4), "gate": gate})
+                for j in range(r.n)
+            ])  # fmt: skip
+        i += r.n * k
+    return out
+
+
+@torch.no_grad()
+def _denoise(pipe, z, y, sampler: str, steps: int, guidance, generator, batch: int = 256):
+    """DiffusionPipeline.generate with explicit settings (the cached pipeline is shared by
+    requests with different ones, so its own attributes stay untouched)."""
+    from genforge.generate.diffusion import denoise, make_sampler
+
+    c, s = pipe.spec.channels, pipe.spec.size
+    out = []
+    for i in range(0, z.size(0), batch):
+        x = z[i : i + batch].view(-1, c, s, s).to(pipe.device)
+        yb = y[i : i + batch].to(pipe.device) if y is not None else None
+        scheduler = make_sampler(sampler, pipe.model.scheduler, steps)
+        x = denoise(pipe.model, x, scheduler, yb, guidance, generator=generator)
+        out.append(x.float().cpu())
+    return torch.cat(out)
+
+
+def encode_image(arr: np.ndarray | ImageOut, params: dict[str, Any], oid: str) -> Encoded:
     """uint8 (H, W, C) -> PNG with a `genforge` params chunk; >= 256 px also watermarked."""
     from PIL import PngImagePlugin
 
+    if isinstance(arr, ImageOut):
+        params.update(arr.extra)
+        arr = arr.image
     from genforge.core.images import to_pil
     from genforge.safety import watermark
     from genforge.safety.provenance import phash
@@ -128,7 +279,23 @@ def encode_image(arr: np.ndarray, params: dict[str, Any], oid: str) -> Encoded:
 
 
 def _check_image(pipe, r: Request) -> None:
+    """Labels, prompts, sampler steps and the quality scorer fail here, alone (400)."""
+    if hasattr(pipe.model, "lr_condition"):
+        raise GenforgeError(
+            f"run '{pipe.run.name}' is a super-resolution model; use genforge upscale"
+        )
+    if r.prompt is not None and r.label is not None:
+        raise GenforgeError("give a prompt or a label, not both")
     pipe.label_index(r.label)
+    if r.prompt is not None:
+        pipe.model.tokenize(r.prompt)  # unknown words, too long
+    if _is_diffusion(pipe):
+        steps = diffusion_settings(pipe, r)[1]
+        total = int(pipe.model.scheduler.config.num_train_timesteps)
+        if not 1 <= steps <= total:
+            raise GenforgeError(f"steps must be between 1 and {total} for this model, got {steps}")
+    if r.best_of is not None:
+        quality_scorer(pipe)  # built here, outside the batch, on the first best-of request
 
 
 # -- text -----------------------------------------------------------------------------------
@@ -270,8 +437,9 @@ MODALITIES: dict[str, Modality] = {
         _load_image,
         sample_images,
         encode_image,
-        ("n", "seed", "label", "truncation"),
+        ("n", "seed", "label", "sampler", "steps", "guidance", "truncation", "best_of"),
         check=_check_image,
+        run_controls=image_controls,
     ),
     "text": Modality(
         _LockedText,
@@ -295,19 +463,21 @@ MODALITIES: dict[str, Modality] = {
     "audio": Modality(
         _load_audio, sample_audio, encode_audio, ("n", "seed", "label"), check=_check_audio
     ),
-    # text-to-image runs: their labels are caption indices (prompts go through the CLI/API)
+    # text-to-image runs: a prompt, or a label (a caption index or text) as in training
     "captioned-image": Modality(
         _load_image,
         sample_images,
         encode_image,
-        ("n", "seed", "label", "truncation"),
+        ("n", "seed", "prompt", "label", "sampler", "steps", "guidance"),
         check=_check_image,
+        run_controls=image_controls,
     ),
 }
 
 # Request fields a modality may refuse (anything not in its controls).
 OPTIONAL_FIELDS = ("label", "truncation", "prompt", "steps", "max_new_tokens", "decoding",
-                   "num_beams", "temperature", "top_k", "top_p", "watermark")  # fmt: skip
+                   "num_beams", "temperature", "top_k", "top_p", "watermark", "sampler",
+                   "guidance", "best_of")  # fmt: skip
 
 
 def run_modality(run: Run) -> str:
@@ -319,6 +489,23 @@ def run_modality(run: Run) -> str:
     if entry is None:
         raise GenforgeError(f"run '{run.name}' uses model '{model}', which is not registered")
     return getattr(entry, "modality", "image")
+
+
+_CONTROLS: dict[tuple[str, int], tuple[str, ...]] = {}
+
+
+def run_controls(run: Run) -> tuple[str, ...]:
+    """The request fields `run` takes (its modality's `run_controls`, else `controls`);
+    remembered per config file version, as /v1/generate asks on every request."""
+    try:
+        key = (str(run.config_path), run.config_path.stat().st_mtime_ns)
+    except OSError:
+        raise GenforgeError(f"run '{run.name}' has no config") from None
+    if key not in _CONTROLS:
+        handler = get_modality(run_modality(run))
+        cfg = run.read_config()
+        _CONTROLS[key] = handler.run_controls(cfg) if handler.run_controls else handler.controls
+    return _CONTROLS[key]
 
 
 def get_modality(name: str) -> Modality:

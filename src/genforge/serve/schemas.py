@@ -72,6 +72,25 @@ class RunInfo(BaseModel):
     conditional: bool
     class_names: list[str]
     files: list[str]
+    controls: list[str] = Field(
+        default_factory=list, description="the /v1/generate fields this run takes"
+    )
+
+
+class RunControls(BaseModel):
+    """What the playground shows for one run, with the choices and defaults of each field."""
+
+    run: str
+    modality: str
+    model: str
+    controls: list[str]
+    class_names: list[str]
+    samplers: list[str] = Field(description="diffusion runs: the sampler choices")
+    default_sampler: str | None
+    default_steps: dict[str, int] = Field(description="diffusion runs: steps per sampler")
+    max_sampling_steps: int | None = Field(description="diffusion: the training timesteps")
+    default_guidance: float | None
+    max_best_of: int
 
 
 class GenerateRequest(Strict):
@@ -80,8 +99,19 @@ class GenerateRequest(Strict):
     seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
     label: int | str | None = Field(default=None, description="class name or index")
     truncation: float | None = Field(default=None, gt=0, le=100)
-    prompt: str | None = None
-    steps: int | None = Field(default=None, ge=1)
+    prompt: str | None = Field(default=None, description="text runs; text-to-image runs")
+    # image runs (GET /v1/runs/{run}/controls lists which fields a run takes)
+    steps: int | None = Field(default=None, ge=1, description="diffusion: denoising steps")
+    sampler: Literal["ddpm", "ddim", "dpm-solver++"] | None = Field(
+        default=None, description="diffusion: default ddim"
+    )
+    guidance: float | None = Field(
+        default=None, ge=0, le=100, description="conditional diffusion: classifier-free scale"
+    )
+    best_of: int | None = Field(
+        default=None, ge=1, description="GANs, VAEs, diffusion: keep the best-scored of k "
+        "candidates per output (the quality gate's score)",
+    )  # fmt: skip
     # text runs (GET /v1/info lists which fields each modality takes)
     max_new_tokens: int | None = Field(default=None, ge=1)
     decoding: Literal["greedy", "beams", "sampling"] | None = Field(

@@ -42,7 +42,8 @@ class Settings:
     max_new_tokens: int = 512  # text tokens per generated text
     max_detect_chars: int = 100_000  # text sent to the watermark detector
     max_detect_runs: int = 5  # text runs tried by a detection without a run
-    max_steps: int = 100_000  # training steps per job
+    max_steps: int = 100_000  # training steps per job (and sampling steps per request)
+    max_best_of: int = 8  # candidates per output of a best-of request
     max_prompt_chars: int = 2000
     max_upload_mb: int = 64
     max_files: int = 10_000  # files in one uploaded zip

@@ -91,16 +91,21 @@ class Trained:
 
 def _steps_in_budget(
     make_step: Callable[[], Callable[[], None]], budget_s: float, clock: str, probe_steps: int = 30
-) -> int:
-    """How many optimizer steps fit in `budget_s`, timed on a throwaway trainer."""
+) -> tuple[int, float]:
+    """(optimizer steps that fit in `budget_s`, the probe's start-up seconds), timed on a
+    throwaway trainer. The start-up (torch.compile's compilation, which the real run then
+    reuses) is charged to the real run's budget by the caller."""
     step = make_step()
     now = time.process_time if clock == "cpu" else time.perf_counter
-    for _ in range(3):  # the first steps allocate; time the rest
+    start = now()
+    for _ in range(3):  # the first steps allocate (and compile); then time the steady rate
         step()
+    warm = now() - start
     start = now()
     for _ in range(probe_steps):
         step()
-    return max(200, int(budget_s * probe_steps / max(now() - start, 1e-9)))
+    rate = probe_steps / max(now() - start, 1e-9)
+    return max(200, int(max(budget_s - warm, 0) * rate)), warm
 
 
 @torch.no_grad()
@@ -123,10 +128,11 @@ def run_text_bench(
     layers: int = 4,
     heads: int = 4,
     width: int = 128,
-    lr: float = 3e-3,
+    lr: float = 6e-3,
     schedule: str = "cosine",
     train_stride: int = 1,
     weight_decay: float = 0.1,
+    compile: bool = False,
     baseline: bool = True,
     gen_repeats: int = 3,
     clock: str = "wall",
@@ -138,6 +144,7 @@ def run_text_bench(
         clock: "wall" counts elapsed time; "cpu" counts the CPU time this process used, which a
             busy shared machine distorts far less (use it with one thread: idle OpenMP threads
             spin and count as CPU time).
+        compile: torch.compile the genforge GPT (its compilation time counts in the budget).
         schedule: "cosine" decays both learning rates to zero over the step count the budget
             allows (estimated from a short timed probe before training, the same count for
             both models, as a user picking --steps for a time budget would), or "constant".
@@ -172,12 +179,16 @@ def run_text_bench(
     shape = {"n_layer": layers, "n_head": heads, "n_embd": width}
     cfg = TrainConfig(steps=10**9, batch_size=batch_size, optimizer="adamw", lr=lr,
                       betas=(0.9, 0.99), weight_decay=weight_decay, ema_decay=0.0, channels_last=False,
-                      warmup_steps=100, lr_schedule=schedule, device="cpu")  # fmt: skip
-    if schedule == "cosine":
-        cfg.steps = _steps_in_budget(
+                      warmup_steps=100, lr_schedule=schedule, device="cpu",
+                      compile=compile)  # fmt: skip
+    probe_s = 0.0
+    if schedule == "cosine" or compile:
+        steps, probe_s = _steps_in_budget(
             lambda: Trainer(build_model("gpt", spec, shape), train_set, cfg).step, budget_s, clock
         )
-        log(f"cosine schedule over {cfg.steps} steps (the budget at the probed step rate)")
+        if schedule == "cosine":
+            cfg.steps = steps
+            log(f"cosine schedule over {cfg.steps} steps (the budget at the probed step rate)")
 
     # genforge: the registered GPT family through the Trainer (accelerate, schedules, guard)
     torch.manual_seed(0)
@@ -205,14 +216,21 @@ def run_text_bench(
         opt.step()
         sched.step()
 
-    runs = [(Trained("genforge GPT (transformers GPT2LMHeadModel + Trainer)"), trainer.step)]
+    label = "genforge GPT (transformers GPT2LMHeadModel + Trainer" + (
+        ", compiled)" if compile else ")"
+    )
+    # the probe's start-up is charged to genforge (with --compile: the compilation it reuses)
+    runs = [(Trained(label, seconds=probe_s), trainer.step)]
     if baseline:
         runs.append((Trained("plain PyTorch GPT (same shape)"), plain_step))
     tokens_per_step = batch_size * block_size
-    for _r, step in runs:  # warm-up steps, not timed
+    now = time.process_time if clock == "cpu" else time.perf_counter
+    for r, step in runs:  # warm-up steps (compilation, with --compile) count in the budget
+        start = now()
         for _ in range(3):
             step()
-    now = time.process_time if clock == "cpu" else time.perf_counter
+        r.seconds += now() - start
+        r.steps += 3
     while any(r.seconds < budget_s for r, _ in runs):
         for r, step in runs:
             if r.seconds >= budget_s:

@@ -65,6 +65,7 @@ function showTab(name) {
   document.querySelectorAll("#tabs button").forEach((b) => b.classList.toggle("active", b.dataset.tab === name));
   document.querySelectorAll(".tab").forEach((t) => t.classList.toggle("active", t.id === name));
   location.hash = name;
+  if (name === "train" && state.watchMetrics) drawCurves($("#loss-canvas"), lossSeries(state.watchMetrics));
   ({ datasets: loadDatasets, train: loadRuns, generate: loadGenerate, gallery: loadGallery,
      compare: loadCompare, reports: loadReports })[name]?.();
 }
@@ -149,9 +150,14 @@ function fillSelect(select, options, preferred) {
 
 function renderRunList() {
   $("#run-list").replaceChildren(...state.runs.map((r) =>
-    el("li", { onclick: () => watchRun(r.name), "data-name": r.name, class: r.name === state.watch ? "selected" : "" },
+    el("li", { onclick: () => { watchRun(r.name); showWatchOnPhone(); }, "data-name": r.name, class: r.name === state.watch ? "selected" : "" },
       el("span", {}, r.name, el("br"), el("small", {}, `${r.model} · step ${r.step}/${r.steps ?? "?"}`)),
       el("span", { class: `badge ${r.state}` }, r.state))));
+}
+
+function showWatchOnPhone() {
+  // One column on a phone: the watch panel sits below the form and the run list.
+  if (window.matchMedia("(max-width: 760px)").matches) $("#watch-title").scrollIntoView({ block: "start" });
 }
 
 const startTraining = guard(async (ev) => {
@@ -159,7 +165,8 @@ const startTraining = guard(async (ev) => {
   const f = new FormData(ev.target);
   const body = {
     model: f.get("model"), data: f.get("data"), steps: Number(f.get("steps")),
-    options: { batch_size: Number(f.get("batch_size")), seed: Number(f.get("seed")) },
+    options: { batch_size: Number(f.get("batch_size")), seed: Number(f.get("seed")),
+      log_every: Number(f.get("log_every")), sample_every: Number(f.get("sample_every")) },
   };
   if (modelModality(body.model) === "image") body.options.image_size = Number(f.get("image_size"));
   if (f.get("name")) body.name = f.get("name");
@@ -167,28 +174,61 @@ const startTraining = guard(async (ev) => {
   say(`started ${run.name}`);
   await refreshRuns();
   watchRun(run.name);
+  showWatchOnPhone();
 });
 
 function drawCurves(canvas, series) {
-  // series: [{label, color, points: [[step, value], ...]}]
+  // series: [{label, color, points: [[step, value], ...]}]. Drawn at the canvas's on-screen
+  // width (times the pixel ratio), so labels stay readable from a phone to a laptop.
+  const dpr = window.devicePixelRatio || 1;
+  const cssW = Math.max(200, Math.round(canvas.clientWidth || 480));  // 0 while its tab is hidden
+  const cssH = Math.round(Math.min(300, Math.max(180, cssW * 0.55)));
+  canvas.width = cssW * dpr; canvas.height = cssH * dpr;
   const ctx = canvas.getContext("2d");
-  const W = canvas.width, H = canvas.height, pad = 36;
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  const W = cssW, H = cssH, left = 48, right = 10, top = 10 + 16 * Math.ceil(series.length / Math.max(1, Math.floor((W - left) / 110))), bottom = 26;
   ctx.clearRect(0, 0, W, H);
+  ctx.font = "12px system-ui, sans-serif";
   const pts = series.flatMap((s) => s.points);
-  if (!pts.length) { ctx.fillStyle = "#888"; ctx.fillText("no metrics yet", pad, H / 2); return; }
+  canvas.dataset.series = series.map((s) => s.label).join(" ");
+  canvas.dataset.points = String(pts.length);
+  if (!pts.length) { ctx.fillStyle = "#888"; ctx.fillText("no metrics yet", left, H / 2); return; }
   const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]).filter(Number.isFinite);
-  const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1), y0 = Math.min(...ys), y1 = Math.max(...ys, y0 + 1e-6);
-  const X = (x) => pad + (x - x0) / (x1 - x0) * (W - pad - 10), Y = (y) => H - pad + 10 - (y - y0) / (y1 - y0) * (H - pad - 10);
-  ctx.strokeStyle = "#ccc"; ctx.beginPath(); ctx.moveTo(pad, 10); ctx.lineTo(pad, H - pad + 10); ctx.lineTo(W - 10, H - pad + 10); ctx.stroke();
-  ctx.fillStyle = "#555"; ctx.font = "11px sans-serif";
-  ctx.fillText(y1.toPrecision(3), 2, 14); ctx.fillText(y0.toPrecision(3), 2, H - pad + 10);
-  ctx.fillText(String(x0), pad, H - 8); ctx.fillText(`step ${x1}`, W - 70, H - 8);
+  let x0 = Math.min(...xs), x1 = Math.max(...xs);
+  if (x1 === x0) { x0 -= 1; x1 += 1; }  // one logged step: centre it
+  let y0 = Math.min(...ys), y1 = Math.max(...ys);
+  if (y1 - y0 < 1e-9) { y0 -= 0.5; y1 += 0.5; }
+  const X = (x) => left + (x - x0) / (x1 - x0) * (W - left - right);
+  const Y = (y) => H - bottom - (y - y0) / (y1 - y0) * (H - bottom - top);
+  ctx.strokeStyle = "#e3e6ea"; ctx.fillStyle = "#555"; ctx.lineWidth = 1;
+  for (let k = 0; k <= 4; k++) {  // horizontal grid with values
+    const v = y0 + (y1 - y0) * k / 4, yy = Y(v);
+    ctx.beginPath(); ctx.moveTo(left, yy); ctx.lineTo(W - right, yy); ctx.stroke();
+    ctx.fillText(Number(v.toPrecision(3)).toString(), 2, yy + 4);
+  }
+  const xmin = Math.min(...xs), xmax = Math.max(...xs);
+  if (xmax > xmin) ctx.fillText(String(xmin), left, H - 8);
+  const lastLabel = `step ${xmax}`;
+  ctx.fillText(lastLabel, W - right - ctx.measureText(lastLabel).width, H - 8);
+  const perRow = Math.max(1, Math.floor((W - left) / 110));
   series.forEach((s, i) => {
-    ctx.strokeStyle = s.color; ctx.lineWidth = 1.5; ctx.beginPath();
+    const smooth = s.points.length > 60;  // raw curve faint, its moving average on top
+    ctx.lineWidth = 1; ctx.strokeStyle = smooth ? s.color + "55" : s.color;
+    ctx.beginPath();
     s.points.forEach(([x, y], j) => (j ? ctx.lineTo(X(x), Y(y)) : ctx.moveTo(X(x), Y(y))));
     ctx.stroke();
-    if (s.points.length < 40) s.points.forEach(([x, y]) => ctx.fillRect(X(x) - 2, Y(y) - 2, 4, 4));
-    ctx.fillStyle = s.color; ctx.fillText(s.label, pad + 8 + i * 110, 22);
+    if (smooth) {
+      let avg = s.points[0][1];
+      ctx.lineWidth = 2; ctx.strokeStyle = s.color; ctx.beginPath();
+      s.points.forEach(([x, y], j) => { avg = j ? 0.9 * avg + 0.1 * y : y; j ? ctx.lineTo(X(x), Y(avg)) : ctx.moveTo(X(x), Y(avg)); });
+      ctx.stroke();
+    } else {
+      ctx.fillStyle = s.color;
+      s.points.forEach(([x, y]) => ctx.fillRect(X(x) - 2, Y(y) - 2, 4, 4));
+    }
+    const last = s.points[s.points.length - 1];
+    ctx.fillStyle = s.color;
+    ctx.fillText(`${s.label}${last ? " " + Number(last[1]).toPrecision(3) : ""}`, left + 4 + (i % perRow) * 110, 14 + 16 * Math.floor(i / perRow));
   });
 }
 
@@ -207,13 +247,23 @@ async function watchRun(name) {
   $("#watch-title").textContent = name;
   $("#watch-actions").hidden = false;
   let metrics = await api(`/runs/${name}/metrics`).catch(() => []);
+  let shown = "";
   const update = async (info) => {
     $("#watch-state").replaceChildren(el("span", { class: `badge ${info.state}`, id: "watch-badge" }, info.state),
       ` step ${info.step} / ${info.steps ?? "?"}`, info.error ? el("div", { class: "error" }, info.error) : "");
     const p = $("#watch-progress"); p.hidden = false; p.max = info.steps || 1; p.value = info.step;
+    const live = info.state === "running" || info.state === "queued";
+    $("#btn-cancel").hidden = !live; $("#btn-resume").hidden = live; $("#btn-delete").hidden = live;
+    state.watchMetrics = metrics;
     drawCurves($("#loss-canvas"), lossSeries(metrics));
-    showImage($("#watch-samples"), `/v1/runs/${name}/files/samples/latest.png`, true);
-    $("#samples-caption").textContent = `latest samples (step ${info.step})`;
+    const shot = `${info.step}/${info.state}`;
+    if (shot !== shown) {  // a new step or state (the end writes the last preview) may bring a new grid
+      shown = shot;
+      const img = $("#watch-samples"), old = img.src;
+      await showImage(img, `/v1/runs/${name}/files/samples/latest.png`, true);
+      if (old.startsWith("blob:") && old !== img.src) URL.revokeObjectURL(old);
+      $("#samples-caption").textContent = `latest samples (step ${info.step})`;
+    }
   };
   let info = await api(`/runs/${name}`);
   await update(info);
@@ -238,7 +288,7 @@ async function watchRun(name) {
         if (!data) continue;
         const d = JSON.parse(data);
         if (ev === "progress") {
-          metrics.push(...d.metrics);
+          metrics = metrics.concat(d.metrics);
           info = { ...info, ...d };
           await update(info);
         }
@@ -282,12 +332,19 @@ const CONTROL_INPUTS = {
       { min: 1, max: state.info.limits.max_n, value: run.modality === "text" ? 1 : 4 }),
   seed: () => num("seed", "Seed", { min: 0, value: 0 }),
   truncation: () => num("truncation", "Truncation (empty = none)", { step: "0.1", min: "0.1" }),
-  label: (run) => el("label", { "data-control": "label" }, "Label", el("select", { name: "label" }, el("option", { value: "" }, "(cycle classes)"),
+  label: (run) => el("label", { "data-control": "label" }, run.modality === "captioned-image" ? "Caption" : "Label", el("select", { name: "label" },
+    el("option", { value: "" }, run.modality === "captioned-image" ? "(none: use the prompt)" : "(cycle classes)"),
     ...run.class_names.map((c) => el("option", { value: c }, c)))),
   prompt: (run) => el("label", { "data-control": "prompt" }, "Prompt", run.modality === "text"
     ? el("textarea", { name: "prompt", rows: 3, maxlength: state.info.limits.max_prompt_chars, placeholder: "(empty: start from nothing)" })
-    : el("input", { name: "prompt", maxlength: state.info.limits.max_prompt_chars })),
-  steps: () => num("steps", "Sampling steps", { min: 1 }),
+    : el("input", { name: "prompt", maxlength: state.info.limits.max_prompt_chars,
+      placeholder: run.class_names[0] ? `e.g. ${run.class_names[run.class_names.length > 7 ? 7 : 0]} (or pick a caption)` : "" })),
+  sampler: (run, ctl) => el("label", { "data-control": "sampler" }, "Sampler", el("select", { name: "sampler" },
+    ...ctl.samplers.map((s) => el("option", { value: s, ...(s === ctl.default_sampler ? { selected: "" } : {}) }, s)))),
+  steps: (run, ctl) => num("steps", "Denoising steps", { min: 1, max: ctl.max_sampling_steps ?? undefined,
+    placeholder: `default ${ctl.default_steps?.[ctl.default_sampler] ?? ""}` }),
+  guidance: (run, ctl) => num("guidance", `Guidance (empty = ${ctl.default_guidance ?? "model default"})`, { step: "0.5", min: 0, max: 100 }),
+  best_of: (run, ctl) => num("best_of", "Best of k (quality score; empty = off)", { min: 1, max: ctl.max_best_of }),
   max_new_tokens: () => num("max_new_tokens", "Max new tokens (empty = model default)", { min: 1, max: state.info.limits.max_new_tokens }),
   decoding: () => el("label", { "data-control": "decoding" }, "Decoding", el("select", { name: "decoding" },
     el("option", { value: "" }, "(auto: greedy for 1, sampling for more)"), el("option", { value: "greedy" }, "greedy"),
@@ -298,13 +355,13 @@ const CONTROL_INPUTS = {
   top_p: () => num("top_p", "Top-p (empty = off)", { step: "0.05", min: "0.05", max: 1, "data-when": "sampling" }),
   watermark: () => el("label", { "data-control": "watermark", class: "check" }, el("input", { name: "watermark", type: "checkbox", value: "true" }), " Watermark the text (green-list)"),
 };
-const NUMERIC = new Set(["n", "seed", "steps", "truncation", "max_new_tokens", "num_beams", "temperature", "top_k", "top_p"]);
+const NUMERIC = new Set(["n", "seed", "steps", "truncation", "max_new_tokens", "num_beams", "temperature", "top_k", "top_p", "guidance", "best_of"]);
 
 const loadGenerate = guard(async () => {
   await refreshRuns();
   const ready = state.runs.filter((r) => r.step > 0);
-  fillSelect($("#gen-run"), ready.map((r) => [r.name, `${r.name} (${r.modality}, step ${r.step})`]));
-  renderControls();
+  fillSelect($("#gen-run"), ready.map((r) => [r.name, `${r.name} (${r.model}, step ${r.step})`]));
+  await renderControls();
 });
 
 function syncDecoding() {
@@ -320,20 +377,37 @@ function syncDecoding() {
   });
 }
 
-function renderControls(preset = {}) {
+async function runControls(run) {
+  // What this run's /v1/generate takes (GET /v1/runs/{run}/controls), kept per run and step.
+  const key = `${run.name}@${run.step}`;
+  state.controls = state.controls || {};
+  if (!state.controls[key]) state.controls[key] = await api(`/runs/${run.name}/controls`);
+  return state.controls[key];
+}
+
+async function renderControls(preset = {}) {
   const run = state.runs.find((r) => r.name === $("#gen-run").value);
   if (!run) { $("#gen-controls").replaceChildren(el("p", {}, "No trained runs yet.")); return; }
-  const controls = state.info.modalities[run.modality] || ["n", "seed"];
-  const nodes = controls.filter((c) => c !== "label" || run.conditional).map((c) => CONTROL_INPUTS[c]?.(run)).filter(Boolean);
+  $("#gen-go").disabled = true;  // until this run's controls are shown
+  let ctl;
+  try { ctl = await runControls(run); } finally { $("#gen-go").disabled = false; }
+  if ($("#gen-run").value !== run.name) return;  // another run was picked meanwhile
+  const nodes = ctl.controls.map((c) => CONTROL_INPUTS[c]?.(run, ctl)).filter(Boolean);
   $("#gen-controls").replaceChildren(...nodes);
   $("#gen-controls").dataset.modality = run.modality;
+  $("#gen-controls").dataset.run = run.name;
   for (const [k, v] of Object.entries(preset)) {
     const input = $(`#gen-controls [name=${k}]`);
     if (!input || v === null || v === undefined) continue;
     if (input.type === "checkbox") input.checked = Boolean(v); else input.value = v;
+    if (k === "label" && input.value !== String(v) && /^\d+$/.test(String(v))) input.value = run.class_names[Number(v)] ?? "";  // an index
   }
   $("#gen-controls [name=decoding]")?.addEventListener("change", syncDecoding);
   $("#gen-controls [name=n]")?.addEventListener("input", syncDecoding);
+  $("#gen-controls [name=sampler]")?.addEventListener("change", (e) => {
+    const steps = $("#gen-controls [name=steps]");
+    if (steps) steps.placeholder = `default ${ctl.default_steps[e.target.value] ?? ""}`;
+  });
   syncDecoding();
 }
 
@@ -346,6 +420,7 @@ const generate = guard(async (ev) => {
     body[k] = NUMERIC.has(k) ? Number(v) : k === "watermark" ? true : v;
   }
   $("#gen-go").disabled = true;
+  $("#gen-results").replaceChildren();  // no stale results while this one runs
   say("generating...");
   try {
     const res = await api("/generate", { method: "POST", body });
@@ -422,7 +497,15 @@ function paramLine(kind, p, watermarked) {
   }
   if (kind === "table") return `${p.n} rows · ${(p.columns || []).length} columns`;
   if (kind === "audio") return `${p.class ?? "unconditional"} · ${p.sample_rate} Hz`;
-  return `label ${p.label ?? "-"} · trunc ${p.truncation ?? "-"}${watermarked ? " · watermarked" : ""}`;
+  const parts = [];
+  if (p.prompt) parts.push(`"${p.prompt}"`);
+  if (p.label !== undefined && p.label !== null) parts.push(`label ${p.label}`);
+  if (p.sampler) parts.push(`${p.sampler} ${p.steps} steps`);
+  if (p.guidance !== undefined && p.guidance !== null) parts.push(`guidance ${p.guidance}`);
+  if (p.truncation !== undefined && p.truncation !== null) parts.push(`trunc ${p.truncation}`);
+  if (p.best_of) parts.push(`best of ${p.best_of} (score ${p.score})`);
+  if (watermarked) parts.push("watermarked");
+  return parts.join(" · ") || "defaults";
 }
 
 function outputCard(o) {
@@ -431,16 +514,19 @@ function outputCard(o) {
   return el("div", { class: `card ${kind}`, "data-id": o.id }, ...outputBody(o),
     el("code", {}, o.id), el("span", {}, `${p.run} · seed ${p.seed} #${p.index}`),
     el("span", {}, paramLine(kind, p, o.watermarked)),
-    el("button", { class: "secondary", onclick: () => rerun(p) }, "Re-run"));
+    el("button", { class: "secondary rerun", onclick: guard(() => rerun(p)), title: "generate again with these parameters" }, "Re-run"));
 }
 
 async function rerun(p) {
+  // The same run and parameters again (same seed: the same outputs while the run is unchanged).
   showTab("generate");
   await loadGenerate();
+  if (!state.runs.some((r) => r.name === p.run && r.step > 0)) throw new Error(`run ${p.run} is gone or has no checkpoint`);
   $("#gen-run").value = p.run;
   const preset = {};
-  for (const k of [...Object.keys(CONTROL_INPUTS)]) if (p[k] !== undefined) preset[k] = p[k];
-  renderControls(preset);
+  for (const k of Object.keys(CONTROL_INPUTS)) if (p[k] !== undefined) preset[k] = p[k];
+  await renderControls(preset);
+  $("#gen-form").requestSubmit();
 }
 
 // -- gallery --------------------------------------------------------------------------------
@@ -544,7 +630,16 @@ async function start() {
   $("#btn-resume").addEventListener("click", runAction("resume"));
   $("#btn-delete").addEventListener("click", runAction("delete"));
   $("#gen-form").addEventListener("submit", generate);
-  $("#gen-run").addEventListener("change", () => renderControls());
+  $("#gen-run").addEventListener("change", guard(() => renderControls()));
+  $("#gallery-q").addEventListener("input", () => {  // search as you type (debounced)
+    clearTimeout(state.searchTimer); state.searchTimer = setTimeout(() => loadGallery(), 300);
+  });
+  window.addEventListener("resize", () => {
+    clearTimeout(state.resizeTimer);
+    state.resizeTimer = setTimeout(() => {
+      if (state.watchMetrics && $("#train").classList.contains("active")) drawCurves($("#loss-canvas"), lossSeries(state.watchMetrics));
+    }, 150);
+  });
   $("#gallery-form").addEventListener("submit", loadGallery);
   $("#report-run").addEventListener("change", showReportFiles);
   $("#report-file").addEventListener("change", showReport);
