@@ -173,3 +173,13 @@ def test_bf16_server_records_its_precision(make_client):
     assert r.json()["outputs"][0]["params"]["precision"] == "bf16"
     r = make_client().post("/v1/generate", json={"run": "dc", "n": 1, "seed": 3})
     assert "precision" not in r.json()["outputs"][0]["params"]  # fp32: the default, unsaid
+
+
+def test_batcher_settings_are_checked():
+    import pytest
+
+    from genforge.core.errors import GenforgeError
+
+    for bad in ({"workers": 0}, {"max_requests": 0}, {"max_wait_ms": -1}):
+        with pytest.raises(GenforgeError, match="at least"):
+            Batcher(**bad)

@@ -269,6 +269,7 @@ def serve_bench(
     precision: Annotated[
         str, typer.Option(help="The server's generation arithmetic: fp32 or bf16.")
     ] = "fp32",
+    batch_workers: Annotated[int, typer.Option(help="Batches in flight (batching on).")] = 2,
 ) -> None:
     """/v1/generate requests/s and p50/p99 latency on 127.0.0.1, batching off vs. on."""
     from genforge.serve.bench import bench_serve, median
@@ -280,7 +281,16 @@ def serve_bench(
     console.print(f"{requests} requests (n=1) from {clients} clients, median of {repeats} loads; "
                   f"{run or f'fresh {model} {image_size}px'} on CPU, {precision}")  # fmt: skip
     results = bench_serve(
-        run, runs_dir, model, image_size, requests, clients, repeats, batch_wait_ms, precision
+        run,
+        runs_dir,
+        model,
+        image_size,
+        requests,
+        clients,
+        repeats,
+        batch_wait_ms,
+        precision,
+        batch_workers,
     )
     table = Table("setting", "req/s", "range", "p50 ms", "p99 ms", "p99/p50", "vs off")
     base = None

@@ -34,6 +34,9 @@ def serve_command(
     batch_wait_ms: Annotated[
         float, typer.Option(help="How long a request waits for company.")
     ] = 10.0,
+    batch_workers: Annotated[
+        int, typer.Option(help="Batches in flight at once (forward passes may overlap replies).")
+    ] = 2,
     max_n: Annotated[
         int, typer.Option(help="Images, texts or clips per generate request at most.")
     ] = 16,
@@ -78,7 +81,7 @@ def serve_command(
         runs_dir=runs_dir, db_path=db, keys_path=keys, host=host,
         cors_origins=tuple(cors_origin or ()), data_roots=roots,
         max_training_jobs=max_training_jobs, batching=batching, max_batch_requests=max_batch,
-        max_batch_wait_ms=batch_wait_ms, max_n=max_n, max_rows=max_rows, max_new_tokens=max_new_tokens,
+        max_batch_wait_ms=batch_wait_ms, batch_workers=batch_workers, max_n=max_n, max_rows=max_rows, max_new_tokens=max_new_tokens,
         rate_limit_per_min=rate_limit,
         rate_burst=max(1, rate_limit // 5), device=device, precision=precision,
     )  # fmt: skip

@@ -89,6 +89,13 @@ def train_command(
     ] = None,
     lora: Annotated[bool, typer.Option(help="GPT with --init: train LoRA adapters only.")] = False,
     n: Annotated[int | None, typer.Option("--n", help="n-gram order (ngram).")] = None,
+    text_encoder: Annotated[
+        Path | None,
+        typer.Option(help="t2i: a local transformers text encoder folder (CLIP, BERT, ...)."),
+    ] = None,
+    train_text_encoder: Annotated[
+        bool, typer.Option(help="t2i with --text-encoder: fine-tune it (default: frozen).")
+    ] = False,
     eval_every: Annotated[
         int | None, typer.Option(help="Evaluate every K steps (FD, precision, recall, accuracy).")
     ] = None,
@@ -146,6 +153,10 @@ def train_command(
         "finetune": "lora" if lora else None,
         "n": n,
     }  # fmt: skip  (a pretrained model brings its own tokenizer)
+    if text_encoder is not None:  # absolute, so the config says which folder was used
+        options["text_encoder"] = str(text_encoder.expanduser().resolve())
+    if train_text_encoder:
+        options["train_text_encoder"] = True
     options.update({k: v for k, v in {**given, **text}.items() if v is not None})
     run = train(
         model,

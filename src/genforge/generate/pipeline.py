@@ -70,7 +70,6 @@ class ImagePipeline:
         cfg = self.run.read_config()
         self.model_name: str = cfg["model"]
         self.spec = ImageSpec.from_dict(cfg["spec"])
-        self.model: ImageModel = build_model(self.model_name, self.spec, cfg["model_config"])
         folder = None
         self.step = self.run.step
         if checkpoint == "best":
@@ -83,6 +82,9 @@ class ImagePipeline:
             self.step = json.loads((folder / "best.json").read_text())["step"]
         elif checkpoint != "last":
             raise GenforgeError(f"checkpoint must be 'last' or 'best', got {checkpoint!r}")
+        self.model: ImageModel = build_model(
+            self.model_name, self.spec, cfg["model_config"], model_dir=folder or self.run.model_dir
+        )
         weights = load_weights(self.run, folder)
         ema = load_ema(self.run, folder) if use_ema else None
         self.model.load_state_dict({**weights, **(ema or {})})

@@ -60,6 +60,13 @@ class GenerativeModel(nn.Module):
         self.config = config
         self.spec = spec
 
+    @classmethod
+    def rebuild(cls, config: Any, spec: Any, model_dir: Path) -> GenerativeModel:
+        """The family of a saved run whose checkpoint is `model_dir`, before its weights are
+        loaded. Families that keep files beside the weights (a pretrained text encoder's
+        config and tokenizer) build from those; the others need only the config."""
+        return cls(config, spec)
+
     @property
     def conditional(self) -> bool:
         return bool(getattr(self.config, "conditional", False))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from genforge.core.config import from_dict
@@ -202,7 +203,15 @@ def model_config(name: str, overrides: dict[str, Any] | None = None) -> Any:
     return from_dict(entry.family.Config, {**entry.model, **(overrides or {})})
 
 
-def build_model(name: str, spec: Any, overrides: dict[str, Any] | None = None) -> ImageModel:
-    """Instantiate model `name` for data of shape `spec` (an ImageSpec for image models)."""
+def build_model(
+    name: str, spec: Any, overrides: dict[str, Any] | None = None, model_dir: Path | None = None
+) -> ImageModel:
+    """Instantiate model `name` for data of shape `spec` (an ImageSpec for image models).
+
+    `model_dir`: a saved run's checkpoint folder, when rebuilding that run to load its weights
+    (see `GenerativeModel.rebuild`)."""
     entry = get_entry(name)
-    return entry.family(model_config(name, overrides), spec)
+    config = model_config(name, overrides)
+    if model_dir is not None:
+        return entry.family.rebuild(config, spec, model_dir)
+    return entry.family(config, spec)

@@ -135,7 +135,11 @@ class Services:
         self.datasets = DatasetStore(s.db_path, s.datasets_dir)
         self.provenance = ProvenanceStore(s.db_path)
         self.cache = ModelCache(s.cache_mb, s.device, s.precision)
-        self.batcher = Batcher(s.max_batch_requests, s.max_batch_wait_ms) if s.batching else None
+        self.batcher = (
+            Batcher(s.max_batch_requests, s.max_batch_wait_ms, s.batch_workers)
+            if s.batching
+            else None
+        )
         self.worker = Worker(self.jobs, s.runs_dir, s.logs_dir, s.max_training_jobs, s.job_poll_s)
 
 

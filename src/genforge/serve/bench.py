@@ -143,6 +143,7 @@ def bench_serve(
     repeats: int,
     batch_wait_ms: float,
     precision: str = "fp32",
+    batch_workers: int = 2,
 ) -> list[tuple[str, list[LoadResult]]]:
     """Batching off (the same one-model queue, batches of 1), on, and no queue at all (each
     request's forward in its own server thread, concurrently): `repeats` loads of `requests` each (after a warm-up)."""
@@ -153,7 +154,10 @@ def bench_serve(
         out = []
         settings = [
             ("batching off (queue, batch of 1)", ["--max-batch", "1", "--batch-wait-ms", "0"]),
-            ("batching on", ["--batch-wait-ms", str(batch_wait_ms)]),
+            (
+                "batching on",
+                ["--batch-wait-ms", str(batch_wait_ms), "--batch-workers", str(batch_workers)],
+            ),
             ("no queue (a forward per request thread)", ["--no-batching"]),
         ]
         for label, args in settings:

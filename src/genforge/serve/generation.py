@@ -111,6 +111,9 @@ class Batcher:
     """Collect up to `max_requests` requests or `max_wait_ms`, then one forward pass per run."""
 
     def __init__(self, max_requests: int = 32, max_wait_ms: float = 10.0, workers: int = 2):
+        if max_requests < 1 or workers < 1 or max_wait_ms < 0:
+            raise GenforgeError("--max-batch and --batch-workers must be at least 1, "
+                                "--batch-wait-ms at least 0")  # fmt: skip
         self.max_requests = max_requests
         self.max_wait = max_wait_ms / 1000
         self._q: queue.Queue[_Pending | None] = queue.Queue()

@@ -33,6 +33,7 @@ class Settings:
     batching: bool = True
     max_batch_requests: int = 32  # requests merged into one forward pass
     max_batch_wait_ms: float = 10.0  # how long the first request waits for company
+    batch_workers: int = 2  # batches in flight at once (one's forward overlaps another's replies)
     cache_mb: int = 1024  # LRU of loaded models, by parameter memory
     device: str = "cpu"
     precision: str = "fp32"  # generation arithmetic: fp32 or bf16 (autocast)

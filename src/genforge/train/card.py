@@ -72,6 +72,7 @@ def write_model_card(run: Run) -> Path:
         f"- steps: {last.get('step', 0)} of {cfg['train']['steps']}, batch size {cfg['train']['batch_size']}, "
         f"precision {cfg['train']['precision']}, seed {cfg['train']['seed']}",
     ]
+    lines += _text_encoder_lines(run, cfg)
     if last:
         finals = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k.startswith("loss"))
         lines.append(
@@ -111,6 +112,34 @@ def write_model_card(run: Run) -> Path:
     ]
     write_text(run.card_path, "\n".join(lines))
     return run.card_path
+
+
+def _text_encoder_lines(run: Run, cfg: dict) -> list[str]:
+    """Which text encoder a text-to-image run used (none for other runs)."""
+    mc = cfg["model_config"]
+    if "text_encoder" not in mc:
+        return []
+    if not mc["text_encoder"]:
+        return [
+            f"- text encoder: a small transformer ({mc['text_layers']} layers, width "
+            f"{mc['text_dim']}) trained with the UNet on the captions"
+        ]
+    copy = run.model_dir / "diffusers" / "text_encoder"
+    hf = json.loads((copy / "config.json").read_text()) if (copy / "config.json").exists() else {}
+    arch = ", ".join(hf.get("architectures") or ["?"])
+    width = hf.get("hidden_size", "?")
+    layers = hf.get("num_hidden_layers", "?")
+    how = "fine-tuned with the UNet" if mc.get("train_text_encoder") else "frozen"
+    proj = (
+        f"projected {width} -> {mc['text_dim']} by a trained linear layer"
+        if width != mc["text_dim"]
+        else "fed to the UNet as they are"
+    )
+    return [
+        f"- text encoder: pretrained `{arch}` ({hf.get('model_type', '?')}, hidden size {width}, "
+        f"{layers} layers) from `{mc['text_encoder']}`, {how}; its last hidden states are "
+        f"{proj}; a copy with its tokenizer is in `model/diffusers/text_encoder/`"
+    ]
 
 
 def _source(data: dict) -> str:

@@ -121,7 +121,9 @@ def train(
             f"vs {cfg['spec']}); it changed since the run started"
         )
     _seed_everything(train_cfg.seed)
-    family = build_model(cfg["model"], spec, cfg["model_config"])
+    # a resumed run rebuilds from its checkpoint (e.g. its copy of a pretrained text encoder)
+    saved = run.model_dir if resume is not None else None
+    family = build_model(cfg["model"], spec, cfg["model_config"], model_dir=saved)
     meta = {
         "model": cfg["model"],
         "modality": modality.name,

@@ -286,6 +286,12 @@ class CaptionedImageModality(ImageModality):
 
         return caption_dataset(super().load(cfg, seed), cfg.source, cfg.caption_template)
 
+    def card_usage(self, run_name: str) -> list[str]:
+        return [
+            f'genforge generate image --model {run_name} --prompt "<a caption>" --guidance 3 --n 8',
+            *super().card_usage(run_name),
+        ]
+
 
 @dataclass
 class TableDataConfig:
