@@ -93,3 +93,14 @@ def test_eval_on_a_super_resolution_run(cli, tmp_path):
 def test_restoration_on_a_gan_run_is_one_line(cli, cgan_run):
     assert "run 'tiny-cgan' is a cgan" in cli.fails("eval", cgan_run, "--restoration")
     assert "--sampler and --steps apply" in cli.fails("eval", cgan_run, "--sampler", "ddpm")
+
+
+def test_eval_with_restoration_adds_to_the_sampling_metrics(cli, ddpm_run, tmp_path):
+    run = tmp_path / "r"
+    shutil.copytree(ddpm_run, run)
+    cli.ok("eval", run, "--n", "10", "--no-utility", "--domain-steps", "5", "--restoration",
+           "--steps", "2")  # fmt: skip
+    values = json.loads((run / "metrics.json").read_text())["values"]
+    assert {"fd_domain", "psnr_inpaint_box", "psnr_sdedit", "psnr_noisy"} <= set(values)
+    assert values["inpaint_kept_max_abs"] < 1e-3
+    assert (run / "inpainted.png").exists() and (run / "denoised.png").exists()

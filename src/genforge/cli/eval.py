@@ -55,13 +55,13 @@ def eval_command(
         typer.Option(help="Training steps of the domain feature network (default 800; cached)."),
     ] = None,
     restoration: Annotated[
-        bool | None,
+        bool,
         typer.Option(
             "--restoration",
             help="ddpm/cddpm runs: also inpaint (RePaint) and denoise (SDEdit) 16 held-out "
             "images, scored against them.",
         ),
-    ] = None,
+    ] = False,
     sampler: Annotated[
         str | None,
         typer.Option(
@@ -87,7 +87,7 @@ def eval_command(
     given = {
         "real": real, "n": n, "seed": seed, "features": features,
         "inception_weights": inception_weights, "utility": utility, "device": device,
-        "domain_steps": domain_steps, "restoration": restoration, "sampler": sampler,
+        "domain_steps": domain_steps, "restoration": restoration or None, "sampler": sampler,
         "steps": steps,
     }  # fmt: skip
     options = {k: v for k, v in given.items() if v is not None}
