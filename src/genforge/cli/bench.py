@@ -157,6 +157,7 @@ def text_bench(
     compile: Annotated[
         bool, typer.Option(help="torch.compile the genforge GPT (compile time counts).")
     ] = False,
+    dropout: Annotated[float, typer.Option(help="Dropout of the genforge GPT.")] = 0.0,
 ) -> None:
     """Char GPT (4 layers, 4 heads, 128 dims) on pydoc: training tokens/s vs a plain PyTorch
     GPT, held-out loss and bits/char after a fixed time vs a KN 5-gram, generation tokens/s."""
@@ -177,13 +178,16 @@ def text_bench(
     res = run_text_bench(budget_s=budget, batch_size=batch_size, block_size=context,
                          baseline=baseline, clock=clock, lr=lr, schedule=schedule,
                          weight_decay=weight_decay, compile=compile,
+                         dropout=dropout,
                          log=console.print)  # fmt: skip
     table = Table("model", "steps", "tokens/s (wall)", "tokens/CPU-s", "val loss (nats/token)",
-                  "val bits/char")  # fmt: skip
+                  "val bits/char", "train bits/char")  # fmt: skip
     for r in res["runs"]:
         table.add_row(r.label, str(r.steps), f"{r.tokens_per_s:,.0f}", f"{r.tokens_per_cpu_s:,.0f}",
-                      f"{r.val_loss:.3f}", f"{r.bpc:.3f}")  # fmt: skip
-    table.add_row("KN 5-gram (interpolated, counted)", "-", "-", "-", "-", f"{res['kn_bpc']:.3f}")
+                      f"{r.val_loss:.3f}", f"{r.bpc:.3f}", f"{r.train_bpc:.3f}")  # fmt: skip
+    table.add_row(
+        "KN 5-gram (interpolated, counted)", "-", "-", "-", "-", f"{res['kn_bpc']:.3f}", "-"
+    )
     Console(width=max(console.width, 110)).print(table)
     for b, v in res["gen"].items():
         console.print(

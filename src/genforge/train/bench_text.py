@@ -7,6 +7,7 @@ The two trainings alternate in short time slices, so a noisy shared CPU slows bo
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 import time
@@ -79,6 +80,7 @@ class Trained:
     cpu_rates: list[float] = field(default_factory=list)  # tokens per CPU second of the process
     val_loss: float = float("nan")  # nats per token
     bpc: float = float("nan")
+    train_bpc: float = float("nan")  # on training windows: the gap to bpc is overfitting
 
     @property
     def tokens_per_s(self) -> float:
@@ -133,6 +135,7 @@ def run_text_bench(
     train_stride: int = 1,
     weight_decay: float = 0.1,
     compile: bool = False,
+    dropout: float = 0.0,
     baseline: bool = True,
     gen_repeats: int = 3,
     clock: str = "wall",
@@ -176,7 +179,7 @@ def run_text_bench(
 
     if schedule not in ("cosine", "constant"):
         raise ValueError(f"schedule must be cosine or constant, got {schedule!r}")
-    shape = {"n_layer": layers, "n_head": heads, "n_embd": width}
+    shape = {"n_layer": layers, "n_head": heads, "n_embd": width, "dropout": dropout}
     cfg = TrainConfig(steps=10**9, batch_size=batch_size, optimizer="adamw", lr=lr,
                       betas=(0.9, 0.99), weight_decay=weight_decay, ema_decay=0.0, channels_last=False,
                       warmup_steps=100, lr_schedule=schedule, device="cpu",
@@ -198,11 +201,12 @@ def run_text_bench(
     # baseline: the same shape in plain PyTorch, same optimizer, clipping and batches
     torch.manual_seed(0)
     plain = PlainGPT(spec.vocab_size, block_size, layers, heads, width)
+    plain_cfg = dataclasses.replace(cfg)  # its own step count for the schedule
     decay = [p for p in plain.parameters() if p.dim() >= 2]
     no_decay = [p for p in plain.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.99))  # fmt: skip
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg))  # the Trainer's own curve
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(plain_cfg))  # the Trainer's curve
     windows = train_set.images
     g = torch.Generator().manual_seed(0)
 
@@ -220,19 +224,19 @@ def run_text_bench(
         ", compiled)" if compile else ")"
     )
     # the probe's start-up is charged to genforge (with --compile: the compilation it reuses)
-    runs = [(Trained(label, seconds=probe_s), trainer.step)]
+    runs = [(Trained(label, seconds=probe_s), trainer.step, cfg)]
     if baseline:
-        runs.append((Trained("plain PyTorch GPT (same shape)"), plain_step))
+        runs.append((Trained("plain PyTorch GPT (same shape)"), plain_step, plain_cfg))
     tokens_per_step = batch_size * block_size
     now = time.process_time if clock == "cpu" else time.perf_counter
-    for r, step in runs:  # warm-up steps (compilation, with --compile) count in the budget
+    for r, step, _ in runs:  # warm-up steps (compilation, with --compile) count in the budget
         start = now()
         for _ in range(3):
             step()
         r.seconds += now() - start
         r.steps += 3
-    while any(r.seconds < budget_s for r, _ in runs):
-        for r, step in runs:
+    while any(r.seconds < budget_s for r, _, _ in runs):
+        for r, step, run_cfg in runs:
             if r.seconds >= budget_s:
                 continue
             t0, c0, n = time.perf_counter(), time.process_time(), 0
@@ -245,15 +249,21 @@ def run_text_bench(
             r.steps += n
             r.rates.append(n * tokens_per_step / dt)
             r.cpu_rates.append(n * tokens_per_step / max(dc, 1e-9))
+            if schedule == "cosine" and n:  # re-aim the decay at the end of the budget
+                run_cfg.steps = r.steps + int((budget_s - r.seconds) * n / (now() - start))
         log("  " + "  |  ".join(f"{r.label.split(' (')[0]}: {r.seconds:.0f}s {r.steps} steps"
-                                for r, _ in runs))  # fmt: skip
+                                for r, _, _ in runs))  # fmt: skip
     net = trainer.sampling_net().eval()
+    train_windows = train_set.images[torch.randperm(len(train_set.images),
+                                                    generator=torch.Generator().manual_seed(1))[:400]]  # fmt: skip
     runs[0][0].val_loss, runs[0][0].bpc = eval_windows(
         lambda x: family.logits(net, x), val_windows, tok
     )
+    runs[0][0].train_bpc = eval_windows(lambda x: family.logits(net, x), train_windows, tok)[1]
     if baseline:
         plain.eval()
         runs[1][0].val_loss, runs[1][0].bpc = eval_windows(plain, val_windows, tok)
+        runs[1][0].train_bpc = eval_windows(plain, train_windows, tok)[1]
 
     # KN 5-gram on the same split (the same held-out windows, scored with their own context)
     t0 = time.perf_counter()
@@ -278,4 +288,4 @@ def run_text_bench(
                             pad_token_id=tok.eos_id, attention_mask=torch.ones_like(x))  # fmt: skip
             times.append(time.perf_counter() - t0)
         gen[b] = b * (block_size - 1) / statistics.median(times)
-    return {"runs": [r for r, _ in runs], "kn_bpc": kn_bpc, "kn_seconds": kn_s, "gen": gen}
+    return {"runs": [r for r, _, _ in runs], "kn_bpc": kn_bpc, "kn_seconds": kn_s, "gen": gen}
