@@ -212,6 +212,7 @@ def build_model(
     (see `GenerativeModel.rebuild`)."""
     entry = get_entry(name)
     config = model_config(name, overrides)
-    if model_dir is not None:
-        return entry.family.rebuild(config, spec, model_dir)
+    rebuild = getattr(entry.family, "rebuild", None)  # text/table families have no hook
+    if model_dir is not None and rebuild is not None:
+        return rebuild(config, spec, model_dir)
     return entry.family(config, spec)
