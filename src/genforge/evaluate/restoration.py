@@ -24,12 +24,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from genforge.core.config import from_dict
 from genforge.core.errors import GenforgeError
 from genforge.core.run import Run
 from genforge.evaluate import image_metrics as im
 from genforge.evaluate.result import EvalResult, Metric, Section
-from genforge.evaluate.translation import _check_split, _grid_section, _pick, _tensors, ssim_metric
+from genforge.evaluate.translation import _grid_section, _pick, _tensors, reload_split, ssim_metric
 
 SR_N = 256  # held-out images upscaled by default
 RESTORE_N = 16  # held-out images inpainted and denoised with --restoration
@@ -67,20 +66,7 @@ def can_restore(cfg: dict[str, Any]) -> bool:
 def held_out(run: Run, n: int, seed: int) -> tuple[torch.Tensor, int]:
     """At most `n` of the run's held-out images (N, C, H, W) in [-1, 1], split exactly as
     training split them (a seeded subset beyond `n`), and how many are held out in all."""
-    from genforge.train.config import TrainConfig
-    from genforge.train.modalities import get_modality
-
-    cfg = run.read_config()
-    modality = get_modality(cfg.get("modality", "image"))
-    keys = set(modality.data_config.__dataclass_fields__)
-    data_cfg = from_dict(modality.data_config, {k: v for k, v in cfg["data"].items() if k in keys})
-    train_seed = from_dict(TrainConfig, cfg["train"]).seed
-    try:
-        dataset = modality.load(data_cfg, train_seed)
-    except GenforgeError as e:
-        raise GenforgeError(f"cannot reload the data of run '{run.name}': {e}") from None
-    train, val = dataset.split(data_cfg.val_fraction, seed=train_seed)
-    _check_split(run, len(train), len(val))
+    _, data_cfg, _, _, val = reload_split(run)
     if len(val) == 0:
         raise GenforgeError(
             f"run '{run.name}' holds out no images (val_fraction {data_cfg.val_fraction}); "

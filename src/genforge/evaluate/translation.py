@@ -115,14 +115,13 @@ def _check_split(run: Run, n_train: int, n_val: int) -> None:
         )
 
 
-def load_domains_split(run: Run, n: int, seed: int) -> Domains:
-    """The run's domain images split exactly as training split them; at most `n` held-out
-    images per domain (a seeded subset beyond that) and MAX_REAL training images."""
+def reload_split(run: Run) -> tuple[Any, Any, Any, Any, Any]:
+    """(modality, data config, dataset, train, held-out) of `run`, loaded and split exactly as
+    training did; the split sizes are checked against the ones training recorded."""
     from genforge.train.config import TrainConfig
     from genforge.train.modalities import get_modality
 
     cfg = run.read_config()
-    _check_folders(run, cfg["data"])
     modality = get_modality(cfg.get("modality", "image"))
     keys = set(modality.data_config.__dataclass_fields__)
     data_cfg = from_dict(modality.data_config, {k: v for k, v in cfg["data"].items() if k in keys})
@@ -131,13 +130,22 @@ def load_domains_split(run: Run, n: int, seed: int) -> Domains:
         dataset = modality.load(data_cfg, train_seed)
     except GenforgeError as e:
         raise GenforgeError(f"cannot reload the data of run '{run.name}': {e}") from None
+    train, val = dataset.split(data_cfg.val_fraction, seed=train_seed)
+    _check_split(run, len(train), len(val))
+    return modality, data_cfg, dataset, train, val
+
+
+def load_domains_split(run: Run, n: int, seed: int) -> Domains:
+    """The run's domain images split exactly as training split them; at most `n` held-out
+    images per domain (a seeded subset beyond that) and MAX_REAL training images."""
+    cfg = run.read_config()
+    _check_folders(run, cfg["data"])
+    modality, _, dataset, train, val = reload_split(run)
     if modality.spec_of(dataset).to_dict() != cfg["spec"]:
         raise GenforgeError(
             f"the data of run '{run.name}' no longer matches the run (its folders changed since "
             "training), so its held-out split cannot be rebuilt"
         )
-    train, val = dataset.split(data_cfg.val_fraction, seed=train_seed)
-    _check_split(run, len(train), len(val))
     names = list(dataset.class_names)
     if dataset.paired:  # items stack (A, B) on the channel axis
         c = dataset.channels
