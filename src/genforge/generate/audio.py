@@ -7,12 +7,10 @@ from pathlib import Path
 import torch
 
 from genforge.core.audio import save_spectrogram_grid, write_wav
-from genforge.core.checkpoint import load_ema, load_weights
 from genforge.core.errors import GenforgeError
-from genforge.core.run import Run, resolve_run
+from genforge.core.run import Run
 from genforge.data.audio import AudioSpec
-from genforge.generate.pipeline import pick_device
-from genforge.models import build_model
+from genforge.generate.pipeline import load_run_model
 
 
 class AudioPipeline:
@@ -25,18 +23,9 @@ class AudioPipeline:
     """
 
     def __init__(self, run: Run | str | Path, device: str = "auto", use_ema: bool = True):
-        self.run = run if isinstance(run, Run) else resolve_run(run)
-        cfg = self.run.read_config()
-        if cfg.get("modality") != "audio":
-            raise GenforgeError(f"run '{self.run.name}' is not an audio model")
-        self.model_name: str = cfg["model"]
-        self.spec = AudioSpec.from_dict(cfg["spec"])
-        self.model = build_model(self.model_name, self.spec, cfg["model_config"])
-        weights = load_weights(self.run)
-        ema = load_ema(self.run) if use_ema else None
-        self.model.load_state_dict({**weights, **(ema or {})})
-        self.device = pick_device(device)
-        self.model.to(self.device).eval()
+        loaded = load_run_model(run, "audio", AudioSpec, device, use_ema)
+        self.run, self.model_name, self.spec = loaded.run, loaded.model_name, loaded.spec
+        self.model, self.device = loaded.model, loaded.device
 
     @property
     def sample_rate(self) -> int:

@@ -8,8 +8,9 @@ generator (so a seed means the same images on every device), mapped by the sampl
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -25,6 +26,36 @@ def pick_device(device: str = "auto") -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise GenforgeError("--device cuda was asked for but no CUDA GPU is visible")
     return torch.device(device)
+
+
+@dataclass
+class LoadedRun:
+    """A Run's model rebuilt from its config and weights, on a device, in eval mode."""
+
+    run: Run
+    model_name: str
+    spec: Any
+    model: Any
+    device: torch.device
+
+
+def load_run_model(
+    run: Run | str | Path, modality: str, spec_type: Any, device: str, use_ema: bool
+) -> LoadedRun:
+    """Open a `modality` run (a one-line error for another kind) with its EMA weights over
+    the raw ones when `use_ema` and they exist."""
+    run = run if isinstance(run, Run) else resolve_run(run)
+    cfg = run.read_config()
+    if cfg.get("modality") != modality:
+        article = "an" if modality[0] in "aeiou" else "a"
+        raise GenforgeError(f"run '{run.name}' is not {article} {modality} model")
+    spec = spec_type.from_dict(cfg["spec"])
+    model = build_model(cfg["model"], spec, cfg["model_config"])
+    ema = load_ema(run) if use_ema else None
+    model.load_state_dict({**load_weights(run), **(ema or {})})
+    dev = pick_device(device)
+    model.to(dev).eval()
+    return LoadedRun(run, cfg["model"], spec, model, dev)
 
 
 def truncated_latent(

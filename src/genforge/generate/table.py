@@ -12,13 +12,11 @@ from typing import Any
 
 import torch
 
-from genforge.core.checkpoint import load_ema, load_weights
 from genforge.core.errors import GenforgeError
 from genforge.core.io import write_text
-from genforge.core.run import Run, resolve_run
+from genforge.core.run import Run
 from genforge.data.table import TableSpec, decode, fresh_ids
-from genforge.generate.pipeline import pick_device
-from genforge.models import build_model
+from genforge.generate.pipeline import load_run_model
 
 MAX_ROUNDS = 50  # rejection rounds before giving up on the constraints
 
@@ -33,18 +31,9 @@ class TablePipeline:
     """
 
     def __init__(self, run: Run | str | Path, device: str = "auto", use_ema: bool = True):
-        self.run = run if isinstance(run, Run) else resolve_run(run)
-        cfg = self.run.read_config()
-        if cfg.get("modality") != "table":
-            raise GenforgeError(f"run '{self.run.name}' is not a table model")
-        self.model_name: str = cfg["model"]
-        self.spec = TableSpec.from_dict(cfg["spec"])
-        self.model = build_model(self.model_name, self.spec, cfg["model_config"])
-        weights = load_weights(self.run)
-        ema = load_ema(self.run) if use_ema else None
-        self.model.load_state_dict({**weights, **(ema or {})})
-        self.device = pick_device(device)
-        self.model.to(self.device).eval()
+        loaded = load_run_model(run, "table", TableSpec, device, use_ema)
+        self.run, self.model_name, self.spec = loaded.run, loaded.model_name, loaded.spec
+        self.model, self.device = loaded.model, loaded.device
 
     def sample(self, n: int, seed: int = 0) -> Any:
         """`n` synthetic rows as a DataFrame with the training CSV's columns."""
