@@ -63,3 +63,21 @@ def test_detect_small_output_by_phash(tmp_path):
     rng = np.random.default_rng(0)
     d = detect(png(rng.integers(0, 255, (64, 64), dtype=np.uint8)), store)
     assert not d.found and d.message == "no genforge watermark"
+
+
+def test_search_lists_newest_first_even_within_one_millisecond(tmp_path):
+    """A batch's records share a timestamp; the later-inserted one must still come first."""
+    store = ProvenanceStore(tmp_path / "p.sqlite")
+    recs = [
+        store.record(
+            oid, who="t", run="r", modality="image", params={"index": i}, content=bytes([i]),
+            phash_hex=None, watermarked=False, path=f"{oid}.png",
+        )
+        for i, oid in enumerate(["ff" * 6, "00" * 6, "7f" * 6])
+    ]
+    for r in recs:
+        r.created = recs[0].created  # same millisecond
+    store.add_many(recs)
+    got, total = store.search()
+    assert total == 3
+    assert [r.params["index"] for r in got] == [2, 1, 0]

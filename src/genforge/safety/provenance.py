@@ -210,7 +210,8 @@ class ProvenanceStore:
     def search(
         self, q: str | None = None, run: str | None = None, limit: int = 50, offset: int = 0
     ) -> tuple[list[Record], int]:
-        """Newest first; `q` matches id, run, who or any parameter text."""
+        """Newest first (insertion order breaks ties of the same millisecond); `q` matches id,
+        run, who or any parameter text."""
         where, args = [], []
         if run:
             where.append("run = ?")
@@ -223,7 +224,7 @@ class ProvenanceStore:
         with connect(self.db_path) as con:
             total = con.execute(f"SELECT COUNT(*) FROM outputs {sql_where}", args).fetchone()[0]
             rows = con.execute(
-                f"SELECT * FROM outputs {sql_where} ORDER BY created DESC, id LIMIT ? OFFSET ?",
+                f"SELECT * FROM outputs {sql_where} ORDER BY created DESC, rowid DESC LIMIT ? OFFSET ?",
                 [*args, limit, offset],
             ).fetchall()
         return [_record(r) for r in rows], total
