@@ -70,8 +70,15 @@ def test_search_lists_newest_first_even_within_one_millisecond(tmp_path):
     store = ProvenanceStore(tmp_path / "p.sqlite")
     recs = [
         store.record(
-            oid, who="t", run="r", modality="image", params={"index": i}, content=bytes([i]),
-            phash_hex=None, watermarked=False, path=f"{oid}.png",
+            oid,
+            who="t",
+            run="r",
+            modality="image",
+            params={"index": i},
+            content=bytes([i]),
+            phash_hex=None,
+            watermarked=False,
+            path=f"{oid}.png",
         )
         for i, oid in enumerate(["ff" * 6, "00" * 6, "7f" * 6])
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from genforge import __version__
-from genforge.cli import bench, data, generate, keys, runs, watermark
+from genforge.cli import bench, data, generate, keys, recipe, runs, watermark
 from genforge.cli.chat import chat_command
 from genforge.cli.demo import demo_command
 from genforge.cli.eval import compare_command, eval_command
@@ -27,6 +27,7 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(generate.app, name="generate")
 app.add_typer(keys.app, name="keys")
 app.add_typer(watermark.app, name="watermark")
+app.add_typer(recipe.app, name="recipe")
 app.command("train")(train_command)
 app.command("sample")(sample_command)
 app.command("encode")(encode_command)
