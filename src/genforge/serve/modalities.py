@@ -9,7 +9,6 @@ adding one (its `controls` also decide which inputs the web playground shows).
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 from collections.abc import Callable
@@ -256,26 +255,13 @@ def _denoise(pipe, z, y, sampler: str, steps: int, guidance, generator, batch: i
 
 def encode_image(arr: np.ndarray | ImageOut, params: dict[str, Any], oid: str) -> Encoded:
     """uint8 (H, W, C) -> PNG with a `genforge` params chunk; >= 256 px also watermarked."""
-    from PIL import PngImagePlugin
+    from genforge.safety.marking import encode_png
 
     if isinstance(arr, ImageOut):
         params.update(arr.extra)
         arr = arr.image
-    from genforge.core.images import to_pil
-    from genforge.safety import watermark
-    from genforge.safety.provenance import phash
-
-    marked = watermark.fits(arr)
-    if marked:
-        arr = watermark.embed(arr, oid)
-    im = to_pil(arr)
-    info = PngImagePlugin.PngInfo()
-    import json
-
-    info.add_text("genforge", json.dumps({**params, "id": oid}, sort_keys=True, default=str))
-    buf = io.BytesIO()
-    im.save(buf, format="PNG", pnginfo=info, compress_level=1)  # speed over bytes
-    return Encoded(buf.getvalue(), "image/png", "png", phash(im), marked)
+    png = encode_png(arr, params, oid)
+    return Encoded(png.content, "image/png", "png", png.phash, png.watermarked)
 
 
 def _check_image(pipe, r: Request) -> None:

@@ -1,0 +1,253 @@
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from genforge.cli.main import app
+from genforge.core.errors import GenforgeError
+from genforge.recipes.medical import (
+    MedicalConfig,
+    Staged,
+    choose_generator,
+    sample_audited,
+)
+
+TINY_GAN = ["--generator", "cgan", "--set", "ngf=8", "--set", "ndf=8", "--set", "latent_dim=8"]
+TINY = ["--image-size", "16", "--steps", "2", "--seeds", "2", "--classifier-steps", "2"]
+
+
+def cli(*args) -> tuple[int, str]:
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    return result.exit_code, result.output
+
+
+def manifest(out: Path) -> list[dict[str, str]]:
+    with open(out / "manifest.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def phantoms_out(tmp_path_factory) -> tuple[Path, Path, str]:
+    """The recipe end to end on the embedded phantoms at a tiny size (a few seconds)."""
+    root = tmp_path_factory.mktemp("medical")
+    out, runs = root / "aug", root / "runs"
+    code, text = cli("recipe", "medical-augment", "--data", "phantoms", "--out", out,
+                     "--target-per-class", "7", "--real-per-class", "4", *TINY, *TINY_GAN,
+                     "--name", "med", "--runs-dir", runs, "--pdf")  # fmt: skip
+    assert code == 0, text
+    return out, runs, text
+
+
+def test_phantoms_end_to_end_manifest(phantoms_out):
+    out, _runs, text = phantoms_out
+    assert "(1/5)" in text and "(5/5)" in text and "report:" in text
+    rows = manifest(out)
+    syn = [r for r in rows if r["synthetic"] == "yes"]
+    real = [r for r in rows if r["synthetic"] == "no" and r["split"] == "train"]
+    held = [r for r in rows if r["split"] == "heldout"]
+    assert len(real) == 8 and {r["class"] for r in real} == {"healthy", "lesion"}
+    assert len(syn) == 6 and sorted(r["class"] for r in syn) == ["healthy"] * 3 + ["lesion"] * 3
+    assert len(held) == 250 and all(r["path"].startswith(".staging/heldout/") for r in held)
+    for r in rows:  # every listed file exists
+        assert (out / r["path"]).is_file(), r["path"]
+    assert all(r["source_run"] == "med" and r["seed"] != "" and r["output_id"] for r in syn)
+    # the output folder holds exactly the listed real and synthetic files per class
+    listed = {r["path"] for r in rows if r["split"] == "train"}
+    on_disk = {
+        p.relative_to(out).as_posix() for c in ("healthy", "lesion") for p in (out / c).iterdir()
+    }
+    assert on_disk == listed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["model"] == "cgan" and summary["synthetic_per_class"] == {
+        "healthy": 3,
+        "lesion": 3,
+    }
+    u = summary["utility"]["scores"]
+    assert set(u) == {"real", "real+synthetic", "synthetic"}
+    assert all(len(u[k]["accuracy"]["values"]) == 2 for k in u)
+
+
+def test_every_synthetic_file_is_marked(phantoms_out):
+    out, runs, _ = phantoms_out
+    for path in sorted(out.glob("*/*.png")):
+        with Image.open(path) as im:
+            meta = json.loads(im.text["genforge"]) if "genforge" in im.text else None
+        if path.name.startswith("real_"):
+            assert meta is None, path  # real images carry pixels only
+            continue
+        assert path.name.startswith("synthetic_"), path
+        assert (
+            meta["synthetic"] is True
+            and meta["run"] == "med"
+            and meta["recipe"] == "medical-augment"
+        )
+        assert meta["label"] == path.parent.name and "seed" in meta and "id" in meta
+    one = next(out.glob("lesion/synthetic_*.png"))
+    code, text = cli("watermark", "detect", one, "--runs-dir", runs)
+    assert code == 0 and "genforge output" in text and "med" in text, text
+    marks = {r["mark"] for r in manifest(out) if r["synthetic"] == "yes"}
+    assert all(m.startswith("filename+png-metadata+sha256") for m in marks), marks
+    real = next(out.glob("lesion/real_*.png"))
+    code, text = cli("watermark", "detect", real, "--runs-dir", runs)
+    assert code == 0 and "no genforge watermark" in text, text
+
+
+def test_run_is_left_behind_and_sampleable(phantoms_out):
+    out, runs, _ = phantoms_out
+    assert (runs / "med" / "config.yaml").exists() and (
+        runs / "med" / "model" / "meta.json"
+    ).exists()
+    code, text = cli("sample", "med", "--n", "4", "--label", "lesion", "--runs-dir", runs,
+                     "--out", out.parent / "s.png")  # fmt: skip
+    assert code == 0, text
+    assert (out.parent / "s.png").exists()
+
+
+def test_report_has_verdict_audit_grids_and_pdf(phantoms_out):
+    out, _, _ = phantoms_out
+    page = (out / "report.html").read_text()
+    for part in ("Verdict", "Generator", "Samples per class", "Memorization audit",
+                 "Downstream utility on held-out real images", "manifest.csv", "cgan was asked for"):  # fmt: skip
+        assert part in page, part
+    assert page.index("Verdict") < page.index("Memorization audit")
+    assert (out / "report.pdf").read_bytes().startswith(b"%PDF")
+
+
+def _dicom_folder(root: Path) -> Path:
+    from dicomkit import make_dicom
+
+    rng = np.random.default_rng(0)
+    data = root / "scans"
+    (data / "a").mkdir(parents=True)
+    (data / "b").mkdir()
+    for i in range(4):
+        make_dicom(
+            data / "a" / f"Doe_Jane_{i}.dcm", rng.integers(0, 2048, (16, 16)).astype(np.uint16)
+        )
+        make_dicom(
+            data / "b" / f"slice{i}",
+            rng.integers(0, 2048, (16, 16)).astype(np.uint16),
+            photometric="MONOCHROME1",
+        )  # fmt: skip   (no extension: found by DICM)
+    Image.fromarray(rng.integers(0, 255, (20, 20), dtype=np.uint8)).save(data / "b" / "photo.png")
+    (data / "a" / "broken.dcm").write_bytes(b"garbage" * 20)
+    (data / "a" / "notes.txt").write_text("hello")
+    return data
+
+
+def test_dicom_folder_end_to_end_with_deid_table(tmp_path):
+    data = _dicom_folder(tmp_path)
+    out = tmp_path / "aug"
+    code, text = cli("recipe", "medical-augment", "--data", data, "--out", out,
+                     "--target-per-class", "4", *TINY, *TINY_GAN, "--runs-dir", tmp_path / "runs",
+                     "--window", "40,400")  # fmt: skip
+    assert code == 0, text
+    page = (out / "report.html").read_text()
+    assert "DICOM conversion and de-identification" in page
+    for kw in ("PatientName", "PatientID", "InstitutionName", "StudyInstanceUID", "(private tags)"):
+        assert kw in page, kw
+    for value in ("Jane^", "MRN-0042", "General Hospital", "House^Gregory", "19700101"):
+        assert value not in page, value  # the table names tags, never values
+    assert "broken.dcm" in page and "notes.txt" in page  # skipped files are reported
+    for png in out.rglob("*.png"):  # no identity in names or PNG metadata of any output
+        assert "Doe" not in png.name
+        assert "Doe" not in str(Image.open(png).info)
+    rows = manifest(out)
+    assert {r["class"] for r in rows} == {"a", "b"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["run"].startswith("medical-scans-cgan") and summary["dicom_files"] == 8
+    kept = sum(r["synthetic"] == "yes" for r in rows)
+    assert kept == sum(summary["synthetic_per_class"].values())
+    assert summary["audit"]["drawn"] >= kept + summary["audit"]["flagged_dropped"] >= 1
+
+
+def test_bad_input_one_line_errors(tmp_path):
+    code, text = cli(
+        "recipe", "medical-augment", "--data", tmp_path / "nope", "--out", tmp_path / "o"
+    )
+    assert code == 1 and text.startswith("error: no such folder") and text.count("\n") == 1
+    one = tmp_path / "one"
+    (one / "healthy").mkdir(parents=True)
+    Image.new("L", (8, 8)).save(one / "healthy" / "x.png")
+    code, text = cli("recipe", "medical-augment", "--data", one, "--out", tmp_path / "o")
+    assert code == 1 and "at least two classes" in text and text.count("\n") == 1
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "f").write_text("x")
+    code, text = cli("recipe", "medical-augment", "--out", busy)
+    assert code == 1 and "not an empty folder" in text
+    code, text = cli("recipe", "medical-augment", "--generator", "vae", "--out", tmp_path / "o2")
+    assert code == 1 and "unknown generator" in text
+    assert not (tmp_path / "o2").exists()
+    code, text = cli("recipe", "medical-augment", "--real-per-class", "900", "--image-size", "16",
+                     "--out", tmp_path / "o3")  # fmt: skip
+    assert code == 1 and "--real-per-class 900" in text
+    assert not (tmp_path / "o3").exists()  # a failed recipe leaves no half-made output
+
+
+def test_generator_choice_by_data_size():
+    small, why_small = choose_generator("auto", 50)
+    big, why_big = choose_generator("auto", 5000)
+    assert (small, big) == ("cddpm", "cgan")
+    assert "50 training images" in why_small and "5000" in why_big
+    assert choose_generator("cgan", 50)[0] == "cgan"
+    with pytest.raises(GenforgeError, match="unknown generator"):
+        choose_generator("gan", 50)  # type: ignore[arg-type]
+
+
+class _CopyingPipe:
+    """A 'generator' that returns training images (a memorizing model) for class 0, noise else."""
+
+    def __init__(self, train: torch.Tensor):
+        self.train = train
+
+    def sample(self, n: int, seed: int = 0, label: int | None = None) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed)
+        if label == 0:
+            return self.train[torch.randint(0, len(self.train), (n,), generator=g)]
+        return torch.rand(n, *self.train.shape[1:], generator=g) * 2 - 1
+
+
+def test_near_copies_are_dropped_and_counted(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    train = torch.rand(10, 1, 8, 8, generator=g) * 2 - 1
+    test = torch.rand(10, 1, 8, 8, generator=g) * 2 - 1
+    staged = Staged(["a", "b"], tmp_path, tmp_path, train, torch.arange(10) % 2, test,
+                    torch.arange(10) % 2, [], [], {}, [], 0, {})  # fmt: skip
+    cfg = MedicalConfig(audit_rounds=3)
+    syn = sample_audited(_CopyingPipe(train), staged, {0: 5, 1: 5}, cfg, log=lambda m: None)
+    # class 0 only ever yields copies: all dropped, 3 rounds tried, none kept
+    assert int((syn.labels == 0).sum()) == 0 and int((syn.labels == 1).sum()) == 5
+    assert syn.flagged == syn.drawn - 5 and syn.flagged >= 5 + 3 * 2
+    assert syn.closest[0][2] < 0.01 and syn.closest[0][3] is True  # a copy, up to 8-bit rounding
+
+
+def test_written_synthetic_files_are_found_after_reencoding(tmp_path):
+    """A synthetic file re-encoded and resized (new bytes, metadata gone) is still identified
+    by its perceptual hash; the manifest says which marks each file has."""
+    from genforge.data.embedded import load_embedded
+    from genforge.recipes.medical import Synthetic, write_dataset
+
+    data = load_embedded("phantoms", 32, seed=3)
+    x, y = data.images[:4], data.labels[:4]
+    staged = Staged(["healthy", "lesion"], tmp_path, tmp_path, x, y, x, y, [], [], {}, [], 0, {})
+    syn = Synthetic(x, y, [(7, i) for i in range(4)], 4, 0, 1, {}, [])
+
+    class FakeRun:
+        name = "phantom-run"
+
+    out, runs = tmp_path / "aug", tmp_path / "runs"
+    rows, marks = write_dataset(out, staged, syn, FakeRun(), {"model": "cgan"}, str(runs))
+    assert marks == {"filename+png-metadata+sha256+phash": 4}
+    path = out / rows[0]["path"]
+    copy = tmp_path / "copy.png"
+    Image.open(path).resize((64, 64), Image.Resampling.BICUBIC).save(copy)
+    code, text = cli("watermark", "detect", copy, "--runs-dir", runs)
+    assert code == 0 and "phantom-run" in text and "evidence: phash" in text, text
