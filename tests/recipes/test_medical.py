@@ -20,7 +20,9 @@ from genforge.recipes.medical import (
 )
 
 TINY_GAN = ["--generator", "cgan", "--set", "ngf=8", "--set", "ndf=8", "--set", "latent_dim=8"]
-TINY = ["--image-size", "16", "--steps", "2", "--seeds", "2", "--classifier-steps", "2"]
+# an untrained generator's samples are unlike any phantom: keep them (the filter has its own test)
+TINY = ["--image-size", "16", "--steps", "2", "--seeds", "2", "--classifier-steps", "2",
+        "--quality-filter", "none"]  # fmt: skip
 
 
 def cli(*args) -> tuple[int, str]:
@@ -203,15 +205,19 @@ def test_generator_choice_by_data_size():
 
 
 class _CopyingPipe:
-    """A 'generator' that returns training images (a memorizing model) for class 0, noise else."""
+    """A 'generator' that returns training images (a memorizing model) for class 0, noise else
+    (white images with `white`)."""
 
-    def __init__(self, train: torch.Tensor):
+    def __init__(self, train: torch.Tensor, white: bool = False):
         self.train = train
+        self.white = white
 
     def sample(self, n: int, seed: int = 0, label: int | None = None) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed)
         if label == 0:
             return self.train[torch.randint(0, len(self.train), (n,), generator=g)]
+        if self.white:
+            return torch.ones(n, *self.train.shape[1:])
         return torch.rand(n, *self.train.shape[1:], generator=g) * 2 - 1
 
 
@@ -225,7 +231,7 @@ def test_near_copies_are_dropped_and_counted(tmp_path):
     syn = sample_audited(_CopyingPipe(train), staged, {0: 5, 1: 5}, cfg, log=lambda m: None)
     # class 0 only ever yields copies: all dropped, 3 rounds tried, none kept
     assert int((syn.labels == 0).sum()) == 0 and int((syn.labels == 1).sum()) == 5
-    assert syn.flagged == syn.drawn - 5 and syn.flagged >= 5 + 3 * 2
+    assert syn.flagged + syn.implausible == syn.drawn - 5 and syn.flagged >= 5 + 3 * 2
     assert syn.closest[0][2] < 0.01 and syn.closest[0][3] is True  # a copy, up to 8-bit rounding
 
 
@@ -238,7 +244,7 @@ def test_written_synthetic_files_are_found_after_reencoding(tmp_path):
     data = load_embedded("phantoms", 32, seed=3)
     x, y = data.images[:4], data.labels[:4]
     staged = Staged(["healthy", "lesion"], tmp_path, tmp_path, x, y, x, y, [], [], {}, [], 0, {})
-    syn = Synthetic(x, y, [(7, i) for i in range(4)], 4, 0, 1, {}, [])
+    syn = Synthetic(x, y, [(7, i) for i in range(4)], 4, 0, 0, 1, {}, [])
 
     class FakeRun:
         name = "phantom-run"
@@ -251,3 +257,18 @@ def test_written_synthetic_files_are_found_after_reencoding(tmp_path):
     Image.open(path).resize((64, 64), Image.Resampling.BICUBIC).save(copy)
     code, text = cli("watermark", "detect", copy, "--runs-dir", runs)
     assert code == 0 and "phantom-run" in text and "evidence: phash" in text, text
+
+
+def test_implausible_samples_are_dropped_unless_asked_not_to(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    train = torch.rand(10, 1, 8, 8, generator=g) * 2 - 1
+    test = torch.rand(10, 1, 8, 8, generator=g) * 2 - 1
+    staged = Staged(["a", "b"], tmp_path, tmp_path, train, torch.arange(10) % 2, test,
+                    torch.arange(10) % 2, [], [], {}, [], 0, {})  # fmt: skip
+    pipe = _CopyingPipe(train, white=True)  # white images: farther than any held-out image
+    syn = sample_audited(pipe, staged, {1: 4}, MedicalConfig(), log=lambda m: None)
+    assert len(syn.images) == 0 and syn.implausible == syn.drawn and syn.flagged == 0
+    kept = sample_audited(
+        pipe, staged, {1: 4}, MedicalConfig(quality_filter="none"), lambda m: None
+    )
+    assert len(kept.images) == 4 and kept.implausible == 0

@@ -43,7 +43,11 @@ def medical_augment(
     steps: Annotated[
         int | None, typer.Option(help="Generator training steps (default: cgan 3000, cddpm 4000).")
     ] = None,
+    batch_size: Annotated[int, typer.Option(help="Generator training batch size.")] = 64,
     seeds: Annotated[int, typer.Option(help="Classifier seeds of the utility test.")] = 5,
+    classifier: Annotated[
+        str, typer.Option(help="Utility classifier: pooled (global max pooling CNN) or domain.")
+    ] = "pooled",
     classifier_steps: Annotated[
         int, typer.Option(help="Training steps of each utility classifier.")
     ] = 300,
@@ -54,6 +58,13 @@ def medical_augment(
         str | None,
         typer.Option(help="DICOM VOI window center,width (e.g. 40,400); default: the file's."),
     ] = None,
+    quality_filter: Annotated[
+        str,
+        typer.Option(
+            help="implausible: also drop samples farther from every training image than any "
+            "held-out real image; none: keep them."
+        ),
+    ] = "implausible",
     pdf: Annotated[bool, typer.Option("--pdf", help="Also write report.pdf.")] = False,
     name: Annotated[str | None, typer.Option(help="Name of the generator's run.")] = None,
     seed: Annotated[int, typer.Option(help="Seeds the split, the training and the sampling.")] = 0,
@@ -73,7 +84,8 @@ def medical_augment(
     cfg = MedicalConfig(
         data=data, out=str(out), target_per_class=target_per_class, real_per_class=real_per_class,
         heldout_fraction=heldout, image_size=image_size, generator=generator, steps=steps,
-        seeds=seeds, classifier_steps=classifier_steps, window=parse_window(window), pdf=pdf,
+        batch_size=batch_size, quality_filter=quality_filter, seeds=seeds, classifier=classifier,
+        classifier_steps=classifier_steps, window=parse_window(window), pdf=pdf,
         name=name, runs_dir=str(runs_dir) if runs_dir else None, seed=seed,
         model_options=parse_overrides(set_ or []),
     )  # fmt: skip

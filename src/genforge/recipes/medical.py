@@ -35,8 +35,11 @@ from genforge.core.errors import GenforgeError
 from genforge.core.images import make_grid, to_uint8
 from genforge.core.io import write_bytes, write_json, write_text
 from genforge.data.report import SkippedFile
+from genforge.evaluate.utility import Classifier
 
 Generator = Literal["auto", "cgan", "cddpm"]
+QualityFilter = Literal["implausible", "none"]
+QUALITY_FILTERS: tuple[str, ...] = ("implausible", "none")
 GENERATORS: tuple[str, ...] = ("auto", "cgan", "cddpm")
 # Below this many training images per class a GAN's discriminator memorises the set and its
 # generator collapses (Karras et al. 2020, arXiv:2006.06676, need ADA below ~5k images);
@@ -67,6 +70,7 @@ class MedicalConfig:
     steps: int | None = None  # generator training steps (None: DEFAULT_STEPS)
     batch_size: int = 64
     seeds: int = 5  # classifier seeds of the utility test
+    classifier: Classifier = "pooled"  # the utility test's small CNN (evaluate.utility)
     classifier_steps: int = 300
     window: tuple[float, float] | None = None  # DICOM VOI (center, width); None: file's/min-max
     pdf: bool = False
@@ -75,6 +79,7 @@ class MedicalConfig:
     seed: int = 0
     model_options: dict[str, Any] = field(default_factory=dict)  # --set overrides of the model
     audit_rounds: int = 3  # sampling rounds to replace dropped near-copies
+    quality_filter: QualityFilter = "implausible"  # also drop samples unlike any real image
 
 
 @dataclass
@@ -102,7 +107,8 @@ class Synthetic:
     labels: torch.Tensor
     seeds: list[tuple[int, int]]  # (batch seed, index in batch) of each kept sample
     drawn: int
-    flagged: int
+    flagged: int  # near-copies dropped
+    implausible: int  # farther from every training image than any held-out real image; dropped
     rounds: int
     audit: dict[str, Any]
     closest: list[tuple[torch.Tensor, torch.Tensor, float, bool]]  # sample, nearest, dist, flagged
@@ -370,15 +376,20 @@ def _quantise(x: torch.Tensor) -> torch.Tensor:
 def sample_audited(
     pipe: Any, staged: Staged, need: dict[int, int], cfg: MedicalConfig, log: Log
 ) -> Synthetic:
-    """Draw `need[label]` samples per class; drop near-copies of training images and redraw.
+    """Draw `need[label]` samples per class; drop near-copies of training images and implausible
+    samples, and redraw (up to `cfg.audit_rounds` rounds).
 
-    A sample is a near-copy when it is closer (RMS per pixel) to a training image than half the
-    5th percentile of the held-out real images' distances to the training set
-    (`evaluate.memorization.audit`)."""
-    from genforge.evaluate.memorization import audit
+    Both bounds are calibrated on the held-out real images' RMS pixel distances to their nearest
+    training image: a near-copy is closer than half their 5th percentile
+    (`evaluate.memorization.audit`); an implausible sample (a failed denoising trajectory, a
+    collapsed blob) is farther than the farthest held-out real image."""
+    from genforge.evaluate.memorization import audit, nearest
 
+    far = float(nearest(staged.test_x, staged.train_x)[0].max())
+    if cfg.quality_filter == "none":
+        far = float("inf")
     kept_x, kept_y, kept_seeds = [], [], []
-    drawn = flagged = rounds = 0
+    drawn = flagged = implausible = rounds = 0
     all_x, all_flag, all_dist, all_idx = [], [], [], []
     summary: dict[str, Any] = {}
     for label in sorted(need):
@@ -394,11 +405,13 @@ def sample_audited(
             summary = aud.summary()
             drawn += n
             flagged += aud.num_flagged
+            odd = aud.pixel_dist > far
+            implausible += int((odd & ~aud.flagged).sum())
             all_x.append(x)
             all_flag.append(aud.flagged)
             all_dist.append(aud.pixel_dist)
             all_idx.append(aud.pixel_index)
-            ok = (~aud.flagged).nonzero().flatten()[:missing]
+            ok = (~aud.flagged & ~odd).nonzero().flatten()[:missing]
             kept_x.append(x[ok])
             kept_y.append(torch.full((len(ok),), label, dtype=torch.long))
             kept_seeds += [(seed, int(i)) for i in ok]
@@ -422,9 +435,14 @@ def sample_audited(
         seeds=kept_seeds,
         drawn=drawn,
         flagged=flagged,
+        implausible=implausible,
         rounds=rounds,
         audit={
-            k: summary.get(k) for k in ("pixel_threshold", "val_pixel_median", "calibration_items")
+            **{
+                k: summary.get(k)
+                for k in ("pixel_threshold", "val_pixel_median", "calibration_items")
+            },
+            "implausible_threshold": far,
         },
         closest=closest,
     )
@@ -521,6 +539,20 @@ class MedicalResult:
 
 
 def _check_config(cfg: MedicalConfig) -> None:
+    from genforge.evaluate.utility import CLASSIFIERS
+
+    if cfg.generator not in GENERATORS:
+        raise GenforgeError(
+            f"unknown generator {cfg.generator!r}; choose one of {', '.join(GENERATORS)}"
+        )
+    if cfg.quality_filter not in QUALITY_FILTERS:
+        raise GenforgeError(
+            f"unknown quality filter {cfg.quality_filter!r}; choose one of {', '.join(QUALITY_FILTERS)}"
+        )
+    if cfg.classifier not in CLASSIFIERS:
+        raise GenforgeError(
+            f"unknown classifier {cfg.classifier!r}; choose one of {', '.join(CLASSIFIERS)}"
+        )
     if cfg.target_per_class < 1:
         raise GenforgeError(f"--target-per-class must be at least 1, got {cfg.target_per_class}")
     if cfg.real_per_class is not None and cfg.real_per_class < 2:
@@ -618,6 +650,7 @@ def run(cfg: MedicalConfig, log: Log = print, progress: bool = False) -> Medical
         "audit": {
             "drawn": syn.drawn,
             "flagged_dropped": syn.flagged,
+            "implausible_dropped": syn.implausible,
             "rounds": syn.rounds,
             **syn.audit,
         },
@@ -657,7 +690,8 @@ def measure_utility(staged: Staged, syn: Synthetic, cfg: MedicalConfig, log: Log
         gain[metric] = {"mean": m, "ci95": ci}
     return {"scores": scores, "gain": gain, "test_items": len(staged.test_x),
             "train_real": len(staged.train_x), "train_synthetic": len(syn.images),
-            "classifier_steps": cfg.classifier_steps, "seeds": cfg.seeds}  # fmt: skip
+            "classifier": cfg.classifier, "classifier_steps": cfg.classifier_steps,
+            "seeds": cfg.seeds}  # fmt: skip
 
 
 def sample_grid(real: torch.Tensor, synthetic: torch.Tensor, k: int = 8) -> np.ndarray:
@@ -686,6 +720,12 @@ def sampling_params(pipe: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------
 
 
+CLASSIFIER_TEXT = {
+    "pooled": "VGG-style, BatchNorm, global max pooling",
+    "domain": "genforge's domain classifier",
+}
+
+
 def verdict_of(summary: dict[str, Any]) -> Any:
     """PASS when augmenting raises held-out accuracy with a 95% CI above zero; CAUTION when the
     gain is positive but not significant or near-copies were dropped; FAIL when it does not help."""
@@ -708,7 +748,8 @@ def verdict_of(summary: dict[str, Any]) -> Any:
         )
     a = summary["audit"]
     reasons.append(
-        f"memorization audit: {a['flagged_dropped']} of {a['drawn']} samples were near-copies of training images and were dropped"
+        f"memorization audit: {a['flagged_dropped']} of {a['drawn']} samples were near-copies of "
+        f"training images and were dropped; {a['implausible_dropped']} implausible ones too"
     )
     lo = gain["mean"] - gain["ci95"]
     if gain["mean"] > 0 and lo > 0:
@@ -799,7 +840,10 @@ def write_report(
         "were near-copies of a training image and were dropped</b> (replaced by new draws). A "
         "sample is a near-copy when its RMS pixel distance to the nearest training image is "
         "below half the 5th percentile of the held-out real images' distances to the training "
-        f"set (threshold {thr if thr is None else f'{thr:.4g}'}). The closest samples:</p>"
+        f"set (threshold {thr if thr is None else f'{thr:.4g}'}). Quality filter: "
+        f"<b>{a['implausible_dropped']} samples farther from every training image than the "
+        f"farthest held-out real image ({a['implausible_threshold']:.4g}) were dropped too</b> "
+        "(noise left by a failed denoising run, a collapsed blob). The closest samples:</p>"
         + html_table(["sample | nearest training image", "RMS distance", "near-copy"], pairs)
     )))  # fmt: skip
     # -- utility
@@ -811,7 +855,8 @@ def write_report(
                       ", ".join(f"{v:.3f}" for v in acc["values"])])  # fmt: skip
     g = u["gain"]
     sections.append(Section("Downstream utility on held-out real images", (
-        f"<p>The same small CNN (genforge's domain classifier, {u['classifier_steps']} steps) "
+        f"<p>The same small CNN ({CLASSIFIER_TEXT[u['classifier']]}, {u['classifier_steps']} "
+        "steps) "
         f"trained on each set: real = {u['train_real']} real training images; real+synthetic = "
         f"those plus the {u['train_synthetic']} synthetic images written to the output; synthetic "
         f"= the synthetic images alone. Scored on {u['test_items']} held-out real images. Seeds "
