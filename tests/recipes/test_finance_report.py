@@ -14,13 +14,19 @@ TINY = dict(demo_days=230, demo_tickers=2, corpus_sentences=300, drafts=2, stres
             stress_samples=200, ctgan=TINY_CTGAN)  # fmt: skip
 
 
-def test_demo_end_to_end(tmp_path):
-    from genforge.core.run import Run
-
-    cfg = FinanceConfig(demo=True, out=str(tmp_path / "r.html"), runs_dir=str(tmp_path / "runs"),
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("demo")
+    cfg = FinanceConfig(demo=True, out=str(tmp / "r.html"), runs_dir=str(tmp / "runs"),
                         pdf=True, **TINY)  # fmt: skip
     said: list[str] = []
-    res = run(cfg, say=said.append)
+    return run(cfg, say=said.append), said, cfg
+
+
+def test_demo_end_to_end(demo):
+    from genforge.core.run import Run
+
+    res, said, _ = demo
     assert [s[:5] for s in said if s.startswith("[")] == [f"[{i}/6]" for i in range(1, 7)]
     html_path, pdf = res.paths
     page = html_path.read_text()
@@ -39,6 +45,20 @@ def test_demo_end_to_end(tmp_path):
     assert res.runs["stress"].read_config()["model"] == "ctgan"
     assert res.runs["commentary"].read_config()["model"] == "ngram"
     assert res.verdict.level in ("ok", "warn") and "0" in res.verdict.reasons[2]
+
+
+def test_an_existing_text_run_writes_and_reruns_get_fresh_run_names(demo, tmp_path):
+    from genforge.recipes.finance import _free, _writer
+    from genforge.recipes.finance_prose import draft_ticker
+
+    res, _, cfg = demo
+    ngram = res.runs["commentary"]
+    again = FinanceConfig(text_run=str(ngram.path), runs_dir=cfg.runs_dir)
+    writer, used = _writer(again, tmp_path, "x", say=lambda m: None)
+    assert used.path == ngram.path and "genforge text run" in writer.description
+    drafts = draft_ticker(writer, res.book, "SYNA", seed=1, drafts=1)
+    assert drafts and all(d.text.startswith(d.prompt) for d in drafts)
+    assert _free(ngram.name, again) == f"{ngram.name}-2"
 
 
 def _tiny_causal_lm(path):

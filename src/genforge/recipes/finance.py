@@ -138,13 +138,21 @@ def _writer(
         return RunWriter(run, f"genforge text run '{run.name}' ({run.read_config()['model']})"), run
     say(f"  training the commentary writer (ngram, n={cfg.ngram_n}) on "
         f"{cfg.corpus_sentences} synthetic commentary sentences")  # fmt: skip
-    run = train_commentary_lm(folder, cfg.runs_dir, f"{prefix}-commentary-ngram", cfg.seed,
+    name = _free(f"{prefix}-commentary-ngram", cfg)
+    run = train_commentary_lm(folder, cfg.runs_dir, name, cfg.seed,
                               cfg.corpus_sentences, cfg.ngram_n)  # fmt: skip
     desc = (f"a {cfg.ngram_n}-gram language model (genforge run '{run.name}', Kneser-Ney, BPE "
             f"tokens) trained here on {cfg.corpus_sentences} template-generated commentary "
             "sentences whose numbers and directions are random: it knows the phrasing, not the "
             "facts")  # fmt: skip
     return RunWriter(run, desc), run
+
+
+def _free(name: str, cfg: FinanceConfig) -> str:
+    """`name`, or `name-2`, `name-3`, ... when a run of that name exists (a report re-run)."""
+    from genforge.core.run import new_run_path
+
+    return new_run_path(None, name, cfg.runs_dir).name
 
 
 def _slug(text: str) -> str:
@@ -207,7 +215,8 @@ def run(cfg: FinanceConfig, say: Callable[[str], None] = print) -> FinanceResult
         f"{checks.rewritten} rewritten, {checks.removed} of {checks.sentences} sentences removed")  # fmt: skip
 
     say(f"[5/6] stress scenarios: CTGAN on the daily returns ({cfg.stress_steps} steps)")
-    stress = stress_test(market.prices, folder, cfg.runs_dir, f"{prefix}-returns-ctgan", cfg.seed,
+    name = _free(f"{prefix}-returns-ctgan", cfg)
+    stress = stress_test(market.prices, folder, cfg.runs_dir, name, cfg.seed,
                          cfg.stress_steps, cfg.stress_samples, label, **cfg.ctgan)  # fmt: skip
 
     say("[6/6] writing the report")
@@ -241,10 +250,9 @@ def run(cfg: FinanceConfig, say: Callable[[str], None] = print) -> FinanceResult
                                 sections=sections, pdf=cfg.pdf)  # fmt: skip
     # the written page, read back: its prose must re-check clean on its own
     unverified = recheck_report(paths[0], book)
-    if unverified != checks.unverified:
-        raise GenforgeError(
-            f"internal: the written prose re-checks with {unverified} unverified claims"
-        )
+    if unverified != checks.unverified:  # a bug, not a user error
+        raise RuntimeError(f"the written prose re-checks with {unverified} unverified claims, "
+                           f"the checker's output with {checks.unverified}")  # fmt: skip
     say(f"      report: {', '.join(map(str, paths))}")
     runs = {"stress": stress.run, **({"commentary": text_run} if text_run is not None else {})}
     for k, r in runs.items():

@@ -181,7 +181,7 @@ def train_commentary_lm(folder: Path, runs_dir: Any, name: str, seed: int = 0,
     """Train the default writer: an n-gram LM (BPE tokens) on the commentary corpus."""
     from genforge.train.launch import train
 
-    corpus = write_corpus(folder / "commentary.jsonl", commentary_corpus(sentences, seed))
+    corpus = write_corpus(folder / f"{name}.commentary.jsonl", commentary_corpus(sentences, seed))
     return train("ngram", str(corpus), name=name, runs_dir=runs_dir, tokenizer="bpe",
                  vocab_size=800, n=n, dedup="exact", pii="keep", val_fraction=0.05, seed=seed)  # fmt: skip
 

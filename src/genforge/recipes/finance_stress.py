@@ -78,7 +78,7 @@ def stress_test(prices: dict[str, Any], folder: Path, runs_dir: Any, name: str, 
 
     table = returns_table(prices)
     folder.mkdir(parents=True, exist_ok=True)
-    csv = folder / "returns.csv"
+    csv = folder / f"{name}.returns.csv"  # the run's data, kept beside the report
     table.to_csv(csv, index=False)
     run = train("ctgan", str(csv), name=name, runs_dir=runs_dir, steps=steps, seed=seed,
                 **ctgan_options)  # fmt: skip
