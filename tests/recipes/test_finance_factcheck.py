@@ -85,6 +85,7 @@ def test_unidentifiable_claims_remove_their_sentence(book):
         "On valuation, ACME trades at a P/E of 37.8%.",  # a percent where a ratio belongs
         "ACME trades at 3.1 times sales.",  # a ratio the facts do not hold
         "ACME reported results in Q3.",  # a stray digit
+        "ACME's volatility was higher.",  # a direction with no signed fact behind it
     ]
     rep = fact_check(" ".join([keep, *planted]), book, "ACME")
     assert rep.text == keep

@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from genforge.core.errors import GenforgeError
 from genforge.evaluate.report import png_img
@@ -71,7 +71,6 @@ class FinanceConfig:
     seed: int = 0
     demo_days: int = 756  # business days of the demo market (3 years)
     demo_tickers: int = 4  # tickers of the demo market (at most 4)
-    writer: Literal["ngram", "run", "lm"] = "ngram"
     lm: str | None = None  # local transformers causal LM folder (writer "lm")
     text_run: str | None = None  # an existing genforge text run (writer "run")
     corpus_sentences: int = 3000
