@@ -79,3 +79,32 @@ def test_demo_market_is_seeded_and_switches_regimes():
     assert not a.prices["SYNA"].equals(demo_market(4, days=300).prices["SYNA"])
     assert a.regimes.nunique() >= 2 and (a.prices["SYNB"]["close"] > 0).all()
     assert len(a.fundamentals["SYNC"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("dates", "first"),
+    [
+        (["2024-01-05", "2024-01-31"], "2024-01-05"),
+        (["05/01/2024", "31/01/2024"], "2024-01-05"),  # day first: 31 cannot be a month
+        (["01/05/2024", "01/31/2024"], "2024-01-05"),  # month first
+        (["Jan 5, 2024", "Jan 31, 2024"], "2024-01-05"),
+    ],
+)
+def test_date_formats(dates, first):
+    import pandas as pd
+
+    from genforge.recipes.finance_data import parse_dates
+
+    got = parse_dates(pd.Series(dates), "p.csv")
+    assert got.iloc[0].strftime("%Y-%m-%d") == first and got.notna().all()
+
+
+def test_ambiguous_numeric_dates_fail(tmp_path):
+    import pandas as pd
+
+    from genforge.recipes.finance_data import parse_dates
+
+    with pytest.raises(GenforgeError, match="could be day/month or month/day"):
+        parse_dates(pd.Series(["01/02/2024", "03/04/2024"]), "p.csv")
+    with pytest.raises(GenforgeError, match="mixes day/month and month/day"):
+        parse_dates(pd.Series(["13/02/2024", "03/14/2024"]), "p.csv")

@@ -21,6 +21,7 @@ noise per ticker, and fundamentals drawn to sit near plausible multiples.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,41 @@ def _examples(rows: list[int], df: Any, col: str) -> str:
     return shown + (", ..." if len(rows) > 3 else "")
 
 
+_NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{2}|\d{4})\s*$")
+
+
+def parse_dates(col: Any, path: str | Path) -> Any:
+    """Dates as ISO 8601, or all-numeric day/month/year in one order the data proves (a day
+    above 12 somewhere), or written out ("Jan 5, 2024"); NaT where a value does not parse.
+
+    Raises:
+        GenforgeError: numeric dates whose day/month order is ambiguous or mixed.
+    """
+    import pandas as pd
+
+    col = col.fillna("").astype(str).str.strip()
+    iso = pd.to_datetime(col, errors="coerce", format="ISO8601")
+    if iso.notna().mean() >= 0.5:
+        return iso
+    parts = col.str.extract(_NUMERIC_DATE)
+    numeric = parts.notna().all(axis=1)
+    if numeric.mean() >= 0.5:
+        first, second = parts[0][numeric].astype(int), parts[1][numeric].astype(int)
+        day_first, month_first = bool((first > 12).any()), bool((second > 12).any())
+        if day_first == month_first:
+            how = (
+                "mixes day/month and month/day" if day_first else "could be day/month or month/day"
+            )
+            raise GenforgeError(f"{path}: the date column {how} (e.g. {col[numeric].iloc[0]!r}); "
+                                "write dates as YYYY-MM-DD")  # fmt: skip
+        year = "%Y" if parts[2][numeric].str.len().max() == 4 else "%y"
+        fmt = f"%d/%m/{year}" if day_first else f"%m/%d/{year}"
+        return pd.to_datetime(
+            col.str.replace(r"[.-]", "/", regex=True), errors="coerce", format=fmt
+        )
+    return pd.to_datetime(col, errors="coerce", format="mixed")
+
+
 def read_prices(path: str | Path, company: str = "") -> Market:
     """A long-form prices CSV (date, ticker, close, ...) as a Market.
 
@@ -104,7 +140,7 @@ def read_prices(path: str | Path, company: str = "") -> Market:
         df["ticker"] = company.strip() or Path(path).stem.upper()
     df["ticker"] = df["ticker"].fillna("").str.strip()
     skipped: list[str] = []
-    dates = pd.to_datetime(df["date"], errors="coerce", format="mixed")
+    dates = parse_dates(df["date"], path)
     bad = list(np.flatnonzero(dates.isna().to_numpy()))
     if bad:
         skipped.append(
