@@ -104,3 +104,17 @@ def test_month_name_dates_and_signed_numbers(book):
     assert trough == f"{t:%Y-%m-%d}" and f"trough on {t:%B} {t.day}, {t.year}" in rep.text
     want = facts(book, "return.1Y").value
     assert f"+{want:.1f}%" in rep.text and rep.unverified == 0
+
+
+def test_above_below_in_a_crossover_sentence_follow_the_event(book):
+    day = f"{DATES[JUMP]:%Y-%m-%d}"
+    text = (f"The 50-day moving average of ACME crossed below the 200-day average on {day}, "
+            "a death cross.")  # fmt: skip
+    rep = fact_check(text, book, "ACME")
+    assert rep.text == (f"The 50-day moving average of ACME crossed above the 200-day average on "
+                        f"{day}, a golden cross.")  # fmt: skip
+    # a wrong date moves to the last cross of the stated kind; the words follow that event
+    rep = fact_check("ACME's 50-day average crossed below its 200-day on 2024-02-01, a golden cross.",
+                     book, "ACME")  # fmt: skip
+    assert rep.text == f"ACME's 50-day average crossed above its 200-day on {day}, a golden cross."
+    assert rep.unverified == 0

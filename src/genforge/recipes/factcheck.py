@@ -369,6 +369,7 @@ class _Sentence:
         self.claims = find_claims(self.masked)
         self.negated = bool(_NEGATION.search(self.masked))
         self.in_drawdown = bool(re.search(_DRAWDOWN_CUE, self.masked, re.IGNORECASE))
+        self.about_cross = bool(re.search(r"\bcross(?:ed|es|ing|overs?)?\b", self.masked, re.I))
         known = set(book.tickers)
         for m in re.finditer(r"\b[A-Z][A-Z0-9.]{1,5}\b", self.masked):
             if m.group() not in known and m.group() not in _ACRONYMS:  # another company
@@ -499,6 +500,8 @@ class _Sentence:
     def _word(self, w: Claim, numbers: dict, cross_dates: dict) -> _Resolved:
         if self.negated:
             return _Resolved(w, None, "unidentified", why="negated direction word")
+        if w.group == "position" and self.about_cross:  # "crossed above": the event's kind
+            return self._cross_word(w, cross_dates)
         f = self.fact_of_word(w, numbers)
         if f == "cross":
             return self._cross_word(w, cross_dates)
@@ -510,26 +513,28 @@ class _Sentence:
 
     # -- crossovers: a cross word and its date are checked together --------------------
     def _cross_pairs(self) -> list[tuple[Claim, Claim | None]]:
-        words = [c for c in self.claims if c.kind == "word" and c.group == "cross"]
-        dates = [c for c in self.claims if c.kind == "number" and c.unit == "date"]
-        pairs, used = [], set()
+        """Each cross word (and, in a sentence about a crossover, each above/below) with the
+        crossover date nearest after it, else nearest before it (None without one)."""
+        words = [c for c in self.claims if c.kind == "word" and (c.group == "cross" or (
+            c.group == "position" and self.about_cross))]  # fmt: skip
+        dates = [c for c in self.claims if c.kind == "number" and c.unit == "date"
+                 and self._date_key(c, self.facts_at(c.start)) is None]  # fmt: skip
+        pairs = []
         for w in words:
-            free = [d for d in dates if d.start not in used]
-            after = [d for d in free if d.start > w.start]
-            d = min(after, key=lambda d: d.start) if after else None
-            if d is None and free:
-                d = max(free, key=lambda d: d.start)
-            if d is not None and self._date_key(d, self.facts_at(d.start)) is None:
-                used.add(d.start)
-                pairs.append((w, d))
-            else:
-                pairs.append((w, None))
+            after = [d for d in dates if d.start > w.start]
+            before = [d for d in dates if d.start < w.start]
+            d = (min(after, key=lambda d: d.start) if after else
+                 max(before, key=lambda d: d.start) if before else None)  # fmt: skip
+            pairs.append((w, d))
         return pairs
 
     def _cross_dates(self) -> dict[int, _Resolved]:
-        out = {}
-        for w, d in self._cross_pairs():
-            if d is None:
+        """Each paired crossover date: verified (a cross that day), wrong (moved to the last
+        cross of its word's kind; cross words come first) or unidentified."""
+        out: dict[int, _Resolved] = {}
+        pairs = sorted(self._cross_pairs(), key=lambda p: p[0].group != "cross")
+        for w, d in pairs:
+            if d is None or d.start in out:  # the first word on a date places it
                 continue
             tf = self.facts_at(d.start)
             kind = "golden" if w.polarity > 0 else "death"
@@ -555,8 +560,11 @@ class _Sentence:
             r = cross_dates.get(pair.start)
             if r is None or r.verdict == "unidentified":
                 return _Resolved(w, None, "unidentified", why="its date is not a crossover")
-            if r.verdict == "wrong":  # the date is rewritten to the last cross of this kind
-                return _Resolved(w, r.fact, "verified")
+            if r.verdict == "wrong":  # the date is rewritten to the last cross of a kind
+                assert r.fact is not None
+                same = r.fact.key == f"cross.{kind}"
+                return _Resolved(w, r.fact, "verified" if same else "wrong",
+                                 "" if same else _opposite(w.text))  # fmt: skip
             event = next(x for x in tf.crosses if x.date == pair.value)
             fact = Fact(tf.ticker, "cross.on", f"{event.kind} cross on {event.date}",
                         event.date, "date")  # fmt: skip
