@@ -56,7 +56,7 @@ def test_phantoms_end_to_end_manifest(phantoms_out):
     held = [r for r in rows if r["split"] == "heldout"]
     assert len(real) == 8 and {r["class"] for r in real} == {"healthy", "lesion"}
     assert len(syn) == 6 and sorted(r["class"] for r in syn) == ["healthy"] * 3 + ["lesion"] * 3
-    assert len(held) == 250 and all(r["path"].startswith(".staging/heldout/") for r in held)
+    assert len(held) == 250 and all(r["path"].startswith(".staging/real/") for r in held)
     for r in rows:  # every listed file exists
         assert (out / r["path"]).is_file(), r["path"]
     assert all(r["source_run"] == "med" and r["seed"] != "" and r["output_id"] for r in syn)
@@ -110,6 +110,11 @@ def test_run_is_left_behind_and_sampleable(phantoms_out):
                      "--out", out.parent / "s.png")  # fmt: skip
     assert code == 0, text
     assert (out.parent / "s.png").exists()
+    # the Run's validation split is the held-out set, so its own evaluation can audit
+    code, text = cli("eval", "med", "--n", "20", "--domain-steps", "5", "--no-utility",
+                     "--runs-dir", runs)  # fmt: skip
+    assert code == 0, text
+    assert (runs / "med" / "report.html").exists()
 
 
 def test_report_has_verdict_audit_grids_and_pdf(phantoms_out):
@@ -225,7 +230,7 @@ def test_near_copies_are_dropped_and_counted(tmp_path):
     g = torch.Generator().manual_seed(0)
     train = torch.rand(10, 1, 8, 8, generator=g) * 2 - 1
     test = torch.rand(10, 1, 8, 8, generator=g) * 2 - 1
-    staged = Staged(["a", "b"], tmp_path, tmp_path, train, torch.arange(10) % 2, test,
+    staged = Staged(["a", "b"], tmp_path, 0.5, train, torch.arange(10) % 2, test,
                     torch.arange(10) % 2, [], [], {}, [], 0, {})  # fmt: skip
     cfg = MedicalConfig(audit_rounds=3)
     syn = sample_audited(_CopyingPipe(train), staged, {0: 5, 1: 5}, cfg, log=lambda m: None)
@@ -243,7 +248,7 @@ def test_written_synthetic_files_are_found_after_reencoding(tmp_path):
 
     data = load_embedded("phantoms", 32, seed=3)
     x, y = data.images[:4], data.labels[:4]
-    staged = Staged(["healthy", "lesion"], tmp_path, tmp_path, x, y, x, y, [], [], {}, [], 0, {})
+    staged = Staged(["healthy", "lesion"], tmp_path, 0.5, x, y, x, y, [], [], {}, [], 0, {})
     syn = Synthetic(x, y, [(7, i) for i in range(4)], 4, 0, 0, 1, {}, [])
 
     class FakeRun:
@@ -263,7 +268,7 @@ def test_implausible_samples_are_dropped_unless_asked_not_to(tmp_path):
     g = torch.Generator().manual_seed(0)
     train = torch.rand(10, 1, 8, 8, generator=g) * 2 - 1
     test = torch.rand(10, 1, 8, 8, generator=g) * 2 - 1
-    staged = Staged(["a", "b"], tmp_path, tmp_path, train, torch.arange(10) % 2, test,
+    staged = Staged(["a", "b"], tmp_path, 0.5, train, torch.arange(10) % 2, test,
                     torch.arange(10) % 2, [], [], {}, [], 0, {})  # fmt: skip
     pipe = _CopyingPipe(train, white=True)  # white images: farther than any held-out image
     syn = sample_audited(pipe, staged, {1: 4}, MedicalConfig(), log=lambda m: None)
@@ -272,3 +277,16 @@ def test_implausible_samples_are_dropped_unless_asked_not_to(tmp_path):
         pipe, staged, {1: 4}, MedicalConfig(quality_filter="none"), lambda m: None
     )
     assert len(kept.images) == 4 and kept.implausible == 0
+
+
+def test_heldout_images_are_exactly_the_runs_validation_split(phantoms_out):
+    from genforge.core.run import resolve_run
+    from genforge.data.images import decode_image
+    from genforge.evaluate.image import real_images
+
+    out, runs, _ = phantoms_out
+    rows = manifest(out)
+    held = [out / r["path"] for r in rows if r["split"] == "heldout"]
+    real = real_images(resolve_run("med", runs))
+    assert torch.equal(torch.stack([decode_image(p, 16, 1) for p in held]), real.val)
+    assert len(real.train) == 8  # 4 per class: the generator saw exactly the listed real files

@@ -87,8 +87,8 @@ class Staged:
     """The real data after staging and splitting (tensors in [-1, 1], labels 0..K-1)."""
 
     class_names: list[str]
-    train_dir: Path
-    heldout_dir: Path
+    real_dir: Path  # the Run's data: training and held-out images (its own validation split)
+    val_fraction: float  # the Run's val_fraction: its split is exactly train_* / test_*
     train_x: torch.Tensor
     train_y: torch.Tensor
     test_x: torch.Tensor
@@ -263,8 +263,9 @@ def stage_real(cfg: MedicalConfig, out: Path, log: Log) -> Staged:
             "augmentation needs at least two classes"
         )
     rng = np.random.default_rng(cfg.seed)
-    train_dir, heldout_dir = staging / "train", staging / "heldout"
-    counts: dict[str, dict[str, int]] = {}
+    real_dir = staging / "real"
+    found: dict[str, int] = {}
+    wanted_test = 0
     moves: list[tuple[Path, Path]] = []
     for label, name in enumerate(scan.class_names):
         files = [e.path for e in scan.entries if e.label == label]
@@ -282,23 +283,29 @@ def stage_real(cfg: MedicalConfig, out: Path, log: Log) -> Staged:
                 f"--real-per-class {cfg.real_per_class}: class {name!r} has {available} training "
                 f"images ({len(files)} readable, {n_test} held out)"
             )
-        test, train = order[:n_test], order[n_test : n_test + n_train]
-        moves += [(p, heldout_dir / name / p.name) for p in test]
-        moves += [(p, train_dir / name / p.name) for p in train]
-        counts[name] = {"found": len(files), "train": len(train), "heldout": len(test),
-                        "unused": len(files) - len(train) - len(test)}  # fmt: skip
+        moves += [(p, real_dir / name / p.name) for p in order[: n_test + n_train]]
+        found[name] = len(files)
+        wanted_test += n_test
     for src, dst in moves:
         dst.parent.mkdir(parents=True, exist_ok=True)
         os.replace(src, dst)
     shutil.rmtree(converted)  # what is left: unused (beyond --real-per-class) and duplicates
-    train = load_images(str(train_dir), cfg.image_size, seed=cfg.seed)
-    test = load_images(str(heldout_dir), cfg.image_size, channels=train.channels, seed=cfg.seed)
+    # The held-out images are the Run's own validation split: train() splits the same folder
+    # with the same val_fraction and seed, so `genforge eval RUN` audits and scores against them.
+    real = load_images(str(real_dir), cfg.image_size, seed=cfg.seed)
+    val_fraction = wanted_test / len(real)
+    train, test = real.split(val_fraction, seed=cfg.seed)
     assert train.images is not None and test.images is not None  # small sets live in memory
     assert train.labels is not None and test.labels is not None
+    counts: dict[str, dict[str, int]] = {}
+    for k, name in enumerate(real.class_names):
+        n_train, n_test = int((train.labels == k).sum()), int((test.labels == k).sum())
+        counts[name] = {"found": found[name], "train": n_train, "heldout": n_test,
+                        "unused": found[name] - n_train - n_test}  # fmt: skip
     return Staged(
         class_names=list(train.class_names),
-        train_dir=train_dir,
-        heldout_dir=heldout_dir,
+        real_dir=real_dir,
+        val_fraction=val_fraction,
         train_x=train.images,
         train_y=train.labels,
         test_x=test.images,
@@ -347,13 +354,13 @@ def train_generator(cfg: MedicalConfig, staged: Staged, model: str, progress: bo
     name = cfg.name or new_run_path(None, f"medical-{source}-{model}", cfg.runs_dir).name
     return train(
         model,
-        str(staged.train_dir.resolve()),
+        str(staged.real_dir.resolve()),
         name=name,
         runs_dir=cfg.runs_dir,
         progress=progress,
         image_size=cfg.image_size,
         channels=staged.train_x.shape[1],
-        val_fraction=0.0,  # held-out real images live in their own folder (never trained on)
+        val_fraction=staged.val_fraction,  # the held-out images: never trained on
         steps=steps,
         batch_size=min(cfg.batch_size, len(staged.train_x)),
         seed=cfg.seed,
@@ -817,8 +824,8 @@ def write_report(
         f"<p>Run <code>{_esc(the_run.name)}</code> ({_esc(str(the_run.path))}), "
         f"{the_run.step} steps, trained in {summary['timings_s'].get('train_s', 0):.0f} s. "
         f"Every genforge command works on it: <code>genforge sample {_esc(the_run.name)} "
-        f"--label {_esc(staged.class_names[-1])}</code>, <code>genforge eval {_esc(the_run.name)} "
-        f"--real {_esc(str(staged.heldout_dir))}</code>, <code>genforge serve</code>.</p>"
+        f"--label {_esc(staged.class_names[-1])}</code>, <code>genforge eval {_esc(the_run.name)}"
+        "</code> (its validation split is the held-out set), <code>genforge serve</code>.</p>"
     )))  # fmt: skip
     # -- samples
     grids = []
@@ -872,7 +879,8 @@ def write_report(
     sections.append(Section("Output", (
         f"<p><code>{_esc(str(path.parent))}</code>: one folder per class with the real training "
         "images (<code>real_*.png</code>) and the synthetic ones (<code>synthetic_*.png</code>); "
-        f"held-out real images in <code>{STAGING}/heldout/</code>; <code>manifest.csv</code> lists "
+        f"the Run's data (training and held-out real images) in <code>{STAGING}/real/</code>; "
+        "<code>manifest.csv</code> lists "
         f"all {summary['files']} files (class, synthetic yes/no, split, run, seed, mark).</p>"
         "<p>Every synthetic file is marked three ways: its name starts with <code>synthetic_</code>; "
         "its PNG <code>genforge</code> text chunk says <code>\"synthetic\": true</code> with the run "
