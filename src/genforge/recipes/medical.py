@@ -2,11 +2,12 @@
 
 real images (class folders of PNG/JPEG/DICOM, or the embedded `phantoms`)
   -> (1) staged as de-identified PNGs; split per class into training images and held-out
-         real images that neither the generator nor any classifier trains on
+         real images that neither the generator nor any classifier trains on (the held-out
+         images are the Run's own validation split)
   -> (2) a class-conditional generator trained on the training images (`train()`: a
          normal Run)
   -> (3) synthetic images per class up to --target-per-class, each audited against the
-         training images (near-copies are dropped and counted)
+         training images (near-copies and implausible samples are dropped and counted)
   -> (4) downstream utility: a small CNN trained on real / real+synthetic / synthetic
          images, accuracy and AUC on the held-out real images, mean and 95% CI over seeds
   -> (5) the augmented folder: real + synthetic per class, every synthetic file marked by
@@ -50,7 +51,7 @@ SMALL_DATA_PER_CLASS = 500
 DEFAULT_STEPS = {"cgan": 3000, "cddpm": 4000}
 CDDPM_SAMPLER = ("dpm-solver++", 20)  # sampler and steps of the synthetic set
 EMBEDDED_SETS = ("phantoms",)
-STAGING = ".staging"  # inside --out: converted inputs, the generator's training folder, held-out
+STAGING = ".staging"  # inside --out: the Run's data folder (training + held-out real images)
 RECIPE = "medical-augment"
 
 Log = Callable[[str], None]
