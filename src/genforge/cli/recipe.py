@@ -6,7 +6,12 @@ report and the Run are. One section per recipe below, in this order.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from genforge.cli.common import user_errors
 
 app = typer.Typer(
     help="Vertical recipes: one command from data to a report with a verdict and a normal Run.",
@@ -20,3 +25,61 @@ app = typer.Typer(
 
 
 # --- characters -----------------------------------------------------------------------------
+
+
+@app.command("characters")
+@user_errors
+def characters_command(
+    data: Annotated[
+        str | None, typer.Option(help="Folder of character images (with --attributes).")
+    ] = None,
+    attributes: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV: a filename column + one categorical column per attribute "
+            "(default DATA/attributes.csv)."
+        ),
+    ] = None,
+    demo: Annotated[
+        bool, typer.Option(help="Use the embedded procedurally drawn sprites (no data needed).")
+    ] = False,
+    run: Annotated[
+        str | None, typer.Option(help="Evaluate this trained attrgan run instead of training.")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Name of the new run.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for the report, grids and sprite sheet (default RUN/characters)."
+        ),
+    ] = None,
+    pdf: Annotated[bool, typer.Option(help="Also write the report as PDF.")] = False,
+    steps: Annotated[int, typer.Option(help="Training steps.")] = 6000,
+    batch_size: Annotated[int, typer.Option(help="Images per training step.")] = 32,
+    width: Annotated[int, typer.Option(help="Generator/discriminator width (ngf = ndf).")] = 16,
+    image_size: Annotated[int, typer.Option(help="Square image size (folders).")] = 64,
+    samples_per_combo: Annotated[
+        int, typer.Option(help="Generated images per attribute combination in the evaluation.")
+    ] = 4,
+    max_combos: Annotated[
+        int, typer.Option(help="Evaluate every combination up to this many, else a random subset.")
+    ] = 512,
+    classifier_steps: Annotated[
+        int, typer.Option(help="Training steps of the attribute classifier (the judge).")
+    ] = 600,
+    seed: Annotated[int, typer.Option(help="Seed for training, judge and samples.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
+) -> None:
+    """Attribute-conditional characters: train, judge attributes/diversity, editing grid, sheet."""
+    from genforge.cli.common import console, show_progress
+    from genforge.recipes.characters import run_characters
+
+    result = run_characters(
+        data, attributes, demo=demo, run=run, name=name, out=out, pdf=pdf, steps=steps,
+        batch_size=batch_size, width=width, image_size=image_size,
+        samples_per_combo=samples_per_combo, max_combos=max_combos,
+        classifier_steps=classifier_steps, seed=seed, device=device, runs_dir=runs_dir,
+        progress=show_progress(), log=lambda m: console.print(m, highlight=False),
+    )  # fmt: skip
+    console.print(f"run: {result.run.path}")
