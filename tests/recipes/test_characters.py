@@ -14,7 +14,7 @@ from genforge.core.run import resolve_run
 from genforge.data.sprites import write_sprite_folder
 from genforge.recipes.characters import combinations, mean_pairwise_distance, run_characters
 
-TINY = {"steps": 2, "batch_size": 8, "width": 4, "image_size": 16, "classifier_steps": 3,
+TINY = {"steps": 2, "batch_size": 8, "width": 4, "d_width": 4, "image_size": 16, "classifier_steps": 3,
         "samples_per_combo": 2, "max_combos": 6, "sheet_size": 5, "device": "cpu"}  # fmt: skip
 
 

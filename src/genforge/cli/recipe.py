@@ -54,9 +54,11 @@ def characters_command(
         ),
     ] = None,
     pdf: Annotated[bool, typer.Option(help="Also write the report as PDF.")] = False,
-    steps: Annotated[int, typer.Option(help="Training steps.")] = 6000,
+    steps: Annotated[int, typer.Option(help="Training steps.")] = 9000,
     batch_size: Annotated[int, typer.Option(help="Images per training step.")] = 32,
-    width: Annotated[int, typer.Option(help="Generator/discriminator width (ngf = ndf).")] = 16,
+    width: Annotated[int, typer.Option(help="Generator width (ngf).")] = 16,
+    d_width: Annotated[int, typer.Option(help="Discriminator width (ndf).")] = 32,
+    precision: Annotated[str, typer.Option(help="fp32, bf16 (CPU/GPU) or fp16 (GPU).")] = "bf16",
     image_size: Annotated[int, typer.Option(help="Square image size (folders).")] = 64,
     samples_per_combo: Annotated[
         int, typer.Option(help="Generated images per attribute combination in the evaluation.")
@@ -77,7 +79,8 @@ def characters_command(
 
     result = run_characters(
         data, attributes, demo=demo, run=run, name=name, out=out, pdf=pdf, steps=steps,
-        batch_size=batch_size, width=width, image_size=image_size,
+        batch_size=batch_size, width=width, d_width=d_width, precision=precision,
+        image_size=image_size,
         samples_per_combo=samples_per_combo, max_combos=max_combos,
         classifier_steps=classifier_steps, seed=seed, device=device, runs_dir=runs_dir,
         progress=show_progress(), log=lambda m: console.print(m, highlight=False),

@@ -340,9 +340,11 @@ def run_characters(
     name: str | None = None,
     out: str | Path | None = None,
     pdf: bool = False,
-    steps: int = 6000,
+    steps: int = 9000,
     batch_size: int = 32,
     width: int = 16,
+    d_width: int = 32,
+    precision: str = "bf16",
     image_size: int = 64,
     samples_per_combo: int = 4,
     max_combos: int = 512,
@@ -361,7 +363,10 @@ def run_characters(
         attributes: the attributes.csv of `data` (default: `data`/attributes.csv).
         demo: use the embedded `sprites` set.
         run: evaluate this existing attrgan run instead of training a new one.
-        steps, batch_size, width: training budget and G/D width (ngf = ndf = width).
+        steps, batch_size: training budget.
+        width, d_width: generator and discriminator widths (ngf, ndf).
+        precision: training precision; bf16 trains ~1.6x faster than fp32 on the development
+            CPU at these widths.
         samples_per_combo: generated images per attribute combination in the evaluation.
         max_combos: evaluate every combination up to this many, else this many at random.
         classifier_steps: optimisation steps of the judge.
@@ -374,9 +379,13 @@ def run_characters(
         source, csv_path = _resolve_data(data, attributes, demo)
         from genforge.train.launch import train
 
-        log(f"training attrgan on {source} for {steps} steps (batch {batch_size}, width {width})")
+        log(
+            f"training attrgan on {source} for {steps} steps (batch {batch_size}, widths "
+            f"G {width} / D {d_width}, {precision})"
+        )
         opts: dict[str, Any] = {"steps": steps, "batch_size": batch_size, "seed": seed,
-                                "ngf": width, "ndf": width, "image_size": image_size,
+                                "ngf": width, "ndf": d_width, "image_size": image_size,
+                                "precision": precision, "lr_d": 4e-4,
                                 "channels_last": False, "sample_every": max(1, min(500, steps)),
                                 "checkpoint_every": max(1, min(1000, steps))}  # fmt: skip
         if device != "auto":
@@ -462,7 +471,8 @@ def run_characters(
         "diversity_ratio": div_fake / div_real if div_real else float("nan"),
         "fd_judge_features": fd, "fd_judge_features_real_vs_real": fd_floor,
         "editing": edit_rows,
-        "training_steps": tcfg["steps"], "batch_size": tcfg["batch_size"],
+        "training_steps": pipe.step, "configured_steps": tcfg["steps"],
+        "batch_size": tcfg["batch_size"],
     }  # fmt: skip
     write_json(out_dir / "metrics.json", metrics)
     verdict = _verdict(metrics)
@@ -601,7 +611,8 @@ def _sections(m: dict[str, Any], grid: np.ndarray, sheet: torch.Tensor, run: Run
     ]  # fmt: skip
     curves = training_curves(run)
     if curves:
-        sections.append(Section("Training", curves + f"<p>{m['training_steps']} steps, batch "
+        sections.append(Section("Training", curves + f"<p>{m['training_steps']} steps trained "
+                                f"(of {m['configured_steps']} configured), batch "
                                 f"{m['batch_size']}; run {html_escape(run.name)}.</p>"))  # fmt: skip
     return sections
 
