@@ -59,6 +59,36 @@ def test_a_bad_request_fails_alone(runs_dir):
     batcher.close()
 
 
+def test_finish_runs_per_request_and_cancelled_requests_are_skipped(runs_dir):
+    """`finish` post-processes each request on the worker (its failure is that request's
+    alone); a request whose caller gave up before its batch ran is not sampled."""
+    loaded = ModelCache().get(Run(runs_dir / "cg"))
+    batcher = Batcher(max_requests=8, max_wait_ms=300, workers=1)
+    worker = []
+
+    def finish(outputs):
+        worker.append(threading.current_thread().name)
+        return [o.image.shape for o in outputs]
+
+    def broken(outputs):
+        raise ValueError("encoding failed")
+
+    ok = batcher.submit(loaded, Request(n=2, seed=1), finish)
+    gone = batcher.submit(loaded, Request(n=1, seed=2), finish)
+    bad = batcher.submit(loaded, Request(n=1, seed=3), broken)
+    assert gone.cancel()
+    shapes = ok.result(timeout=60)
+    assert len(shapes) == 2 and shapes[0] == shapes[1] and len(shapes[0]) == 3
+    try:
+        bad.result(timeout=60)
+        raise AssertionError("finish's error must reach its caller")
+    except ValueError as e:
+        assert "encoding failed" in str(e)
+    batcher.close()
+    assert worker == ["genforge-batcher-0"]  # ok's finish, on the worker; gone never ran
+    assert batcher.batches == [2]  # ok and bad in one batch, gone skipped
+
+
 def test_cache_lru_and_reload(runs_dir):
     cache = ModelCache(max_mb=0)  # room for one model only
     a = cache.get(Run(runs_dir / "dc"))

@@ -48,7 +48,7 @@ from genforge.serve.datasets import (
     save_data_file,
     upload_kind,
 )
-from genforge.serve.generation import Batcher, ModelCache, sample_direct
+from genforge.serve.generation import Batcher, Loaded, ModelCache, sample_direct
 from genforge.serve.jobs import TERMINAL, JobStore, Worker
 from genforge.serve.modalities import (
     MODALITIES,
@@ -196,7 +196,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 # -- the /v1 endpoints ----------------------------------------------------------------------
 
 
-def caller(request: Request) -> str:
+async def caller(request: Request) -> str:
     """Who is asking: the key's name (or "local" without keys); enforces the rate limit."""
     svc: Services = request.app.state.services
     who = "local"
@@ -548,7 +548,9 @@ def _router(svc: Services) -> APIRouter:
                              + (" rows" if limit_field == "max_rows" else ""))  # fmt: skip
 
     @r.post("/generate", response_model=S.GenerateResponse, tags=["generate"])
-    def generate(body: S.GenerateRequest, who: Who) -> S.GenerateResponse:
+    async def generate(body: S.GenerateRequest, who: Who) -> Response:
+        # On the event loop: the checks (cached config, a stat). Off it: a model load, the
+        # forward pass and the encoding (`finish`, on the batch worker that sampled it).
         if body.prompt is not None and len(body.prompt) > s.max_prompt_chars:
             raise LimitError(f"prompt is over {s.max_prompt_chars} characters")
         if body.steps is not None and body.steps > s.max_steps:
@@ -567,7 +569,8 @@ def _router(svc: Services) -> APIRouter:
         if not (run.model_dir / "meta.json").exists():
             check_n(body.n, get_modality(run_modality(run)).max_n)
             raise HTTPException(409, f"run '{body.run}' has no checkpoint yet")
-        loaded = svc.cache.get(run)  # (parsed once per checkpoint: no per-request file reads)
+        # parsed once per checkpoint: no per-request file reads
+        loaded = svc.cache.peek(run) or await asyncio.to_thread(svc.cache.get, run)
         check_n(body.n, loaded.handler.max_n)
         controls = run_controls(run)
         for field in OPTIONAL_FIELDS:
@@ -580,10 +583,29 @@ def _router(svc: Services) -> APIRouter:
         req = GenRequest(n=body.n, seed=seed, **{f: getattr(body, f) for f in OPTIONAL_FIELDS})
         if loaded.handler.check is not None:  # a bad request fails alone, not its batch
             loaded.handler.check(loaded.model, req)
+
+        def finish(raw: list[Any]) -> bytes:
+            return encode_outputs(body, who, loaded, controls, seed, req, raw)
+
         if svc.batcher is not None:
-            raw = svc.batcher.submit(loaded, req).result(timeout=300)
+            content = await asyncio.wait_for(
+                asyncio.wrap_future(svc.batcher.submit(loaded, req, finish)), timeout=300
+            )
         else:
-            raw = sample_direct(loaded, req)
+            content = await asyncio.to_thread(lambda: finish(sample_direct(loaded, req)))
+        # serialised once by pydantic-core (returning the model would validate it again)
+        return Response(content, media_type="application/json")
+
+    def encode_outputs(
+        body: S.GenerateRequest,
+        who: str,
+        loaded: Loaded,
+        controls: tuple[str, ...],
+        seed: int,
+        req: GenRequest,
+        raw: list[Any],
+    ) -> bytes:
+        """Files, provenance records (one transaction) and the JSON reply for `raw` outputs."""
         outputs, records = [], []
         for i, item in enumerate(raw):
             oid = svc.provenance.new_id()
@@ -616,7 +638,7 @@ def _router(svc: Services) -> APIRouter:
             ))  # fmt: skip
         svc.provenance.add_many(records)  # one transaction, before the caller sees anything
         return S.GenerateResponse(run=body.run, modality=loaded.modality, step=loaded.step,
-                                  outputs=outputs)  # fmt: skip
+                                  outputs=outputs).model_dump_json().encode()  # fmt: skip
 
     def record_out(rec: Record) -> S.OutputRecord:
         d = rec.to_dict()
@@ -741,6 +763,9 @@ def _router(svc: Services) -> APIRouter:
                                     evidence="text-watermark" if hit else None,
                                     message=msg, record=None, tests=tests)  # fmt: skip
 
+    # Routes are matched in order and /generate is the hot path: try it first (a literal
+    # path no other route takes, so the order cannot change which route answers).
+    r.routes.sort(key=lambda route: getattr(route, "path", None) != "/generate")
     return r
 
 

@@ -12,6 +12,7 @@ import queue
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,9 +69,19 @@ class ModelCache:
         self._lock = threading.Lock()
         self.loads = 0
 
+    def peek(self, run: Run) -> Loaded | None:
+        """The loaded run if it is cached and current, else None (never loads: cheap enough
+        for an event loop)."""
+        mtime = _mtime(run)
+        with self._lock:
+            item = self._items.get(str(run.path))
+            if item is not None and item.mtime == mtime:
+                self._items.move_to_end(str(run.path))
+                return item
+        return None
+
     def get(self, run: Run) -> Loaded:
-        meta = run.model_dir / "meta.json"
-        mtime = meta.stat().st_mtime if meta.exists() else 0.0
+        mtime = _mtime(run)
         key = str(run.path)
         with self._lock:
             item = self._items.get(key)
@@ -100,11 +111,20 @@ class ModelCache:
         return len(self._items)
 
 
+def _mtime(run: Run) -> float:
+    meta = run.model_dir / "meta.json"
+    try:
+        return meta.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
 @dataclass
 class _Pending:
     loaded: Loaded
     request: Request
     future: Future
+    finish: Callable[[list[Any]], Any] | None = None
 
 
 class Batcher:
@@ -118,8 +138,8 @@ class Batcher:
         self.max_wait = max_wait_ms / 1000
         self._q: queue.Queue[_Pending | None] = queue.Queue()
         self.batches: list[int] = []  # sizes of the batches run (for tests and the bench)
-        # Two workers: one batch's forward pass overlaps the previous batch's encoding and
-        # HTTP replies (which run in the request threads) instead of waiting for them.
+        # Two workers: one batch's forward pass overlaps the previous batch's encoding (each
+        # request's `finish`, run by the worker that sampled it) instead of waiting for it.
         self._threads = [
             threading.Thread(target=self._loop, name=f"genforge-batcher-{i}", daemon=True)
             for i in range(workers)
@@ -127,9 +147,17 @@ class Batcher:
         for t in self._threads:
             t.start()
 
-    def submit(self, loaded: Loaded, request: Request) -> Future:
+    def submit(
+        self,
+        loaded: Loaded,
+        request: Request,
+        finish: Callable[[list[Any]], Any] | None = None,
+    ) -> Future:
+        """Queue `request`; the future gets its outputs, or `finish(outputs)` when given (the
+        request's post-processing, run on the worker thread after the batch's forward pass).
+        A future cancelled before its batch starts is skipped."""
         fut: Future = Future()
-        self._q.put(_Pending(loaded, request, fut))
+        self._q.put(_Pending(loaded, request, fut, finish))
         return fut
 
     def close(self) -> None:
@@ -164,7 +192,8 @@ class Batcher:
     def _run(self, batch: list[_Pending]) -> None:
         groups: dict[int, list[_Pending]] = {}
         for p in batch:
-            groups.setdefault(id(p.loaded.model), []).append(p)
+            if p.future.set_running_or_notify_cancel():  # False: its caller gave up
+                groups.setdefault(id(p.loaded.model), []).append(p)
         for items in groups.values():
             self.batches.append(len(items))
             loaded = items[0].loaded
@@ -175,10 +204,26 @@ class Batcher:
                     items[0].future.set_exception(e)
                     continue
                 for p in items:
-                    self._run([p])
+                    self._run_one(p)
                 continue
             for p, r in zip(items, results, strict=True):
-                p.future.set_result(r)
+                self._finish(p, r)
+
+    def _run_one(self, p: _Pending) -> None:
+        self.batches.append(1)
+        try:
+            result = p.loaded.sample([p.request])[0]
+        except BaseException as e:
+            p.future.set_exception(e)
+            return
+        self._finish(p, result)
+
+    @staticmethod
+    def _finish(p: _Pending, result: list[Any]) -> None:
+        try:
+            p.future.set_result(p.finish(result) if p.finish is not None else result)
+        except BaseException as e:
+            p.future.set_exception(e)
 
 
 def sample_direct(loaded: Loaded, request: Request) -> list[Any]:
