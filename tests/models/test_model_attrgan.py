@@ -63,8 +63,9 @@ def test_wrong_codes_and_missing_attributes_are_clear_errors():
         build_model("attrgan", ImageSpec(3, 16), TINY)
 
 
-def test_training_step_updates_both_networks_and_logs_the_auxiliary_losses():
-    model = build_model("attrgan", SPEC, TINY)
+@pytest.mark.parametrize("extra", [{}, {"minibatch_std": True, "g_aux_weight": 0.5}])
+def test_training_step_updates_both_networks_and_logs_the_auxiliary_losses(extra):
+    model = build_model("attrgan", SPEC, {**TINY, **extra})
     nets = model.networks()
     opts = {k: torch.optim.Adam(n.parameters(), 1e-3) for k, n in nets.items()}
     before = {k: [p.detach().clone() for p in n.parameters()] for k, n in nets.items()}
@@ -79,3 +80,16 @@ def test_training_step_updates_both_networks_and_logs_the_auxiliary_losses():
         assert any(
             not torch.equal(a, b) for a, b in zip(before[k], net.parameters(), strict=True)
         ), k
+
+
+def test_minibatch_std_lets_d_tell_a_collapsed_batch_from_a_varied_one():
+    torch.manual_seed(0)
+    model = build_model("attrgan", SPEC, {**TINY, "minibatch_std": True})
+    D = model.discriminator.eval()
+    codes = torch.tensor([[0, 0]] * 4)
+    varied = torch.rand(4, 3, 16, 16) * 2 - 1
+    same = varied[:1].expand(4, -1, -1, -1)
+    with torch.no_grad():
+        a, _ = D(same, codes)
+        b, _ = D(torch.cat([varied[:1], varied[1:]]), codes)
+    assert not torch.allclose(a[0], b[0])  # same first image, different batch spread

@@ -99,15 +99,17 @@ class AttrGenerator(nn.Module):
 class AttrDiscriminator(nn.Module):
     """Returns (adversarial score (B,), auxiliary attribute logits (B, sum of value counts))."""
 
-    def __init__(self, in_channels: int, size: int, ndf: int, sizes: list[int]):
+    def __init__(self, in_channels: int, size: int, ndf: int, sizes: list[int],
+                 minibatch_std: bool = False):  # fmt: skip
         super().__init__()
+        self.minibatch_std = minibatch_std
         n = int(math.log2(size)) - 2
         widths = list(reversed(_channels(ndf, n)))  # ndf, 2ndf, ... at 4x4
         layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2)]
         for a, b in pairwise(widths):
             layers += [nn.Conv2d(a, b, 4, 2, 1), nn.LeakyReLU(0.2)]
         self.features = nn.Sequential(*layers)  # (B, w_last, 4, 4)
-        self.head = nn.Linear(widths[-1], 1)
+        self.head = nn.Linear(widths[-1] + int(minibatch_std), 1)
         self.project = AttributeEmbedding(sizes, widths[-1])  # E_a[y_a], one row per value
         self.aux = nn.Linear(widths[-1], sum(sizes))
         self.sizes = sizes
@@ -116,9 +118,14 @@ class AttrDiscriminator(nn.Module):
                 nn.utils.parametrizations.spectral_norm(m)
 
     def forward(self, x: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.features(x).sum(dim=(2, 3))  # (B, w) sum-pooled
+        fmap = self.features(x)  # (B, w, 4, 4)
+        h = fmap.sum(dim=(2, 3))  # (B, w) sum-pooled
         e = self.project(codes).view(len(x), len(self.sizes), -1)  # (B, A, w)
-        out = self.head(h).squeeze(1) + (e * h[:, None, :]).sum(dim=(1, 2))
+        hs = h
+        if self.minibatch_std:  # ProGAN's batch feature spread (arXiv:1710.10196): a collapsed
+            s = fmap.float().std(dim=0, unbiased=False).mean() if len(x) > 1 else fmap.new_zeros(())
+            hs = torch.cat([h, s.to(h.dtype).expand(len(x), 1)], dim=1)  # batch gets caught
+        out = self.head(hs).squeeze(1) + (e * h[:, None, :]).sum(dim=(1, 2))
         return out, self.aux(h)
 
 
@@ -140,6 +147,9 @@ class AttrGANConfig:
     ngf: int = 32  # generator width at the output stage
     ndf: int = 32  # discriminator width at the input stage
     aux_weight: float = 1.0  # auxiliary attribute-classifier loss in D and G (0: projection only)
+    g_aux_weight: float | None = None  # G's share of it (None: aux_weight); lower trades
+    # attribute fidelity for diversity (AC-GAN pushes G towards the easiest-to-classify look)
+    minibatch_std: bool = False  # D sees the batch's feature spread (against mode collapse)
     n_critic: int = 1  # D updates per G update
 
 
@@ -159,7 +169,8 @@ class AttrGAN(ImageModel):
         self.sizes = [len(v) for _, v in spec.attributes]
         self.generator = AttrGenerator(config.latent_dim, spec.channels, spec.size, config.ngf,
                                        self.sizes, config.embed_dim)  # fmt: skip
-        self.discriminator = AttrDiscriminator(spec.channels, spec.size, config.ndf, self.sizes)
+        self.discriminator = AttrDiscriminator(spec.channels, spec.size, config.ndf, self.sizes,
+                                               config.minibatch_std)  # fmt: skip
         self.apply(dcgan_init)
 
     @property
@@ -233,7 +244,8 @@ class AttrGAN(ImageModel):
         d_gen, aux_gen = D(G(z, codes), codes)
         loss_g_adv = -d_gen.float().mean()
         loss_g_aux = attribute_ce(aux_gen.float(), codes, self.sizes)
-        loss_g = loss_g_adv + cfg.aux_weight * loss_g_aux
+        g_aux = cfg.aux_weight if cfg.g_aux_weight is None else cfg.g_aux_weight
+        loss_g = loss_g_adv + g_aux * loss_g_aux
         opt_g.zero_grad(set_to_none=True)
         accelerator.backward(loss_g)
         opt_g.step()
