@@ -23,6 +23,8 @@ from .conftest import Cli
 FAMILIES = ["gan", "dcgan", "cgan", "wgan-gp", "hinge-sn", "vae", "cvae"]
 # trained and sampled (or translated) in test_cli_diffusion.py
 IMAGE_TO_IMAGE_FAMILIES = ["ddpm", "cddpm", "t2i", "sr", "cyclegan", "pix2pix"]
+# trained on sprites + attributes.csv and sampled in test_cli_characters.py
+ATTRIBUTE_FAMILIES = ["attrgan"]
 
 
 def read_meta(run: Path) -> dict:
@@ -161,7 +163,7 @@ def test_train_on_a_labeled_image_folder(pets_cgan_run: Path):
 
 def test_models_lists_every_model(cli: Cli):
     image_models = {n for n, e in MODELS.items() if e.modality in ("image", "captioned-image")}
-    assert image_models == set(FAMILIES) | set(IMAGE_TO_IMAGE_FAMILIES)
+    assert image_models == set(FAMILIES) | set(IMAGE_TO_IMAGE_FAMILIES) | set(ATTRIBUTE_FAMILIES)
     out = cli.ok("models").stdout
     rows = {line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│")}
     assert set(MODELS) <= rows

@@ -92,6 +92,6 @@ def test_embedded_rejects_sizes_it_does_not_support(name: str, size: int) -> Non
 
 
 def test_embedded_table_is_explicit() -> None:
-    assert sorted(EMBEDDED) == ["digits", "phantoms", "photos"]
+    assert sorted(EMBEDDED) == ["digits", "phantoms", "photos", "sprites"]
     for spec in EMBEDDED.values():
         assert spec.default_size in spec.sizes and spec.channels in (1, 3)

@@ -24,12 +24,15 @@ def test_every_model_builds_and_generates_in_range(name):
     spec = (
         ImageSpec(1, 16, 2, ("a", "b")) if name in ("cyclegan", "pix2pix") else SPEC
     )  # two domains
-    model = build_model(name, spec).eval()
-    z = model.latent(3)
-    y = [1, 2, 3]
     import torch
 
-    out = model.generate(z, torch.tensor(y))
+    y = torch.tensor([1, 2, 3])
+    if name == "attrgan":  # several attributes per image: codes (n, A)
+        spec = ImageSpec(1, 16, attributes=(("hair", ("red", "blue")), ("hat", ("no", "yes"))))
+        y = torch.tensor([[0, 1], [1, 0], [1, 1]])
+    model = build_model(name, spec).eval()
+    z = model.latent(3)
+    out = model.generate(z, y)
     assert out.shape == (3, 1, 16, 16)
     assert out.min() >= -1 and out.max() <= 1
 

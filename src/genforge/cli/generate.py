@@ -257,3 +257,71 @@ def _shift(opts, i: int):
     from dataclasses import replace
 
     return replace(opts, seed=opts.seed + 1000 * i)
+
+
+@app.command(
+    "character",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+@user_errors
+def character_command(
+    ctx: typer.Context,
+    model: Annotated[
+        str | None, typer.Option(help="An attrgan run (default: the newest one in the runs dir).")
+    ] = None,
+    n: Annotated[int, typer.Option(help="Characters to draw.")] = 8,
+    seed: Annotated[
+        int, typer.Option(help="Seed: fixes the noise and every attribute not given.")
+    ] = 0,
+    attr: Annotated[
+        list[str] | None,
+        typer.Option("--attr", help="NAME=VALUE for any attribute of the run (repeatable)."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Output folder (default RUN/samples/characters-s<seed>)."),
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
+) -> None:
+    """Draw characters with chosen attributes: --hair red --eyes round --smile yes (any attribute
+    of the run as --NAME VALUE; unspecified ones random, fixed by --seed)."""
+    from genforge.recipes.characters import generate_characters, open_character_run
+
+    pipe = open_character_run(model, runs_dir, device=device)
+    wanted = _attribute_args(list(ctx.args), attr or [], pipe.spec.attribute_values)
+    folder = out or pipe.run.samples_dir / f"characters-s{seed}"
+    generate_characters(pipe, wanted, n, seed, folder)
+    asked = ", ".join(f"{k}={v}" for k, v in wanted.items()) or "all attributes random"
+    console.print(f"{n} characters from run '{pipe.run.name}' ({asked}) in {folder}")
+    console.print(f"sprite sheet: {folder / 'sheet.png'} (index sheet.json, sheet.csv)")
+
+
+def _attribute_args(
+    args: list[str], pairs: list[str], values: dict[str, list[str]]
+) -> dict[str, str]:
+    """`--hair red --eyes=round` (extra CLI args) and `--attr hair=red` -> {name: value}."""
+    valid = ", ".join(f"--{k} {{{','.join(v)}}}" for k, v in values.items())
+    wanted: dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        tok = args[i]
+        if not tok.startswith("--") or len(tok) <= 2:
+            raise GenforgeError(f"unexpected argument {tok!r}; attributes of this run: {valid}")
+        key, eq, val = tok[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(args) or args[i + 1].startswith("--"):
+                raise GenforgeError(f"--{key} needs a value; attributes of this run: {valid}")
+            val, i = args[i + 1], i + 1
+        if key not in values:
+            raise GenforgeError(
+                f"unknown option or attribute --{key}; attributes of this run: {valid}"
+            )
+        wanted[key] = val
+        i += 1
+    for p in pairs:
+        key, eq, val = p.partition("=")
+        if not eq or not key:
+            raise GenforgeError(f"--attr takes NAME=VALUE, got {p!r}; attributes: {valid}")
+        wanted[key.strip()] = val.strip()
+    return wanted

@@ -166,3 +166,64 @@ def finance_report(
 
 
 # --- characters -----------------------------------------------------------------------------
+
+
+@app.command("characters")
+@user_errors
+def characters_command(
+    data: Annotated[
+        str | None, typer.Option(help="Folder of character images (with --attributes).")
+    ] = None,
+    attributes: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV: a filename column + one categorical column per attribute "
+            "(default DATA/attributes.csv)."
+        ),
+    ] = None,
+    demo: Annotated[
+        bool, typer.Option(help="Use the embedded procedurally drawn sprites (no data needed).")
+    ] = False,
+    run: Annotated[
+        str | None, typer.Option(help="Evaluate this trained attrgan run instead of training.")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Name of the new run.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for the report, grids and sprite sheet (default RUN/characters)."
+        ),
+    ] = None,
+    pdf: Annotated[bool, typer.Option(help="Also write the report as PDF.")] = False,
+    steps: Annotated[int, typer.Option(help="Training steps.")] = 9000,
+    batch_size: Annotated[int, typer.Option(help="Images per training step.")] = 32,
+    width: Annotated[int, typer.Option(help="Generator width (ngf).")] = 16,
+    d_width: Annotated[int, typer.Option(help="Discriminator width (ndf).")] = 32,
+    precision: Annotated[str, typer.Option(help="fp32, bf16 (CPU/GPU) or fp16 (GPU).")] = "bf16",
+    image_size: Annotated[int, typer.Option(help="Square image size (folders).")] = 64,
+    samples_per_combo: Annotated[
+        int, typer.Option(help="Generated images per attribute combination in the evaluation.")
+    ] = 4,
+    max_combos: Annotated[
+        int, typer.Option(help="Evaluate every combination up to this many, else a random subset.")
+    ] = 512,
+    classifier_steps: Annotated[
+        int, typer.Option(help="Training steps of the attribute classifier (the judge).")
+    ] = 600,
+    seed: Annotated[int, typer.Option(help="Seed for training, judge and samples.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
+) -> None:
+    """Attribute-conditional characters: train, judge attributes/diversity, editing grid, sheet."""
+    from genforge.cli.common import show_progress
+    from genforge.recipes.characters import run_characters
+
+    result = run_characters(
+        data, attributes, demo=demo, run=run, name=name, out=out, pdf=pdf, steps=steps,
+        batch_size=batch_size, width=width, d_width=d_width, precision=precision,
+        image_size=image_size,
+        samples_per_combo=samples_per_combo, max_combos=max_combos,
+        classifier_steps=classifier_steps, seed=seed, device=device, runs_dir=runs_dir,
+        progress=show_progress(), log=lambda m: console.print(m, highlight=False),
+    )  # fmt: skip
+    console.print(f"run: {result.run.path}")

@@ -25,6 +25,10 @@ def train_command(
             "for text models a folder of .txt/.md, a .jsonl/.csv/.txt file or pydoc."
         ),
     ] = None,
+    attributes: Annotated[
+        Path | None,
+        typer.Option(help="attrgan: CSV with a filename column and one column per attribute."),
+    ] = None,
     domain_a: Annotated[
         Path | None,
         typer.Option(help="cyclegan/pix2pix: folder of domain A images (instead of --data)."),
@@ -127,6 +131,7 @@ def train_command(
         "conditional": conditional, "cfg_dropout": cfg_dropout, "scale": scale,
         "epochs": epochs, "sample_rate": sample_rate, "seconds": seconds,
         "eval_every": eval_every, "keep_best": keep_best, "early_stop": early_stop,
+        "attributes": str(attributes) if attributes is not None else None,
     }  # fmt: skip
     if (domain_a is None) != (domain_b is None):
         given_one = "--domain-a" if domain_a is not None else "--domain-b"

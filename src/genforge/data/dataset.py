@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +18,10 @@ import torch
 from torch.utils.data import Dataset, Subset
 
 from genforge.core.errors import GenforgeError
+from genforge.data.attributes import match_attributes
 from genforge.data.embedded import EMBEDDED, load_embedded
 from genforge.data.images import ImageFolderStream, decode_images, scan_image_folder
-from genforge.data.report import DataReport
+from genforge.data.report import DataReport, SkippedFile
 
 IMAGE_SIZES = (8, 16, 32, 64, 128, 256, 512)
 CHANNELS = (1, 3)
@@ -41,6 +42,9 @@ class ImageDataset:
     stream: Dataset | None = None  # set when too big for memory; items (image, label or -1)
     files: list[str] | None = None  # source file of each item (folders); None for embedded sets
     paired: bool = False  # items are (A, B) pairs stacked on channels: (N, 2C, H, W)
+    # multi-label conditioning: (N, A) int64 codes, attribute name -> values (code k = values[k])
+    attributes: torch.Tensor | None = None
+    attribute_values: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def in_memory(self) -> bool:
@@ -100,10 +104,12 @@ class ImageDataset:
         counts = Counter(labels.tolist()) if labels is not None else Counter()
         if self.paired:  # every item holds one image of each domain
             counts = Counter({i: len(index) for i in range(len(self.class_names))})
+        attributes = self.attributes[idx] if self.attributes is not None else None
         report = dataclasses.replace(
             self.report,
             num_images=len(index),
             class_counts={name: counts[i] for i, name in enumerate(self.class_names)},
+            attributes=_attribute_counts(attributes, self.attribute_values),
         )
         return ImageDataset(
             name=self.name,
@@ -114,6 +120,8 @@ class ImageDataset:
             stream=Subset(self.stream, index.tolist()) if self.stream is not None else None,
             files=[self.files[i] for i in index] if self.files is not None else None,
             paired=self.paired,
+            attributes=attributes,
+            attribute_values=dict(self.attribute_values),
         )
 
 
@@ -178,6 +186,7 @@ def load_images(
     *,
     seed: int = 0,
     max_memory_bytes: int = 2**31,
+    attributes: str | None = None,
 ) -> ImageDataset:
     """Load an embedded set or an image folder as float32 images in [-1, 1].
 
@@ -190,6 +199,9 @@ def load_images(
         seed: seeds the generated embedded sets.
         max_memory_bytes: folders whose decoded tensor (N*C*H*W*4 bytes) exceeds this are
             streamed (decoded per item) instead of held in one tensor.
+        attributes: an attributes.csv for a folder (see data/attributes.py): the dataset then
+            carries (N, A) attribute codes; images without a complete row are skipped
+            (reported). Embedded sets with attributes (sprites) carry theirs already.
 
     Returns:
         The dataset with its report.
@@ -212,8 +224,16 @@ def load_images(
             original_sizes=data.original_sizes,
             original_modes=data.original_modes,
             class_counts=_class_counts(data.labels, data.class_names),
+            attributes=_attribute_counts(data.attributes, data.attribute_values),
         )
-        return ImageDataset(source, images, data.labels, data.class_names, report)
+        if attributes is not None:
+            raise GenforgeError(
+                f"--attributes is for image folders; the embedded set '{source}' "
+                + ("carries its own" if data.attributes is not None else "has none")
+            )
+        return ImageDataset(source, images, data.labels, data.class_names, report,
+                            attributes=data.attributes,
+                            attribute_values=dict(data.attribute_values))  # fmt: skip
 
     if not Path(source).expanduser().exists():
         raise _missing_source(source)
@@ -224,15 +244,34 @@ def load_images(
     name = Path(source).expanduser().resolve().name
     paths = [e.path for e in scan.entries]
     labels = torch.tensor(scan.labels, dtype=torch.long) if scan.labeled else None
+    codes, values = None, {}
+    if attributes is not None:
+        table = match_attributes(attributes, list(map(str, paths)), scan.root)
+        keep = (table.codes >= 0).all(dim=1)
+        paths = [p for p, k in zip(paths, keep.tolist(), strict=True) if k]
+        labels = labels[keep] if labels is not None else None
+        codes, values = table.codes[keep], table.as_dict()
+        missing = [SkippedFile(f, f"no complete row in {Path(attributes).name}")
+                   for f in table.missing]  # fmt: skip
+        report = dataclasses.replace(
+            report,
+            num_images=len(paths),
+            class_counts=_class_counts(labels, scan.class_names),
+            skipped=sorted([*report.skipped, *missing], key=lambda s: s.path),
+            attributes=_attribute_counts(codes, values),
+            attributes_unmatched=table.unmatched,
+        )
+    extra = {"attributes": codes, "attribute_values": values}
     if len(paths) * c * size * size * 4 <= max_memory_bytes:
         images = decode_images(paths, size, c)  # (N, C, H, W)
         return ImageDataset(
-            name, images, labels, scan.class_names, report, files=list(map(str, paths))
+            name, images, labels, scan.class_names, report, files=list(map(str, paths)), **extra
         )
-    stream = ImageFolderStream(paths, scan.labels, size, c)
-    return ImageDataset(
-        name, None, labels, scan.class_names, report, stream=stream, files=list(map(str, paths))
-    )
+    item_labels = codes.tolist() if codes is not None else (
+        labels.tolist() if labels is not None else None)  # fmt: skip
+    stream = ImageFolderStream(paths, item_labels, size, c)
+    return ImageDataset(name, None, labels, scan.class_names, report, stream=stream,
+                        files=list(map(str, paths)), **extra)  # fmt: skip
 
 
 def inspect_source(source: str) -> DataReport:
@@ -253,3 +292,15 @@ def _class_counts(labels: torch.Tensor | None, class_names: list[str]) -> dict[s
         return {}
     counts = torch.bincount(labels, minlength=len(class_names)).tolist()
     return dict(zip(class_names, counts, strict=True))
+
+
+def _attribute_counts(
+    codes: torch.Tensor | None, values: dict[str, list[str]]
+) -> dict[str, dict[str, int]]:
+    if codes is None:
+        return {}
+    out = {}
+    for a, (name, vals) in enumerate(values.items()):
+        counts = torch.bincount(codes[:, a], minlength=len(vals)).tolist()
+        out[name] = dict(zip(vals, counts, strict=True))
+    return out

@@ -6,6 +6,7 @@ shape (N, C, H, W), so the smoke paths of every model run in seconds without a d
   digits    1797 handwritten digits (sklearn `load_digits`, 8x8 upsampled), 10 classes
   phantoms  CT-like head phantoms in the spirit of Shepp-Logan, classes healthy / lesion
   photos    random RGB patches of the photographs bundled with scikit-image / scikit-learn
+  sprites   procedurally drawn 64x64 character sprites with five attributes (data/sprites.py)
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -32,6 +33,8 @@ class EmbeddedData:
     class_names: list[str]  # [] when unlabeled
     original_sizes: dict[str, int]  # "WxH" of what the images were made from -> count
     original_modes: dict[str, int]  # PIL mode of the source -> count
+    attributes: torch.Tensor | None = None  # (N, A) int64 attribute codes (multi-label sets)
+    attribute_values: dict[str, list[str]] = field(default_factory=dict)  # name -> values
 
 
 # ---------------------------------------------------------------------------- digits
@@ -268,6 +271,39 @@ def make_photos(image_size: int = 32, seed: int = 0, num_images: int = 2000) -> 
     )
 
 
+# ---------------------------------------------------------------------------- sprites
+
+
+def make_sprites(image_size: int = 64, seed: int = 0, num_images: int = 4000) -> EmbeddedData:
+    """Character sprites drawn at 64x64 (data/sprites.py), with five categorical attributes.
+
+    Args:
+        image_size: 16, 32, 64 (as drawn) or 128; other sizes are box-filtered / nearest-scaled.
+        seed: seeds the numpy Generator; same seed, same sprites.
+        num_images: number of sprites (attributes uniform and independent).
+
+    Returns:
+        (num_images, 3, H, W) images in [-1, 1], no class labels, attribute codes (N, 5).
+    """
+    from genforge.data.sprites import ATTRIBUTES, SPRITE_SIZE, make_sprite_arrays
+
+    arrays, codes = make_sprite_arrays(num_images, seed)
+    x = torch.from_numpy(arrays).permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (N, 3, 64, 64)
+    if image_size < SPRITE_SIZE:
+        x = F.avg_pool2d(x, SPRITE_SIZE // image_size)
+    elif image_size > SPRITE_SIZE:
+        x = F.interpolate(x, scale_factor=image_size // SPRITE_SIZE, mode="nearest")
+    return EmbeddedData(
+        images=x.contiguous(),
+        labels=None,
+        class_names=[],
+        original_sizes={f"{SPRITE_SIZE}x{SPRITE_SIZE}": num_images},
+        original_modes={"RGB": num_images},
+        attributes=torch.from_numpy(codes).long(),
+        attribute_values={k: list(v) for k, v in ATTRIBUTES.items()},
+    )
+
+
 # ---------------------------------------------------------------------------- table
 
 
@@ -291,6 +327,13 @@ EMBEDDED: dict[str, EmbeddedSpec] = {
     ),
     "photos": EmbeddedSpec(
         make_photos, 32, (8, 16, 32, 64, 128, 256), 3, "2000 RGB patches of bundled photographs"
+    ),
+    "sprites": EmbeddedSpec(
+        make_sprites,
+        64,
+        (16, 32, 64, 128),
+        3,
+        "4000 character sprites; attributes hair, eyes, smile, skin, accessory",
     ),
 }
 

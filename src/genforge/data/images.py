@@ -306,11 +306,16 @@ def decode_images(
 class ImageFolderStream(torch.utils.data.Dataset):
     """Decode images one at a time, for folders too big to hold in memory.
 
-    Items are `(image, label)`: image (C, H, W) float32 in [-1, 1], label an int (-1 if unlabeled).
+    Items are `(image, label)`: image (C, H, W) float32 in [-1, 1], label an int (-1 if unlabeled),
+    or an (A,) int64 tensor of attribute codes when `labels` holds one list per image.
     """
 
     def __init__(
-        self, paths: Sequence[Path], labels: Sequence[int] | None, image_size: int, channels: int
+        self,
+        paths: Sequence[Path],
+        labels: Sequence[int] | Sequence[Sequence[int]] | None,
+        image_size: int,
+        channels: int,
     ):
         self.paths = list(paths)
         self.labels = list(labels) if labels is not None else None
@@ -320,8 +325,10 @@ class ImageFolderStream(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int | torch.Tensor]:
         label = self.labels[i] if self.labels is not None else -1
+        if isinstance(label, list):  # attribute codes
+            label = torch.tensor(label, dtype=torch.long)
         return decode_image(self.paths[i], self.image_size, self.channels), label
 
 

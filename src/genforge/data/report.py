@@ -62,6 +62,9 @@ class DataReport:
     class_counts: dict[str, int]  # class name -> count, in label order; {} when unlabeled
     skipped: list[SkippedFile] = field(default_factory=list)
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (duplicate, first copy)
+    # multi-label data (attributes.csv or an attributed embedded set): name -> value -> count
+    attributes: dict[str, dict[str, int]] = field(default_factory=dict)
+    attributes_unmatched: list[str] = field(default_factory=list)  # CSV rows naming no image
 
     # ---------------------------------------------------------------- serialisation
 
@@ -103,6 +106,8 @@ class DataReport:
                     f"[yellow]Classes are imbalanced (largest/smallest = {ratio:.1f}); "
                     "rare classes will be learned less well.[/yellow]"
                 )
+        if self.attributes:
+            console.print(self._attributes_table())
         if self.skipped:
             console.print(self._skipped_table())
         if self.duplicates:
@@ -164,6 +169,22 @@ class DataReport:
             bar = "█" * round(_BAR_WIDTH * count / largest)
             table.add_row(
                 str(label), name, str(count), _percent(count, total), f"[cyan]{bar}[/cyan]"
+            )
+        return table
+
+    def _attributes_table(self) -> Table:
+        table = Table(title=f"Attributes ({len(self.attributes)})", title_justify="left")
+        table.add_column("attribute", style="bold")
+        table.add_column("values (images)")
+        for name, counts in self.attributes.items():
+            table.add_row(name, ", ".join(f"{v} ({c})" for v, c in counts.items()))
+        if self.attributes_unmatched:
+            shown = ", ".join(self.attributes_unmatched[:5])
+            more = len(self.attributes_unmatched) - 5
+            table.add_row(
+                "[yellow]CSV rows without an image[/yellow]",
+                f"{len(self.attributes_unmatched)}: {shown}"
+                + (f" ... and {more} more" if more > 0 else ""),
             )
         return table
 

@@ -142,6 +142,31 @@ class ImagePipeline:
             return int(label)
         raise GenforgeError(f"label {label!r} is out of range; {known}")
 
+    def attribute_codes(
+        self, z: torch.Tensor, wanted: dict[str, str] | None = None
+    ) -> torch.Tensor:
+        """Attribute-conditional runs (attrgan): codes (n, A) for latents z (n, D), the `wanted`
+        {attribute: value} set, every other attribute random but fixed by each latent row.
+
+        Raises:
+            GenforgeError: the run has no attributes, or an unknown attribute or value (the
+                message lists the valid ones).
+        """
+        from genforge.data.attributes import parse_condition
+
+        values = self.spec.attribute_values
+        if not values or not hasattr(self.model, "random_codes"):
+            raise GenforgeError(
+                f"attributes need an attribute-conditional run (attrgan); run '{self.run.name}' "
+                f"is a {self.model_name}"
+            )
+        fixed = parse_condition(values, dict(wanted or {}))
+        codes = self.model.random_codes(z).cpu()
+        names = list(values)
+        for name, k in fixed.items():
+            codes[:, names.index(name)] = k
+        return codes
+
     def labels_for(self, n: int, label: int | str | None = None) -> torch.Tensor | None:
         """Labels used by `sample`: all `label`, or classes cycled 0, 1, ... when none is given."""
         idx = self.label_index(label)

@@ -30,18 +30,29 @@ class ImageSpec:
     size: int
     num_classes: int = 0
     class_names: tuple[str, ...] = ()
+    # multi-label data: ((attribute, (value, ...)), ...); code k of attribute a = its k-th value
+    attributes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def attribute_values(self) -> dict[str, list[str]]:
+        """attribute name -> its values, in code order ({} without attributes)."""
+        return {name: list(values) for name, values in self.attributes}
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "channels": self.channels,
             "size": self.size,
             "num_classes": self.num_classes,
             "class_names": list(self.class_names),
         }
+        if self.attributes:  # absent otherwise, so specs of older runs still compare equal
+            d["attributes"] = self.attribute_values
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ImageSpec:
-        return cls(d["channels"], d["size"], d["num_classes"], tuple(d["class_names"]))
+        attrs = tuple((k, tuple(v)) for k, v in (d.get("attributes") or {}).items())
+        return cls(d["channels"], d["size"], d["num_classes"], tuple(d["class_names"]), attrs)
 
 
 class GenerativeModel(nn.Module):

@@ -8,6 +8,7 @@ from typing import Any
 
 from genforge.core.config import from_dict
 from genforge.core.errors import unknown_choice
+from genforge.models.attrgan import AttrGAN
 from genforge.models.base import ImageModel
 from genforge.models.copula import GaussianCopula
 from genforge.models.ctgan import CTGAN
@@ -61,6 +62,13 @@ MODELS: dict[str, ModelEntry] = {
         "class-conditional DCGAN: conditional BatchNorm G, projection + spectral-norm D, hinge loss",
         {"conditional": True, "loss": "hinge", "d_norm": "spectral", "n_critic": 2},
         {"betas": (0.0, 0.9), "lr": 2e-4},
+    ),
+    "attrgan": ModelEntry(
+        AttrGAN,
+        "attribute-conditional DCGAN (several categorical attributes from attributes.csv): "
+        "per-attribute embeddings in G, per-attribute projection + auxiliary classifier in D",
+        {},
+        {"betas": (0.0, 0.9), "lr": 2e-4, "lr_d": 2e-4},
     ),
     "wgan-gp": ModelEntry(
         DCGAN,

@@ -44,6 +44,8 @@ class Request:
     sampler: str | None = None
     guidance: float | None = None
     best_of: int | None = None
+    # attribute-conditional runs (attrgan): {attribute: value}; the others random per seed
+    attributes: dict[str, str] | None = None
 
 
 @dataclass
@@ -116,6 +118,8 @@ def image_controls(cfg: dict[str, Any]) -> tuple[str, ...]:
     label = ("label",) if conditional else ()
     if getattr(family, "domains", None) or hasattr(family, "lr_condition"):
         return ()  # cyclegan, pix2pix, sr: genforge translate / upscale
+    if hasattr(family, "random_codes"):  # attrgan: a dict of attribute values, not a label
+        return ("n", "seed", "attributes", "truncation")
     if not issubclass(family, DDPM):
         return ("n", "seed", *label, "truncation", "best_of")
     if hasattr(family, "tokenize"):  # text-to-image
@@ -198,6 +202,10 @@ def _sample_group(pipe, requests: list[Request], settings: tuple | None) -> list
             ys.append(pipe.model.tokenize(r.prompt).expand(r.n, -1))
         else:
             zs.append(truncated_latent(r.n * k, pipe.model.latent_dim, r.truncation, g))
+            if getattr(pipe.spec, "attributes", ()):  # attrgan: codes (n * k, A) from the dict
+                ys.append(pipe.attribute_codes(zs[-1], r.attributes))
+                gens.append(g)
+                continue
             y = pipe.labels_for(r.n, r.label)
             if y is not None:
                 y = y.repeat_interleave(k)
@@ -273,6 +281,8 @@ def _check_image(pipe, r: Request) -> None:
     if r.prompt is not None and r.label is not None:
         raise GenforgeError("give a prompt or a label, not both")
     pipe.label_index(r.label)
+    if r.attributes is not None:  # unknown attribute or value: this request alone fails
+        pipe.attribute_codes(pipe.model.latent(1), r.attributes)
     if r.prompt is not None:
         pipe.model.tokenize(r.prompt)  # unknown words, too long
     if _is_diffusion(pipe):
@@ -423,7 +433,17 @@ MODALITIES: dict[str, Modality] = {
         _load_image,
         sample_images,
         encode_image,
-        ("n", "seed", "label", "sampler", "steps", "guidance", "truncation", "best_of"),
+        (
+            "n",
+            "seed",
+            "label",
+            "sampler",
+            "steps",
+            "guidance",
+            "truncation",
+            "best_of",
+            "attributes",
+        ),
         check=_check_image,
         run_controls=image_controls,
     ),
@@ -463,7 +483,7 @@ MODALITIES: dict[str, Modality] = {
 # Request fields a modality may refuse (anything not in its controls).
 OPTIONAL_FIELDS = ("label", "truncation", "prompt", "steps", "max_new_tokens", "decoding",
                    "num_beams", "temperature", "top_k", "top_p", "watermark", "sampler",
-                   "guidance", "best_of")  # fmt: skip
+                   "guidance", "best_of", "attributes")  # fmt: skip
 
 
 def run_modality(run: Run) -> str:

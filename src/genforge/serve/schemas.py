@@ -112,6 +112,10 @@ class GenerateRequest(Strict):
         default=None, ge=1, description="GANs, VAEs, diffusion: keep the best-scored of k "
         "candidates per output (the quality gate's score)",
     )  # fmt: skip
+    attributes: dict[str, str] | None = Field(
+        default=None, description="attribute runs (attrgan): {attribute: value}, e.g. "
+        '{"hair": "red"}; attributes not given are random, fixed by the seed',
+    )  # fmt: skip
     # text runs (GET /v1/info lists which fields each modality takes)
     max_new_tokens: int | None = Field(default=None, ge=1)
     decoding: Literal["greedy", "beams", "sampling"] | None = Field(

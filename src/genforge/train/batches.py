@@ -49,9 +49,12 @@ class Batches:
         self._iter: Any = None
         if dataset.in_memory and dataset.images.dim() != 4:  # token windows, waveforms, rows
             self.memory_format = torch.contiguous_format  # channels-last exists for images only
+        # multi-label data trains on its (N, A) attribute codes instead of class labels
+        self.attributes = getattr(dataset, "attributes", None) is not None
         if dataset.in_memory:
             self.images = dataset.images.to(device).contiguous(memory_format=self.memory_format)
-            self.labels = dataset.labels.to(device) if dataset.labels is not None else None
+            labels = dataset.attributes if self.attributes else dataset.labels
+            self.labels = labels.to(device) if labels is not None else None
         self._perm = self._permutation()
 
     def _permutation(self) -> torch.Tensor:
@@ -98,7 +101,7 @@ class Batches:
             self._iter = iter(loader)
         x, y = next(self._iter)
         x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
-        y = y.to(self.device) if self.dataset.num_classes else None
+        y = y.to(self.device) if self.dataset.num_classes or self.attributes else None
         return x, y
 
     def state_dict(self) -> dict[str, int]:

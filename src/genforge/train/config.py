@@ -16,6 +16,7 @@ class DataConfig:
     memory_limit_mb: int = 2048  # decoded data up to this size lives on the device; more streams
     domain_b: str | None = None  # two-domain models: `source` is folder A, this is folder B
     paired: bool = False  # with domain_b: pair A and B files by name (pix2pix)
+    attributes: str | None = None  # attributes.csv of a folder: per-image categorical labels
 
 
 @dataclass

@@ -204,6 +204,8 @@ def _create(
             "it after training with genforge eval RUN (held-out translations)"
         )
     source = data if modality.is_embedded(data) else str(Path(data).resolve())
+    if data_opts.get("attributes"):  # config.yaml records where the labels came from
+        data_opts["attributes"] = str(Path(data_opts["attributes"]).expanduser().resolve())
     dcfg = from_dict(modality.data_config, {"source": source, **data_opts})
     dataset = modality.load(dcfg, tcfg.seed)
     tcfg = modality.resolve_train(dcfg, dataset, tcfg)

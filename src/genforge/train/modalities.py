@@ -115,14 +115,15 @@ class ImageModality(Modality):
         return load_images(
             cfg.source, cfg.image_size, cfg.channels, seed=seed,
             max_memory_bytes=cfg.memory_limit_mb * 2**20,
+            attributes=getattr(cfg, "attributes", None),
         )  # fmt: skip
 
     def spec_of(self, dataset: Any) -> Any:
         from genforge.models.base import ImageSpec
 
-        return ImageSpec(
-            dataset.channels, dataset.image_size, dataset.num_classes, tuple(dataset.class_names)
-        )
+        attrs = tuple((k, tuple(v)) for k, v in getattr(dataset, "attribute_values", {}).items())
+        return ImageSpec(dataset.channels, dataset.image_size, dataset.num_classes,
+                         tuple(dataset.class_names), attrs)  # fmt: skip
 
     def spec_from_dict(self, d: dict[str, Any]) -> Any:
         from genforge.models.base import ImageSpec

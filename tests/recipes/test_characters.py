@@ -1,0 +1,82 @@
+"""The characters recipe end to end at tiny sizes: demo and folder + attributes.csv."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from genforge.core.errors import GenforgeError
+from genforge.core.images import read_png_params
+from genforge.core.run import resolve_run
+from genforge.data.sprites import write_sprite_folder
+from genforge.recipes.characters import combinations, mean_pairwise_distance, run_characters
+
+TINY = {"steps": 2, "batch_size": 8, "width": 4, "d_width": 4, "image_size": 16, "classifier_steps": 3,
+        "samples_per_combo": 2, "max_combos": 6, "sheet_size": 5, "device": "cpu"}  # fmt: skip
+
+
+def test_demo_end_to_end_leaves_a_run_a_report_a_grid_and_an_indexed_sheet(tmp_path):
+    lines: list[str] = []
+    res = run_characters(demo=True, runs_dir=tmp_path / "runs", pdf=True, log=lines.append, **TINY)
+    run = resolve_run(res.run.name, tmp_path / "runs")
+    assert run.read_config()["model"] == "attrgan" and run.step == 2
+    html = res.report[0].read_text()
+    assert res.report[1].suffix == ".pdf" and res.report[1].stat().st_size > 0
+    for text in ("Verdict", "Attribute accuracy", "FD (judge features, not FID)",
+                 "Single-attribute editing", "Sprite sheet"):  # fmt: skip
+        assert text in html
+    m = json.loads((res.out_dir / "metrics.json").read_text())
+    assert set(m["attribute_accuracy_generated"]) == {"hair", "eyes", "smile", "skin", "accessory"}
+    assert m["combinations"] == 6 and not m["all_combinations"] and m["generated"] == 12
+    assert all(0 <= v <= 1 for v in m["attribute_accuracy_generated"].values())
+    assert res.verdict_level in ("ok", "warn", "bad")
+    # sprite sheet: cells edge to edge, the index names every cell's place and attributes
+    sheet = Image.open(res.out_dir / "sprite-sheet.png")
+    index = json.loads((res.out_dir / "sprite-sheet.json").read_text())
+    assert sheet.size == (5 * 16, 16) and len(index["cells"]) == 5
+    assert index["cells"][3]["x"] == 48 and set(index["cells"][3]["attributes"]) == set(
+        m["attributes"]
+    )
+    assert (res.out_dir / "sprite-sheet.csv").read_text().count("\n") == 6
+    grid = read_png_params(res.out_dir / "editing-grid.png")
+    assert (
+        grid["kind"] == "editing-grid"
+        and json.loads(grid["base"])["hair"] in m["attributes"]["hair"]
+    )
+    assert any("verdict" in line for line in lines)
+
+
+def test_folder_with_attributes_csv(tmp_path):
+    csv_path = write_sprite_folder(tmp_path / "sprites", num_images=30, seed=1)
+    (tmp_path / "sprites" / "notes.txt").write_text("not an image")
+    res = run_characters(str(tmp_path / "sprites"), csv_path, runs_dir=tmp_path / "runs",
+                         log=lambda _: None, **TINY)  # fmt: skip
+    cfg = res.run.read_config()
+    assert cfg["data"]["attributes"] == str(csv_path.resolve())
+    assert cfg["spec"]["attributes"]["hair"] == sorted(["black", "brown", "blonde", "red", "blue"])
+
+
+def test_bad_requests_are_one_line_errors(tmp_path):
+    with pytest.raises(GenforgeError, match="--demo uses the embedded sprites"):
+        run_characters("x", demo=True)
+    with pytest.raises(GenforgeError, match="which characters"):
+        run_characters()
+    (tmp_path / "imgs").mkdir()
+    with pytest.raises(GenforgeError, match="no attributes file"):
+        run_characters(str(tmp_path / "imgs"))
+
+
+def test_combinations_and_diversity_helpers():
+    codes, complete = combinations([2, 3], cap=10)
+    assert complete and codes.tolist() == [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2]]
+    some, complete = combinations([5, 5, 5], cap=7, seed=1)
+    assert not complete and len({tuple(r) for r in some.tolist()}) == 7
+    import torch
+
+    feats = torch.tensor([[0.0, 0.0], [3.0, 4.0], [1.0, 1.0], [1.0, 1.0], [9.0, 9.0]])
+    groups = torch.tensor([0, 0, 1, 1, 2])  # group 2 has one member: ignored
+    assert mean_pairwise_distance(feats, groups) == pytest.approx((5.0 + 0.0) / 2)
+    assert np.isnan(mean_pairwise_distance(feats, torch.arange(5)))
