@@ -37,3 +37,17 @@ def test_replace_dir_swaps_complete_folders(tmp_path):
     assert (dst / "w").read_text() == "new"
     assert not src.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_written_files_get_the_umask_permissions_not_0600(tmp_path):
+    """mkstemp's temporary file is 0600; the renamed result must have what open() gives."""
+    import os
+    import stat
+
+    io.write_text(tmp_path / "a.txt", "x")
+    io.write_bytes(tmp_path / "b.bin", b"x")
+    with open(tmp_path / "plain.txt", "w") as f:
+        f.write("x")
+    want = stat.S_IMODE(os.stat(tmp_path / "plain.txt").st_mode)
+    for name in ("a.txt", "b.bin"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == want, name

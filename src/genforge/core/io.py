@@ -17,6 +17,10 @@ from typing import Any
 
 from genforge.core.errors import GenforgeError
 
+# read once, at import (os.umask can only be read by setting it, which races with threads)
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 def _describe(path: Path, err: OSError) -> GenforgeError:
     return GenforgeError(f"cannot write {path}: {err.strerror or err}")
@@ -33,6 +37,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give what open() would
     except OSError as e:
         raise _describe(path, e) from None
     tmp_path = Path(tmp)
