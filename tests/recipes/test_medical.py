@@ -226,12 +226,18 @@ class _CopyingPipe:
         return torch.rand(n, *self.train.shape[1:], generator=g) * 2 - 1
 
 
-def test_near_copies_are_dropped_and_counted(tmp_path):
+def _random_staged(tmp_path):
+    """Two classes of 10 random 8×8 training and 10 held-out images."""
     g = torch.Generator().manual_seed(0)
     train = torch.rand(10, 1, 8, 8, generator=g) * 2 - 1
     test = torch.rand(10, 1, 8, 8, generator=g) * 2 - 1
-    staged = Staged(["a", "b"], tmp_path, 0.5, train, torch.arange(10) % 2, test,
-                    torch.arange(10) % 2, [], [], {}, [], 0, {})  # fmt: skip
+    return Staged(["a", "b"], tmp_path, 0.5, train, torch.arange(10) % 2, test,
+                  torch.arange(10) % 2, [], [], {}, [], 0, {})  # fmt: skip
+
+
+def test_near_copies_are_dropped_and_counted(tmp_path):
+    staged = _random_staged(tmp_path)
+    train = staged.train_x
     cfg = MedicalConfig(audit_rounds=3)
     syn = sample_audited(_CopyingPipe(train), staged, {0: 5, 1: 5}, cfg, log=lambda m: None)
     # class 0 only ever yields copies: all dropped, 3 rounds tried, none kept
@@ -265,11 +271,8 @@ def test_written_synthetic_files_are_found_after_reencoding(tmp_path):
 
 
 def test_implausible_samples_are_dropped_unless_asked_not_to(tmp_path):
-    g = torch.Generator().manual_seed(0)
-    train = torch.rand(10, 1, 8, 8, generator=g) * 2 - 1
-    test = torch.rand(10, 1, 8, 8, generator=g) * 2 - 1
-    staged = Staged(["a", "b"], tmp_path, 0.5, train, torch.arange(10) % 2, test,
-                    torch.arange(10) % 2, [], [], {}, [], 0, {})  # fmt: skip
+    staged = _random_staged(tmp_path)
+    train = staged.train_x
     pipe = _CopyingPipe(train, white=True)  # white images: farther than any held-out image
     syn = sample_audited(pipe, staged, {1: 4}, MedicalConfig(), log=lambda m: None)
     assert len(syn.images) == 0 and syn.implausible == syn.drawn and syn.flagged == 0
