@@ -129,7 +129,7 @@ def scan_image_folder(path: str | Path) -> FolderScan:
     skipped: list[SkippedFile] = []
     readable: list[tuple[Path, str, str, tuple[int, int]]] = []  # (path, sha256, mode, size)
     for p in _progress(files, f"Checking {len(files)} files"):
-        checked = _check_file(p)
+        checked = check_image_file(p)
         if isinstance(checked, str):
             skipped.append(SkippedFile(rel(p), checked))
         else:
@@ -183,7 +183,7 @@ def _visible_files(root: Path) -> Iterator[Path]:
                 yield path
 
 
-def _check_file(path: Path) -> tuple[str, str, tuple[int, int]] | str:
+def check_image_file(path: Path) -> tuple[str, str, tuple[int, int]] | str:
     """Return (sha256, mode, (W, H)) for a usable image, or the reason it cannot be used."""
     ext = path.suffix.lower()
     if ext not in IMAGE_EXTENSIONS:

@@ -157,7 +157,7 @@ def convert_folder(
     from PIL import Image, ImageOps
 
     from genforge.data.dicom import DeidLog, is_dicom, read_dicom
-    from genforge.data.images import IMAGE_EXTENSIONS, _check_file
+    from genforge.data.images import IMAGE_EXTENSIONS, check_image_file
 
     salt = secrets.token_hex(16)  # pseudonyms and remapped UIDs of this conversion only
     deid = DeidLog()
@@ -179,7 +179,7 @@ def convert_folder(
                 windows[got.window_source] += 1
                 _save_plain_png(target, Image.fromarray(got.pixels))
             elif path.suffix.lower() in IMAGE_EXTENSIONS:
-                checked = _check_file(path)  # the folder loader's verification: full decode
+                checked = check_image_file(path)  # the folder loader's verification: full decode
                 if isinstance(checked, str):
                     skipped.append(SkippedFile(rel, checked))
                     continue
