@@ -36,14 +36,23 @@ class KeyStore:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._cache: tuple[tuple[int, int, int], list[dict]] | None = None
 
     def _load(self) -> list[dict]:
-        if not self.path.exists():
-            return []
+        """The keys, parsed once per file version (every request verifies against them; a
+        `genforge keys revoke` replaces the file, which changes its version at once)."""
         try:
-            return list(json.loads(self.path.read_text())["keys"])
-        except (ValueError, KeyError, TypeError):
-            raise GenforgeError(f"{self.path} is not a genforge keys file") from None
+            st = self.path.stat()
+        except FileNotFoundError:
+            return []
+        version = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if self._cache is None or self._cache[0] != version:
+            try:
+                keys = list(json.loads(self.path.read_text())["keys"])
+            except (ValueError, KeyError, TypeError):
+                raise GenforgeError(f"{self.path} is not a genforge keys file") from None
+            self._cache = (version, keys)
+        return list(self._cache[1])
 
     def names(self) -> list[str]:
         return [k["name"] for k in self._load()]
