@@ -88,3 +88,39 @@ def test_search_lists_newest_first_even_within_one_millisecond(tmp_path):
     got, total = store.search()
     assert total == 3
     assert [r.params["index"] for r in got] == [2, 1, 0]
+
+
+def test_reads_and_new_ids_do_not_wait_for_a_writer(tmp_path):
+    """A gallery page or an id draw must not queue behind another thread's open write
+    transaction (they used to take the write lock themselves, and wait up to 30 s)."""
+    import threading
+
+    from genforge.safety.provenance import connect
+
+    store = ProvenanceStore(tmp_path / "p.sqlite")
+    content = record(store, np.zeros((8, 8, 3), np.uint8), "aa" * 6)
+    writing, done = threading.Event(), threading.Event()
+
+    def writer():
+        with connect(store.db_path) as con:  # holds the write lock until `done`
+            con.execute("UPDATE outputs SET who='w' WHERE id=?", ("aa" * 6,))
+            writing.set()
+            done.wait(30)
+
+    w = threading.Thread(target=writer)
+    w.start()
+    assert writing.wait(10)
+    got = []
+    r = threading.Thread(target=lambda: got.extend([store.get("aa" * 6), store.new_id(),
+                                                    store.search()[1], store.count()]))  # fmt: skip
+    r.start()
+    r.join(timeout=10)
+    finished = not r.is_alive()
+    done.set()
+    w.join()
+    r.join()
+    assert finished, "a read waited for the writer's lock"
+    rec, oid, total, count = got
+    assert rec.who == "t" and rec.sha256 == store.get("aa" * 6).sha256  # the committed row
+    assert len(oid) == 8 and total == count == 1
+    assert store.by_sha256(__import__("hashlib").sha256(content).hexdigest()).who == "w"

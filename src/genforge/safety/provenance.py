@@ -44,31 +44,51 @@ CREATE INDEX IF NOT EXISTS outputs_run ON outputs(run);
 """
 
 
+_write_locks: dict[str, threading.Lock] = {}
+_write_locks_guard = threading.Lock()
+
+
+def _write_lock(key: str) -> threading.Lock:
+    with _write_locks_guard:
+        return _write_locks.setdefault(key, threading.Lock())
+
+
 @contextmanager
-def connect(path: str | Path) -> Iterator[sqlite3.Connection]:
+def connect(path: str | Path, write: bool = True) -> Iterator[sqlite3.Connection]:
     """One transaction (committed on success) on this thread's connection to `path`.
 
     Connections are kept per thread (opening one costs more than a small insert); WAL lets
-    readers run beside the one writer, and a writer waits up to 30 s for the lock.
+    readers run beside the one writer. `write=False` is a read transaction: it takes no lock.
+    Writers of one process queue on a Python lock first: SQLite's own busy handler makes a
+    waiting writer sleep in steps of milliseconds, which a busy server would pay on every
+    contended insert; other processes still wait up to 30 s for SQLite's lock.
     """
+    key = str(path)
     cons = _local.__dict__.setdefault("cons", {})
-    con = cons.get(str(path))
+    con = cons.get(key)
     if con is None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        con = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+        con = sqlite3.connect(key, timeout=30, isolation_level=None)
         con.row_factory = sqlite3.Row
         con.execute("PRAGMA synchronous=NORMAL")  # WAL: a crash of the process loses nothing
-        cons[str(path)] = con
+        cons[key] = con
     if con.in_transaction:  # nested use on one thread joins the open transaction
         yield con
         return
-    con.execute("BEGIN IMMEDIATE")
+    lock = _write_lock(key) if write else None
+    if lock is not None:
+        lock.acquire()
     try:
-        yield con
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        con.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield con
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def init_schema(path: str | Path, schema: str) -> None:
@@ -135,7 +155,7 @@ class ProvenanceStore:
     def new_id(self) -> str:
         """A random id not yet in the store (ids only ever enter through `add_many`, which
         would fail loudly on the rare collision with an id handed out at the same moment)."""
-        with connect(self.db_path) as con:
+        with connect(self.db_path, write=False) as con:
             while True:
                 oid = secrets.token_hex(ID_BYTES)
                 if not con.execute("SELECT 1 FROM outputs WHERE id=?", (oid,)).fetchone():
@@ -185,19 +205,19 @@ class ProvenanceStore:
             )  # fmt: skip
 
     def get(self, oid: str) -> Record | None:
-        with connect(self.db_path) as con:
+        with connect(self.db_path, write=False) as con:
             row = con.execute("SELECT * FROM outputs WHERE id=?", (oid,)).fetchone()
         return _record(row) if row else None
 
     def by_sha256(self, digest: str) -> Record | None:
-        with connect(self.db_path) as con:
+        with connect(self.db_path, write=False) as con:
             row = con.execute("SELECT * FROM outputs WHERE sha256=?", (digest,)).fetchone()
         return _record(row) if row else None
 
     def nearest_phash(self, h: str, max_distance: int) -> tuple[Record, int, int] | None:
         """The record whose pHash is closest to `h` within `max_distance` bits, its distance,
         and how many records lie that close (more than one means the match is ambiguous)."""
-        with connect(self.db_path) as con:
+        with connect(self.db_path, write=False) as con:
             rows = con.execute("SELECT * FROM outputs WHERE phash IS NOT NULL").fetchall()
         scored = sorted(((hamming(h, r["phash"]), r) for r in rows), key=lambda t: t[0])
         close = [t for t in scored if t[0] <= max_distance]
@@ -221,7 +241,7 @@ class ProvenanceStore:
             where.append("(id LIKE ? OR run LIKE ? OR who LIKE ? OR params LIKE ?)")
             args += [like] * 4
         sql_where = f"WHERE {' AND '.join(where)}" if where else ""
-        with connect(self.db_path) as con:
+        with connect(self.db_path, write=False) as con:
             total = con.execute(f"SELECT COUNT(*) FROM outputs {sql_where}", args).fetchone()[0]
             rows = con.execute(
                 f"SELECT * FROM outputs {sql_where} ORDER BY created DESC, rowid DESC LIMIT ? OFFSET ?",
@@ -231,7 +251,7 @@ class ProvenanceStore:
 
     def watermarking_runs(self, modality: str, limit: int = 5) -> list[str]:
         """Runs that wrote watermarked outputs of `modality`, the latest writer first."""
-        with connect(self.db_path) as con:
+        with connect(self.db_path, write=False) as con:
             rows = con.execute(
                 "SELECT run, MAX(created) AS last FROM outputs WHERE modality=? AND watermarked=1 "
                 "GROUP BY run ORDER BY last DESC LIMIT ?",
@@ -240,5 +260,5 @@ class ProvenanceStore:
         return [r["run"] for r in rows]
 
     def count(self) -> int:
-        with connect(self.db_path) as con:
+        with connect(self.db_path, write=False) as con:
             return con.execute("SELECT COUNT(*) FROM outputs").fetchone()[0]
