@@ -34,3 +34,23 @@ def test_bench_sample_reports_fd_and_conditional_accuracy(cli, cddpm_run):
         assert 0 <= float(r[7].rstrip("%")) <= 100  # conditional accuracy
     assert rows[0][6] == "+0%"
     assert "FD:" in out  # the metric's own label
+
+
+def test_bench_sample_prints_the_real_floor_and_takes_guidance(cli, cddpm_run, ddpm_run):
+    import torch
+
+    from genforge.core.run import Run
+    from genforge.generate.bench import bench_sampler
+
+    out = cli.ok(
+        "bench", "sample", "--run", "tiny-cddpm", "--runs-dir", cddpm_run.parent, "--model",
+        "cddpm", "--samplers", "ddim:2", "--n", "4", "--repeats", "1", "--guidance", "1",
+    ).output  # fmt: skip
+    assert "held-out real images to the same reference" in out
+    run = Run(cddpm_run)
+    plain, guided = (bench_sampler(run, "ddim", 2, 4, 1, "cpu", guidance=g).images for g in (0, 5))
+    assert not torch.allclose(plain, guided)  # the scale reaches the sampler
+    assert "needs a class-conditional" in cli.fails(
+        "bench", "sample", "--run", "tiny-ddpm", "--runs-dir", ddpm_run.parent,
+        "--samplers", "ddim:2", "--n", "2", "--guidance", "2", "--no-fd",
+    )  # fmt: skip

@@ -92,6 +92,10 @@ def sample_bench(
     fd: Annotated[bool, typer.Option(help="Also compute the FD of each sampler's images.")] = True,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
+    guidance: Annotated[
+        float | None,
+        typer.Option(help="Guidance scale of a conditional run (default: the run's own)."),
+    ] = None,
 ) -> None:
     """Diffusion sampling speed (images/s) and quality (FD) per sampler, on one run."""
     import torch
@@ -110,11 +114,13 @@ def sample_bench(
     plan = parse_samplers(samplers)
     console.print(f"run {the_run.name} (step {the_run.step}), {n} images x {repeats} repeats, "
                   f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")  # fmt: skip
-    results = [bench_sampler(the_run, s, k, n, repeats, device) for s, k in plan]
+    results = [
+        bench_sampler(the_run, s, k, n, repeats, device, guidance=guidance) for s, k in plan
+    ]
     fds: list[tuple[float, str] | None] = [None] * len(results)
     accs: list[float | None] = [None] * len(results)
     if fd:  # the Evaluation package's measures, in the run's domain feature space
-        from genforge.evaluate.image import conditional_accuracy, fd_between
+        from genforge.evaluate.image import conditional_accuracy, fd_between, fd_real_floor
 
         fds = [fd_between(the_run, r.images) for r in results]
         accs = [
@@ -135,6 +141,10 @@ def sample_bench(
     Console(width=max(console.width, 110)).print(table)
     if fd and fds[0]:
         console.print(f"FD: {fds[0][1]} ({len(base.images)} images per sampler)")
+        floor = fd_real_floor(the_run)
+        if floor is not None:
+            console.print(f"FD of {floor[1]} held-out real images to the same reference: "
+                          f"{floor[0]:.3f} (the floor; FD falls with more images)")  # fmt: skip
 
 
 @app.command("text")

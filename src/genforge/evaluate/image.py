@@ -569,6 +569,16 @@ def fd_between(run: Run | str | Path, images: torch.Tensor) -> tuple[float, str]
     return ev.fd(images), ev.fd_label
 
 
+def fd_real_floor(run: Run | str | Path) -> tuple[float, int] | None:
+    """FD of the run's held-out real images to its training images (the value a perfect
+    model would reach at that sample size) and how many there were; None without two."""
+    ev = ImageEvaluator(run, features="auto")
+    val = ev.data.val
+    if len(val) < 2:
+        return None
+    return im.frechet_distance(ev.ref_features(), ev.space.features(val)), len(val)
+
+
 def conditional_accuracy(
     run: Run | str | Path, images: torch.Tensor, labels: torch.Tensor
 ) -> float:

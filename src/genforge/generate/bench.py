@@ -54,11 +54,13 @@ def bench_sampler(
     repeats: int,
     device: str = "auto",
     seed: int = 0,
+    guidance: float | None = None,
 ) -> SamplerBench:
-    """Time `repeats` draws of `n` images with `sampler` (seeds seed, seed+1, ...)."""
+    """Time `repeats` draws of `n` images with `sampler` (seeds seed, seed+1, ...); a
+    conditional run samples at `guidance` (None: the run's default)."""
     if n < 1 or repeats < 1:
         raise GenforgeError("--n and --repeats must be at least 1")
-    pipe = DiffusionPipeline(run, device, sampler=sampler, steps=steps)
+    pipe = DiffusionPipeline(run, device, sampler=sampler, steps=steps, guidance=guidance)
     pipe.sample(1, seed=seed)  # warm-up: first-call allocations, kernel selection
     rates, images, labels = [], [], []
     for r in range(repeats):
