@@ -166,3 +166,18 @@ def test_translate_with_a_cyclegan_run(cli, image_folder, ddpm_run, tmp_path):
     assert "needs a cyclegan or pix2pix run" in cli.fails(
         "translate", "tiny-ddpm", "--runs-dir", ddpm_run.parent, "--input", tmp_path / "photo.png"
     )
+
+
+def test_sample_ddim_eta_is_recorded_and_checked(cli, ddpm_run, dcgan_run, tmp_path):
+    runs = ddpm_run.parent
+    out = tmp_path / "eta.png"
+    cli.ok("sample", "tiny-ddpm", "--runs-dir", runs, "--n", "2", "--steps", "3", "--eta", "0.5",
+           "--grid", out)  # fmt: skip
+    assert read_png_params(out)["eta"] == 0.5
+    assert "--eta applies to the ddim sampler, not ddpm" in cli.fails(
+        "sample", "tiny-ddpm", "--runs-dir", runs, "--sampler", "ddpm", "--eta", "0.5"
+    )
+    assert "between 0 and 1" in cli.fails("sample", "tiny-ddpm", "--runs-dir", runs, "--eta", "2")
+    assert "only apply to diffusion runs" in cli.fails(
+        "sample", dcgan_run.name, "--runs-dir", dcgan_run.parent, "--eta", "0.5"
+    )

@@ -100,3 +100,17 @@ def test_read_image_and_mask_check_size_and_colour(tmp_path):
         read_mask(tmp_path / "small.png", 8)
     with pytest.raises(GenforgeError, match="no image file"):
         read_image(tmp_path / "missing.png", 1, 8)
+
+
+def test_ddim_eta_adds_seeded_noise_and_zero_is_the_default(model):
+    """eta 0 is plain DDIM; eta > 0 draws per-step noise from the generator (seeded)."""
+
+    def run(seed, eta):
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn(2, 1, 8, 8, generator=g)
+        with torch.no_grad():
+            return denoise(model, x, make_sampler("ddim", model.scheduler, 3), generator=g, eta=eta)
+
+    assert torch.equal(run(0, None), run(0, 0.0))
+    a, b = run(0, 0.5), run(0, 0.5)
+    assert torch.equal(a, b) and not torch.equal(a, run(0, 0.0)) and not torch.equal(a, run(1, 0.5))

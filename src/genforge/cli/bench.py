@@ -96,6 +96,9 @@ def sample_bench(
         float | None,
         typer.Option(help="Guidance scale of a conditional run (default: the run's own)."),
     ] = None,
+    eta: Annotated[
+        float | None, typer.Option(help="The ddim rows' eta: 0 deterministic (default) to 1.")
+    ] = None,
 ) -> None:
     """Diffusion sampling speed (images/s) and quality (FD) per sampler, on one run."""
     import torch
@@ -115,7 +118,8 @@ def sample_bench(
     console.print(f"run {the_run.name} (step {the_run.step}), {n} images x {repeats} repeats, "
                   f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")  # fmt: skip
     results = [
-        bench_sampler(the_run, s, k, n, repeats, device, guidance=guidance) for s, k in plan
+        bench_sampler(the_run, s, k, n, repeats, device, guidance=guidance, eta=eta)
+        for s, k in plan
     ]
     fds: list[tuple[float, str] | None] = [None] * len(results)
     accs: list[float | None] = [None] * len(results)
@@ -131,7 +135,8 @@ def sample_bench(
     table = Table("sampler", "steps", "img/s", "range", "speed", "FD", "FD vs first", "cond. acc")
     for r, f, acc in zip(results, fds, accs, strict=True):
         table.add_row(
-            r.sampler, str(r.steps), f"{r.median:,.2f}",
+            r.sampler + (f" (eta {eta:g})" if eta is not None and r.sampler == "ddim" else ""),
+            str(r.steps), f"{r.median:,.2f}",
             f"{min(r.images_per_s):,.2f}-{max(r.images_per_s):,.2f}",
             f"{r.median / base.median:.1f}x",
             f"{f[0]:.3f}" if f else "-",

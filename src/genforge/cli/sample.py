@@ -48,6 +48,10 @@ def sample_command(
         float | None,
         typer.Option(help="Conditional diffusion runs: classifier-free guidance (0 = none)."),
     ] = None,
+    eta: Annotated[
+        float | None,
+        typer.Option(help="ddim sampler: 0 deterministic (default) to 1 (DDPM-like noise)."),
+    ] = None,
     best_of: Annotated[
         int | None,
         typer.Option(help="Quality gate: draw up to this many candidates per kept image."),
@@ -79,7 +83,8 @@ def sample_command(
             f"run '{found.name}' is a text model; generate with: genforge generate text "
             f"{found.name} --prompt TEXT --n {n or 4} --do-sample (all decoding options: --help)"
         )
-    pipe = open_pipeline(found, device, ema, sampler, steps, guidance, checkpoint=checkpoint)
+    pipe = open_pipeline(found, device, ema, sampler, steps, guidance, checkpoint=checkpoint,
+                         eta=eta)  # fmt: skip
     if interpolate is not None:
         if out is None:
             raise GenforgeError("--interpolate needs --out walk.gif or --out walk.mp4")

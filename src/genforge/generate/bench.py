@@ -55,12 +55,14 @@ def bench_sampler(
     device: str = "auto",
     seed: int = 0,
     guidance: float | None = None,
+    eta: float | None = None,
 ) -> SamplerBench:
     """Time `repeats` draws of `n` images with `sampler` (seeds seed, seed+1, ...); a
-    conditional run samples at `guidance` (None: the run's default)."""
+    conditional run samples at `guidance` (None: the run's default); `eta` applies to ddim."""
     if n < 1 or repeats < 1:
         raise GenforgeError("--n and --repeats must be at least 1")
-    pipe = DiffusionPipeline(run, device, sampler=sampler, steps=steps, guidance=guidance)
+    pipe = DiffusionPipeline(run, device, sampler=sampler, steps=steps, guidance=guidance,
+                             eta=eta if sampler == "ddim" else None)  # fmt: skip
     pipe.sample(1, seed=seed)  # warm-up: first-call allocations, kernel selection
     rates, images, labels = [], [], []
     for r in range(repeats):

@@ -99,16 +99,21 @@ def denoise(
     net: nn.Module | None = None,
     generator: torch.Generator | None = None,
     timesteps: torch.Tensor | None = None,
+    eta: float | None = None,
 ) -> torch.Tensor:
     """Run the reverse chain from x (B, C, H, W) at the first timestep down to an image.
 
     Args:
         timesteps: a tail of `scheduler.timesteps` to start later in the chain (SDEdit).
+        eta: DDIM's stochasticity (Song et al. 2021, eq. 16): 0 deterministic (the default),
+            1 the DDPM posterior's variance; its noise is drawn from `generator`.
     """
+    options = dict(STEP_OPTIONS.get(type(scheduler).__name__, {}))
+    if eta is not None:
+        options["eta"] = eta
     for t in scheduler.timesteps if timesteps is None else timesteps:
         x_in = scheduler.scale_model_input(x, t)
         out = model.predict(x_in, t.to(x.device), labels, guidance, net)  # eps or v
-        options = STEP_OPTIONS.get(type(scheduler).__name__, {})
         x = scheduler.step(out, t, x, generator=generator, **options).prev_sample  # x_t -> x_{t-1}
     return x.clamp(-1, 1)
 
@@ -174,6 +179,7 @@ class DiffusionPipeline(ImagePipeline):
         sampler: "ddpm", "ddim" or "dpm-solver++".
         steps: denoising steps (default 1000 / 50 / 20 per sampler).
         guidance: classifier-free guidance scale of a conditional run (default: the run's).
+        eta: DDIM only: 0 (default) deterministic, up to 1 (DDPM-like noise at every step).
     """
 
     def __init__(
@@ -185,6 +191,7 @@ class DiffusionPipeline(ImagePipeline):
         steps: int | None = None,
         guidance: float | None = None,
         checkpoint: str = "last",
+        eta: float | None = None,
     ):
         super().__init__(run, device=device, use_ema=use_ema, checkpoint=checkpoint)
         self.model: DDPM
@@ -198,7 +205,12 @@ class DiffusionPipeline(ImagePipeline):
                 f"is an unconditional {self.model_name}"
             )
         make_sampler(sampler, self.model.scheduler, steps)  # fail early on bad name/steps
-        self.sampler, self.steps, self.guidance = sampler, steps, guidance
+        if eta is not None:
+            if sampler != "ddim":
+                raise GenforgeError(f"--eta applies to the ddim sampler, not {sampler}")
+            if not 0 <= eta <= 1:
+                raise GenforgeError(f"--eta must be between 0 and 1, got {eta}")
+        self.sampler, self.steps, self.guidance, self.eta = sampler, steps, guidance, eta
 
     def scheduler(self) -> Any:
         return make_sampler(self.sampler, self.model.scheduler, self.steps)
@@ -222,7 +234,8 @@ class DiffusionPipeline(ImagePipeline):
         for i in range(0, z.size(0), batch_size):
             x = z[i : i + batch_size].view(-1, c, s, s).to(self.device)
             y = labels[i : i + batch_size].to(self.device) if labels is not None else None
-            x = denoise(self.model, x, self.scheduler(), y, self.guidance, generator=g)
+            x = denoise(self.model, x, self.scheduler(), y, self.guidance, generator=g,
+                        eta=self.eta)  # fmt: skip
             out.append(x.float().cpu())
         return torch.cat(out)
 
