@@ -43,8 +43,7 @@ def open_pipeline(
         from genforge.generate.diffusion import DiffusionPipeline
 
         return DiffusionPipeline(
-            run, device, use_ema, sampler or "ddim", steps, guidance, checkpoint=checkpoint,
-            eta=eta,
+            run, device, use_ema, sampler or "ddim", steps, guidance, checkpoint, eta
         )
     given = [k for k, v in {"--sampler": sampler, "--steps": steps, "--guidance": guidance,
                             "--eta": eta}.items() if v is not None]  # fmt: skip
