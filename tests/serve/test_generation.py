@@ -213,3 +213,36 @@ def test_batcher_settings_are_checked():
     for bad in ({"workers": 0}, {"max_requests": 0}, {"max_wait_ms": -1}):
         with pytest.raises(GenforgeError, match="at least"):
             Batcher(**bad)
+
+
+def test_bf16_weights_cast_once_give_the_autocast_images(runs_dir):
+    """The bf16 cache stores the generator's conv/linear weights in bf16 once; the images are
+    exactly those of autocast re-casting fp32 weights on every call, and the discriminator
+    (used outside autocast by best-of scoring) stays fp32."""
+    from genforge.serve.generation import Loaded
+    from genforge.serve.modalities import get_modality
+
+    run = Run(runs_dir / "cg")
+    cast = ModelCache(precision="bf16").get(run)
+    h = get_modality("image")
+    plain = Loaded(run, "image", "cgan", h, h.load(run, "cpu"), run.step, 0.0, 0, "bf16")
+    asks = [Request(n=2, seed=5, label="3"), Request(n=1, seed=9)]
+    for xs, ys in zip(cast.sample(asks), plain.sample(asks), strict=True):
+        for x, y in zip(xs, ys, strict=True):
+            assert np.array_equal(x.image, y.image)
+    nets = cast.model.model.networks()
+    dtypes = {p.dtype for p in nets["generator"].parameters()}
+    assert torch.bfloat16 in dtypes  # really stored cast
+    assert {p.dtype for p in nets["discriminator"].parameters()} == {torch.float32}
+
+
+def test_bf16_diffusion_and_text_to_image_serve_with_cast_weights(diffusion_runs):
+    """The UNets (and a t2i run's text encoder beside them) sample under the bf16 cache."""
+    cache = ModelCache(precision="bf16")
+    for name, ask in (("cd", Request(n=2, seed=1, label="3", steps=2)),
+                      ("ti", Request(n=1, seed=2, prompt="a handwritten seven", steps=2))):  # fmt: skip
+        loaded = cache.get(Run(diffusion_runs / name))
+        (images,) = loaded.sample([ask])
+        assert len(images) == ask.n and images[0].image.dtype == np.uint8
+        unet = loaded.model.model.networks()["unet"]
+        assert torch.bfloat16 in {p.dtype for p in unet.parameters()}
