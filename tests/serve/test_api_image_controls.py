@@ -61,10 +61,10 @@ def test_each_run_lists_the_controls_it_takes(mixed):
     runs = {r["name"]: r["controls"] for r in c.get("/v1/runs").json()}
     assert runs["dc"] == ["n", "seed", "truncation", "best_of"]
     assert runs["cg"] == ["n", "seed", "label", "truncation", "best_of"]
-    assert runs["dd"] == ["n", "seed", "sampler", "steps", "truncation", "best_of"]
-    assert runs["cd"] == ["n", "seed", "label", "sampler", "steps", "guidance", "truncation",
-                          "best_of"]  # fmt: skip
-    assert runs["ti"] == ["n", "seed", "prompt", "label", "sampler", "steps", "guidance"]
+    assert runs["dd"] == ["n", "seed", "sampler", "steps", "eta", "truncation", "best_of"]
+    assert runs["cd"] == ["n", "seed", "label", "sampler", "steps", "eta", "guidance",
+                          "truncation", "best_of"]  # fmt: skip
+    assert runs["ti"] == ["n", "seed", "prompt", "label", "sampler", "steps", "eta", "guidance"]
     cd = c.get("/v1/runs/cd/controls").json()
     assert cd["samplers"] == ["ddpm", "ddim", "dpm-solver++"] and cd["default_sampler"] == "ddim"
     assert cd["default_steps"] == {"ddpm": 50, "ddim": 50, "dpm-solver++": 20}  # 50 timesteps
@@ -169,3 +169,26 @@ def test_best_of_keeps_the_best_scored_candidate(mixed):
     one = gen(c, "dc", n=2, seed=8, best_of=1).json()["outputs"]
     plain = gen(c, "dc", n=2, seed=8).json()["outputs"]
     assert all(np.array_equal(pixels(a), pixels(b)) for a, b in zip(one, plain, strict=True))
+
+
+def test_ddim_eta_matches_the_cli_and_is_checked(mixed):
+    """eta > 0 makes DDIM draw seeded noise per step: the served images are the CLI's, a
+    request with eta runs alone in its batch, and eta with another sampler is refused."""
+    from genforge.generate.diffusion import DiffusionPipeline
+
+    c = mixed()
+    r = gen(c, "dd", n=2, seed=4, steps=3, eta=0.5)
+    assert r.status_code == 200, r.text
+    outs = r.json()["outputs"]
+    assert outs[0]["params"]["eta"] == 0.5
+    want = DiffusionPipeline(Run(mixed.runs / "dd"), "cpu", steps=3, eta=0.5).sample(2, seed=4)
+    assert all(close(pixels(o), w) for o, w in zip(outs, as_u8(want), strict=True))
+    plain = gen(c, "dd", n=2, seed=4, steps=3).json()["outputs"]
+    assert "eta" not in plain[0]["params"]
+    assert not np.array_equal(pixels(plain[0]), pixels(outs[0]))
+    bad = gen(c, "dd", sampler="ddpm", eta=0.5)
+    assert bad.status_code == 400 and bad.json()["detail"] == (
+        "eta applies to the ddim sampler, not ddpm"
+    )
+    assert gen(c, "dd", eta=1.5).status_code == 422
+    assert gen(c, "dc", eta=0.5).status_code == 400  # a GAN takes no eta

@@ -79,7 +79,9 @@ def test_train_generate_gallery_in_browser(tmp_path: Path, free_port, start_serv
             expect(page.locator("#gen-controls [name=sampler]")).to_have_value("ddim")
             for name in ("steps", "guidance", "label", "best_of"):
                 expect(page.locator(f"#gen-controls [name={name}]")).to_have_count(1)
+            expect(page.locator("#gen-controls [name=eta]")).to_be_visible()  # ddim's option
             page.select_option("#gen-controls [name=sampler]", "dpm-solver++")
+            expect(page.locator("#gen-controls [name=eta]")).to_be_hidden()
             page.fill("#gen-controls [name=steps]", "3")
             page.fill("#gen-controls [name=guidance]", "2")
             page.fill("#gen-controls [name=n]", "2")

@@ -144,6 +144,7 @@ def test_mixed_samplers_in_one_batch_equal_unbatched(diffusion_runs):
         (cd, Request(n=1, seed=4, sampler="ddim", steps=3, guidance=5.0, label="1")),
         (cd, Request(n=1, seed=5, sampler="ddpm", steps=3)),
         (cd, Request(n=1, seed=6, sampler="ddim", steps=2, truncation=0.8)),
+        (cd, Request(n=2, seed=1, sampler="ddim", steps=3, eta=0.5)),  # stochastic: alone
         (ti, Request(n=2, seed=7, steps=3, prompt="a handwritten seven")),
         (ti, Request(n=1, seed=8, steps=3, label=2)),
         (ti, Request(n=1, seed=9, steps=3, prompt="a handwritten two", guidance=1.0)),

@@ -43,6 +43,7 @@ class Request:
     # image runs: diffusion sampling (None: the run's defaults) and best-of-k by quality score
     sampler: str | None = None
     guidance: float | None = None
+    eta: float | None = None  # ddim only: 0 deterministic .. 1
     best_of: int | None = None
     # attribute-conditional runs (attrgan): {attribute: value}; the others random per seed
     attributes: dict[str, str] | None = None
@@ -108,7 +109,8 @@ class ImageOut:
 
 def image_controls(cfg: dict[str, Any]) -> tuple[str, ...]:
     """The playground fields of one image run, from its config: GANs and VAEs take a
-    truncation and best-of; diffusion runs a sampler, steps and (conditional) guidance;
+    truncation and best-of; diffusion runs a sampler, steps, ddim's eta and (conditional)
+    guidance;
     text-to-image runs a prompt; translation and super-resolution runs are not sampled here."""
     from genforge.models import get_entry
     from genforge.models.diffusion import DDPM
@@ -123,9 +125,9 @@ def image_controls(cfg: dict[str, Any]) -> tuple[str, ...]:
     if not issubclass(family, DDPM):
         return ("n", "seed", *label, "truncation", "best_of")
     if hasattr(family, "tokenize"):  # text-to-image
-        return ("n", "seed", "prompt", *label, "sampler", "steps", "guidance")
+        return ("n", "seed", "prompt", *label, "sampler", "steps", "eta", "guidance")
     guidance = ("guidance",) if conditional else ()
-    return ("n", "seed", *label, "sampler", "steps", *guidance, "truncation", "best_of")
+    return ("n", "seed", *label, "sampler", "steps", "eta", *guidance, "truncation", "best_of")
 
 
 def _is_diffusion(pipe) -> bool:
@@ -134,10 +136,10 @@ def _is_diffusion(pipe) -> bool:
     return isinstance(pipe.model, DDPM)
 
 
-def diffusion_settings(pipe, r: Request) -> tuple[str, int, float | None]:
-    """(sampler, steps, guidance) a request runs with: its own, else the pipeline's defaults
-    (DDIM, 50 steps; a sampler's own default steps when only the sampler is given; the run's
-    guidance scale for conditional runs, None for unconditional ones)."""
+def diffusion_settings(pipe, r: Request) -> tuple[str, int, float | None, float | None]:
+    """(sampler, steps, guidance, eta) a request runs with: its own, else the pipeline's
+    defaults (DDIM, 50 steps; a sampler's own default steps when only the sampler is given; the
+    run's guidance scale for conditional runs, None for unconditional ones; eta 0 is None)."""
     from genforge.generate.diffusion import SAMPLERS
 
     sampler = r.sampler or pipe.sampler
@@ -147,7 +149,14 @@ def diffusion_settings(pipe, r: Request) -> tuple[str, int, float | None]:
     guidance = r.guidance
     if guidance is None and pipe.model.conditional:
         guidance = float(pipe.model.config.guidance)
-    return sampler, int(steps), guidance
+    return sampler, int(steps), guidance, (r.eta or None)
+
+
+def is_stochastic(settings: tuple) -> bool:
+    """Settings that draw fresh noise at every step (from the request's seed): such a request
+    runs alone, as `genforge sample` would."""
+    sampler, _, _, eta = settings
+    return sampler in STOCHASTIC_SAMPLERS or eta is not None
 
 
 _SCORER_LOCK = threading.Lock()
@@ -179,10 +188,10 @@ def sample_images(pipe, requests: list[Request]) -> list[list[ImageOut]]:
     groups: dict[tuple, list[int]] = {}
     for i, r in enumerate(requests):
         key = diffusion_settings(pipe, r)
-        groups.setdefault((*key, i) if key[0] in STOCHASTIC_SAMPLERS else key, []).append(i)
+        groups.setdefault((*key, i) if is_stochastic(key) else key, []).append(i)
     out: list[list[ImageOut]] = [[] for _ in requests]
     for key, idx in groups.items():
-        for i, images in zip(idx, _sample_group(pipe, [requests[i] for i in idx], key[:3]),
+        for i, images in zip(idx, _sample_group(pipe, [requests[i] for i in idx], key[:4]),
                              strict=True):  # fmt: skip
             out[i] = images
     return out
@@ -218,11 +227,13 @@ def _sample_group(pipe, requests: list[Request], settings: tuple | None) -> list
     if settings is None:
         images = pipe.generate(z, y)  # (sum n * k, C, H, W) in [-1, 1]
     else:
-        sampler, steps, guidance = settings
-        images = _denoise(pipe, z, y, sampler, steps, guidance, gens[0])
+        sampler, steps, guidance, eta = settings
+        images = _denoise(pipe, z, y, sampler, steps, guidance, gens[0], eta=eta)
         extra = {"sampler": sampler, "steps": steps}
         if guidance is not None:
             extra["guidance"] = guidance
+        if eta is not None:
+            extra["eta"] = eta
     out, i = [], 0
     for r in requests:
         k = r.best_of or 1
@@ -245,7 +256,8 @@ def _sample_group(pipe, requests: list[Request], settings: tuple | None) -> list
 
 
 @torch.no_grad()
-def _denoise(pipe, z, y, sampler: str, steps: int, guidance, generator, batch: int = 256):
+def _denoise(pipe, z, y, sampler: str, steps: int, guidance, generator, batch: int = 256,
+             eta: float | None = None):  # fmt: skip
     """DiffusionPipeline.generate with explicit settings (the cached pipeline is shared by
     requests with different ones, so its own attributes stay untouched)."""
     from genforge.generate.diffusion import denoise, make_sampler
@@ -256,7 +268,7 @@ def _denoise(pipe, z, y, sampler: str, steps: int, guidance, generator, batch: i
         x = z[i : i + batch].view(-1, c, s, s).to(pipe.device)
         yb = y[i : i + batch].to(pipe.device) if y is not None else None
         scheduler = make_sampler(sampler, pipe.model.scheduler, steps)
-        x = denoise(pipe.model, x, scheduler, yb, guidance, generator=generator)
+        x = denoise(pipe.model, x, scheduler, yb, guidance, generator=generator, eta=eta)
         out.append(x.float().cpu())
     return torch.cat(out)
 
@@ -286,7 +298,9 @@ def _check_image(pipe, r: Request) -> None:
     if r.prompt is not None:
         pipe.model.tokenize(r.prompt)  # unknown words, too long
     if _is_diffusion(pipe):
-        steps = diffusion_settings(pipe, r)[1]
+        sampler, steps = diffusion_settings(pipe, r)[:2]
+        if r.eta is not None and sampler != "ddim":
+            raise GenforgeError(f"eta applies to the ddim sampler, not {sampler}")
         total = int(pipe.model.scheduler.config.num_train_timesteps)
         if not 1 <= steps <= total:
             raise GenforgeError(f"steps must be between 1 and {total} for this model, got {steps}")
@@ -474,7 +488,7 @@ MODALITIES: dict[str, Modality] = {
         _load_image,
         sample_images,
         encode_image,
-        ("n", "seed", "prompt", "label", "sampler", "steps", "guidance"),
+        ("n", "seed", "prompt", "label", "sampler", "steps", "eta", "guidance"),
         check=_check_image,
         run_controls=image_controls,
     ),
@@ -483,7 +497,7 @@ MODALITIES: dict[str, Modality] = {
 # Request fields a modality may refuse (anything not in its controls).
 OPTIONAL_FIELDS = ("label", "truncation", "prompt", "steps", "max_new_tokens", "decoding",
                    "num_beams", "temperature", "top_k", "top_p", "watermark", "sampler",
-                   "guidance", "best_of", "attributes")  # fmt: skip
+                   "guidance", "eta", "best_of", "attributes")  # fmt: skip
 
 
 def run_modality(run: Run) -> str:

@@ -108,6 +108,10 @@ class GenerateRequest(Strict):
     guidance: float | None = Field(
         default=None, ge=0, le=100, description="conditional diffusion: classifier-free scale"
     )
+    eta: float | None = Field(
+        default=None, ge=0, le=1, description="diffusion, ddim sampler: per-step noise, "
+        "0 deterministic (default) to 1",
+    )  # fmt: skip
     best_of: int | None = Field(
         default=None, ge=1, description="GANs, VAEs, diffusion: keep the best-scored of k "
         "candidates per output (the quality gate's score)",

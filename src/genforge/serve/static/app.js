@@ -343,6 +343,7 @@ const CONTROL_INPUTS = {
     ...ctl.samplers.map((s) => el("option", { value: s, ...(s === ctl.default_sampler ? { selected: "" } : {}) }, s)))),
   steps: (run, ctl) => num("steps", "Denoising steps", { min: 1, max: ctl.max_sampling_steps ?? undefined,
     placeholder: `default ${ctl.default_steps?.[ctl.default_sampler] ?? ""}` }),
+  eta: () => num("eta", "DDIM eta (0 = deterministic; empty = 0)", { step: "0.1", min: 0, max: 1 }),
   guidance: (run, ctl) => num("guidance", `Guidance (empty = ${ctl.default_guidance ?? "model default"})`, { step: "0.5", min: 0, max: 100 }),
   best_of: (run, ctl) => num("best_of", "Best of k (quality score; empty = off)", { min: 1, max: ctl.max_best_of }),
   max_new_tokens: () => num("max_new_tokens", "Max new tokens (empty = model default)", { min: 1, max: state.info.limits.max_new_tokens }),
@@ -355,7 +356,7 @@ const CONTROL_INPUTS = {
   top_p: () => num("top_p", "Top-p (empty = off)", { step: "0.05", min: "0.05", max: 1, "data-when": "sampling" }),
   watermark: () => el("label", { "data-control": "watermark", class: "check" }, el("input", { name: "watermark", type: "checkbox", value: "true" }), " Watermark the text (green-list)"),
 };
-const NUMERIC = new Set(["n", "seed", "steps", "truncation", "max_new_tokens", "num_beams", "temperature", "top_k", "top_p", "guidance", "best_of"]);
+const NUMERIC = new Set(["n", "seed", "steps", "truncation", "max_new_tokens", "num_beams", "temperature", "top_k", "top_p", "guidance", "eta", "best_of"]);
 
 const loadGenerate = guard(async () => {
   await refreshRuns();
@@ -375,6 +376,16 @@ function syncDecoding() {
     input.closest("label").hidden = !on;
     if (!on) input.value = "";
   });
+}
+
+function syncSampler() {
+  // DDIM's eta shows only with the ddim sampler (the others refuse it).
+  const sel = $("#gen-controls [name=sampler]");
+  const eta = $("#gen-controls [name=eta]");
+  if (!sel || !eta) return;
+  const on = sel.value === "ddim";
+  eta.closest("label").hidden = !on;
+  if (!on) eta.value = "";
 }
 
 async function runControls(run) {
@@ -404,11 +415,13 @@ async function renderControls(preset = {}) {
   }
   $("#gen-controls [name=decoding]")?.addEventListener("change", syncDecoding);
   $("#gen-controls [name=n]")?.addEventListener("input", syncDecoding);
+  $("#gen-controls [name=sampler]")?.addEventListener("change", syncSampler);
   $("#gen-controls [name=sampler]")?.addEventListener("change", (e) => {
     const steps = $("#gen-controls [name=steps]");
     if (steps) steps.placeholder = `default ${ctl.default_steps[e.target.value] ?? ""}`;
   });
   syncDecoding();
+  syncSampler();
 }
 
 const generate = guard(async (ev) => {
@@ -500,7 +513,7 @@ function paramLine(kind, p, watermarked) {
   const parts = [];
   if (p.prompt) parts.push(`"${p.prompt}"`);
   if (p.label !== undefined && p.label !== null) parts.push(`label ${p.label}`);
-  if (p.sampler) parts.push(`${p.sampler} ${p.steps} steps`);
+  if (p.sampler) parts.push(`${p.sampler} ${p.steps} steps${p.eta ? ` eta ${p.eta}` : ""}`);
   if (p.guidance !== undefined && p.guidance !== null) parts.push(`guidance ${p.guidance}`);
   if (p.truncation !== undefined && p.truncation !== null) parts.push(`trunc ${p.truncation}`);
   if (p.best_of) parts.push(`best of ${p.best_of} (score ${p.score})`);
