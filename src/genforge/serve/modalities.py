@@ -110,8 +110,8 @@ class ImageOut:
 def image_controls(cfg: dict[str, Any]) -> tuple[str, ...]:
     """The playground fields of one image run, from its config: GANs and VAEs take a
     truncation and best-of; diffusion runs a sampler, steps, ddim's eta and (conditional)
-    guidance;
-    text-to-image runs a prompt; translation and super-resolution runs are not sampled here."""
+    guidance; text-to-image runs a prompt; translation and super-resolution runs are not
+    sampled here."""
     from genforge.models import get_entry
     from genforge.models.diffusion import DDPM
 
