@@ -124,9 +124,10 @@ def sample_bench(
     fds: list[tuple[float, str] | None] = [None] * len(results)
     accs: list[float | None] = [None] * len(results)
     if fd:  # the Evaluation package's measures, in the run's domain feature space
-        from genforge.evaluate.image import conditional_accuracy, fd_between, fd_real_floor
+        from genforge.evaluate.image import ImageEvaluator, conditional_accuracy
 
-        fds = [fd_between(the_run, r.images) for r in results]
+        ev = ImageEvaluator(the_run, features="auto")  # one reference set for every sampler
+        fds = [(ev.fd(r.images), ev.fd_label) for r in results]
         accs = [
             conditional_accuracy(the_run, r.images, r.labels) if r.labels is not None else None
             for r in results
@@ -146,10 +147,10 @@ def sample_bench(
     Console(width=max(console.width, 110)).print(table)
     if fd and fds[0]:
         console.print(f"FD: {fds[0][1]} ({len(base.images)} images per sampler)")
-        floor = fd_real_floor(the_run)
+        floor = ev.fd_real_floor()
         if floor is not None:
-            console.print(f"FD of {floor[1]} held-out real images to the same reference: "
-                          f"{floor[0]:.3f} (the floor; FD falls with more images)")  # fmt: skip
+            console.print(f"FD of {len(ev.data.val)} held-out real images to the same "
+                          f"reference: {floor:.3f} (the floor; FD falls with more images)")  # fmt: skip
 
 
 @app.command("text")

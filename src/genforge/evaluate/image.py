@@ -189,6 +189,13 @@ class ImageEvaluator:
     def fd(self, images: torch.Tensor) -> float:
         return im.frechet_distance(self.ref_features(), self.space.features(images))
 
+    def fd_real_floor(self) -> float | None:
+        """FD of the run's held-out real images to the same reference: the value a perfect
+        model would reach at that sample size (None with fewer than two)."""
+        if len(self.data.val) < 2:
+            return None
+        return im.frechet_distance(self.ref_features(), self.space.features(self.data.val))
+
     def conditional_accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> float:
         if self.classifier is None:
             raise GenforgeError("conditional accuracy needs labeled data (class subfolders)")
@@ -238,8 +245,8 @@ class ImageEvaluator:
         metrics.append(
             Metric(self.fd_key, self.fd_label, im.frechet_distance(ref, fake), "lower", note)
         )
-        if len(d.val) >= 2:
-            floor = im.frechet_distance(ref, self.space.features(d.val))
+        floor = self.fd_real_floor()
+        if floor is not None:
             metrics.append(
                 Metric(
                     "fd_real_floor",
@@ -561,22 +568,6 @@ def evaluate_run(
     if restoration:
         result = rs.restoration_result(run, result, seed, device, sampler, steps)
     return result
-
-
-def fd_between(run: Run | str | Path, images: torch.Tensor) -> tuple[float, str]:
-    """Fréchet distance of `images` to the run's training images, with its honest label."""
-    ev = ImageEvaluator(run, features="auto")
-    return ev.fd(images), ev.fd_label
-
-
-def fd_real_floor(run: Run | str | Path) -> tuple[float, int] | None:
-    """FD of the run's held-out real images to its training images (the value a perfect
-    model would reach at that sample size) and how many there were; None without two."""
-    ev = ImageEvaluator(run, features="auto")
-    val = ev.data.val
-    if len(val) < 2:
-        return None
-    return im.frechet_distance(ev.ref_features(), ev.space.features(val)), len(val)
 
 
 def conditional_accuracy(
