@@ -23,6 +23,7 @@ def test_demo_end_to_end_leaves_a_run_a_report_a_grid_and_an_indexed_sheet(tmp_p
     res = run_characters(demo=True, runs_dir=tmp_path / "runs", pdf=True, log=lines.append, **TINY)
     run = resolve_run(res.run.name, tmp_path / "runs")
     assert run.read_config()["model"] == "attrgan" and run.step == 2
+    assert run.read_config()["model_config"]["diffaug"] == "translation"  # the recipe's default
     html = res.report[0].read_text()
     assert res.report[1].suffix == ".pdf" and res.report[1].stat().st_size > 0
     for text in ("Verdict", "Attribute accuracy", "FD (judge features, not FID)",
@@ -31,6 +32,8 @@ def test_demo_end_to_end_leaves_a_run_a_report_a_grid_and_an_indexed_sheet(tmp_p
     m = json.loads((res.out_dir / "metrics.json").read_text())
     assert set(m["attribute_accuracy_generated"]) == {"hair", "eyes", "smile", "skin", "accessory"}
     assert m["combinations"] == 6 and not m["all_combinations"] and m["generated"] == 12
+    assert m["diffaug"] == "translation" and m["widths"] == {"generator": 4, "discriminator": 4}
+    assert "DiffAugment translation" in html and any("DiffAugment translation" in x for x in lines)
     assert all(0 <= v <= 1 for v in m["attribute_accuracy_generated"].values())
     assert res.verdict_level in ("ok", "warn", "bad")
     # sprite sheet: cells edge to edge, the index names every cell's place and attributes
@@ -53,9 +56,11 @@ def test_folder_with_attributes_csv(tmp_path):
     csv_path = write_sprite_folder(tmp_path / "sprites", num_images=30, seed=1)
     (tmp_path / "sprites" / "notes.txt").write_text("not an image")
     res = run_characters(str(tmp_path / "sprites"), csv_path, runs_dir=tmp_path / "runs",
-                         log=lambda _: None, **TINY)  # fmt: skip
+                         diffaug="", log=lambda _: None, **TINY)  # fmt: skip
     cfg = res.run.read_config()
     assert cfg["data"]["attributes"] == str(csv_path.resolve())
+    assert cfg["model_config"]["diffaug"] == ""  # DiffAugment off
+    assert "DiffAugment off" in res.report[0].read_text()
     assert cfg["spec"]["attributes"]["hair"] == sorted(["black", "brown", "blonde", "red", "blue"])
 
 

@@ -199,6 +199,13 @@ def characters_command(
     batch_size: Annotated[int, typer.Option(help="Images per training step.")] = 32,
     width: Annotated[int, typer.Option(help="Generator width (ngf).")] = 16,
     d_width: Annotated[int, typer.Option(help="Discriminator width (ndf).")] = 32,
+    diffaug: Annotated[
+        str,
+        typer.Option(
+            help="DiffAugment policy for the discriminator: translation, cutout, color "
+            "(comma-separated; '' for none)."
+        ),
+    ] = "translation",
     precision: Annotated[str, typer.Option(help="fp32, bf16 (CPU/GPU) or fp16 (GPU).")] = "bf16",
     image_size: Annotated[int, typer.Option(help="Square image size (folders).")] = 64,
     samples_per_combo: Annotated[
@@ -220,7 +227,8 @@ def characters_command(
 
     result = run_characters(
         data, attributes, demo=demo, run=run, name=name, out=out, pdf=pdf, steps=steps,
-        batch_size=batch_size, width=width, d_width=d_width, precision=precision,
+        batch_size=batch_size, width=width, d_width=d_width, diffaug=diffaug,
+        precision=precision,
         image_size=image_size,
         samples_per_combo=samples_per_combo, max_combos=max_combos,
         classifier_steps=classifier_steps, seed=seed, device=device, runs_dir=runs_dir,

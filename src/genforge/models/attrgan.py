@@ -32,6 +32,7 @@ from torch import nn
 from genforge.core.errors import GenforgeError
 from genforge.models.base import Batch, ImageModel, ImageSpec
 from genforge.models.dcgan import _channels, dcgan_init
+from genforge.models.diffaug import diff_augment, parse_policy
 
 # ---------------------------------------------------------------------------------------
 # Building blocks
@@ -151,6 +152,8 @@ class AttrGANConfig:
     # attribute fidelity for diversity (AC-GAN pushes G towards the easiest-to-classify look)
     minibatch_std: bool = False  # D sees the batch's feature spread (against mode collapse)
     n_critic: int = 1  # D updates per G update
+    diffaug: str = ""  # DiffAugment policy for everything D sees, e.g. "translation" (diffaug.py):
+    # against D memorising a small training set
 
 
 class AttrGAN(ImageModel):
@@ -167,6 +170,7 @@ class AttrGAN(ImageModel):
                 "(a filename column and one column per attribute), or --data sprites"
             )
         self.sizes = [len(v) for _, v in spec.attributes]
+        self.policy = parse_policy(config.diffaug)
         self.generator = AttrGenerator(config.latent_dim, spec.channels, spec.size, config.ngf,
                                        self.sizes, config.embed_dim)  # fmt: skip
         self.discriminator = AttrDiscriminator(spec.channels, spec.size, config.ndf, self.sizes,
@@ -222,6 +226,7 @@ class AttrGAN(ImageModel):
         G, D = nets["generator"], nets["discriminator"]
         opt_g, opt_d = opts["generator"], opts["discriminator"]
         cfg = self.config
+        aug = (lambda x: diff_augment(x, self.policy)) if self.policy else (lambda x: x)
 
         # (1) Update D: hinge loss on real/fake with the real attributes, plus learning to
         #     classify the attributes of real images (auxiliary heads)
@@ -230,8 +235,8 @@ class AttrGAN(ImageModel):
             z = torch.randn(real.size(0), cfg.latent_dim, device=real.device)
             with torch.no_grad():
                 fake = G(z, codes)
-            d_real, aux_real = D(real, codes)
-            d_fake, _ = D(fake, codes)
+            d_real, aux_real = D(aug(real), codes)
+            d_fake, _ = D(aug(fake), codes)
             loss_adv = F.relu(1.0 - d_real.float()).mean() + F.relu(1.0 + d_fake.float()).mean()
             loss_aux = attribute_ce(aux_real.float(), codes, self.sizes)
             loss_d = loss_adv + cfg.aux_weight * loss_aux
@@ -241,7 +246,7 @@ class AttrGAN(ImageModel):
 
         # (2) Update G: fool D, and make the asked attributes recognisable to D's classifier
         z = torch.randn(real.size(0), cfg.latent_dim, device=real.device)
-        d_gen, aux_gen = D(G(z, codes), codes)
+        d_gen, aux_gen = D(aug(G(z, codes)), codes)
         loss_g_adv = -d_gen.float().mean()
         loss_g_aux = attribute_ce(aux_gen.float(), codes, self.sizes)
         g_aux = cfg.aux_weight if cfg.g_aux_weight is None else cfg.g_aux_weight

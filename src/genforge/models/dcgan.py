@@ -19,6 +19,7 @@ from torch import nn
 
 from genforge.core.errors import GenforgeError
 from genforge.models.base import ImageSpec
+from genforge.models.diffaug import parse_policy
 from genforge.models.gan import GAN, Loss
 
 Norm = Literal["batch", "spectral", "layer", "none"]
@@ -140,6 +141,7 @@ class DCGANConfig:
     loss: Loss = "bce"
     n_critic: int = 1
     gp_weight: float = 10.0
+    diffaug: str = ""  # DiffAugment policy for everything D sees (diffaug.py), e.g. "translation"
 
 
 class DCGAN(GAN):
@@ -160,4 +162,5 @@ class DCGAN(GAN):
         self.discriminator = DCGANDiscriminator(
             spec.channels, spec.size, config.ndf, config.d_norm, k
         )
+        parse_policy(config.diffaug)  # a bad policy fails before training starts
         self.apply(dcgan_init)

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genforge.models.base import Batch, ImageModel, ImageSpec
+from genforge.models.diffaug import diff_augment, parse_policy
 
 Loss = Literal["bce", "hinge", "wgan-gp"]
 
@@ -105,6 +106,7 @@ class GANConfig:
     loss: Loss = "bce"
     n_critic: int = 1  # D updates per G update (5 for wgan-gp)
     gp_weight: float = 10.0
+    diffaug: str = ""  # DiffAugment policy for everything D sees, e.g. "translation,cutout"
 
 
 class GAN(ImageModel):
@@ -117,6 +119,7 @@ class GAN(ImageModel):
         shape = (spec.channels, spec.size, spec.size)
         self.generator = MLPGenerator(config.latent_dim, config.g_hidden, shape)
         self.discriminator = MLPDiscriminator(shape, config.d_hidden)
+        parse_policy(config.diffaug)  # a bad policy fails before training starts
 
     def networks(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}
@@ -132,6 +135,11 @@ class GAN(ImageModel):
     def _fake_labels(self, labels: torch.Tensor | None) -> torch.Tensor | None:
         return labels if self.conditional else None
 
+    def _augment(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """What D sees instead of an image batch: DiffAugment's policy, or the batch itself."""
+        policy = parse_policy(self.config.diffaug)
+        return (lambda x: diff_augment(x, policy)) if policy else (lambda x: x)
+
     def training_step(
         self,
         nets: dict[str, nn.Module],
@@ -142,14 +150,17 @@ class GAN(ImageModel):
         G, D = nets["generator"], nets["discriminator"]
         opt_g, opt_d = opts["generator"], opts["discriminator"]
         cfg = self.config
+        aug = self._augment()
 
         # (1) Update D: maximize D(x) - D(G(z)) in the chosen loss, n_critic times
+        #     (on augmented images when config.diffaug names a policy; so is G's update)
         for _ in range(cfg.n_critic):
             real, labels = next_batch()
             y = self._fake_labels(labels)
             z = torch.randn(real.size(0), cfg.latent_dim, device=real.device)
             with torch.no_grad():
-                fake = G(z, y)
+                fake = aug(G(z, y))
+            real = aug(real)
             d_real, d_fake = D(real, y).float(), D(fake, y).float()
             loss_d = discriminator_loss(cfg.loss, d_real, d_fake)
             if cfg.loss == "wgan-gp":
@@ -161,7 +172,7 @@ class GAN(ImageModel):
 
         # (2) Update G: fool D on a fresh batch of fakes (same labels as the last real batch)
         z = torch.randn(real.size(0), cfg.latent_dim, device=real.device)
-        loss_g = generator_loss(cfg.loss, D(G(z, y), y).float())
+        loss_g = generator_loss(cfg.loss, D(aug(G(z, y)), y).float())
         opt_g.zero_grad(set_to_none=True)
         accelerator.backward(loss_g)
         opt_g.step()
