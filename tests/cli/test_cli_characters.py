@@ -104,3 +104,19 @@ def test_recipe_characters_evaluates_an_existing_run(cli, char_run, tmp_path):
     assert "--demo uses the embedded sprites" in cli.fails(
         "recipe", "characters", "--demo", "--data", "x"
     )
+
+
+def test_a_run_with_the_separate_classifier_trains_resumes_and_generates(cli, tmp_path):
+    csv_path = write_sprite_folder(tmp_path / "sprites", num_images=16, seed=2)
+    runs = tmp_path / "runs"
+    cli.ok("train", "attrgan", "--data", tmp_path / "sprites", "--attributes", csv_path,
+           "--name", "cls", "--runs-dir", runs, *TINY, "--set", "classifier_weight=1",
+           "--set", "classifier_width=4", "--set", "diffaug=translation")  # fmt: skip
+    cli.ok("train", "--resume", "cls", "--runs-dir", runs, "--steps", "3")
+    log = [json.loads(line) for line in (runs / "cls" / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in log if "cls_real_ce" in r]
+    assert steps and steps[-1]["step"] == 3  # the classifier trained through the resumed step
+    out = cli.ok("generate", "character", "--model", "cls", "--runs-dir", runs, "--hair", "red",
+                 "--n", "2", "--out", "c").stdout  # fmt: skip
+    assert "2 characters from run 'cls'" in out
+    assert len(list((tmp_path / "c").glob("*.png"))) >= 2

@@ -5,6 +5,7 @@ import torch
 
 from genforge.core.errors import GenforgeError
 from genforge.models import ImageSpec, build_model
+from genforge.models.attrgan import attribute_ce
 
 ATTRS = (("hair", ("red", "blue", "black")), ("smile", ("yes", "no")))
 SPEC = ImageSpec(3, 16, 0, (), ATTRS)
@@ -63,7 +64,14 @@ def test_wrong_codes_and_missing_attributes_are_clear_errors():
         build_model("attrgan", ImageSpec(3, 16), TINY)
 
 
-@pytest.mark.parametrize("extra", [{}, {"minibatch_std": True, "g_aux_weight": 0.5}])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"minibatch_std": True, "g_aux_weight": 0.5},
+        {"classifier_weight": 1.0, "diffaug": "translation"},
+    ],
+)
 def test_training_step_updates_both_networks_and_logs_the_auxiliary_losses(extra):
     model = build_model("attrgan", SPEC, {**TINY, **extra})
     nets = model.networks()
@@ -93,3 +101,28 @@ def test_minibatch_std_lets_d_tell_a_collapsed_batch_from_a_varied_one():
         a, _ = D(same, codes)
         b, _ = D(torch.cat([varied[:1], varied[1:]]), codes)
     assert not torch.allclose(a[0], b[0])  # same first image, different batch spread
+
+
+def test_separate_classifier_learns_on_real_images_and_pushes_the_generator():
+    torch.manual_seed(0)
+    model = build_model("attrgan", SPEC, {**TINY, "classifier_weight": 1.0, "classifier_width": 4})
+    assert set(model.networks()) == {"generator", "discriminator", "classifier"}
+    assert "classifier" not in build_model("attrgan", SPEC, TINY).networks()  # off by default
+    real = torch.rand(4, 3, 16, 16) * 2 - 1
+    codes = torch.tensor([[0, 1], [1, 0], [2, 1], [0, 0]])
+    seen = []
+    model.classifier.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach()))
+    nets = model.networks()
+    opts = {k: torch.optim.Adam(n.parameters(), 1e-3) for k, n in nets.items()}
+    logs = model.training_step(nets, opts, lambda: (real, codes), NoAccelerator())
+    assert {"cls_real_ce", "cls_fake_ce"} <= set(logs)
+    assert len(seen) == 2 and torch.equal(seen[1], real)  # G's fakes first, then real images
+    assert not torch.equal(seen[0], real)
+
+    # C's loss on generated images reaches G: with only that loss, G's weights move
+    G, C = model.generator, model.classifier
+    z = torch.randn(4, TINY["latent_dim"])
+    loss = attribute_ce(C(G(z, codes)), codes, model.sizes)
+    G.zero_grad()
+    loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in G.parameters())

@@ -197,7 +197,7 @@ def characters_command(
     pdf: Annotated[bool, typer.Option(help="Also write the report as PDF.")] = False,
     steps: Annotated[int, typer.Option(help="Training steps.")] = 9000,
     batch_size: Annotated[int, typer.Option(help="Images per training step.")] = 32,
-    width: Annotated[int, typer.Option(help="Generator width (ngf).")] = 16,
+    width: Annotated[int, typer.Option(help="Generator width (ngf).")] = 32,
     d_width: Annotated[int, typer.Option(help="Discriminator width (ndf).")] = 32,
     diffaug: Annotated[
         str,
@@ -206,6 +206,13 @@ def characters_command(
             "(comma-separated; '' for none)."
         ),
     ] = "translation",
+    classifier_weight: Annotated[
+        float,
+        typer.Option(
+            help="Push of a separate attribute classifier (no spectral norm) on the generator; "
+            "0 for none."
+        ),
+    ] = 0.0,
     precision: Annotated[str, typer.Option(help="fp32, bf16 (CPU/GPU) or fp16 (GPU).")] = "bf16",
     image_size: Annotated[int, typer.Option(help="Square image size (folders).")] = 64,
     samples_per_combo: Annotated[
@@ -228,6 +235,7 @@ def characters_command(
     result = run_characters(
         data, attributes, demo=demo, run=run, name=name, out=out, pdf=pdf, steps=steps,
         batch_size=batch_size, width=width, d_width=d_width, diffaug=diffaug,
+        classifier_weight=classifier_weight,
         precision=precision,
         image_size=image_size,
         samples_per_combo=samples_per_combo, max_combos=max_combos,

@@ -13,6 +13,9 @@ categorical attributes (hair colour, eye shape, ...; `ImageSpec.attributes`), gi
   arXiv:1610.09585): D learns the attributes on real images, G is pushed to make them
   recognisable. `aux_weight=0` turns it off (projection only).
 
+`diffaug` (e.g. "translation") shows D only DiffAugment-ed images (models/diffaug.py), real and
+generated alike, so it cannot memorise a small training set.
+
 Hinge loss (Lim & Ye 2017). Attribute combinations never seen together in training can still be
 asked for: the condition is built attribute by attribute.
 """
@@ -130,6 +133,30 @@ class AttrDiscriminator(nn.Module):
         return out, self.aux(h)
 
 
+class AttrClassifier(nn.Module):
+    """A separate attribute classifier C for G's training signal: plain conv blocks (no spectral
+    norm, no BatchNorm) down to 8x8, mean- and max-pooled, one linear layer of logits per value.
+
+    D's spectral norm bounds how strongly it can respond to a small, low-contrast part (a dark
+    mouth on dark skin: D's auxiliary head stayed at chance there); C is not bounded. It learns
+    the attributes on real images only; G is pushed to make them recognisable to C."""
+
+    def __init__(self, in_channels: int, size: int, width: int, sizes: list[int]):
+        super().__init__()
+        layers: list[nn.Module] = []
+        c, w = in_channels, width
+        for _ in range(max(1, int(math.log2(size)) - 3)):  # down to 8x8
+            layers += [nn.Conv2d(c, w, 3, 1, 1), nn.LeakyReLU(0.2),
+                       nn.Conv2d(w, w, 4, 2, 1), nn.LeakyReLU(0.2)]  # fmt: skip
+            c, w = w, min(2 * w, 4 * width)
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(2 * c, sum(sizes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.features(x)
+        return self.head(torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3))], dim=1))
+
+
 def attribute_ce(logits: torch.Tensor, codes: torch.Tensor, sizes: list[int]) -> torch.Tensor:
     """Mean over attributes of the cross-entropy of each attribute's slice of `logits`."""
     parts = torch.split(logits, sizes, dim=1)
@@ -154,6 +181,9 @@ class AttrGANConfig:
     n_critic: int = 1  # D updates per G update
     diffaug: str = ""  # DiffAugment policy for everything D sees, e.g. "translation" (diffaug.py):
     # against D memorising a small training set
+    classifier_weight: float = 0.0  # > 0: a separate attribute classifier C (AttrClassifier),
+    # trained on real images, pushes G with this weight (beside D's auxiliary head)
+    classifier_width: int = 32
 
 
 class AttrGAN(ImageModel):
@@ -175,6 +205,11 @@ class AttrGAN(ImageModel):
                                        self.sizes, config.embed_dim)  # fmt: skip
         self.discriminator = AttrDiscriminator(spec.channels, spec.size, config.ndf, self.sizes,
                                                config.minibatch_std)  # fmt: skip
+        self.classifier = (
+            AttrClassifier(spec.channels, spec.size, config.classifier_width, self.sizes)
+            if config.classifier_weight > 0
+            else None
+        )
         self.apply(dcgan_init)
 
     @property
@@ -182,7 +217,10 @@ class AttrGAN(ImageModel):
         return self.spec.attribute_values
 
     def networks(self) -> dict[str, nn.Module]:
-        return {"generator": self.generator, "discriminator": self.discriminator}
+        nets = {"generator": self.generator, "discriminator": self.discriminator}
+        if self.classifier is not None:
+            nets["classifier"] = self.classifier
+        return nets
 
     def sampling_network(self) -> str:
         return "generator"
@@ -246,14 +284,28 @@ class AttrGAN(ImageModel):
 
         # (2) Update G: fool D, and make the asked attributes recognisable to D's classifier
         z = torch.randn(real.size(0), cfg.latent_dim, device=real.device)
-        d_gen, aux_gen = D(aug(G(z, codes)), codes)
+        gen = aug(G(z, codes))
+        d_gen, aux_gen = D(gen, codes)
         loss_g_adv = -d_gen.float().mean()
         loss_g_aux = attribute_ce(aux_gen.float(), codes, self.sizes)
         g_aux = cfg.aux_weight if cfg.g_aux_weight is None else cfg.g_aux_weight
         loss_g = loss_g_adv + g_aux * loss_g_aux
+        C = nets.get("classifier")
+        if C is not None:
+            loss_g_cls = attribute_ce(C(gen).float(), codes, self.sizes)
+            loss_g = loss_g + cfg.classifier_weight * loss_g_cls
         opt_g.zero_grad(set_to_none=True)
         accelerator.backward(loss_g)
         opt_g.step()
+
+        # (3) Update C on the last real batch (its gradients from G's loss are discarded)
+        logs = {}
+        if C is not None:
+            loss_c = attribute_ce(C(aug(real)).float(), codes, self.sizes)
+            opts["classifier"].zero_grad(set_to_none=True)
+            accelerator.backward(loss_c)
+            opts["classifier"].step()
+            logs = {"cls_real_ce": loss_c.detach(), "cls_fake_ce": loss_g_cls.detach()}
 
         return {
             "loss_d": loss_d.detach(),
@@ -262,4 +314,5 @@ class AttrGAN(ImageModel):
             "d_fake": d_fake.detach().float().mean(),
             "aux_real_ce": loss_aux.detach(),
             "aux_fake_ce": loss_g_aux.detach(),
+            **logs,
         }

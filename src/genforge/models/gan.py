@@ -7,6 +7,9 @@ Losses:
 - "bce": the original non-saturating GAN loss (Goodfellow et al. 2014, arXiv:1406.2661).
 - "hinge": hinge loss (Lim & Ye 2017, arXiv:1705.02894), usually with spectral norm in D.
 - "wgan-gp": Wasserstein loss with gradient penalty (Gulrajani et al. 2017, arXiv:1704.00028).
+
+`diffaug` names a DiffAugment policy (diffaug.py): D then sees only augmented images, real and
+generated, in its update and in G's.
 """
 
 from __future__ import annotations
