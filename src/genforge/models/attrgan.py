@@ -35,7 +35,7 @@ from torch import nn
 from genforge.core.errors import GenforgeError
 from genforge.models.base import Batch, ImageModel, ImageSpec
 from genforge.models.dcgan import _channels, dcgan_init
-from genforge.models.diffaug import diff_augment, parse_policy
+from genforge.models.diffaug import augmenter, parse_policy
 
 # ---------------------------------------------------------------------------------------
 # Building blocks
@@ -264,7 +264,7 @@ class AttrGAN(ImageModel):
         G, D = nets["generator"], nets["discriminator"]
         opt_g, opt_d = opts["generator"], opts["discriminator"]
         cfg = self.config
-        aug = (lambda x: diff_augment(x, self.policy)) if self.policy else (lambda x: x)
+        aug = augmenter(self.policy)
 
         # (1) Update D: hinge loss on real/fake with the real attributes, plus learning to
         #     classify the attributes of real images (auxiliary heads)
@@ -283,6 +283,7 @@ class AttrGAN(ImageModel):
             opt_d.step()
 
         # (2) Update G: fool D, and make the asked attributes recognisable to D's classifier
+        #     (and to C, the separate classifier, when there is one)
         z = torch.randn(real.size(0), cfg.latent_dim, device=real.device)
         gen = aug(G(z, codes))
         d_gen, aux_gen = D(gen, codes)

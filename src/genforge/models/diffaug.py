@@ -15,6 +15,8 @@ Policies (comma-separated): `translation` (shift by up to 1/8 of the side, zero 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -100,4 +102,9 @@ def diff_augment(x: torch.Tensor, policy: list[str]) -> torch.Tensor:
     return x
 
 
-__all__ = ["POLICIES", "cutout", "diff_augment", "parse_policy", "translation"]
+def augmenter(policy: list[str]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """What a discriminator sees instead of an image batch: `policy` applied, or the batch."""
+    return (lambda x: diff_augment(x, policy)) if policy else (lambda x: x)
+
+
+__all__ = ["POLICIES", "augmenter", "cutout", "diff_augment", "parse_policy", "translation"]

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genforge.models.base import Batch, ImageModel, ImageSpec
-from genforge.models.diffaug import diff_augment, parse_policy
+from genforge.models.diffaug import augmenter, parse_policy
 
 Loss = Literal["bce", "hinge", "wgan-gp"]
 
@@ -138,11 +138,6 @@ class GAN(ImageModel):
     def _fake_labels(self, labels: torch.Tensor | None) -> torch.Tensor | None:
         return labels if self.conditional else None
 
-    def _augment(self) -> Callable[[torch.Tensor], torch.Tensor]:
-        """What D sees instead of an image batch: DiffAugment's policy, or the batch itself."""
-        policy = parse_policy(self.config.diffaug)
-        return (lambda x: diff_augment(x, policy)) if policy else (lambda x: x)
-
     def training_step(
         self,
         nets: dict[str, nn.Module],
@@ -153,7 +148,7 @@ class GAN(ImageModel):
         G, D = nets["generator"], nets["discriminator"]
         opt_g, opt_d = opts["generator"], opts["discriminator"]
         cfg = self.config
-        aug = self._augment()
+        aug = augmenter(parse_policy(cfg.diffaug))
 
         # (1) Update D: maximize D(x) - D(G(z)) in the chosen loss, n_critic times
         #     (on augmented images when config.diffaug names a policy; so is G's update)
