@@ -162,5 +162,5 @@ class DCGAN(GAN):
         self.discriminator = DCGANDiscriminator(
             spec.channels, spec.size, config.ndf, config.d_norm, k
         )
-        parse_policy(config.diffaug)  # a bad policy fails before training starts
+        self.policy = parse_policy(config.diffaug)  # a bad policy fails before training starts
         self.apply(dcgan_init)

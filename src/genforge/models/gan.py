@@ -122,7 +122,7 @@ class GAN(ImageModel):
         shape = (spec.channels, spec.size, spec.size)
         self.generator = MLPGenerator(config.latent_dim, config.g_hidden, shape)
         self.discriminator = MLPDiscriminator(shape, config.d_hidden)
-        parse_policy(config.diffaug)  # a bad policy fails before training starts
+        self.policy = parse_policy(config.diffaug)  # a bad policy fails before training starts
 
     def networks(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}
@@ -148,7 +148,7 @@ class GAN(ImageModel):
         G, D = nets["generator"], nets["discriminator"]
         opt_g, opt_d = opts["generator"], opts["discriminator"]
         cfg = self.config
-        aug = augmenter(parse_policy(cfg.diffaug))
+        aug = augmenter(self.policy)
 
         # (1) Update D: maximize D(x) - D(G(z)) in the chosen loss, n_critic times
         #     (on augmented images when config.diffaug names a policy; so is G's update)
