@@ -51,6 +51,24 @@ def test_cheek_pixels_are_the_skin_tone(skin):
     assert tuple(img[y, x]) == SKIN_TONES[skin]
 
 
+def _luma(rgb) -> float:
+    r, g, b = (float(v) for v in rgb)
+    return 0.299 * r + 0.587 * g + 0.114 * b
+
+
+@pytest.mark.parametrize("skin", list(SKIN_TONES))
+def test_the_mouth_stands_out_from_every_skin_tone(skin):
+    # A mouth near the skin's luminance is a smile nobody (and no generator) can see: the
+    # earlier mid red was 20 luma levels from dark skin, and smiles there were drawn at chance.
+    yes, _ = _draw(seed=3, skin=skin, smile="yes")
+    no, _ = _draw(seed=3, skin=skin, smile="no")
+    differ = (yes != no).any(axis=2)  # the arc and the bar, each where the other is skin
+    for img in (yes, no):
+        mouth = [tuple(p) for p in img[differ] if tuple(p) != SKIN_TONES[skin]]
+        assert len(mouth) >= 12  # an arc or a bar, 2 px thick (less where they overlap)
+        assert min(abs(_luma(p) - _luma(SKIN_TONES[skin])) for p in mouth) >= 50
+
+
 def test_eyes_smile_and_accessory_change_their_own_region_only():
     base, layout = _draw(seed=5)
     white = (base == 255).all(axis=2)

@@ -12,7 +12,13 @@ from genforge.core.errors import GenforgeError
 from genforge.core.images import read_png_params
 from genforge.core.run import resolve_run
 from genforge.data.sprites import write_sprite_folder
-from genforge.recipes.characters import combinations, mean_pairwise_distance, run_characters
+from genforge.recipes.characters import (
+    _verdict,
+    combinations,
+    mean_pairwise_distance,
+    run_characters,
+    worst_slices,
+)
 
 TINY = {"steps": 2, "batch_size": 8, "width": 4, "d_width": 4, "image_size": 16, "classifier_steps": 3,
         "samples_per_combo": 2, "max_combos": 6, "sheet_size": 5, "device": "cpu"}  # fmt: skip
@@ -35,6 +41,7 @@ def test_demo_end_to_end_leaves_a_run_a_report_a_grid_and_an_indexed_sheet(tmp_p
     assert m["diffaug"] == "translation" and m["widths"] == {"generator": 4, "discriminator": 4}
     assert "DiffAugment translation" in html and any("DiffAugment translation" in x for x in lines)
     assert all(0 <= v <= 1 for v in m["attribute_accuracy_generated"].values())
+    assert set(m["worst_slice"]) == set(m["attributes"]) and "worst subgroup" in html
     assert res.verdict_level in ("ok", "warn", "bad")
     # sprite sheet: cells edge to edge, the index names every cell's place and attributes
     sheet = Image.open(res.out_dir / "sprite-sheet.png")
@@ -85,3 +92,31 @@ def test_combinations_and_diversity_helpers():
     groups = torch.tensor([0, 0, 1, 1, 2])  # group 2 has one member: ignored
     assert mean_pairwise_distance(feats, groups) == pytest.approx((5.0 + 0.0) / 2)
     assert np.isnan(mean_pairwise_distance(feats, torch.arange(5)))
+
+
+def test_worst_slice_finds_a_subgroup_an_average_hides():
+    import torch
+
+    values = {"smile": ["yes", "no"], "skin": ["light", "medium", "dark"]}
+    codes = torch.tensor([[s, k] for s in range(2) for k in range(3) for _ in range(10)])
+    hits = torch.ones_like(codes, dtype=torch.bool)
+    dark = codes[:, 1] == 2
+    hits[dark.nonzero()[:10, 0], 0] = False  # smile wrong on half of the dark-skinned images
+    out = worst_slices(hits, codes, values)
+    assert float(hits[:, 0].float().mean()) == pytest.approx(50 / 60)  # 83 % overall
+    assert out["smile"] == {"when": "skin=dark", "accuracy": 0.5, "images": 20}
+    assert out["skin"]["accuracy"] == 1.0
+    assert worst_slices(hits[:, :1], codes[:, :1], {"smile": ["yes", "no"]}) == {}
+
+
+def test_verdict_warns_when_a_subgroup_fails_though_every_attribute_passes():
+    m = {"attribute_accuracy_generated": {"smile": 0.92, "skin": 1.0}, "all_attributes_right": 0.9,
+         "generated": 60, "judge_accuracy_real_heldout": {"smile": 1.0, "skin": 1.0},
+         "diversity_generated": 1.0, "diversity_real": 1.0, "diversity_ratio": 1.0,
+         "fd_judge_features": 1.0, "fd_judge_features_real_vs_real": 1.0,
+         "worst_slice": {"smile": {"when": "skin=dark", "accuracy": 0.76, "images": 20},
+                         "skin": {"when": "smile=yes", "accuracy": 1.0, "images": 30}}}  # fmt: skip
+    assert _verdict(m).level == "ok"
+    m["worst_slice"]["smile"]["accuracy"] = 0.6
+    v = _verdict(m)
+    assert v.level == "warn" and "only 60.0% when skin=dark" in v.headline

@@ -37,6 +37,7 @@ from genforge.core.io import write_json, write_text
 from genforge.core.run import Run, list_runs, resolve_run, runs_root
 
 TARGET_ACCURACY = 0.9  # per attribute, the issue's quality target for the demo
+SLICE_FLOOR = 0.7  # below this in any subgroup (e.g. smile when skin=dark), PASS becomes a warning
 DEMO_DATA = "sprites"
 
 Log = Callable[[str], None]
@@ -146,6 +147,40 @@ def mean_pairwise_distance(feats: torch.Tensor, groups: torch.Tensor) -> float:
         d = torch.cdist(f, f)
         values.append(float(d.sum() / (len(f) * (len(f) - 1))))
     return float(np.mean(values)) if values else float("nan")
+
+
+def worst_slices(hits: torch.Tensor, codes: torch.Tensor,
+                 values: dict[str, list[str]]) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Per attribute, the subgroup where it is judged worst: its accuracy among the images
+    asked for one value of another attribute (e.g. smile among skin=dark). An overall 85 % can
+    hide a subgroup at chance; attributes alone (one attribute) have no slice.
+
+    Args:
+        hits: (N, A) bool, the judge saw the asked value.
+        codes: (N, A) the asked value indices.
+        values: attribute name -> its values, in code order.
+
+    Returns:
+        name -> {"when": "skin=dark", "accuracy": float, "images": int}.
+    """
+    names = list(values)
+    out: dict[str, dict[str, Any]] = {}
+    for a, name in enumerate(names):
+        slices = [
+            (float(hits[sel, a].float().mean()), f"{other}={v}", int(sel.sum()))
+            for b, other in enumerate(names) if b != a
+            for k, v in enumerate(values[other])
+            if (sel := codes[:, b] == k).any()
+        ]  # fmt: skip
+        if slices:
+            acc, when, n = min(slices)
+            out[name] = {"when": when, "accuracy": acc, "images": n}
+    return out
+
+
+def slices_text(slices: dict[str, dict[str, Any]]) -> str:
+    """'smile 89.4% when skin=dark, ...' for logs and the verdict."""
+    return ", ".join(f"{n} {s['accuracy']:.1%} when {s['when']}" for n, s in slices.items())
 
 
 def combo_ids(codes: torch.Tensor, sizes: list[int]) -> torch.Tensor:
@@ -444,6 +479,7 @@ def run_characters(
     hits = fake_pred == codes
     gen_acc = hits.float().mean(0).tolist()
     all_right = float(hits.all(1).float().mean())
+    slices = worst_slices(hits, codes, values)
 
     # (4) Diversity and FD in the judge's feature space -----------------------------------
     _, train_feat = classify(clf, train_set.images)
@@ -477,6 +513,7 @@ def run_characters(
         "judge_accuracy_real_heldout": dict(zip(names, real_acc, strict=True)),
         "attribute_accuracy_generated": dict(zip(names, gen_acc, strict=True)),
         "all_attributes_right": all_right,
+        "worst_slice": slices,
         "combinations": len(combos), "all_combinations": complete,
         "samples_per_combination": samples_per_combo, "generated": len(codes),
         "diversity_generated": div_fake, "diversity_real": div_real,
@@ -495,6 +532,8 @@ def run_characters(
     report = _write(out_dir / "report.html", the_run, metrics, verdict, sections, pdf)
     log("attribute accuracy (judge on generated): "
         + ", ".join(f"{n} {a:.1%}" for n, a in metrics["attribute_accuracy_generated"].items()))  # fmt: skip
+    if slices:
+        log(f"worst subgroup: {slices_text(slices)}")
     log(f"verdict: {verdict.level.upper()} — {verdict.headline}")
     log(f"report: {report[0]}" + (f" (+ {report[1].name})" if len(report) > 1 else ""))
     log(f"sprite sheet: {sheet_paths[0]} (index {sheet_paths[1].name}, {sheet_paths[2].name})")
@@ -547,6 +586,7 @@ def _verdict(m: dict[str, Any]) -> Any:
     from genforge.recipes.report import Verdict
 
     acc = m["attribute_accuracy_generated"]
+    slices = m.get("worst_slice", {})
     worst_name = min(acc, key=acc.get)
     worst = acc[worst_name]
     judge_worst = min(m["judge_accuracy_real_heldout"].values())
@@ -554,6 +594,7 @@ def _verdict(m: dict[str, Any]) -> Any:
         "attribute accuracy on generated images (judge = a classifier trained on the real "
         "training images): " + ", ".join(f"{n} {a:.1%}" for n, a in acc.items()),
         f"all attributes right at once: {m['all_attributes_right']:.1%} of {m['generated']} images",
+        *([f"worst subgroup per attribute: {slices_text(slices)}"] if slices else []),
         f"judge accuracy on held-out real images: worst attribute {judge_worst:.1%}",
         f"diversity within a condition (judge features): generated {m['diversity_generated']:.3g} "
         f"vs real {m['diversity_real']:.3g} (ratio {m['diversity_ratio']:.2f})",
@@ -564,6 +605,11 @@ def _verdict(m: dict[str, Any]) -> Any:
         return Verdict("warn", f"the judge itself is unreliable (worst held-out real accuracy "
                        f"{judge_worst:.1%}); the accuracies below are uncertain", reasons)  # fmt: skip
     ratio = m["diversity_ratio"]
+    weak = {n: s for n, s in slices.items() if s["accuracy"] < SLICE_FLOOR}
+    if worst >= TARGET_ACCURACY and ratio >= 0.5 and weak:
+        n, s = min(weak.items(), key=lambda kv: kv[1]["accuracy"])
+        return Verdict("warn", f"usable with care: {n} is right {acc[n]:.1%} overall but only "
+                       f"{s['accuracy']:.1%} when {s['when']}", reasons)  # fmt: skip
     if worst >= TARGET_ACCURACY and ratio >= 0.5:
         return Verdict("ok", f"characters follow every attribute (worst: {worst_name} "
                        f"{worst:.1%} ≥ {TARGET_ACCURACY:.0%}) with varied looks", reasons)  # fmt: skip
@@ -583,21 +629,24 @@ def _sections(m: dict[str, Any], grid: np.ndarray, sheet: torch.Tensor, run: Run
     from genforge.evaluate.report import html_table, png_img, training_curves
     from genforge.evaluate.result import Section
 
+    slices = m.get("worst_slice", {})
     acc_rows = [
-        [n, m["attribute_accuracy_generated"][n], m["judge_accuracy_real_heldout"][n],
-         len(v), 1 / len(v)]
+        [n, m["attribute_accuracy_generated"][n],
+         f"{slices[n]['accuracy']:.1%} when {slices[n]['when']}" if n in slices else "",
+         m["judge_accuracy_real_heldout"][n], len(v), 1 / len(v)]
         for n, v in m["attributes"].items()
     ]  # fmt: skip
     combos = (f"all {m['combinations']} combinations" if m["all_combinations"]
               else f"{m['combinations']} random combinations")  # fmt: skip
     sections = [
         Section("Attribute accuracy", html_table(
-            ["attribute", "generated: judged as asked", "judge on held-out real", "values",
-             "chance"], acc_rows)
+            ["attribute", "generated: judged as asked", "worst subgroup", "judge on held-out real",
+             "values", "chance"], acc_rows)
             + f"<p>{m['generated']} generated images: {combos} × {m['samples_per_combination']}"
             f" latents. The judge is a separate multi-head CNN trained on the real training "
             f"images only (not the GAN's discriminator). All attributes right at once: "
-            f"{m['all_attributes_right']:.1%}.</p>"),
+            f"{m['all_attributes_right']:.1%}. Worst subgroup: the attribute's accuracy among the "
+            f"images asked for one value of another attribute, the lowest such value.</p>"),
         Section("Diversity and distance (judge feature space)", html_table(
             ["measure", "value", "how"],
             [["diversity, generated", m["diversity_generated"],
