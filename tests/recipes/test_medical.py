@@ -293,3 +293,24 @@ def test_heldout_images_are_exactly_the_runs_validation_split(phantoms_out):
     real = real_images(resolve_run("med", runs))
     assert torch.equal(torch.stack([decode_image(p, 16, 1) for p in held]), real.val)
     assert len(real.train) == 8  # 4 per class: the generator saw exactly the listed real files
+
+
+def test_the_classifier_asked_for_is_the_one_trained(tmp_path, monkeypatch):
+    import genforge.evaluate.utility as utility
+
+    used: list[str] = []
+    for name, trainer in list(utility.CLASSIFIERS.items()):
+
+        def spy(x, y, steps, seed, name=name, trainer=trainer):
+            used.append(name)
+            return trainer(x, y, steps, seed)
+
+        monkeypatch.setitem(utility.CLASSIFIERS, name, spy)
+    for classifier in ("domain", "pooled"):
+        used.clear()
+        code, text = cli("recipe", "medical-augment", "--data", "phantoms",
+                         "--out", tmp_path / classifier, "--target-per-class", "5",
+                         "--real-per-class", "3", *TINY, *TINY_GAN, "--classifier", classifier,
+                         "--runs-dir", tmp_path / "runs")  # fmt: skip
+        assert code == 0, text
+        assert used and set(used) == {classifier}

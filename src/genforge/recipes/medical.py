@@ -688,7 +688,13 @@ def measure_utility(staged: Staged, syn: Synthetic, cfg: MedicalConfig, log: Log
             log(f"  seed {seed + 1}/{cfg.seeds}")
 
     scores = compare_training_sets(
-        sets, staged.test_x, staged.test_y, cfg.seeds, cfg.classifier_steps, tick
+        sets,
+        staged.test_x,
+        staged.test_y,
+        cfg.seeds,
+        cfg.classifier_steps,
+        tick,
+        classifier=cfg.classifier,
     )
     gain = {}
     for metric in ("accuracy", "auc"):
@@ -729,7 +735,7 @@ def sampling_params(pipe: Any) -> dict[str, Any]:
 
 
 CLASSIFIER_TEXT = {
-    "pooled": "VGG-style, BatchNorm, global max pooling",
+    "pooled": "VGG-style, BatchNorm, global max pooling, trained on randomly shifted images",
     "domain": "genforge's domain classifier",
 }
 
