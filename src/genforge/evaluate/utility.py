@@ -19,6 +19,7 @@ from torch import nn
 from genforge.core.errors import GenforgeError, unknown_choice
 from genforge.evaluate.features import train_domain_net
 from genforge.evaluate.report import html_table
+from genforge.models.diffaug import translation
 
 # two-sided 95% Student t quantiles by degrees of freedom (n - 1)
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
@@ -50,8 +51,6 @@ SHIFT = 1 / 16  # the pooled CNN's training shifts: 2 px at 32 px, 4 px at 64 px
 def random_shift(x: torch.Tensor, ratio: float, fill: float) -> torch.Tensor:
     """Shift each image by up to `ratio` of its side in x and y (torch's global RNG); the
     uncovered pixels take the value `fill`."""
-    from genforge.models.diffaug import translation
-
     return translation(x - fill, ratio) + fill  # translation fills with 0
 
 

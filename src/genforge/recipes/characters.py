@@ -178,9 +178,14 @@ def worst_slices(hits: torch.Tensor, codes: torch.Tensor,
     return out
 
 
+def slice_text(s: dict[str, Any]) -> str:
+    """One worst subgroup as '89.4% when skin=dark'."""
+    return f"{s['accuracy']:.1%} when {s['when']}"
+
+
 def slices_text(slices: dict[str, dict[str, Any]]) -> str:
     """'smile 89.4% when skin=dark, ...' for logs and the verdict."""
-    return ", ".join(f"{n} {s['accuracy']:.1%} when {s['when']}" for n, s in slices.items())
+    return ", ".join(f"{n} {slice_text(s)}" for n, s in slices.items())
 
 
 def combo_ids(codes: torch.Tensor, sizes: list[int]) -> torch.Tensor:
@@ -632,7 +637,7 @@ def _sections(m: dict[str, Any], grid: np.ndarray, sheet: torch.Tensor, run: Run
     slices = m.get("worst_slice", {})
     acc_rows = [
         [n, m["attribute_accuracy_generated"][n],
-         f"{slices[n]['accuracy']:.1%} when {slices[n]['when']}" if n in slices else "",
+         slice_text(slices[n]) if n in slices else "",
          m["judge_accuracy_real_heldout"][n], len(v), 1 / len(v)]
         for n, v in m["attributes"].items()
     ]  # fmt: skip
