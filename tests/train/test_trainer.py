@@ -152,6 +152,20 @@ def test_fp16_on_cpu_is_refused():
         train("dcgan", "digits", name="h", steps=1, precision="fp16", device="cpu", **TINY)
 
 
+def test_accelerate_launch_cpu_keeps_auto_training_on_the_cpu(monkeypatch):
+    """`accelerate launch --cpu` on a CUDA machine: "auto" must follow the launcher (a GPU
+    session found the distributed test failing there: the process state was already CPU)."""
+    from genforge.train.trainer import wants_cpu
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.delenv("ACCELERATE_USE_CPU", raising=False)
+    assert not wants_cpu("auto") and wants_cpu("cpu")
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "True")
+    assert wants_cpu("auto")
+    with pytest.raises(GenforgeError, match="contradicts `accelerate launch --cpu`"):
+        wants_cpu("cuda")
+
+
 def test_run_layout_and_model_card():
     run = train(
         "cvae", "digits", name="card", steps=2, width=8, image_size=8, latent_dim=4, batch_size=8

@@ -35,6 +35,18 @@ class TrainingDiverged(GenforgeError):
 # ---------------------------------------------------------------------------------------
 
 
+def wants_cpu(device: str) -> bool:
+    """Whether training runs on the CPU. "auto" picks CUDA when visible, except under
+    `accelerate launch --cpu` (which sets ACCELERATE_USE_CPU): there accelerate's process state
+    is already the CPU's, and asking it for the GPU fails on every CUDA machine."""
+    from accelerate.utils import parse_flag_from_env
+
+    launched_cpu = parse_flag_from_env("ACCELERATE_USE_CPU")
+    if device == "cuda" and launched_cpu:
+        raise GenforgeError("--device cuda contradicts `accelerate launch --cpu`; drop one of them")
+    return device == "cpu" or (device == "auto" and (launched_cpu or not torch.cuda.is_available()))
+
+
 def make_accelerator(cfg: TrainConfig) -> Any:
     """An Accelerator for the configured device and precision."""
     from accelerate import Accelerator
@@ -44,7 +56,7 @@ def make_accelerator(cfg: TrainConfig) -> Any:
         raise GenforgeError("--device cuda was asked for but no CUDA GPU is visible")
     if cfg.device == "mps" and not torch.backends.mps.is_available():
         raise GenforgeError("--device mps was asked for but MPS is not available")
-    cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
+    cpu = wants_cpu(cfg.device)
     if cfg.precision == "fp16" and cpu:
         raise GenforgeError("fp16 mixed precision needs a GPU; on CPU use --precision bf16 or fp32")
     if int(os.environ.get("WORLD_SIZE", "1")) == 1:
