@@ -238,7 +238,7 @@ def _random_staged(tmp_path):
 def test_near_copies_are_dropped_and_counted(tmp_path):
     staged = _random_staged(tmp_path)
     train = staged.train_x
-    cfg = MedicalConfig(audit_rounds=3)
+    cfg = MedicalConfig(audit_rounds=3, quality_filter="implausible")
     syn = sample_audited(_CopyingPipe(train), staged, {0: 5, 1: 5}, cfg, log=lambda m: None)
     # class 0 only ever yields copies: all dropped, 3 rounds tried, none kept
     assert int((syn.labels == 0).sum()) == 0 and int((syn.labels == 1).sum()) == 5
@@ -274,12 +274,67 @@ def test_implausible_samples_are_dropped_unless_asked_not_to(tmp_path):
     staged = _random_staged(tmp_path)
     train = staged.train_x
     pipe = _CopyingPipe(train, white=True)  # white images: farther than any held-out image
-    syn = sample_audited(pipe, staged, {1: 4}, MedicalConfig(), log=lambda m: None)
+    cfg = MedicalConfig(quality_filter="implausible")
+    syn = sample_audited(pipe, staged, {1: 4}, cfg, log=lambda m: None)
     assert len(syn.images) == 0 and syn.implausible == syn.drawn and syn.flagged == 0
     kept = sample_audited(
         pipe, staged, {1: 4}, MedicalConfig(quality_filter="none"), lambda m: None
     )
     assert len(kept.images) == 4 and kept.implausible == 0
+
+
+def _two_tone_staged(tmp_path):
+    """Class 0 dark, class 1 bright 8×8 images (10 training and 10 held-out each)."""
+    g = torch.Generator().manual_seed(0)
+
+    def images(level: float) -> torch.Tensor:
+        return (level + 0.1 * torch.randn(10, 1, 8, 8, generator=g)).clamp(-1, 1)
+
+    train = torch.cat([images(-0.5), images(0.5)])
+    test = torch.cat([images(-0.5), images(0.5)])
+    y = torch.arange(20) // 10
+    return Staged(["dark", "bright"], tmp_path, 0.5, train, y, test, y, [], [], {}, [], 0, {})
+
+
+class _OffLabelPipe:
+    """Every other sample shows the other class (bright, dark, bright, ...) whatever is asked."""
+
+    def sample(self, n: int, seed: int = 0, label: int | None = None) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed)
+        level = torch.where(torch.arange(n) % 2 == 0, 0.5, -0.5).view(n, 1, 1, 1)
+        return (level + 0.05 * torch.randn(n, 1, 8, 8, generator=g)).clamp(-1, 1)
+
+
+def test_the_label_filter_drops_samples_that_do_not_show_their_class(tmp_path):
+    staged = _two_tone_staged(tmp_path)
+    quiet = lambda m: None  # noqa: E731
+    syn = sample_audited(_OffLabelPipe(), staged, {1: 6}, MedicalConfig(classifier_steps=60), quiet)
+    bright = syn.images.mean((1, 2, 3)) > 0
+    assert len(syn.images) == 6 and bool(bright.all())  # redrawn until 6 bright ones
+    assert syn.off_label >= 3 and syn.flagged == 0 and syn.implausible == 0
+    plain = MedicalConfig(classifier_steps=60, quality_filter="implausible")
+    kept = sample_audited(_OffLabelPipe(), staged, {1: 6}, plain, quiet)
+    assert kept.off_label == 0 and int((kept.images.mean((1, 2, 3)) < 0).sum()) == 3
+
+
+def test_a_run_trained_on_these_images_is_reused_and_any_other_refused(phantoms_out, tmp_path):
+    _out, runs, _ = phantoms_out
+    same = ["--data", "phantoms", "--target-per-class", "7", "--real-per-class", "4",
+            "--image-size", "16", "--seeds", "2", "--classifier-steps", "2",
+            "--quality-filter", "none", "--run", "med", "--runs-dir", runs]  # fmt: skip
+    code, text = cli("recipe", "medical-augment", "--out", tmp_path / "again", *same)
+    assert code == 0, text
+    assert "reusing cgan run med" in text and "(5/5)" in text
+    summary = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert summary["run"] == "med" and "train_s" not in summary["timings_s"]
+    syn = [r for r in manifest(tmp_path / "again") if r["synthetic"] == "yes"]
+    assert len(syn) == 6 and {r["source_run"] for r in syn} == {"med"}
+    assert "reused with --run" in (tmp_path / "again" / "report.html").read_text()
+    # another split (seed 1): the run saw some of this split's held-out images
+    code, text = cli("recipe", "medical-augment", "--out", tmp_path / "other", *same, "--seed", "1")
+    assert code != 0 and "did not train on exactly this recipe's training images" in text, text
+    code, text = cli("recipe", "medical-augment", "--out", tmp_path / "x", *same, "--steps", "5")
+    assert code != 0 and "--run reuses a trained generator" in text, text
 
 
 def test_heldout_images_are_exactly_the_runs_validation_split(phantoms_out):

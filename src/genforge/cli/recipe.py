@@ -61,12 +61,22 @@ def medical_augment(
     quality_filter: Annotated[
         str,
         typer.Option(
-            help="implausible: also drop samples farther from every training image than any "
-            "held-out real image; none: keep them."
+            help="label: drop implausible samples and those that classifiers trained on the "
+            "real training images do not see as their class; implausible: only drop samples "
+            "farther from every training image than any held-out real image; none: keep both."
         ),
-    ] = "implausible",
+    ] = "label",
     pdf: Annotated[bool, typer.Option("--pdf", help="Also write report.pdf.")] = False,
     name: Annotated[str | None, typer.Option(help="Name of the generator's run.")] = None,
+    run_name: Annotated[
+        str | None,
+        typer.Option(
+            "--run",
+            help="Sample from this existing cgan/cddpm run instead of training one; it must have "
+            "trained on exactly this recipe's training images (same --data, --real-per-class, "
+            "--heldout, --image-size, --seed).",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seeds the split, the training and the sampling.")] = 0,
     set_: Annotated[
         list[str] | None,
@@ -86,7 +96,7 @@ def medical_augment(
         heldout_fraction=heldout, image_size=image_size, generator=generator, steps=steps,
         batch_size=batch_size, quality_filter=quality_filter, seeds=seeds, classifier=classifier,
         classifier_steps=classifier_steps, window=parse_window(window), pdf=pdf,
-        name=name, runs_dir=str(runs_dir) if runs_dir else None, seed=seed,
+        name=name, run=run_name, runs_dir=str(runs_dir) if runs_dir else None, seed=seed,
         model_options=parse_overrides(set_ or []),
     )  # fmt: skip
     result = run(cfg, log=lambda m: console.print(m, highlight=False), progress=show_progress())

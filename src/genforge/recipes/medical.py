@@ -7,7 +7,9 @@ real images (class folders of PNG/JPEG/DICOM, or the embedded `phantoms`)
   -> (2) a class-conditional generator trained on the training images (`train()`: a
          normal Run)
   -> (3) synthetic images per class up to --target-per-class, each audited against the
-         training images (near-copies and implausible samples are dropped and counted)
+         training images (near-copies, implausible samples and, by default, samples that
+         classifiers trained on the real images do not see as their class are dropped and
+         counted)
   -> (4) downstream utility: a small CNN trained on real / real+synthetic / synthetic
          images, accuracy and AUC on the held-out real images, mean and 95% CI over seeds
   -> (5) the augmented folder: real + synthetic per class, every synthetic file marked by
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import secrets
 import shutil
@@ -39,8 +42,12 @@ from genforge.data.report import SkippedFile
 from genforge.evaluate.utility import Classifier
 
 Generator = Literal["auto", "cgan", "cddpm"]
-QualityFilter = Literal["implausible", "none"]
-QUALITY_FILTERS: tuple[str, ...] = ("implausible", "none")
+QualityFilter = Literal["label", "implausible", "none"]
+QUALITY_FILTERS: tuple[str, ...] = ("label", "implausible", "none")
+# The "label" filter: this many classifiers, trained on the real training images only (seeds
+# LABEL_SEED + i, apart from the utility test's 0..seeds-1), vote on each sample's class.
+LABEL_NETS = 3
+LABEL_SEED = 10_000
 GENERATORS: tuple[str, ...] = ("auto", "cgan", "cddpm")
 # Below this many training images per class a GAN's discriminator memorises the set and its
 # generator collapses (Karras et al. 2020, arXiv:2006.06676, need ADA below ~5k images);
@@ -76,11 +83,14 @@ class MedicalConfig:
     window: tuple[float, float] | None = None  # DICOM VOI (center, width); None: file's/min-max
     pdf: bool = False
     name: str | None = None  # run name
+    run: str | None = None  # reuse this generator Run (trained on exactly these training images)
     runs_dir: str | None = None
     seed: int = 0
     model_options: dict[str, Any] = field(default_factory=dict)  # --set overrides of the model
     audit_rounds: int = 3  # sampling rounds to replace dropped near-copies
-    quality_filter: QualityFilter = "implausible"  # also drop samples unlike any real image
+    # label: also drop samples unlike any real image and samples whose asked class real-trained
+    # classifiers do not see; implausible: only the former; none: neither
+    quality_filter: QualityFilter = "label"
 
 
 @dataclass
@@ -113,6 +123,7 @@ class Synthetic:
     rounds: int
     audit: dict[str, Any]
     closest: list[tuple[torch.Tensor, torch.Tensor, float, bool]]  # sample, nearest, dist, flagged
+    off_label: int = 0  # real-trained classifiers gave their asked class p < 0.5; dropped
 
 
 # ---------------------------------------------------------------------------------------
@@ -346,6 +357,48 @@ def choose_generator(choice: Generator, per_class: int) -> tuple[str, str]:
     )
 
 
+def _image_keys(x: torch.Tensor) -> list[str]:
+    """Sorted content hashes of 8-bit images: two sets compare equal whatever their order."""
+    import hashlib
+
+    return sorted(hashlib.sha1(to_uint8(img).tobytes()).hexdigest() for img in x)
+
+
+def reuse_run(cfg: MedicalConfig, staged: Staged) -> tuple[Any, str]:
+    """The `--run` generator and its model name, once it is shown to have trained on exactly
+    the staged training images: a generator that saw held-out images would inflate the utility
+    test, one that saw other images would not be this data's generator."""
+    from genforge.core.run import resolve_run
+    from genforge.evaluate.image import real_images
+
+    assert cfg.run is not None
+    the_run = resolve_run(cfg.run, cfg.runs_dir)
+    model = the_run.read_config().get("model")
+    if model not in ("cgan", "cddpm"):
+        raise GenforgeError(
+            f"run '{the_run.name}' is a {model} run; medical-augment samples from a cgan or "
+            "cddpm run"
+        )
+    if not (the_run.model_dir / "meta.json").exists():
+        raise GenforgeError(f"run '{the_run.name}' has no checkpoint yet")
+    try:
+        real = real_images(the_run, limit=len(staged.train_x) + len(staged.test_x) + 1)
+    except (GenforgeError, OSError) as e:
+        raise GenforgeError(
+            f"cannot tell which images run '{the_run.name}' trained on ({e}); its training "
+            "data must still be where it was"
+        ) from None
+    if real.class_names != staged.class_names or _image_keys(real.train) != _image_keys(
+        staged.train_x
+    ):
+        raise GenforgeError(
+            f"run '{the_run.name}' did not train on exactly this recipe's training images "
+            "(give the same --data, --real-per-class, --heldout, --image-size and --seed as "
+            "the recipe that trained it)"
+        )
+    return the_run, model
+
+
 def train_generator(cfg: MedicalConfig, staged: Staged, model: str, progress: bool) -> Any:
     from genforge.core.run import new_run_path
     from genforge.train.launch import train
@@ -381,32 +434,66 @@ def _quantise(x: torch.Tensor) -> torch.Tensor:
     return ((x.clamp(-1, 1) + 1) * 127.5).round() / 127.5 - 1
 
 
+def label_checker(
+    staged: Staged, cfg: MedicalConfig
+) -> Callable[[torch.Tensor, int], torch.Tensor]:
+    """A vote of `LABEL_NETS` classifiers (`cfg.classifier`, `cfg.classifier_steps` steps)
+    trained on the real training images only: `check(x, label)` is True where their mean
+    probability of `label` is at least 0.5.
+
+    A conditional generator trained on a few images per class draws many samples that do not
+    show their class (on 50 phantoms per class, 30 % of "healthy" draws look like lesions); as
+    training data they are label noise. The held-out images are never used, so the utility test
+    stays a test on unseen data."""
+    from genforge.evaluate.utility import CLASSIFIERS
+
+    train = CLASSIFIERS[cfg.classifier]
+    nets = [train(staged.train_x, staged.train_y, cfg.classifier_steps, LABEL_SEED + i)
+            for i in range(LABEL_NETS)]  # fmt: skip
+
+    def check(x: torch.Tensor, label: int) -> torch.Tensor:
+        with torch.no_grad():
+            p = torch.stack([net(x).softmax(1)[:, label] for net in nets]).mean(0)
+        return p >= 0.5
+
+    return check
+
+
 def sample_audited(
     pipe: Any, staged: Staged, need: dict[int, int], cfg: MedicalConfig, log: Log
 ) -> Synthetic:
-    """Draw `need[label]` samples per class; drop near-copies of training images and implausible
-    samples, and redraw (up to `cfg.audit_rounds` rounds).
+    """Draw `need[label]` samples per class; drop near-copies of training images, implausible
+    samples and (quality filter "label") off-label ones, and redraw (up to `cfg.audit_rounds`
+    rounds).
 
-    Both bounds are calibrated on the held-out real images' RMS pixel distances to their nearest
-    training image: a near-copy is closer than half their 5th percentile
+    Both distance bounds are calibrated on the held-out real images' RMS pixel distances to
+    their nearest training image: a near-copy is closer than half their 5th percentile
     (`evaluate.memorization.audit`); an implausible sample (a failed denoising trajectory, a
-    collapsed blob) is farther than the farthest held-out real image."""
+    collapsed blob) is farther than the farthest held-out real image. Off-label: see
+    `label_checker`."""
     from genforge.evaluate.memorization import audit, nearest
 
     far = float(nearest(staged.test_x, staged.train_x)[0].max())
     if cfg.quality_filter == "none":
         far = float("inf")
+    on_label = label_checker(staged, cfg) if cfg.quality_filter == "label" else None
     kept_x, kept_y, kept_seeds = [], [], []
-    drawn = flagged = implausible = rounds = 0
+    drawn = flagged = implausible = off_label = rounds = 0
     all_x, all_flag, all_dist, all_idx = [], [], [], []
     summary: dict[str, Any] = {}
     for label in sorted(need):
         missing = need[label]
+        class_drawn = 0
         for r in range(cfg.audit_rounds):
             if missing <= 0:
                 break
             rounds = max(rounds, r + 1)
-            n = missing if r == 0 else missing + max(2, missing // 4)  # extra after drops
+            if r == 0:
+                n = missing
+            else:  # enough for this class's keep rate so far (at least 1 in 4), plus a margin
+                rate = max(0.25, (need[label] - missing) / class_drawn)
+                n = math.ceil(missing / rate) + max(2, missing // 4)
+            class_drawn += n
             seed = cfg.seed * 1_000_003 + label * 1000 + r  # reproducible: genforge sample --seed
             x = _quantise(pipe.sample(n, seed=seed, label=label))
             aud = audit(x, staged.train_x, staged.test_x)
@@ -415,6 +502,10 @@ def sample_audited(
             flagged += aud.num_flagged
             odd = aud.pixel_dist > far
             implausible += int((odd & ~aud.flagged).sum())
+            if on_label is not None:  # off-label among the otherwise kept
+                off = ~on_label(x, label) & ~aud.flagged & ~odd
+                off_label += int(off.sum())
+                odd = odd | off
             all_x.append(x)
             all_flag.append(aud.flagged)
             all_dist.append(aud.pixel_dist)
@@ -444,6 +535,7 @@ def sample_audited(
         drawn=drawn,
         flagged=flagged,
         implausible=implausible,
+        off_label=off_label,
         rounds=rounds,
         audit={
             **{
@@ -557,6 +649,13 @@ def _check_config(cfg: MedicalConfig) -> None:
         raise GenforgeError(
             f"unknown quality filter {cfg.quality_filter!r}; choose one of {', '.join(QUALITY_FILTERS)}"
         )
+    if cfg.run is not None and (
+        cfg.steps is not None or cfg.model_options or cfg.name or cfg.generator != "auto"
+    ):
+        raise GenforgeError(
+            "--run reuses a trained generator; --generator, --steps, --set and --name apply to "
+            "a new one"
+        )
     if cfg.classifier not in CLASSIFIERS:
         raise GenforgeError(
             f"unknown classifier {cfg.classifier!r}; choose one of {', '.join(CLASSIFIERS)}"
@@ -605,12 +704,20 @@ def run(cfg: MedicalConfig, log: Log = print, progress: bool = False) -> Medical
             f"  training: {per_class}; held out: { {n: c['heldout'] for n, c in staged.counts.items()} }"
         )
 
-        model, why = choose_generator(cfg.generator, min(per_class.values()))
-        log(f"(2/5) training {model}: {why.split(':')[0]}")
-        t = time.perf_counter()
-        the_run = train_generator(cfg, staged, model, progress)
-        timings["train_s"] = time.perf_counter() - t
-        log(f"  run: {the_run.path}")
+        if cfg.run is not None:
+            the_run, model = reuse_run(cfg, staged)
+            why = (
+                f"the existing run '{the_run.name}' (--run, {the_run.step} steps), checked to "
+                "have trained on exactly these training images."
+            )
+            log(f"(2/5) reusing {model} run {the_run.name}: trained on these training images")
+        else:
+            model, why = choose_generator(cfg.generator, min(per_class.values()))
+            log(f"(2/5) training {model}: {why.split(':')[0]}")
+            t = time.perf_counter()
+            the_run = train_generator(cfg, staged, model, progress)
+            timings["train_s"] = time.perf_counter() - t
+            log(f"  run: {the_run.path}")
 
         log(f"(3/5) sampling up to {cfg.target_per_class} images per class, auditing near-copies")
         t = time.perf_counter()
@@ -659,6 +766,8 @@ def run(cfg: MedicalConfig, log: Log = print, progress: bool = False) -> Medical
             "drawn": syn.drawn,
             "flagged_dropped": syn.flagged,
             "implausible_dropped": syn.implausible,
+            "off_label_dropped": syn.off_label,
+            "quality_filter": cfg.quality_filter,
             "rounds": syn.rounds,
             **syn.audit,
         },
@@ -764,7 +873,9 @@ def verdict_of(summary: dict[str, Any]) -> Any:
     reasons.append(
         f"memorization audit: {a['flagged_dropped']} of {a['drawn']} samples were near-copies of "
         f"training images and were dropped; {a['implausible_dropped']} implausible ones too"
-    )
+        + (f", and {a['off_label_dropped']} that classifiers trained on the real images did not "
+           "see as their class" if a.get("quality_filter") == "label" else "")
+    )  # fmt: skip
     lo = gain["mean"] - gain["ci95"]
     if gain["mean"] > 0 and lo > 0:
         level, head = "ok", "augmentation helps on held-out real data"
@@ -829,8 +940,10 @@ def write_report(
     sections.append(Section("Generator", (
         f"<p><b>{summary['model']}</b>: {_esc(summary['model_reason'])}</p>"
         f"<p>Run <code>{_esc(the_run.name)}</code> ({_esc(str(the_run.path))}), "
-        f"{the_run.step} steps, trained in {summary['timings_s'].get('train_s', 0):.0f} s. "
-        f"Every genforge command works on it: <code>genforge sample {_esc(the_run.name)} "
+        f"{the_run.step} steps, "
+        + (f"trained in {summary['timings_s']['train_s']:.0f} s. " if "train_s" in summary["timings_s"]
+           else "reused with --run. ")
+        + f"Every genforge command works on it: <code>genforge sample {_esc(the_run.name)} "
         f"--label {_esc(staged.class_names[-1])}</code>, <code>genforge eval {_esc(the_run.name)}"
         "</code> (its validation split is the held-out set), <code>genforge serve</code>.</p>"
     )))  # fmt: skip
@@ -857,7 +970,13 @@ def write_report(
         f"set (threshold {thr if thr is None else f'{thr:.4g}'}). Quality filter: "
         f"<b>{a['implausible_dropped']} samples farther from every training image than the "
         f"farthest held-out real image ({a['implausible_threshold']:.4g}) were dropped too</b> "
-        "(noise left by a failed denoising run, a collapsed blob). The closest samples:</p>"
+        "(noise left by a failed denoising run, a collapsed blob). "
+        + (f"Label filter: <b>{a['off_label_dropped']} samples were dropped because "
+           f"{LABEL_NETS} classifiers trained on the real training images (never the held-out "
+           "ones) gave their asked class a mean probability below 0.5</b> (off-label draws are "
+           "label noise for a classifier trained on them). "
+           if a.get("quality_filter") == "label" else "")
+        + "The closest samples:</p>"
         + html_table(["sample | nearest training image", "RMS distance", "near-copy"], pairs)
     )))  # fmt: skip
     # -- utility
