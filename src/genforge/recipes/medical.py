@@ -119,7 +119,7 @@ class Synthetic:
     seeds: list[tuple[int, int]]  # (batch seed, index in batch) of each kept sample
     drawn: int
     flagged: int  # near-copies dropped
-    implausible: int  # farther from every training image than any held-out real image; dropped
+    implausible: int  # farther from every training image, or rougher, than any held-out real image
     rounds: int
     audit: dict[str, Any]
     closest: list[tuple[torch.Tensor, torch.Tensor, float, bool]]  # sample, nearest, dist, flagged
@@ -459,6 +459,19 @@ def label_checker(
     return check
 
 
+def roughness(x: torch.Tensor) -> torch.Tensor:
+    """Mean absolute Laplacian per image (N,): pixel-scale noise. A failed denoising trajectory
+    leaves speckle all over the image, while the head stays in place, so its pixel distance to the
+    nearest training image can look ordinary while its roughness cannot."""
+    import torch.nn.functional as F
+
+    c = x.shape[1]
+    kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+    kernel = kernel.expand(c, 1, 3, 3).to(x)
+    lap = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel, groups=c)
+    return lap.abs().mean(dim=(1, 2, 3))
+
+
 def sample_audited(
     pipe: Any, staged: Staged, need: dict[int, int], cfg: MedicalConfig, log: Log
 ) -> Synthetic:
@@ -469,13 +482,14 @@ def sample_audited(
     Both distance bounds are calibrated on the held-out real images' RMS pixel distances to
     their nearest training image: a near-copy is closer than half their 5th percentile
     (`evaluate.memorization.audit`); an implausible sample (a failed denoising trajectory, a
-    collapsed blob) is farther than the farthest held-out real image. Off-label: see
-    `label_checker`."""
+    collapsed blob) is farther than the farthest held-out real image, or rougher (`roughness`)
+    than the roughest one. Off-label: see `label_checker`."""
     from genforge.evaluate.memorization import audit, nearest
 
     far = float(nearest(staged.test_x, staged.train_x)[0].max())
+    rough = float(roughness(staged.test_x).max())
     if cfg.quality_filter == "none":
-        far = float("inf")
+        far = rough = float("inf")
     on_label = label_checker(staged, cfg) if cfg.quality_filter == "label" else None
     kept_x, kept_y, kept_seeds = [], [], []
     drawn = flagged = implausible = off_label = rounds = 0
@@ -500,7 +514,7 @@ def sample_audited(
             summary = aud.summary()
             drawn += n
             flagged += aud.num_flagged
-            odd = aud.pixel_dist > far
+            odd = (aud.pixel_dist > far) | (roughness(x) > rough)
             implausible += int((odd & ~aud.flagged).sum())
             if on_label is not None:  # off-label among the otherwise kept
                 off = ~on_label(x, label) & ~aud.flagged & ~odd
@@ -543,6 +557,7 @@ def sample_audited(
                 for k in ("pixel_threshold", "val_pixel_median", "calibration_items")
             },
             "implausible_threshold": far,
+            "roughness_threshold": rough,
         },
         closest=closest,
     )
@@ -969,7 +984,9 @@ def write_report(
         "below half the 5th percentile of the held-out real images' distances to the training "
         f"set (threshold {thr if thr is None else f'{thr:.4g}'}). Quality filter: "
         f"<b>{a['implausible_dropped']} samples farther from every training image than the "
-        f"farthest held-out real image ({a['implausible_threshold']:.4g}) were dropped too</b> "
+        f"farthest held-out real image ({a['implausible_threshold']:.4g}), or rougher (mean "
+        "absolute Laplacian) than the roughest held-out real image "
+        f"({a.get('roughness_threshold', float('inf')):.4g}), were dropped too</b> "
         "(noise left by a failed denoising run, a collapsed blob). "
         + (f"Label filter: <b>{a['off_label_dropped']} samples were dropped because "
            f"{LABEL_NETS} classifiers trained on the real training images (never the held-out "
