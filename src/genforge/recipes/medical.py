@@ -490,7 +490,8 @@ def sample_audited(
     rough = float(roughness(staged.test_x).max())
     if cfg.quality_filter == "none":
         far = rough = float("inf")
-    on_label = label_checker(staged, cfg) if cfg.quality_filter == "label" else None
+    check_labels = cfg.quality_filter == "label" and any(n > 0 for n in need.values())
+    on_label = label_checker(staged, cfg) if check_labels else None  # no draws: no classifiers
     kept_x, kept_y, kept_seeds = [], [], []
     drawn = flagged = implausible = off_label = rounds = 0
     all_x, all_flag, all_dist, all_idx = [], [], [], []
@@ -516,15 +517,16 @@ def sample_audited(
             flagged += aud.num_flagged
             odd = (aud.pixel_dist > far) | (roughness(x) > rough)
             implausible += int((odd & ~aud.flagged).sum())
+            drop = aud.flagged | odd
             if on_label is not None:  # off-label among the otherwise kept
-                off = ~on_label(x, label) & ~aud.flagged & ~odd
+                off = ~on_label(x, label) & ~drop
                 off_label += int(off.sum())
-                odd = odd | off
+                drop |= off
             all_x.append(x)
             all_flag.append(aud.flagged)
             all_dist.append(aud.pixel_dist)
             all_idx.append(aud.pixel_index)
-            ok = (~aud.flagged & ~odd).nonzero().flatten()[:missing]
+            ok = (~drop).nonzero().flatten()[:missing]
             kept_x.append(x[ok])
             kept_y.append(torch.full((len(ok),), label, dtype=torch.long))
             kept_seeds += [(seed, int(i)) for i in ok]
