@@ -49,8 +49,8 @@ def medical_augment(
         str, typer.Option(help="Utility classifier: pooled (global max pooling CNN) or domain.")
     ] = "pooled",
     classifier_steps: Annotated[
-        int, typer.Option(help="Training steps of each utility classifier.")
-    ] = 300,
+        int, typer.Option(help="Training steps of each utility classifier (and label filter).")
+    ] = 1000,
     heldout: Annotated[
         float, typer.Option(help="Share of each class's real images held out for the test.")
     ] = 0.25,

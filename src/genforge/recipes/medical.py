@@ -79,7 +79,9 @@ class MedicalConfig:
     batch_size: int = 64
     seeds: int = 5  # classifier seeds of the utility test
     classifier: Classifier = "pooled"  # the utility test's small CNN (evaluate.utility)
-    classifier_steps: int = 300
+    # 300 steps undertrain the pooled CNN: on 50 phantoms per class real only reaches 0.685 at
+    # 300 and 0.720 at 1000 (10 seeds); 500 real + synthetic images got 38 epochs at 300
+    classifier_steps: int = 1000
     window: tuple[float, float] | None = None  # DICOM VOI (center, width); None: file's/min-max
     pdf: bool = False
     name: str | None = None  # run name
