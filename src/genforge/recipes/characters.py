@@ -610,12 +610,12 @@ def _verdict(m: dict[str, Any]) -> Any:
         return Verdict("warn", f"the judge itself is unreliable (worst held-out real accuracy "
                        f"{judge_worst:.1%}); the accuracies below are uncertain", reasons)  # fmt: skip
     ratio = m["diversity_ratio"]
-    weak = {n: s for n, s in slices.items() if s["accuracy"] < SLICE_FLOOR}
-    if worst >= TARGET_ACCURACY and ratio >= 0.5 and weak:
-        n, s = min(weak.items(), key=lambda kv: kv[1]["accuracy"])
-        return Verdict("warn", f"usable with care: {n} is right {acc[n]:.1%} overall but only "
-                       f"{s['accuracy']:.1%} when {s['when']}", reasons)  # fmt: skip
     if worst >= TARGET_ACCURACY and ratio >= 0.5:
+        weak = {n: s for n, s in slices.items() if s["accuracy"] < SLICE_FLOOR}
+        if weak:
+            n, s = min(weak.items(), key=lambda kv: kv[1]["accuracy"])
+            return Verdict("warn", f"usable with care: {n} is right {acc[n]:.1%} overall but "
+                           f"only {slice_text(s)}", reasons)  # fmt: skip
         return Verdict("ok", f"characters follow every attribute (worst: {worst_name} "
                        f"{worst:.1%} ≥ {TARGET_ACCURACY:.0%}) with varied looks", reasons)  # fmt: skip
     if worst >= 0.7 and ratio >= 0.25:

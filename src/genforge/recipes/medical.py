@@ -786,7 +786,6 @@ def run(cfg: MedicalConfig, log: Log = print, progress: bool = False) -> Medical
             "flagged_dropped": syn.flagged,
             "implausible_dropped": syn.implausible,
             "off_label_dropped": syn.off_label,
-            "quality_filter": cfg.quality_filter,
             "rounds": syn.rounds,
             **syn.audit,
         },
@@ -893,7 +892,7 @@ def verdict_of(summary: dict[str, Any]) -> Any:
         f"memorization audit: {a['flagged_dropped']} of {a['drawn']} samples were near-copies of "
         f"training images and were dropped; {a['implausible_dropped']} implausible ones too"
         + (f", and {a['off_label_dropped']} that classifiers trained on the real images did not "
-           "see as their class" if a.get("quality_filter") == "label" else "")
+           "see as their class" if summary["config"]["quality_filter"] == "label" else "")
     )  # fmt: skip
     lo = gain["mean"] - gain["ci95"]
     if gain["mean"] > 0 and lo > 0:
@@ -990,13 +989,13 @@ def write_report(
         f"<b>{a['implausible_dropped']} samples farther from every training image than the "
         f"farthest held-out real image ({a['implausible_threshold']:.4g}), or rougher (mean "
         "absolute Laplacian) than the roughest held-out real image "
-        f"({a.get('roughness_threshold', float('inf')):.4g}), were dropped too</b> "
+        f"({a['roughness_threshold']:.4g}), were dropped too</b> "
         "(noise left by a failed denoising run, a collapsed blob). "
         + (f"Label filter: <b>{a['off_label_dropped']} samples were dropped because "
            f"{LABEL_NETS} classifiers trained on the real training images (never the held-out "
            "ones) gave their asked class a mean probability below 0.5</b> (off-label draws are "
            "label noise for a classifier trained on them). "
-           if a.get("quality_filter") == "label" else "")
+           if cfg.quality_filter == "label" else "")
         + "The closest samples:</p>"
         + html_table(["sample | nearest training image", "RMS distance", "near-copy"], pairs)
     )))  # fmt: skip
