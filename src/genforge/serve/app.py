@@ -395,7 +395,7 @@ def _router(svc: Services) -> APIRouter:
     @r.post("/runs", response_model=S.RunInfo, status_code=201, tags=["runs"])
     def create_run(body: S.RunCreate, who: Who) -> S.RunInfo:
         from genforge.models import get_entry
-        from genforge.train.launch import _split_options
+        from genforge.train.launch import split_options
 
         get_entry(body.model)
         if body.steps > s.max_steps:
@@ -404,7 +404,7 @@ def _router(svc: Services) -> APIRouter:
         if ds is None:
             raise GenforgeError(f"unknown dataset '{body.data}'; known: "
                                 f"{', '.join(d.name for d in svc.datasets.all())}")  # fmt: skip
-        _split_options(body.model, dict(body.options))  # unknown keys fail here, not in the job
+        split_options(body.model, dict(body.options))  # unknown keys fail here, not in the job
         taken = {run.name for run in list_runs(s.runs_dir)} | svc.jobs.runs()
         if body.name is not None:
             if body.name in taken:

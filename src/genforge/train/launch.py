@@ -24,7 +24,7 @@ from genforge.train.trainer import Trainer
 TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
 
 
-def _split_options(model: str, options: dict[str, Any]) -> tuple[dict, dict, dict]:
+def split_options(model: str, options: dict[str, Any]) -> tuple[dict, dict, dict]:
     """Sort flat keyword options into (data, train, model) overrides; unknown keys fail."""
     entry = get_entry(model)
     model_keys = {f.name for f in dataclasses.fields(entry.family.Config)}
@@ -190,7 +190,7 @@ def _data_options(modality: Modality, data: dict[str, Any]) -> dict[str, Any]:
 def _create(
     model: str, data: str | None, name: str | None, runs_dir, options: dict
 ) -> tuple[Run, dict, Any]:
-    data_opts, train_opts, model_opts = _split_options(model, options)
+    data_opts, train_opts, model_opts = split_options(model, options)
     entry = get_entry(model)
     modality = get_modality(entry.modality)
     _check_domains(model, getattr(entry.family, "domains", None), data_opts)
@@ -258,7 +258,7 @@ def _reopen(ref, model: str | None, data: str | None, runs_dir, options: dict) -
         raise GenforgeError(
             f"run '{run.name}' was trained on {cfg['data']['source']}; --data cannot change on resume"
         )
-    _, train_opts, _ = _split_options(cfg["model"], options)
+    _, train_opts, _ = split_options(cfg["model"], options)
     fixed = sorted(set(options) - set(train_opts))
     if fixed:
         raise GenforgeError(f"cannot change {', '.join(fixed)} when resuming run '{run.name}'")
