@@ -162,7 +162,8 @@ def test_train_on_a_labeled_image_folder(pets_cgan_run: Path):
 
 
 def test_models_lists_every_model(cli: Cli):
-    image_models = {n for n, e in MODELS.items() if e.modality in ("image", "captioned-image")}
+    image_models = {n for n, e in MODELS.items()
+                    if e.modality in ("image", "captioned-image", "image-pair")}  # fmt: skip
     assert image_models == set(FAMILIES) | set(IMAGE_TO_IMAGE_FAMILIES) | set(ATTRIBUTE_FAMILIES)
     out = cli.ok("models").stdout
     rows = {line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│")}

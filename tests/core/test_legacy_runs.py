@@ -88,11 +88,20 @@ def test_legacy_audio_run_samples_the_same_clips(runs, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "run",
-    ["cgan", "vae", "ddpm", "t2i", "gpt",
-     pytest.param("ctgan", marks=pytest.mark.xfail(strict=True, reason="load() knows only image and text")),
-     pytest.param("wavegan", marks=pytest.mark.xfail(strict=True, reason="load() knows only image and text"))],
+    ("run", "pipeline"),
+    [("cgan", "ImagePipeline"), ("vae", "ImagePipeline"), ("ddpm", "ImagePipeline"),
+     ("t2i", "ImagePipeline"), ("gpt", "TextPipeline"), ("ctgan", "TablePipeline"),
+     ("wavegan", "AudioPipeline")],
 )  # fmt: skip
-def test_legacy_runs_load_through_the_python_api(runs, run):
+def test_legacy_runs_load_through_the_python_api(runs, run, pipeline):
     pipe = genforge.load(runs / run, device="cpu")
-    assert pipe.run.name == run
+    assert type(pipe).__name__ == pipeline and pipe.run.name == run
+
+
+def test_legacy_table_and_audio_runs_sample_through_the_python_api(runs):
+    rows = genforge.load(runs / "ctgan", device="cpu").sample(6, seed=3)
+    assert rows.to_csv(index=False) == (EXPECTED / "ctgan.csv").read_text()
+    waves, _ = genforge.load(runs / "wavegan", device="cpu").sample(2, seed=3)
+    ref, _ = sf.read(EXPECTED / "wavegan" / "clip-0000.wav", dtype="float32")
+    assert tuple(waves.shape) == (2, 1, len(ref))
+    np.testing.assert_allclose(waves[0, 0].numpy(), ref, atol=2 / 32768)  # 16-bit PCM

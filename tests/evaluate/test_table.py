@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 
 from genforge.core.errors import GenforgeError
+from genforge.data.modalities import get_modality
 from genforge.data.table import fit_spec
-from genforge.evaluate import EVALUATORS, evaluate_run
+from genforge.evaluate import evaluate_run
+from genforge.evaluate import table as table_eval
 from genforge.evaluate.report import write_report
 from genforge.evaluate.table import privacy_dcr
 from genforge.train.launch import train
@@ -46,7 +48,7 @@ def copula_run(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_evaluate_run_reports_fidelity_privacy_and_utility(copula_run):
-    assert EVALUATORS["table"] == "genforge.evaluate.table"
+    assert get_modality("table").handler("evaluator") is table_eval.evaluate_run
     result = evaluate_run(copula_run, seed=0)
     values = {m.key: m.value for m in result.metrics}
     assert 0.5 < values["sdmetrics_quality"] <= 1  # marginals come straight from the data

@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
+from genforge.data.text import TextSpec
 from genforge.data.text_tokenizers import char_tokenizer
 from genforge.models.ngram import NGram, NGramConfig
-from genforge.models.text_base import TextSpec
 from textkit import make_docs, make_folder, tiny_run
 
 

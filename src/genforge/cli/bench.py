@@ -360,10 +360,10 @@ def eval_bench(
 
     import torch
 
+    from genforge.core.device import pick_device
     from genforge.data import load_images
     from genforge.evaluate.features import feature_space
     from genforge.evaluate.image_metrics import frechet_distance
-    from genforge.generate.pipeline import pick_device
 
     dev = pick_device(device)
     ds = load_images("digits", image_size=image_size, seed=0)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from genforge import __version__
 from genforge.cli import bench, data, generate, keys, recipe, runs, watermark
 from genforge.cli.chat import chat_command
 from genforge.cli.demo import demo_command
@@ -13,6 +12,7 @@ from genforge.cli.restore import restore_command, translate_command, upscale_com
 from genforge.cli.sample import encode_command, sample_command
 from genforge.cli.serve import serve_command
 from genforge.cli.train import models_command, train_command
+from genforge.core.version import __version__
 
 app = typer.Typer(
     name="genforge",

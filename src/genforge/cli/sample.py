@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -9,7 +10,8 @@ import typer
 
 from genforge.cli.common import console, user_errors
 from genforge.core.errors import GenforgeError
-from genforge.core.run import resolve_run
+from genforge.core.run import Run, resolve_run
+from genforge.models import modality_of
 
 
 @user_errors
@@ -68,78 +70,117 @@ def sample_command(
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
     """Sample images, table rows or audio clips from a trained run (images: optionally gated)."""
+    found = resolve_run(run, runs_dir)
+    opts = SampleOptions(
+        n=n, seed=seed, label=label, truncation=truncation, grid=grid, out_dir=out_dir,
+        nrow=nrow, interpolate=interpolate, frames=frames, fps=fps, out=out, sampler=sampler,
+        steps=steps, guidance=guidance, eta=eta, best_of=best_of, min_score=min_score,
+        checkpoint=checkpoint, device=device, ema=ema,
+    )  # fmt: skip
+    modality_of(found.read_config()).handler("sample")(found, opts)
+
+
+@dataclass
+class SampleOptions:
+    """What `genforge sample` was asked for; each modality's writer reads what applies to it."""
+
+    n: int | None = None
+    seed: int = 0
+    label: str | None = None
+    truncation: float | None = None
+    grid: Path | None = None
+    out_dir: Path | None = None
+    nrow: int | None = None
+    interpolate: int | None = None
+    frames: int = 60
+    fps: int = 20
+    out: Path | None = None
+    sampler: str | None = None
+    steps: int | None = None
+    guidance: float | None = None
+    eta: float | None = None
+    best_of: int | None = None
+    min_score: float | None = None
+    checkpoint: str = "last"
+    device: str = "auto"
+    ema: bool = True
+
+
+# ---------------------------------------------------------------------------------------
+# One writer per modality (the "sample" handler of its entry in genforge.data.modalities)
+# ---------------------------------------------------------------------------------------
+
+
+def sample_images(run: Run, o: SampleOptions) -> None:
+    """Image runs: a grid and/or single PNGs, a latent walk (--interpolate), or gated samples."""
     from genforge.generate.image import open_pipeline, write_samples, write_walk
 
-    found = resolve_run(run, runs_dir)
-    modality = found.read_config().get("modality", "image")
-    if modality == "table":
-        _sample_table(found, n, seed, out, device, ema)
-        return
-    if modality == "audio":
-        _sample_audio(found, n, seed, label, out, out_dir, device, ema)
-        return
-    if modality == "text":
-        raise GenforgeError(
-            f"run '{found.name}' is a text model; generate with: genforge generate text "
-            f"{found.name} --prompt TEXT --n {n or 4} --do-sample (all decoding options: --help)"
-        )
-    pipe = open_pipeline(found, device, ema, sampler, steps, guidance, checkpoint=checkpoint,
-                         eta=eta)  # fmt: skip
-    if interpolate is not None:
-        if out is None:
+    pipe = open_pipeline(run, o.device, o.ema, o.sampler, o.steps, o.guidance,
+                         checkpoint=o.checkpoint, eta=o.eta)  # fmt: skip
+    if o.interpolate is not None:
+        if o.out is None:
             raise GenforgeError("--interpolate needs --out walk.gif or --out walk.mp4")
-        path = write_walk(pipe, out, interpolate, frames, fps=fps, seed=seed, label=label,
-                          walks=1 if n is None else n, truncation=truncation)  # fmt: skip
-        console.print(f"wrote {frames}-frame latent walk: {path}")
+        path = write_walk(pipe, o.out, o.interpolate, o.frames, fps=o.fps, seed=o.seed,
+                          label=o.label, walks=1 if o.n is None else o.n,
+                          truncation=o.truncation)  # fmt: skip
+        console.print(f"wrote {o.frames}-frame latent walk: {path}")
         return
-    if out is not None:
-        if out.suffix.lower() != ".png":
+    grid = o.grid
+    if o.out is not None:
+        if o.out.suffix.lower() != ".png":
             raise GenforgeError(
-                f"--out without --interpolate writes a grid and must end in .png, got {out.name}"
+                f"--out without --interpolate writes a grid and must end in .png, got {o.out.name}"
             )
-        grid = grid or out
-    if grid is None and out_dir is None:
-        suffix = f"-label{label}" if label is not None else ""
-        grid = pipe.run.samples_dir / f"sample-s{seed}{suffix}.png"
-    if best_of is not None or min_score is not None:
-        if interpolate is not None:
-            raise GenforgeError("--best-of/--min-score do not apply to --interpolate")
-        _gated(pipe, 64 if n is None else n, best_of or 4, 0.5 if min_score is None else min_score,
-               seed, label, truncation, grid, out_dir, nrow)  # fmt: skip
+        grid = grid or o.out
+    if grid is None and o.out_dir is None:
+        suffix = f"-label{o.label}" if o.label is not None else ""
+        grid = pipe.run.samples_dir / f"sample-s{o.seed}{suffix}.png"
+    n = 64 if o.n is None else o.n
+    if o.best_of is not None or o.min_score is not None:
+        _gated(pipe, n, o.best_of or 4, 0.5 if o.min_score is None else o.min_score, o.seed,
+               o.label, o.truncation, grid, o.out_dir, o.nrow)  # fmt: skip
         return
-    paths = write_samples(pipe, 64 if n is None else n, seed=seed, label=label, truncation=truncation,
-                          grid=grid, out_dir=out_dir, nrow=nrow)  # fmt: skip
+    paths = write_samples(pipe, n, seed=o.seed, label=o.label, truncation=o.truncation,
+                          grid=grid, out_dir=o.out_dir, nrow=o.nrow)  # fmt: skip
     if grid is not None:
         console.print(f"grid: {paths[0]}")
-    if out_dir is not None:
-        console.print(f"{len(paths) - (grid is not None)} images in {out_dir}")
+    if o.out_dir is not None:
+        console.print(f"{len(paths) - (grid is not None)} images in {o.out_dir}")
 
 
-def _sample_table(run, n: int | None, seed: int, out: Path | None, device: str, ema: bool) -> None:
+def sample_table(run: Run, o: SampleOptions) -> None:
     """Table runs: `--n` rows into the CSV `--out` (default samples/sample-s<seed>.csv)."""
     from genforge.generate.table import TablePipeline, write_table
 
-    pipe = TablePipeline(run, device=device, use_ema=ema)
-    out = out or run.samples_dir / f"sample-s{seed}.csv"
-    count = 1000 if n is None else n
-    path = write_table(pipe, count, out, seed=seed)
+    pipe = TablePipeline(run, device=o.device, use_ema=o.ema)
+    out = o.out or run.samples_dir / f"sample-s{o.seed}.csv"
+    count = 1000 if o.n is None else o.n
+    path = write_table(pipe, count, out, seed=o.seed)
     console.print(f"{count} synthetic rows: {path}")
 
 
-def _sample_audio(
-    run, n: int | None, seed: int, label: str | None, out: Path | None, out_dir: Path | None,
-    device: str, ema: bool,
-) -> None:  # fmt: skip
+def sample_audio(run: Run, o: SampleOptions) -> None:
     """Audio runs: `--n` WAV files into `--out-dir` plus a spectrogram grid PNG."""
     from genforge.generate.audio import AudioPipeline, write_clips
 
-    pipe = AudioPipeline(run, device=device, use_ema=ema)
-    if out is not None and out.suffix.lower() != ".png":
-        raise GenforgeError(f"for audio runs --out is the spectrogram grid (.png), got {out.name}")
-    folder = out_dir or run.samples_dir / f"sample-s{seed}"
-    wavs, grid = write_clips(pipe, 8 if n is None else n, folder, seed=seed, label=label, grid=out)
+    pipe = AudioPipeline(run, device=o.device, use_ema=o.ema)
+    if o.out is not None and o.out.suffix.lower() != ".png":
+        raise GenforgeError(
+            f"for audio runs --out is the spectrogram grid (.png), got {o.out.name}"
+        )
+    folder = o.out_dir or run.samples_dir / f"sample-s{o.seed}"
+    wavs, grid = write_clips(pipe, 8 if o.n is None else o.n, folder, seed=o.seed, label=o.label,
+                             grid=o.out)  # fmt: skip
     console.print(f"{len(wavs)} clips ({pipe.sample_rate} Hz, {pipe.seconds:g} s) in {folder}")
     console.print(f"spectrograms: {grid}")
+
+
+def sample_text(run: Run, o: SampleOptions) -> None:
+    """Text runs decode from a prompt, with their own options: `genforge generate text`."""
+    raise GenforgeError(
+        f"run '{run.name}' is a text model; generate with: genforge generate text "
+        f"{run.name} --prompt TEXT --n {o.n or 4} --do-sample (all decoding options: --help)"
+    )
 
 
 def _gated(pipe, n, best_of, min_score, seed, label, truncation, grid, out_dir, nrow) -> None:

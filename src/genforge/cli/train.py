@@ -121,7 +121,7 @@ def train_command(
 ) -> None:
     """Train a generative model on images, a table (CSV), audio clips, a text corpus, or an
     embedded set."""
-    from genforge.train.launch import train
+    from genforge.api import train_run as train
 
     options = parse_overrides(set_ or [])
     given = {

@@ -41,6 +41,16 @@ _MAX_LISTED = 20
 # ---------------------------------------------------------------------------------------
 
 
+@dataclass
+class AudioDataConfig:
+    """The data section of an audio run's config.yaml."""
+
+    source: str = "tones"  # embedded (tones, spoken-digits) or a folder of WAV/FLAC/OGG clips
+    sample_rate: int = 16000  # every clip is resampled to this rate
+    seconds: float = 1.0  # and cut or zero-padded to this length
+    val_fraction: float = 0.1  # held out, seeded, stratified by label
+
+
 @dataclass(frozen=True)
 class AudioSpec:
     """The shape of the clips an audio model is built for."""
@@ -160,7 +170,7 @@ class AudioDataset:
 
     def split(self, val_fraction: float, seed: int) -> tuple[AudioDataset, AudioDataset]:
         """(train, val), stratified by label when labeled."""
-        from genforge.data.dataset import _stratified_pick
+        from genforge.data.dataset import stratified_pick
 
         if not 0.0 <= val_fraction < 1.0:
             raise GenforgeError(
@@ -168,7 +178,7 @@ class AudioDataset:
             )
         n = len(self)
         labels = self.labels.numpy() if self.labels is not None else np.zeros(n, dtype=np.int64)
-        val = _stratified_pick(labels, round(n * val_fraction), np.random.default_rng(seed))
+        val = stratified_pick(labels, round(n * val_fraction), np.random.default_rng(seed))
         is_val = np.zeros(n, dtype=bool)
         is_val[val] = True
         if is_val.all():

@@ -17,14 +17,24 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from genforge.core.errors import GenforgeError
-from genforge.data.dataset import ImageDataset
+from genforge.data.dataset import ImageDataConfig, ImageDataset
 
 CAPTIONS_FILE = "captions.jsonl"
+
+
+@dataclass
+class CaptionedDataConfig(ImageDataConfig):
+    """An image folder with one caption per image (text-to-image runs)."""
+
+    caption_template: str | None = None  # None: "a handwritten {name}" for digits, else "a {name}"
+
+
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 

@@ -12,6 +12,7 @@ import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,6 +29,54 @@ CHANNELS = (1, 3)
 DEFAULT_FOLDER_SIZE = 64
 # ITU-R 601 luma weights, as PIL's convert("L"); they sum to 1, so they work on [-1, 1] values.
 _LUMA = (0.299, 0.587, 0.114)
+
+
+@dataclass
+class ImageDataConfig:
+    """The data section of an image run's config.yaml (`--data`, `--image-size`, ...)."""
+
+    source: str = "digits"  # embedded name or folder path
+    image_size: int | None = None  # None: the source's default (32 for digits, 64 for folders)
+    channels: int | None = None  # None: from the data
+    val_fraction: float = 0.1  # held out, seeded, stratified by label
+    augment: tuple[str, ...] = ()  # flip, rotate, crop, scale
+    memory_limit_mb: int = 2048  # decoded data up to this size lives on the device; more streams
+    domain_b: str | None = None  # two-domain models: `source` is folder A, this is folder B
+    paired: bool = False  # with domain_b: pair A and B files by name (pix2pix)
+    attributes: str | None = None  # attributes.csv of a folder: per-image categorical labels
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """The shape of the data a model is built for."""
+
+    channels: int
+    size: int
+    num_classes: int = 0
+    class_names: tuple[str, ...] = ()
+    # multi-label data: ((attribute, (value, ...)), ...); code k of attribute a = its k-th value
+    attributes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def attribute_values(self) -> dict[str, list[str]]:
+        """attribute name -> its values, in code order ({} without attributes)."""
+        return {name: list(values) for name, values in self.attributes}
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {
+            "channels": self.channels,
+            "size": self.size,
+            "num_classes": self.num_classes,
+            "class_names": list(self.class_names),
+        }
+        if self.attributes:  # absent otherwise, so specs of older runs still compare equal
+            d["attributes"] = self.attribute_values
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ImageSpec:
+        attrs = tuple((k, tuple(v)) for k, v in (d.get("attributes") or {}).items())
+        return cls(d["channels"], d["size"], d["num_classes"], tuple(d["class_names"]), attrs)
 
 
 @dataclass
@@ -87,7 +136,7 @@ class ImageDataset:
         n = len(self)
         labels = self.labels.numpy() if self.labels is not None else np.zeros(n, dtype=np.int64)
         rng = np.random.default_rng(seed)
-        val_idx = _stratified_pick(labels, round(n * val_fraction), rng)
+        val_idx = stratified_pick(labels, round(n * val_fraction), rng)
         is_val = np.zeros(n, dtype=bool)
         is_val[val_idx] = True
         train_idx = np.flatnonzero(~is_val)
@@ -125,7 +174,22 @@ class ImageDataset:
         )
 
 
-def _stratified_pick(labels: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
+def subset_indices(n: int, limit: int, seed: int) -> torch.Tensor:
+    """Sorted indices of a seeded random subset of size min(n, limit) of n items."""
+    idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:limit]
+    return idx.sort().values
+
+
+def take(ds: Any, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Items `idx` of a dataset, in memory or streamed, as tensors: (images, labels or None)."""
+    if ds.in_memory:
+        return ds.images[idx], (ds.labels[idx] if ds.labels is not None else None)
+    items = [ds.stream[int(i)] for i in idx]
+    labels = torch.tensor([int(it[1]) for it in items]) if ds.num_classes else None
+    return torch.stack([it[0] for it in items]), labels
+
+
+def stratified_pick(labels: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
     """Pick `total` indices with each label represented in proportion to its count."""
     classes, counts = np.unique(labels, return_counts=True)
     exact = counts * total / len(labels)
@@ -149,7 +213,7 @@ def is_embedded(source: str) -> bool:
     return source in EMBEDDED
 
 
-def _check_options(image_size: int | None, channels: int | None) -> None:
+def check_image_options(image_size: int | None, channels: int | None) -> None:
     if image_size is not None and image_size not in IMAGE_SIZES:
         raise GenforgeError(
             f"image size {image_size} is not supported; "
@@ -209,7 +273,7 @@ def load_images(
     Raises:
         GenforgeError: bad size or channels, missing path, empty or unreadable folder.
     """
-    _check_options(image_size, channels)
+    check_image_options(image_size, channels)
     if is_embedded(source):
         data = load_embedded(source, image_size, seed)
         images = data.images if channels is None else _convert_channels(data.images, channels)

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from genforge.core.errors import GenforgeError
-from genforge.data.dataset import DEFAULT_FOLDER_SIZE, ImageDataset, _check_options
+from genforge.data.dataset import DEFAULT_FOLDER_SIZE, ImageDataset, check_image_options
 from genforge.data.images import FolderScan, ImageFolderStream, decode_images, scan_image_folder
 from genforge.data.report import DataReport, SkippedFile
 
@@ -57,7 +57,7 @@ def load_domains(
     Raises:
         GenforgeError: a folder is missing, a file, empty or unreadable; no file pairs up.
     """
-    _check_options(image_size, channels)
+    check_image_options(image_size, channels)
     scans = _scan(domain_a, "a"), _scan(domain_b, "b")
     names = domain_names(domain_a, domain_b)
     size = DEFAULT_FOLDER_SIZE if image_size is None else image_size

@@ -264,7 +264,7 @@ class TableSpec:
                 ok &= np.isnan(v) | (v > 0)
             elif c["kind"] == "fixed":
                 allowed = {tuple(combo) for combo in c["combinations"]}
-                rows = zip(*(_cat_values(df[col]) for col in c["columns"]), strict=True)
+                rows = zip(*(category_values(df[col]) for col in c["columns"]), strict=True)
                 ok &= np.array([tuple(r) in allowed for r in rows], dtype=bool)
         return ok
 
@@ -358,7 +358,7 @@ def fit_spec(df: Any, constraints: tuple[str, ...] = (), seed: int = 0) -> Table
             info["id_type"] = "int" if numeric else "str"
             info["id_start"] = int(col.max()) + 1 if numeric else 0
         elif kind == "categorical":
-            values = pd.Series(_cat_values(col))
+            values = pd.Series(category_values(col))
             counts = values.value_counts(sort=False)
             cats = sorted(counts.index, key=str)
             info["categories"] = [str(c) for c in cats]
@@ -385,7 +385,7 @@ def fit_spec(df: Any, constraints: tuple[str, ...] = (), seed: int = 0) -> Table
     parsed = [parse_constraint(t, by_name) for t in constraints]
     for c in parsed:
         if c["kind"] == "fixed":
-            combos = zip(*(_cat_values(df[col]) for col in c["columns"]), strict=True)
+            combos = zip(*(category_values(df[col]) for col in c["columns"]), strict=True)
             c["combinations"] = [list(t) for t in sorted(set(combos))]
     spec = TableSpec(columns, parsed)
     bad = int((~spec.satisfied(df)).sum())
@@ -404,7 +404,7 @@ def _cat_str(v: Any) -> str:
     return str(v)
 
 
-def _cat_values(col: Any) -> list[str]:
+def category_values(col: Any) -> list[str]:
     """A column's values as category text, missing values as MISSING."""
     return [MISSING if v is None or v != v else _cat_str(v) for v in col.astype(object)]
 
@@ -436,7 +436,7 @@ def encode(spec: TableSpec, df: Any, seed: int = 0) -> np.ndarray:
         spans = {s.role: s for s in by_col[c["name"]]}
         col = df[c["name"]]
         if c["kind"] == "categorical":
-            values = _cat_values(col)
+            values = category_values(col)
             index = {v: j for j, v in enumerate(c["categories"])}
             unknown = sorted({v for v in values if v not in index})
             if unknown:
@@ -569,6 +569,17 @@ class TableReport:
             t.add_row(name, kind + (" (excluded from learning)" if kind == "id" else ""),
                       str(self.missing.get(name, 0)))  # fmt: skip
         console.print(t)
+
+
+@dataclass
+class TableDataConfig:
+    """The data section of a table run's config.yaml."""
+
+    source: str = "breast_cancer"  # embedded table (breast_cancer, wine, diabetes) or CSV path
+    val_fraction: float = 0.2  # real holdout, kept for the privacy and utility evaluation
+    constraints: tuple[str, ...] = ()  # range:COL:LO:HI, positive:COL, fixed:COL,COL
+    target: str | None = None  # column for the utility evaluation (default: the set's target)
+    epochs: int | None = None  # passes over the training rows; sets steps (Table.resolve_train)
 
 
 @dataclass

@@ -52,6 +52,33 @@ class TextDataConfig:
     pii_originals: Literal["omit", "report"] = "omit"  # "report" lists found values in the Run
 
 
+@dataclass(frozen=True)
+class TextSpec:
+    """The vocabulary and context a text model is built for."""
+
+    vocab_size: int
+    block_size: int  # training context in tokens
+    tokenizer: str  # "char", "bpe" or "pretrained"
+    eos_id: int
+    tokenizer_sha: str = ""
+    # The tokenizer object itself (set when built from data; not part of the saved spec).
+    tokenizer_obj: Any = field(default=None, compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "vocab_size": self.vocab_size,
+            "block_size": self.block_size,
+            "tokenizer": self.tokenizer,
+            "eos_id": self.eos_id,
+            "tokenizer_sha": self.tokenizer_sha,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TextSpec:
+        return cls(d["vocab_size"], d["block_size"], d["tokenizer"], d["eos_id"],
+                   d.get("tokenizer_sha", ""))  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------
 # Cleaning
 # ---------------------------------------------------------------------------------------

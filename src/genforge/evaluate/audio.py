@@ -148,18 +148,14 @@ def evaluate_run(
         feature_steps: optimisation steps of the domain CNN on the real clips.
         device: sampling device.
     """
-    from genforge.core.config import from_dict
+    from genforge.data.modalities import get_modality
     from genforge.generate.audio import AudioPipeline
-    from genforge.train.modalities import get_modality
 
     cfg = run.read_config()
     if cfg.get("modality") != "audio":
         raise GenforgeError(f"run '{run.name}' is not an audio model")
-    modality = get_modality("audio")
-    keys = {"source", "sample_rate", "seconds", "val_fraction"}
-    dcfg = from_dict(modality.data_config, {k: v for k, v in cfg["data"].items() if k in keys})
-    dataset = modality.load(dcfg, cfg["train"]["seed"])
-    train, val = dataset.split(dcfg.val_fraction, seed=cfg["train"]["seed"])
+    split = get_modality("audio").reload(run)
+    dataset, train, val = split.dataset, split.train, split.val
     if len(val) < 2:
         raise GenforgeError("audio evaluation needs held-out clips; train with val_fraction > 0")
     rate = dataset.sample_rate

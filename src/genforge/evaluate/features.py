@@ -28,6 +28,9 @@ from torch import nn
 
 from genforge.core.errors import GenforgeError
 from genforge.core.io import atomic_path, write_json
+from genforge.evaluate.result import Section
+
+MAX_REAL = 10_000  # real images used as the reference set (a random subset beyond that)
 
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
 DOMAIN_VERSION = 1  # bump when the domain network or its training changes (invalidates caches)
@@ -363,3 +366,27 @@ def feature_space(
         images, labels, data_name, steps=domain_steps or default_domain_steps(), device=device,
         val=val, progress=progress,
     )  # fmt: skip
+
+
+def space_section(space: Any) -> Section:
+    """What the feature space is, for the report (image and translation evaluators)."""
+    s = space
+    if s.kind == "inception":
+        text = (
+            "<p>Features: InceptionV3 pool3 (2048-d), torch-fidelity weights "
+            "pt_inception-2015-12-05, via torchmetrics. FID/KID numbers are comparable "
+            "with published ones (at equal sample counts).</p>"
+        )
+    else:
+        info = s.info
+        acc = info.get("val_accuracy")
+        text = (
+            f"<p>Features: a {info.get('kind')} genforge trained on the real training data "
+            f"({info.get('train_items')} images, {info.get('steps')} steps"
+            + (f", held-out accuracy {acc:.3f}" if acc is not None else "")
+            + f"), {'loaded from the cache' if info.get('cached') else 'trained now and cached'}."
+            " Its Fréchet distance is labelled FD, not FID: compare it only between runs on "
+            "the same data. For standard FID put pt_inception-2015-12-05-6726825d.pth in "
+            "~/.cache/genforge/ (or set GENFORGE_INCEPTION_WEIGHTS).</p>"
+        )
+    return Section("Feature space", text)

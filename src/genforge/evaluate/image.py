@@ -11,30 +11,31 @@ The same code serves every image family: it only needs images from the run's pip
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from genforge.core.config import from_dict
 from genforge.core.errors import GenforgeError
 from genforge.core.images import make_grid
 from genforge.core.run import Run, resolve_run
+from genforge.data.dataset import load_images, subset_indices, take
 from genforge.evaluate import image_metrics as im
 from genforge.evaluate.features import (
+    MAX_REAL,
     DomainSpace,
     FeatureChoice,
     default_domain_steps,
     domain_space,
     feature_space,
+    space_section,
 )
 from genforge.evaluate.memorization import Audit, audit
 from genforge.evaluate.report import Raw, html_table, png_img
 from genforge.evaluate.result import EvalResult, Metric, Section
-
-MAX_REAL = 10_000  # real images used as the reference set (a random subset beyond that)
-
+from genforge.models import get_entry, modality_of
 
 # ---------------------------------------------------------------------------------------
 # Real data of a run
@@ -51,47 +52,22 @@ class RealImages:
     class_names: list[str]
 
 
-def _materialize(ds: Any, limit: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """A dataset's images (and labels) as tensors, a seeded random subset beyond `limit`."""
-    n = len(ds)
-    idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:limit].sort().values
-    if ds.in_memory:
-        labels = ds.labels[idx] if ds.labels is not None else None
-        return ds.images[idx], labels
-    items = [ds.stream[int(i)] for i in idx]
-    x = torch.stack([it[0] for it in items])
-    y = torch.tensor([int(it[1]) for it in items]) if ds.num_classes else None
-    return x, y
-
-
-# modalities whose runs hold images (a text-to-image run's data is captioned images)
-IMAGE_MODALITIES = ("image", "captioned-image")
-
-
 def real_images(run: Run, limit: int = MAX_REAL) -> RealImages:
-    """The run's own training and held-out images, split exactly as training split them."""
-    from genforge.train.config import TrainConfig
-    from genforge.train.modalities import get_modality
-
+    """The run's own training and held-out images, split exactly as training split them (a
+    seeded subset of at most `limit` of each); captioned images are labeled by caption."""
     cfg = run.read_config()
-    modality = get_modality(cfg.get("modality", "image"))  # captioned images: labels = captions
-    keys = set(modality.data_config.__dataclass_fields__)
-    data_cfg = from_dict(modality.data_config, {k: v for k, v in cfg["data"].items() if k in keys})
-    seed = from_dict(TrainConfig, cfg["train"]).seed
-    dataset = modality.load(data_cfg, seed)
-    train, val = dataset.split(data_cfg.val_fraction, seed=seed)
-    x, y = _materialize(train, limit, seed)
-    vx, vy = _materialize(val, limit, seed)
+    split = modality_of(cfg).reload(run)
+    seed = int(cfg["train"].get("seed", 0))
+    x, y = take(split.train, subset_indices(len(split.train), limit, seed))
+    vx, vy = take(split.val, subset_indices(len(split.val), limit, seed))
     name = Path(str(cfg["data"]["source"])).name
-    return RealImages(name, x, y, vx, vy, list(dataset.class_names))
+    return RealImages(name, x, y, vx, vy, list(split.dataset.class_names))
 
 
 def folder_images(path: str | Path, spec: Any, limit: int = MAX_REAL) -> torch.Tensor:
     """Images of a held-out folder at the run's size and channels."""
-    from genforge.data import load_images
-
     ds = load_images(str(Path(path).resolve()), spec.size, spec.channels, seed=0)
-    return _materialize(ds, limit, 0)[0]
+    return take(ds, subset_indices(len(ds), limit, 0))[0]
 
 
 # ---------------------------------------------------------------------------------------
@@ -126,15 +102,14 @@ class ImageEvaluator:
         progress: Any = None,
         load_pipeline: bool = True,
     ):
-        from genforge.generate.pipeline import ImagePipeline, pick_device
+        from genforge.core.device import pick_device
+        from genforge.generate.pipeline import ImagePipeline
 
         self.run = run if isinstance(run, Run) else resolve_run(run)
         cfg = self.run.read_config()
-        if cfg.get("modality", "image") not in IMAGE_MODALITIES:
+        if modality_of(cfg).unit != "images":
             raise GenforgeError(f"run '{self.run.name}' is not an image run")
-        from genforge.evaluate.translation import is_translation_run
-
-        if is_translation_run(cfg):  # cyclegan, pix2pix: evaluate/translation.py
+        if get_entry(cfg["model"]).family.task == "translate":  # evaluate/translation.py
             raise GenforgeError(
                 f"run '{self.run.name}' translates images ({cfg['model']}) rather than sampling "
                 "them; sampling metrics do not apply (genforge eval measures its translations)"
@@ -320,7 +295,7 @@ class ImageEvaluator:
         sections.append(self._audit_section(images, aud))
 
         # (4) reconstructions (VAEs)
-        if hasattr(pipe.model, "reconstruct") and len(d.val):
+        if pipe.model.encodes and len(d.val):
             x = d.val[:256]
             y = d.val_labels[:256] if d.val_labels is not None and pipe.model.conditional else None
             rec = pipe.reconstruct(x, y)
@@ -383,7 +358,7 @@ class ImageEvaluator:
         grid = make_grid(show, nrow=nrow)
         width = min(640, max(320, grid.shape[1] * 2))  # small images shown enlarged, pixelated
         sections.insert(0, Section("Samples", png_img(grid, "samples", width=width)))
-        sections.append(self._space_section())
+        sections.append(space_section(self.space))
         return EvalResult("image", metrics, sections, extra)
 
     # -- pieces -------------------------------------------------------------------------------
@@ -475,33 +450,6 @@ class ImageEvaluator:
             + html_table(["sample | nearest training image", "RMS distance", "flagged"], rows),
         )
 
-    def _space_section(self) -> Section:
-        return space_section(self.space)
-
-
-def space_section(space: Any) -> Section:
-    """What the feature space is, for the report (shared with the translation evaluator)."""
-    s = space
-    if s.kind == "inception":
-        text = (
-            "<p>Features: InceptionV3 pool3 (2048-d), torch-fidelity weights "
-            "pt_inception-2015-12-05, via torchmetrics. FID/KID numbers are comparable "
-            "with published ones (at equal sample counts).</p>"
-        )
-    else:
-        info = s.info
-        acc = info.get("val_accuracy")
-        text = (
-            f"<p>Features: a {info.get('kind')} genforge trained on the real training data "
-            f"({info.get('train_items')} images, {info.get('steps')} steps"
-            + (f", held-out accuracy {acc:.3f}" if acc is not None else "")
-            + f"), {'loaded from the cache' if info.get('cached') else 'trained now and cached'}."
-            " Its Fréchet distance is labelled FD, not FID: compare it only between runs on "
-            "the same data. For standard FID put pt_inception-2015-12-05-6726825d.pth in "
-            "~/.cache/genforge/ (or set GENFORGE_INCEPTION_WEIGHTS).</p>"
-        )
-    return Section("Feature space", text)
-
 
 # ---------------------------------------------------------------------------------------
 # Entry points
@@ -525,13 +473,11 @@ def evaluate_run(
     sampler: str | None = None,
     steps: int | None = None,
 ) -> EvalResult:
-    """Evaluate an image run (see ImageEvaluator.evaluate); cyclegan and pix2pix runs are
-    measured on their held-out translations (evaluate/translation.py), super-resolution runs
+    """Evaluate an image run (see ImageEvaluator.evaluate); super-resolution runs are measured
     on their upscaling of held-out images (evaluate/restoration.py). `restoration` adds
     inpainting and SDEdit denoising of held-out images to a ddpm/cddpm run's evaluation;
     `sampler`/`steps` apply to sr runs and to that restoration."""
     from genforge.evaluate import restoration as rs
-    from genforge.evaluate import translation
 
     cfg = run.read_config()
     if restoration and not rs.can_restore(cfg):
@@ -552,12 +498,6 @@ def evaluate_run(
             )
         return rs.evaluate_sr(run, n=n, seed=seed, device=device, sampler=sampler, steps=steps)
     n = 1000 if n is None else n
-    if translation.is_translation_run(cfg):
-        return translation.evaluate_run(
-            run, n=n, seed=seed, features=features, inception_weights=inception_weights,
-            device=device, domain_steps=domain_steps, progress=progress, real=real,
-            utility=utility,
-        )  # fmt: skip
     ev = ImageEvaluator(
         run, features=features, inception_weights=inception_weights, real=real, device=device,
         domain_steps=domain_steps, progress=progress,
@@ -568,6 +508,36 @@ def evaluate_run(
     if restoration:
         result = rs.restoration_result(run, result, seed, device, sampler, steps)
     return result
+
+
+# one evaluator per training (real data and feature space are built once, cached on disk)
+_BY_TRAINER: weakref.WeakKeyDictionary[Any, ImageEvaluator] = weakref.WeakKeyDictionary()
+
+
+def training_metrics(trainer: Any, run: Run, n: int) -> dict[str, float]:
+    """The `--eval-every` hook of image runs: FD, precision, recall (and conditional accuracy)
+    of `n` samples of the trainer's current sampling network, drawn from the same latents every
+    time (keys without the eval_ prefix)."""
+    ev = _BY_TRAINER.get(trainer)
+    if ev is None:
+        ev = ImageEvaluator(run, features="auto", load_pipeline=False)
+        _BY_TRAINER[trainer] = ev
+    model, device = trainer.model, trainer.accelerator.device
+    g = torch.Generator().manual_seed(trainer.cfg.seed + 777)  # same latents every time
+    labels = torch.arange(n) % model.spec.num_classes if model.conditional else None
+    z = model.latent(n, generator=g)
+    net = trainer.sampling_net()
+    was_training = net.training
+    net.eval()
+    with torch.no_grad():
+        images = torch.cat([
+            model.generate(z[i : i + 256].to(device),
+                           labels[i : i + 256].to(device) if labels is not None else None,
+                           net=net).float().cpu()
+            for i in range(0, n, 256)
+        ])  # fmt: skip
+    net.train(was_training)
+    return ev.quick(images, labels)
 
 
 def conditional_accuracy(

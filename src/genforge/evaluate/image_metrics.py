@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from genforge.core.errors import GenforgeError
+from genforge.evaluate.result import Metric
 
 
 class _Given(nn.Module):
@@ -191,3 +192,12 @@ def class_histogram_check(
 
 def nan() -> float:
     return math.nan
+
+
+def ssim_metric(
+    key: str, label: str, pred: torch.Tensor, target: torch.Tensor, note: str
+) -> Metric:
+    """SSIM, or NaN with the reason below 11×11 pixels (its Gaussian window)."""
+    if min(pred.shape[-2:]) < 11:
+        return Metric(key, label, math.nan, "higher", "not defined below 11×11 pixels")
+    return Metric(key, label, ssim(pred, target), "higher", note)

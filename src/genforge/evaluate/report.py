@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from genforge.core.images import make_grid, save_png
 from genforge.core.io import write_json, write_text
 from genforge.core.run import Run
 from genforge.evaluate.result import EvalResult, Metric, Section
@@ -170,3 +171,19 @@ def read_eval(run: Run) -> dict[str, Any] | None:
     if not run.eval_path.exists():
         return None
     return json.loads(run.eval_path.read_text(encoding="utf-8"))
+
+
+def grid_section(
+    title: str, columns: list[str], images: list[Any], path: Path, params: dict, shown: int = 8
+) -> tuple[Section, str]:
+    """Rows of examples (at most `shown`), one column per image kind (tensors (N, C, H, W));
+    also saved as a PNG at `path`. Returns the section and the PNG's path."""
+    import torch
+
+    k = min(shown, len(images[0]))
+    rows = torch.stack([im_[:k] for im_ in images], 1).flatten(0, 1)  # (k * cols, C, H, W)
+    grid = make_grid(rows, nrow=len(images))
+    save_png(path, grid, params)
+    width = min(480, max(240, grid.shape[1] * 3))  # small images enlarged, pixelated
+    text = f"<p>Held-out images, one per row: {' | '.join(columns)}.</p>"
+    return Section(title, text + png_img(grid, title, width=width)), str(path)

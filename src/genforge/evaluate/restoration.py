@@ -26,9 +26,11 @@ import torch.nn.functional as F
 
 from genforge.core.errors import GenforgeError
 from genforge.core.run import Run
+from genforge.data.dataset import subset_indices, take
 from genforge.evaluate import image_metrics as im
+from genforge.evaluate.report import grid_section
 from genforge.evaluate.result import EvalResult, Metric, Section
-from genforge.evaluate.translation import _grid_section, _pick, _tensors, reload_split, ssim_metric
+from genforge.models import get_entry, modality_of
 
 SR_N = 256  # held-out images upscaled by default
 RESTORE_N = 16  # held-out images inpainted and denoised with --restoration
@@ -37,17 +39,9 @@ SDEDIT_STRENGTH = 0.3
 REPAINT_STEPS = 50  # RePaint steps (x jump resampling); --steps overrides
 
 
-def _family(cfg: dict[str, Any]) -> type:
-    from genforge.models import get_entry
-
-    return get_entry(cfg["model"]).family
-
-
 def is_sr_run(cfg: dict[str, Any]) -> bool:
     """True for super-resolution runs (genforge train sr)."""
-    from genforge.models.super_resolution import SuperResolution
-
-    return issubclass(_family(cfg), SuperResolution)
+    return get_entry(cfg["model"]).family.task == "upscale"
 
 
 def can_restore(cfg: dict[str, Any]) -> bool:
@@ -55,24 +49,21 @@ def can_restore(cfg: dict[str, Any]) -> bool:
     DDPMs (not super-resolution, not text-to-image)."""
     from genforge.models.diffusion import DDPM
 
-    family = _family(cfg)
-    return (
-        issubclass(family, DDPM)
-        and not hasattr(family, "lr_condition")
-        and not (hasattr(family, "tokenize"))
-    )
+    family = get_entry(cfg["model"]).family
+    return issubclass(family, DDPM) and family.task == "sample"
 
 
 def held_out(run: Run, n: int, seed: int) -> tuple[torch.Tensor, int]:
     """At most `n` of the run's held-out images (N, C, H, W) in [-1, 1], split exactly as
     training split them (a seeded subset beyond `n`), and how many are held out in all."""
-    _, data_cfg, _, _, val = reload_split(run)
+    split = modality_of(run.read_config()).reload(run)
+    val, data_cfg = split.val, split.data_config
     if len(val) == 0:
         raise GenforgeError(
             f"run '{run.name}' holds out no images (val_fraction {data_cfg.val_fraction}); "
             "restoration is scored on held-out images: train with --set val_fraction=0.1"
         )
-    x, _ = _tensors(val, _pick(len(val), n, seed))
+    x, _ = take(val, subset_indices(len(val), n, seed))
     return x, len(val)
 
 
@@ -80,7 +71,7 @@ def _both(key: str, what: str, pred: torch.Tensor, truth: torch.Tensor, note: st
     return [
         Metric(f"psnr_{key}", f"PSNR {what} vs ground truth (dB)", im.psnr(pred, truth),
                "higher", note),
-        ssim_metric(f"ssim_{key}", f"SSIM {what} vs ground truth", pred, truth, note),
+        im.ssim_metric(f"ssim_{key}", f"SSIM {what} vs ground truth", pred, truth, note),
     ]  # fmt: skip
 
 
@@ -131,7 +122,7 @@ def evaluate_sr(
         *_both("bicubic", f"x{s} bicubic", bicubic, truth, f"{note}; the baseline to beat"),
         *_both("nearest", f"x{s} nearest", nearest, truth, note),
     ]
-    section, grid = _grid_section(
+    section, grid = grid_section(
         f"Super-resolution x{s}", ["low-res (nearest)", "bicubic", "model", "ground truth"],
         [nearest, bicubic, out, truth], run.path / "upscaled.png",
         {"run": run.name, "step": pipe.step, "kind": "eval-upscale", "seed": seed},
@@ -216,9 +207,9 @@ def restoration_checks(
         Metric("psnr_inpaint_box_mean", "inpainting PSNR in the box, mean-fill baseline (dB)",
                im.psnr(in_box(means), in_box(images)), "higher",
                "the box filled with the mean of each image's known pixels"),
-        ssim_metric("ssim_inpaint", "inpainting SSIM, whole image (RePaint)", filled, images,
+        im.ssim_metric("ssim_inpaint", "inpainting SSIM, whole image (RePaint)", filled, images,
                     f"{box}; the known pixels count too, so compare with the baselines"),
-        ssim_metric("ssim_inpaint_biharmonic", "inpainting SSIM, whole image (biharmonic)",
+        im.ssim_metric("ssim_inpaint_biharmonic", "inpainting SSIM, whole image (biharmonic)",
                     biharm, images, "same images and box"),
         Metric("inpaint_kept_max_abs", "largest change of a pixel outside the box", kept,
                "lower", "RePaint keeps the known pixels; [-1, 1] scale, should be ~0"),
@@ -235,13 +226,13 @@ def restoration_checks(
     ]  # fmt: skip
     params = {"run": pipe.run.name, "step": pipe.step, "seed": seed}
     holed = images * (1 - mask) + mask  # the hole shown white
-    s1, g1 = _grid_section(
+    s1, g1 = grid_section(
         "Inpainting (RePaint)", ["input with hole", "mean fill", "biharmonic", "RePaint",
                                  "ground truth"],
         [holed, means, biharm, filled, images], pipe.run.path / "inpainted.png",
         {**params, "kind": "eval-inpaint"},
     )  # fmt: skip
-    s2, g2 = _grid_section(
+    s2, g2 = grid_section(
         f"Denoising (SDEdit {SDEDIT_STRENGTH})", ["noisy", "SDEdit", "ground truth"],
         [noisy, denoised, images], pipe.run.path / "denoised.png",
         {**params, "kind": "eval-sdedit"},

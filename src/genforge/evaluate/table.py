@@ -48,9 +48,9 @@ def _numbers(df: Any, c: dict[str, Any]) -> np.ndarray:
 
 
 def _categories(df: Any, c: dict[str, Any]) -> np.ndarray:
-    from genforge.data.table import _cat_values
+    from genforge.data.table import category_values
 
-    return np.array(_cat_values(df[c["name"]]), dtype=object)
+    return np.array(category_values(df[c["name"]]), dtype=object)
 
 
 def mixed_features(spec: TableSpec, frames: list[Any], skip: str | None = None):
@@ -219,18 +219,13 @@ def sdmetrics_quality(spec: TableSpec, real: Any, synthetic: Any) -> dict[str, A
 
 def real_split(run: Run) -> tuple[Any, Any, TableSpec, dict[str, Any]]:
     """(training rows, holdout rows, spec, config) of a table run, as it was split for training."""
-    from genforge.core.config import from_dict
-    from genforge.train.modalities import get_modality
+    from genforge.data.modalities import get_modality
 
     cfg = run.read_config()
     if cfg.get("modality") != "table":
         raise GenforgeError(f"run '{run.name}' is not a table model")
-    modality = get_modality("table")
-    keys = {"source", "val_fraction", "constraints", "target", "epochs"}
-    dcfg = from_dict(modality.data_config, {k: v for k, v in cfg["data"].items() if k in keys})
-    dataset = modality.load(dcfg, cfg["train"]["seed"])
-    train, holdout = dataset.split(dcfg.val_fraction, seed=cfg["train"]["seed"])
-    return train.frame, holdout.frame, TableSpec.from_dict(cfg["spec"]), cfg
+    split = get_modality("table").reload(run)
+    return split.train.frame, split.val.frame, TableSpec.from_dict(cfg["spec"]), cfg
 
 
 def evaluate_run(

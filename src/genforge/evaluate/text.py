@@ -132,16 +132,10 @@ def kn_baseline_bpc(train_ids: np.ndarray, val_ids: np.ndarray, pipe: Any, n: in
 
 def _load_split(run: Run, pipe: Any) -> tuple[Any, Any]:
     """The run's training and held-out documents, tokenized with the run's own tokenizer."""
-    from genforge.core.config import from_dict
-    from genforge.data.text import TextDataConfig, TextDataset, load_corpus
+    from genforge.data.modalities import get_modality
 
-    cfg = run.read_config()
-    keys = set(TextDataConfig.__dataclass_fields__)
-    dcfg = from_dict(TextDataConfig, {k: v for k, v in cfg["data"].items() if k in keys})
-    seed = cfg["train"]["seed"]
-    corpus = load_corpus(dcfg, seed)
-    ds = TextDataset.build(corpus, pipe.tokenizer, dcfg.block_size, dcfg.stride)
-    return ds.split(dcfg.val_fraction, seed)
+    split = get_modality("text").reload(run, tokenizer=pipe.tokenizer)
+    return split.train, split.val
 
 
 def _references(path: str | Path) -> list[tuple[str, str]]:

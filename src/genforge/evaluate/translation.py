@@ -24,31 +24,22 @@ the target domain (the floor) and the untranslated inputs (the do-nothing transl
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from genforge.core.config import from_dict
 from genforge.core.errors import GenforgeError
-from genforge.core.images import make_grid, save_png
 from genforge.core.run import Run
+from genforge.data.dataset import subset_indices, take
 from genforge.evaluate import image_metrics as im
-from genforge.evaluate.features import FeatureChoice, feature_space
-from genforge.evaluate.image import MAX_REAL, space_section
-from genforge.evaluate.report import png_img
+from genforge.evaluate.features import MAX_REAL, FeatureChoice, feature_space, space_section
+from genforge.evaluate.report import grid_section
 from genforge.evaluate.result import EvalResult, Metric, Section
+from genforge.models import modality_of
 
 SHOWN = 8  # examples per grid
-
-
-def is_translation_run(cfg: dict[str, Any]) -> bool:
-    """True for runs of a two-domain family (cyclegan, pix2pix)."""
-    from genforge.models import get_entry
-
-    return getattr(get_entry(cfg["model"]).family, "domains", None) is not None
 
 
 # ---------------------------------------------------------------------------------------
@@ -71,19 +62,6 @@ class Domains:
     paired: bool  # pix2pix: val_a[i] and val_b[i] are one pair
 
 
-def _pick(n: int, limit: int, seed: int) -> torch.Tensor:
-    """Sorted indices of a seeded random subset of size min(n, limit)."""
-    idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:limit]
-    return idx.sort().values
-
-
-def _tensors(ds: Any, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    if ds.in_memory:
-        return ds.images[idx], (ds.labels[idx] if ds.labels is not None else None)
-    items = [ds.stream[int(i)] for i in idx]
-    return torch.stack([it[0] for it in items]), torch.tensor([int(it[1]) for it in items])
-
-
 def _check_folders(run: Run, data: dict[str, Any]) -> None:
     from genforge.data import is_embedded
 
@@ -98,49 +76,14 @@ def _check_folders(run: Run, data: dict[str, Any]) -> None:
             )
 
 
-def _check_split(run: Run, n_train: int, n_val: int) -> None:
-    """The rebuilt split must have the sizes training recorded; files added or removed since
-    would move items between the training and held-out sides."""
-    import json
-
-    if not run.data_report_path.exists():
-        return
-    report = json.loads(run.data_report_path.read_text(encoding="utf-8"))
-    then = (report.get("train"), report.get("val"))
-    if None not in then and then != (n_train, n_val):
-        raise GenforgeError(
-            f"the folders of run '{run.name}' changed since training ({then[0]} training + "
-            f"{then[1]} held-out items then, {n_train} + {n_val} now); its held-out split "
-            "cannot be rebuilt"
-        )
-
-
-def reload_split(run: Run) -> tuple[Any, Any, Any, Any, Any]:
-    """(modality, data config, dataset, train, held-out) of `run`, loaded and split exactly as
-    training did; the split sizes are checked against the ones training recorded."""
-    from genforge.train.config import TrainConfig
-    from genforge.train.modalities import get_modality
-
-    cfg = run.read_config()
-    modality = get_modality(cfg.get("modality", "image"))
-    keys = set(modality.data_config.__dataclass_fields__)
-    data_cfg = from_dict(modality.data_config, {k: v for k, v in cfg["data"].items() if k in keys})
-    train_seed = from_dict(TrainConfig, cfg["train"]).seed
-    try:
-        dataset = modality.load(data_cfg, train_seed)
-    except GenforgeError as e:
-        raise GenforgeError(f"cannot reload the data of run '{run.name}': {e}") from None
-    train, val = dataset.split(data_cfg.val_fraction, seed=train_seed)
-    _check_split(run, len(train), len(val))
-    return modality, data_cfg, dataset, train, val
-
-
 def load_domains_split(run: Run, n: int, seed: int) -> Domains:
     """The run's domain images split exactly as training split them; at most `n` held-out
     images per domain (a seeded subset beyond that) and MAX_REAL training images."""
     cfg = run.read_config()
     _check_folders(run, cfg["data"])
-    modality, _, dataset, train, val = reload_split(run)
+    modality = modality_of(cfg)
+    split = modality.reload(run)
+    dataset, train, val = split.dataset, split.train, split.val
     if modality.spec_of(dataset).to_dict() != cfg["spec"]:
         raise GenforgeError(
             f"the data of run '{run.name}' no longer matches the run (its folders changed since "
@@ -149,19 +92,19 @@ def load_domains_split(run: Run, n: int, seed: int) -> Domains:
     names = list(dataset.class_names)
     if dataset.paired:  # items stack (A, B) on the channel axis
         c = dataset.channels
-        x, _ = _tensors(train, _pick(len(train), MAX_REAL, seed))
-        v, _ = _tensors(val, _pick(len(val), n, seed))
+        x, _ = take(train, subset_indices(len(train), MAX_REAL, seed))
+        v, _ = take(val, subset_indices(len(val), n, seed))
         return Domains(
             names, dataset.name, x[:, :c], x[:, c:], v[:, :c], v[:, c:], None, None, True
         )
     files = val.files
-    x, y = _tensors(train, _pick(len(train), MAX_REAL, seed))
-    v, vy = _tensors(val, torch.arange(len(val)))
+    x, y = take(train, subset_indices(len(train), MAX_REAL, seed))
+    v, vy = take(val, torch.arange(len(val)))
     assert y is not None and vy is not None  # two-domain data is labeled A=0, B=1
     out: list[tuple[torch.Tensor, list[str] | None]] = []
     for d in (0, 1):
         where = torch.nonzero(vy == d).flatten()
-        where = where[_pick(len(where), n, seed + d)]
+        where = where[subset_indices(len(where), n, seed + d)]
         out.append((v[where], [files[i] for i in where] if files is not None else None))
     (va, fa), (vb, fb) = out
     return Domains(names, dataset.name, x[y == 0], x[y == 1], va, vb, fa, fb, False)
@@ -212,15 +155,6 @@ def translate_all(pipe: Any, x: torch.Tensor, direction: str, batch: int = 256) 
     return torch.cat(out) if out else x[:0]
 
 
-def ssim_metric(
-    key: str, label: str, pred: torch.Tensor, target: torch.Tensor, note: str
-) -> Metric:
-    """SSIM, or NaN with the reason below 11×11 pixels (its Gaussian window)."""
-    if min(pred.shape[-2:]) < 11:
-        return Metric(key, label, math.nan, "higher", "not defined below 11×11 pixels")
-    return Metric(key, label, im.ssim(pred, target), "higher", note)
-
-
 class _FD:
     """Fréchet distances in one feature space, with the image evaluator's keys and labels."""
 
@@ -260,19 +194,6 @@ def _fd_metrics(fd: _FD, d: Domains, out: torch.Tensor, src: str, dst: str) -> l
     ]  # fmt: skip
 
 
-def _grid_section(
-    title: str, columns: list[str], images: list[torch.Tensor], path: Path, params: dict
-) -> tuple[Section, str]:
-    """Rows of examples, one column per image kind; also saved as a PNG in the run."""
-    k = min(SHOWN, len(images[0]))
-    rows = torch.stack([im_[:k] for im_ in images], 1).flatten(0, 1)  # (k * cols, C, H, W)
-    grid = make_grid(rows, nrow=len(images))
-    save_png(path, grid, params)
-    width = min(480, max(240, grid.shape[1] * 3))  # small images enlarged, pixelated
-    text = f"<p>Held-out images, one per row: {' | '.join(columns)}.</p>"
-    return Section(title, text + png_img(grid, title, width=width)), str(path)
-
-
 def _pix2pix(pipe: Any, d: Domains, fd: _FD) -> tuple[list[Metric], list[Section], dict]:
     a_name, b_name = d.names
     out = translate_all(pipe, d.val_a, "a2b")
@@ -281,12 +202,12 @@ def _pix2pix(pipe: Any, d: Domains, fd: _FD) -> tuple[list[Metric], list[Section
     metrics = [
         Metric("psnr_a2b", f"PSNR {a_name} → {b_name} vs ground truth (dB)",
                im.psnr(out, d.val_b), "higher", note),
-        ssim_metric("ssim_a2b", f"SSIM {a_name} → {b_name} vs ground truth", out, d.val_b, note),
+        im.ssim_metric("ssim_a2b", f"SSIM {a_name} → {b_name} vs ground truth", out, d.val_b, note),
         Metric("psnr_input_a2b", f"PSNR of the untranslated {a_name} vs ground truth (dB)",
                im.psnr(d.val_a, d.val_b), None, "the do-nothing translator, same pairs"),
         *_fd_metrics(fd, d, out, a_name, b_name),
     ]  # fmt: skip
-    section, path = _grid_section(
+    section, path = grid_section(
         f"Translations {a_name} → {b_name}",
         ["input", "output", "target"],
         [d.val_a, out, d.val_b],
@@ -332,10 +253,10 @@ def _cyclegan(
         *_fd_metrics(fd, d, ba, b_name, a_name),
         Metric("psnr_cycle_a", f"cycle PSNR {a_name} → {b_name} → {a_name} (dB)",
                im.psnr(aba, a), "higher", na),
-        ssim_metric("ssim_cycle_a", f"cycle SSIM {a_name} → {b_name} → {a_name}", aba, a, na),
+        im.ssim_metric("ssim_cycle_a", f"cycle SSIM {a_name} → {b_name} → {a_name}", aba, a, na),
         Metric("psnr_cycle_b", f"cycle PSNR {b_name} → {a_name} → {b_name} (dB)",
                im.psnr(bab, b), "higher", nb),
-        ssim_metric("ssim_cycle_b", f"cycle SSIM {b_name} → {a_name} → {b_name}", bab, b, nb),
+        im.ssim_metric("ssim_cycle_b", f"cycle SSIM {b_name} → {a_name} → {b_name}", bab, b, nb),
         Metric("psnr_identity_b", f"identity PSNR: {b_name} through {a_name} → {b_name} (dB)",
                im.psnr(id_b, b), "higher", f"{nb}; a translator should leave its target "
                "domain alone"),
@@ -355,7 +276,7 @@ def _cyclegan(
         metrics += [
             Metric(f"psnr_{direction}", f"PSNR {src} → {dst} vs same-named {dst} (dB)",
                    im.psnr(out[idx], target), "higher", note),
-            ssim_metric(f"ssim_{direction}", f"SSIM {src} → {dst} vs same-named {dst}",
+            im.ssim_metric(f"ssim_{direction}", f"SSIM {src} → {dst} vs same-named {dst}",
                         out[idx], target, note),
             Metric(f"psnr_input_{direction}", f"PSNR of the untranslated {src} vs same-named "
                    f"{dst} (dB)", im.psnr(inp[idx], target), None, "the do-nothing translator"),
@@ -371,7 +292,7 @@ def _cyclegan(
         if direction in truth:  # show only inputs with a ground truth, next to it
             idx, target = truth[direction]
             cols, imgs = [*cols, f"same-named {dst}"], [t[idx] for t in imgs] + [target]
-        section, path = _grid_section(
+        section, path = grid_section(
             f"Translations {src} → {dst}", cols, imgs,
             pipe.run.path / f"translations-{direction}.png", params,
         )  # fmt: skip
@@ -409,7 +330,8 @@ def evaluate_run(
         pipeline: an already loaded ImagePipeline (else loaded here).
         real, utility: not applicable; an error when given.
     """
-    from genforge.generate.pipeline import ImagePipeline, pick_device
+    from genforge.core.device import pick_device
+    from genforge.generate.pipeline import ImagePipeline
 
     if real is not None:
         raise GenforgeError(

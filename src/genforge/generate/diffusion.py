@@ -247,7 +247,7 @@ class DiffusionPipeline(ImagePipeline):
         truncation: float | None = None,
     ) -> torch.Tensor:
         """Draw `n` images; the seed fixes the starting noise and every later noise draw."""
-        if hasattr(self.model, "lr_condition"):
+        if self.model.task == "upscale":
             raise GenforgeError(
                 f"run '{self.run.name}' is a super-resolution model; use genforge upscale"
             )
@@ -260,7 +260,7 @@ class DiffusionPipeline(ImagePipeline):
     @torch.no_grad()
     def sample_prompt(self, prompt: str, n: int, seed: int = 0) -> torch.Tensor:
         """Draw `n` images (n, C, H, W) for a text prompt (text-to-image runs)."""
-        if not hasattr(self.model, "tokenize"):
+        if self.model.task != "prompt":
             hint = " (it takes --label)" if self.model.conditional else ""
             raise GenforgeError(
                 f"--prompt needs a text-to-image run; run '{self.run.name}' is a "
@@ -276,7 +276,7 @@ class DiffusionPipeline(ImagePipeline):
     @torch.no_grad()
     def upscale(self, image: torch.Tensor, seed: int = 0) -> torch.Tensor:
         """Super-resolution of `image` (1, C, h, w) -> (1, C, h*scale, w*scale)."""
-        if not hasattr(self.model, "lr_condition"):
+        if self.model.task != "upscale":
             raise GenforgeError(
                 f"upscaling needs a super-resolution run (genforge train sr ...); run "
                 f"'{self.run.name}' is a {self.model_name}"
@@ -312,7 +312,7 @@ class DiffusionPipeline(ImagePipeline):
 
         A conditional run fills unconditionally (null label) unless `label` is given.
         """
-        self._check_images(image)
+        self.check_images(image)
         if tuple(mask.shape[-2:]) != tuple(image.shape[-2:]):
             raise GenforgeError(
                 f"the mask is {mask.shape[-1]}x{mask.shape[-2]} but the image is "
@@ -335,7 +335,7 @@ class DiffusionPipeline(ImagePipeline):
         self, image: torch.Tensor, strength: float, seed: int = 0, label: int | str | None = None
     ) -> torch.Tensor:
         """Noise `image` (1, C, H, W) to `strength` of the chain, then denoise it back."""
-        self._check_images(image)
+        self.check_images(image)
         if not 0.0 < strength <= 1.0:
             raise GenforgeError(f"--denoise must be in (0, 1], got {strength}")
         scheduler = self.scheduler()

@@ -35,7 +35,7 @@ def open_pipeline(
     from genforge.models.diffusion import DDPM
 
     cfg = run.read_config()
-    if getattr(get_entry(cfg["model"]).family, "domains", None):  # cyclegan, pix2pix
+    if get_entry(cfg["model"]).family.task == "translate":  # cyclegan, pix2pix
         raise GenforgeError(
             f"run '{run.name}' translates images rather than sampling them; use genforge translate"
         )
@@ -52,6 +52,13 @@ def open_pipeline(
             f"{', '.join(given)} only apply to diffusion runs; run '{run.name}' is a {cfg['model']}"
         )
     return ImagePipeline(run, device=device, use_ema=use_ema, checkpoint=checkpoint)
+
+
+def load_pipeline(run: Run, device: str = "auto") -> ImagePipeline:
+    """What `genforge.load` returns for an image run: its ImagePipeline (EMA weights, the last
+    checkpoint). `sample` draws with the model's own generator; for a diffusion run that is its
+    preview DDIM (open_pipeline gives the samplers of `genforge sample`)."""
+    return ImagePipeline(run, device=device)
 
 
 def _params(pipe: ImagePipeline, **extra) -> dict:
@@ -251,7 +258,7 @@ def write_pil_images(
 
 
 def require_translator(pipe: ImagePipeline) -> None:
-    if not hasattr(pipe.model, "translate"):
+    if pipe.model.task != "translate":
         raise GenforgeError(
             f"translation needs a cyclegan or pix2pix run; run '{pipe.run.name}' is a {pipe.model_name}"
         )
@@ -262,6 +269,6 @@ def translate_image(
 ) -> torch.Tensor:
     """Translate one image (1, C, H, W) with a CycleGAN or pix2pix run; returns (1, C, H, W) on the CPU."""
     require_translator(pipe)
-    pipe._check_images(image)
+    pipe.check_images(image)
     with torch.no_grad():
         return pipe.model.translate(image.to(pipe.device), direction).float().cpu()

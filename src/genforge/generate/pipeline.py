@@ -15,17 +15,10 @@ from typing import Any, Literal
 import torch
 
 from genforge.core.checkpoint import load_ema, load_weights
+from genforge.core.device import pick_device
 from genforge.core.errors import GenforgeError
 from genforge.core.run import Run, resolve_run
-from genforge.models import ImageModel, ImageSpec, build_model
-
-
-def pick_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise GenforgeError("--device cuda was asked for but no CUDA GPU is visible")
-    return torch.device(device)
+from genforge.models import ImageModel, ImageSpec, build_model, modality_of
 
 
 @dataclass
@@ -46,7 +39,7 @@ def load_run_model(
     the raw ones when `use_ema` and they exist."""
     run = run if isinstance(run, Run) else resolve_run(run)
     cfg = run.read_config()
-    if cfg.get("modality") != modality:
+    if modality_of(cfg).name != modality:
         article = "an" if modality[0] in "aeiou" else "a"
         raise GenforgeError(f"run '{run.name}' is not {article} {modality} model")
     spec = spec_type.from_dict(cfg["spec"])
@@ -155,7 +148,7 @@ class ImagePipeline:
         from genforge.data.attributes import parse_condition
 
         values = self.spec.attribute_values
-        if not values or not hasattr(self.model, "random_codes"):
+        if not values or self.model.task != "attributes":
             raise GenforgeError(
                 f"attributes need an attribute-conditional run (attrgan); run '{self.run.name}' "
                 f"is a {self.model_name}"
@@ -245,7 +238,7 @@ class ImagePipeline:
 
     # -- VAE --------------------------------------------------------------------------------
     def _need_vae(self, what: str) -> None:
-        if not hasattr(self.model, "encode"):
+        if not self.model.encodes:
             raise GenforgeError(
                 f"{what} needs a VAE run; run '{self.run.name}' is a {self.model_name}"
             )
@@ -256,7 +249,7 @@ class ImagePipeline:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior (mu, logvar), each (n, latent_dim), of images (n, C, H, W) in [-1, 1]."""
         self._need_vae("encode")
-        self._check_images(images)
+        self.check_images(images)
         mus, logvars = [], []
         for i in range(0, images.size(0), batch_size):
             yb = labels[i : i + batch_size].to(self.device) if labels is not None else None
@@ -268,11 +261,11 @@ class ImagePipeline:
     @torch.no_grad()
     def reconstruct(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         self._need_vae("reconstruct")
-        self._check_images(images)
+        self.check_images(images)
         y = labels.to(self.device) if labels is not None else None
         return self.model.reconstruct(images.to(self.device), y).float().cpu()
 
-    def _check_images(self, images: torch.Tensor) -> None:
+    def check_images(self, images: torch.Tensor) -> None:
         want = (self.spec.channels, self.spec.size, self.spec.size)
         if tuple(images.shape[1:]) != want:
             raise GenforgeError(

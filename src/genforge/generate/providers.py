@@ -122,7 +122,7 @@ class LocalPipeline(Provider):
     def __init__(self, path: str | Path, device: str = "auto"):
         from diffusers import DiffusionPipeline
 
-        from genforge.generate.pipeline import pick_device
+        from genforge.core.device import pick_device
 
         self.path = Path(path)
         if not self.path.is_dir():

@@ -132,16 +132,16 @@ class TextPipeline:
     """A text run ready to decode: its family with weights, its tokenizer, on `device`."""
 
     def __init__(self, run: Run, device: str = "cpu"):
+        from genforge.core.hf import quiet_transformers
+        from genforge.data.text import TextSpec
         from genforge.data.text_tokenizers import TextTokenizer
-        from genforge.models import get_entry, model_config
-        from genforge.models.lm import _quiet_transformers
-        from genforge.models.text_base import TextSpec
+        from genforge.models import get_entry, modality_of, model_config
 
-        _quiet_transformers()
+        quiet_transformers()
         cfg = run.read_config()
-        if cfg.get("modality", "image") != "text":
+        if modality_of(cfg).name != "text":
             raise GenforgeError(
-                f"run '{run.name}' is a {cfg.get('modality', 'image')} run ({cfg['model']}); "
+                f"run '{run.name}' is a {modality_of(cfg).name} run ({cfg['model']}); "
                 "this needs a text run"
             )
         if run.read_meta() is None:

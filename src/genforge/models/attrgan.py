@@ -33,8 +33,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from genforge.core.errors import GenforgeError
-from genforge.models.base import Batch, ImageModel, ImageSpec
-from genforge.models.dcgan import _channels, dcgan_init
+from genforge.data.dataset import ImageSpec
+from genforge.models.base import Batch, ImageModel
+from genforge.models.dcgan import dcgan_init, stage_channels
 from genforge.models.diffaug import augmenter, parse_policy
 
 # ---------------------------------------------------------------------------------------
@@ -80,7 +81,7 @@ class AttrGenerator(nn.Module):
                  sizes: list[int], embed_dim: int):  # fmt: skip
         super().__init__()
         n = int(math.log2(size)) - 2  # 2x upsamplings after the 4x4 stage
-        widths = _channels(ngf, n)
+        widths = stage_channels(ngf, n)
         self.latent_dim = latent_dim
         self.embed = AttributeEmbedding(sizes, embed_dim)
         c = self.embed.out_dim
@@ -108,7 +109,7 @@ class AttrDiscriminator(nn.Module):
         super().__init__()
         self.minibatch_std = minibatch_std
         n = int(math.log2(size)) - 2
-        widths = list(reversed(_channels(ndf, n)))  # ndf, 2ndf, ... at 4x4
+        widths = list(reversed(stage_channels(ndf, n)))  # ndf, 2ndf, ... at 4x4
         layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2)]
         for a, b in pairwise(widths):
             layers += [nn.Conv2d(a, b, 4, 2, 1), nn.LeakyReLU(0.2)]
@@ -190,6 +191,7 @@ class AttrGAN(ImageModel):
     """GAN conditioned on several categorical attributes (codes (B, A), see module docstring)."""
 
     Config = AttrGANConfig
+    task = "attributes"
     supported_sizes = (16, 32, 64, 128)
 
     def __init__(self, config: AttrGANConfig, spec: ImageSpec):

@@ -8,7 +8,6 @@ family's own file. Samplers call `latent`, `generate` (and `encode`/`decode` for
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -16,43 +15,11 @@ import torch
 from torch import nn
 
 from genforge.core.errors import GenforgeError
+from genforge.data.dataset import ImageSpec
 
 Batch = tuple[
     torch.Tensor, torch.Tensor | None
 ]  # images (B, C, H, W) in [-1, 1], labels (B,) or None
-
-
-@dataclass(frozen=True)
-class ImageSpec:
-    """The shape of the data a model is built for."""
-
-    channels: int
-    size: int
-    num_classes: int = 0
-    class_names: tuple[str, ...] = ()
-    # multi-label data: ((attribute, (value, ...)), ...); code k of attribute a = its k-th value
-    attributes: tuple[tuple[str, tuple[str, ...]], ...] = ()
-
-    @property
-    def attribute_values(self) -> dict[str, list[str]]:
-        """attribute name -> its values, in code order ({} without attributes)."""
-        return {name: list(values) for name, values in self.attributes}
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {
-            "channels": self.channels,
-            "size": self.size,
-            "num_classes": self.num_classes,
-            "class_names": list(self.class_names),
-        }
-        if self.attributes:  # absent otherwise, so specs of older runs still compare equal
-            d["attributes"] = self.attribute_values
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ImageSpec:
-        attrs = tuple((k, tuple(v)) for k, v in (d.get("attributes") or {}).items())
-        return cls(d["channels"], d["size"], d["num_classes"], tuple(d["class_names"]), attrs)
 
 
 class GenerativeModel(nn.Module):
@@ -60,6 +27,11 @@ class GenerativeModel(nn.Module):
 
     Config: ClassVar[type]
     labeled_items: ClassVar[str] = "data"  # named in the error for unlabeled conditional data
+    # What runs of this family are for (genforge.data.modalities.TASKS): "sample" draws new
+    # items; "translate" maps images of one domain to another; "upscale" raises resolution;
+    # "prompt" draws from a text prompt; "attributes" draws for a set of attribute values.
+    task: ClassVar[str] = "sample"
+    encodes: ClassVar[bool] = False  # True: a VAE (`encode`, `reconstruct`)
 
     def __init__(self, config: Any, spec: Any):
         super().__init__()

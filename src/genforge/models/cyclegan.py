@@ -18,7 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from genforge.core.errors import GenforgeError
-from genforge.models.base import Batch, ImageModel, ImageSpec
+from genforge.data.dataset import ImageSpec
+from genforge.models.base import Batch, ImageModel
 
 Direction = Literal["a2b", "b2a"]
 
@@ -106,6 +107,7 @@ class CycleGAN(ImageModel):
     Config = CycleGANConfig
     supported_sizes = (8, 16, 32, 64, 128)
     domains = "unpaired"
+    task = "translate"
 
     def __init__(self, config: CycleGANConfig, spec: ImageSpec):
         if spec.num_classes != 2:

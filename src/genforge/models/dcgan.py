@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from genforge.core.errors import GenforgeError
-from genforge.models.base import ImageSpec
+from genforge.data.dataset import ImageSpec
 from genforge.models.diffaug import parse_policy
 from genforge.models.gan import GAN, Loss
 
@@ -51,7 +51,7 @@ class ConditionalBatchNorm2d(nn.Module):
         return g * h + b
 
 
-def _channels(base: int, n: int) -> list[int]:
+def stage_channels(base: int, n: int) -> list[int]:
     """Channel widths from the 4x4 stage outwards: base*8, base*4, ... capped at base*8."""
     return [base * min(2 ** (n - 1 - i), 8) for i in range(n)]
 
@@ -68,7 +68,7 @@ class DCGANGenerator(nn.Module):
     def __init__(self, latent_dim: int, out_channels: int, size: int, ngf: int, num_classes: int):
         super().__init__()
         n = int(math.log2(size)) - 2  # number of 2x upsamplings after the 4x4 stage
-        widths = _channels(ngf, n)
+        widths = stage_channels(ngf, n)
         self.latent_dim = latent_dim
         self.embed = nn.Embedding(num_classes, latent_dim) if num_classes else None
         in_dim = latent_dim * (2 if num_classes else 1)
@@ -93,7 +93,7 @@ class DCGANDiscriminator(nn.Module):
     def __init__(self, in_channels: int, size: int, ndf: int, norm: Norm, num_classes: int):
         super().__init__()
         n = int(math.log2(size)) - 2
-        widths = list(reversed(_channels(ndf, n)))  # ndf, 2ndf, ... at 4x4
+        widths = list(reversed(stage_channels(ndf, n)))  # ndf, 2ndf, ... at 4x4
         layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2)]
         for a, b in pairwise(widths):
             layers += [

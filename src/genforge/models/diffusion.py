@@ -30,7 +30,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from genforge.core.errors import GenforgeError
-from genforge.models.base import Batch, ImageModel, ImageSpec
+from genforge.data.dataset import ImageSpec
+from genforge.models.base import Batch, ImageModel
 
 Prediction = Literal["epsilon", "v_prediction"]
 BetaSchedule = Literal["linear", "squaredcos_cap_v2"]  # squaredcos_cap_v2: the cosine schedule

@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genforge.models.base import Batch, ImageModel, ImageSpec
+from genforge.data.dataset import ImageSpec
+from genforge.models.base import Batch, ImageModel
 from genforge.models.diffaug import augmenter, parse_policy
 
 Loss = Literal["bce", "hinge", "wgan-gp"]

@@ -16,7 +16,9 @@ from typing import Any, Literal
 from torch import nn
 
 from genforge.core.errors import GenforgeError
-from genforge.models.text_base import TextModel, TextSpec, check_vocab
+from genforge.core.hf import quiet_transformers
+from genforge.data.text import TextSpec
+from genforge.models.text_base import TextModel, check_vocab
 
 # size -> (layers, heads, embedding width)
 PRESETS: dict[str, tuple[int, int, int]] = {
@@ -41,18 +43,11 @@ class GPTConfig:
     grad_clip: float = 1.0
 
 
-def _quiet_transformers() -> None:
-    from transformers.utils import logging
-
-    logging.disable_progress_bar()
-    logging.set_verbosity_error()
-
-
 def load_pretrained(path: str) -> Any:
     """A causal LM from a local folder; a missing or wrong folder is a one-line error."""
     from transformers import AutoModelForCausalLM
 
-    _quiet_transformers()
+    quiet_transformers()
     p = Path(path)
     if not (p / "config.json").exists():
         raise GenforgeError(

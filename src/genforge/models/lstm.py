@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genforge.models.text_base import TextModel, TextSpec
+from genforge.data.text import TextSpec
+from genforge.models.text_base import TextModel
 
 # ---------------------------------------------------------------------------------------
 # Config and family

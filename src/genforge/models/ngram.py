@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from genforge.core.errors import GenforgeError
-from genforge.models.text_base import TextModel, TextSpec
+from genforge.data.text import TextSpec
+from genforge.models.text_base import TextModel
 
 
 @dataclass

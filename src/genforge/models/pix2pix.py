@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from genforge.core.errors import GenforgeError
-from genforge.models.base import Batch, ImageModel, ImageSpec
+from genforge.data.dataset import ImageSpec
+from genforge.models.base import Batch, ImageModel
 from genforge.models.cyclegan import PatchDiscriminator
 
 # ---------------------------------------------------------------------------------------
@@ -83,6 +84,7 @@ class Pix2Pix(ImageModel):
     Config = Pix2PixConfig
     supported_sizes = (8, 16, 32, 64, 128)
     domains = "paired"
+    task = "translate"
 
     def __init__(self, config: Pix2PixConfig, spec: ImageSpec):
         if spec.num_classes != 2:

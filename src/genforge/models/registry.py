@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from genforge.core.config import from_dict
-from genforge.core.errors import unknown_choice
+from genforge.core.errors import GenforgeError, unknown_choice
+from genforge.data.modalities import Modality, get_modality
 from genforge.models.attrgan import AttrGAN
 from genforge.models.base import ImageModel
 from genforge.models.copula import GaussianCopula
@@ -45,7 +46,7 @@ class ModelEntry:
     description: str
     model: dict[str, Any] = field(default_factory=dict)  # preset overrides of family.Config
     train: dict[str, Any] = field(default_factory=dict)  # preset overrides of TrainConfig
-    modality: str = "image"  # key of train.modalities.MODALITIES (data loading, previews)
+    modality: str = "image"  # key of genforge.data.modalities.MODALITIES
 
 
 # Diffusion trains with plain Adam and a short LR warmup (Ho et al. 2020 use 2e-4 with
@@ -118,6 +119,7 @@ MODELS: dict[str, ModelEntry] = {
         "least squares + cycle + identity losses)",
         {},
         {"lr": 2e-4, "betas": (0.5, 0.999)},
+        modality="image-pair",
     ),
     "pix2pix": ModelEntry(
         Pix2Pix,
@@ -125,6 +127,7 @@ MODELS: dict[str, ModelEntry] = {
         "PatchGAN D, GAN + 100 x L1 loss)",
         {},
         {"lr": 2e-4, "betas": (0.5, 0.999)},
+        modality="image-pair",
     ),
     "sr": ModelEntry(
         SuperResolution,
@@ -203,6 +206,18 @@ def get_entry(name: str) -> ModelEntry:
     if name not in MODELS:
         raise unknown_choice("model", name, MODELS)
     return MODELS[name]
+
+
+def modality_of(cfg: dict[str, Any]) -> Modality:
+    """The modality of a run from its config.yaml: its model's registry entry says (a run
+    written before cyclegan and pix2pix had their own "image-pair" modality says "image")."""
+    model = cfg.get("model")
+    entry = MODELS.get(model)  # type: ignore[arg-type]
+    if entry is None:
+        raise GenforgeError(
+            f"run '{cfg.get('name', '?')}' uses model '{model}', which is not registered"
+        )
+    return get_modality(entry.modality)
 
 
 def model_config(name: str, overrides: dict[str, Any] | None = None) -> Any:

@@ -19,8 +19,8 @@ from torch import nn
 from genforge.core.audio import griffin_lim, mel_filterbank, stft_magnitude
 from genforge.core.errors import GenforgeError
 from genforge.data.audio import AudioSpec
+from genforge.data.dataset import ImageSpec
 from genforge.models.audio import AudioModel
-from genforge.models.base import ImageSpec
 from genforge.models.vae import VAENet
 
 LOG_LO, LOG_HI = -4.0, 2.0  # log10 mel magnitude range mapped to [-1, 1]

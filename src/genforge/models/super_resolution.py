@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genforge.core.errors import GenforgeError
-from genforge.models.base import ImageSpec
+from genforge.data.dataset import ImageSpec
 from genforge.models.diffusion import DDPM, DDPMConfig, build_unet
 
 
@@ -44,6 +44,7 @@ class SuperResolution(DDPM):
     """x`scale` upscaler: images of size/scale in, size out."""
 
     Config = SRConfig
+    task = "upscale"
 
     def __init__(self, config: SRConfig, spec: ImageSpec):
         if config.conditional:

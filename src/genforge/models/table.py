@@ -46,6 +46,7 @@ class TableModel(nn.Module):
     """Base class of table families (CTGAN, TVAE, Gaussian copula)."""
 
     Config: ClassVar[type]
+    task: ClassVar[str] = "sample"  # draw new rows (genforge.data.modalities.TASKS)
 
     def __init__(self, config: Any, spec: TableSpec):
         super().__init__()

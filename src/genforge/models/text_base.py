@@ -7,7 +7,6 @@ Batches are `(x, None)` with x (B, T + 1) token ids: inputs x[:, :-1], targets x
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,39 +15,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from genforge.core.errors import GenforgeError
-
-
-@dataclass(frozen=True)
-class TextSpec:
-    """The vocabulary and context a text model is built for."""
-
-    vocab_size: int
-    block_size: int  # training context in tokens
-    tokenizer: str  # "char", "bpe" or "pretrained"
-    eos_id: int
-    tokenizer_sha: str = ""
-    # The tokenizer object itself (set when built from data; not part of the saved spec).
-    tokenizer_obj: Any = field(default=None, compare=False, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "vocab_size": self.vocab_size,
-            "block_size": self.block_size,
-            "tokenizer": self.tokenizer,
-            "eos_id": self.eos_id,
-            "tokenizer_sha": self.tokenizer_sha,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TextSpec:
-        return cls(d["vocab_size"], d["block_size"], d["tokenizer"], d["eos_id"],
-                   d.get("tokenizer_sha", ""))  # fmt: skip
+from genforge.data.text import TextSpec
 
 
 class TextModel(nn.Module):
     """Base class of text families (n-gram, LSTM, GPT)."""
 
     Config: ClassVar[type]
+    task: ClassVar[str] = "complete"  # continue a prompt (genforge.data.modalities.TASKS)
     count_based: ClassVar[bool] = False  # True: fitted by counting (no optimiser steps)
     fused_optimizer: ClassVar[bool] = True  # one fused Adam/AdamW kernel per step
     conditional = False
@@ -138,10 +112,10 @@ class TextModel(nn.Module):
             old_model_dir: the current model/ folder (the tokenizer comes from there when this
                 family was rebuilt from config.yaml on --resume).
         """
+        from genforge.core.hf import quiet_transformers
         from genforge.data.text_tokenizers import TextTokenizer
-        from genforge.models.lm import _quiet_transformers
 
-        _quiet_transformers()
+        quiet_transformers()
         tok = self.spec.tokenizer_obj
         if tok is None:
             if old_model_dir is None or not (old_model_dir / "tokenizer.json").exists():

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from genforge.core.errors import GenforgeError
-from genforge.models.base import ImageSpec
+from genforge.data.dataset import ImageSpec
 from genforge.models.diffusion import DDPM, DDPMConfig
 
 PAD, BOS = 0, 1  # token ids; words start at 2
@@ -133,9 +133,9 @@ def load_text_encoder(path: str | Path) -> tuple[nn.Module, Any]:
     `AutoModel`; never downloads, never unpickles. Problems are one-line errors."""
     from transformers import AutoConfig, AutoModel, AutoTokenizer, CLIPTextModel
 
-    from genforge.models.lm import _quiet_transformers
+    from genforge.core.hf import quiet_transformers
 
-    _quiet_transformers()
+    quiet_transformers()
     path = Path(path)
     check_encoder_folder(path)
     try:
@@ -298,6 +298,7 @@ class TextToImage(DDPM):
     """Pixel diffusion conditioned on a prompt through a jointly trained text encoder."""
 
     Config = T2IConfig
+    task = "prompt"
 
     def __init__(self, config: T2IConfig, spec: ImageSpec):
         if not config.conditional:

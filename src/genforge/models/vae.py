@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genforge.models.base import Batch, ImageModel, ImageSpec
+from genforge.data.dataset import ImageSpec
+from genforge.models.base import Batch, ImageModel
 
 # ---------------------------------------------------------------------------------------
 # Networks
@@ -96,6 +97,7 @@ class VAE(ImageModel):
     """Convolutional VAE; a conditional VAE when `config.conditional`."""
 
     Config = VAEConfig
+    encodes = True
 
     def __init__(self, config: VAEConfig, spec: ImageSpec):
         super().__init__(config, spec)

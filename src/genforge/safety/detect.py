@@ -71,7 +71,7 @@ def detect(content: bytes, store: ProvenanceStore) -> Detection:
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
         raise GenforgeError(f"not a readable image: {e}") from None
     arr = _rgb(im)
-    for candidate in _sizes(arr):
+    for candidate in watermark_sizes(arr):
         for method in ("dwtDct",):
             oid = watermark.decode(candidate, ID_BYTES, method)
             if oid and (rec := store.get(oid)) is not None:
@@ -87,7 +87,7 @@ def detect(content: bytes, store: ProvenanceStore) -> Detection:
     return Detection(False, None, None)
 
 
-def _sizes(arr: np.ndarray):
+def watermark_sizes(arr: np.ndarray):
     """The image itself, then rescaled to the watermark sizes outputs come in."""
     yield arr
     h, w = arr.shape[:2]

@@ -103,10 +103,10 @@ METHODS = {
 
 def _decodes_to(content: bytes, oid: str, decode) -> bool:
     """Any of the sizes the detector tries (as is, scaled back to 256 / 512) gives `oid`."""
-    from genforge.safety.detect import _sizes
+    from genforge.safety.detect import watermark_sizes
 
     arr = np.asarray(Image.open(io.BytesIO(content)).convert("RGB"))
-    return any(decode(a) == oid for a in _sizes(arr))
+    return any(decode(a) == oid for a in watermark_sizes(arr))
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:

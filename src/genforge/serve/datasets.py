@@ -63,7 +63,7 @@ class DatasetStore:
         init_schema(db_path, _SCHEMA)
 
     def all(self) -> list[Dataset]:
-        from genforge.train.modalities import MODALITIES
+        from genforge.data.modalities import MODALITIES
 
         embedded = dict.fromkeys([*EMBEDDED, *(m.default_data for m in MODALITIES.values())])
         out = [Dataset(name, "embedded", None) for name in embedded]

@@ -152,14 +152,14 @@ def run_text_bench(
             allows (estimated from a short timed probe before training, the same count for
             both models, as a user picking --steps for a time budget would), or "constant".
     """
+    from genforge.data.modalities import get_modality
     from genforge.data.text import TextDataConfig
     from genforge.models import build_model
     from genforge.models.ngram import NGram, NGramConfig
     from genforge.train.config import TrainConfig
-    from genforge.train.modalities import TextModality
     from genforge.train.trainer import Trainer, lr_lambda
 
-    modality = TextModality()
+    modality = get_modality("text")
 
     def load(stride: int):
         data = modality.load(TextDataConfig(source="pydoc", block_size=block_size, dedup="exact",

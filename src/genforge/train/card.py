@@ -9,7 +9,8 @@ import yaml
 
 from genforge.core.io import write_text, write_with
 from genforge.core.run import Run
-from genforge.train.modalities import modality_of
+from genforge.data.modalities import Modality
+from genforge.models import get_entry, modality_of
 
 
 def plot_losses(run: Run) -> Path | None:
@@ -42,30 +43,23 @@ def plot_losses(run: Run) -> Path | None:
 
 
 def write_model_card(run: Run) -> Path:
+    """README.md of the run, in its modality's words (its data, units, samples, commands)."""
     cfg = run.read_config()
     report = json.loads(run.data_report_path.read_text()) if run.data_report_path.exists() else {}
     records = run.metrics()
     last = records[-1] if records else {}
     losses_png = plot_losses(run)
-    classes = report.get("class_counts") or {}
+    modality = modality_of(cfg)
+    task = get_entry(cfg["model"]).family.task
     lines = [
         f"# {run.name}",
         "",
         f"A **{cfg['model']}** model trained with genforge {cfg.get('genforge_version', '')} "
-        f"on {_source(cfg['data'])} ({modality_of(cfg).describe(cfg)}).",
+        f"on {_source(cfg['data'])} ({modality.describe(cfg)}).",
         "",
         "## Data",
         "",
-        *(
-            modality_of(cfg).card_data(report)
-            or [  # images
-                f"- images used: {report.get('num_images', '?')} "
-                f"(train {report.get('train', '?')}, held-out val {report.get('val', '?')})",
-                f"- classes: {', '.join(f'{k} ({v})' for k, v in classes.items()) if classes else 'unlabeled'}",
-                f"- skipped files: {len(report.get('skipped', []))}; exact duplicates removed: "
-                f"{len(report.get('duplicates', []))}",
-            ]
-        ),
+        *modality.card_data(report),
         "",
         "## Training",
         "",
@@ -75,10 +69,7 @@ def write_model_card(run: Run) -> Path:
     lines += _text_encoder_lines(run, cfg)
     if last:
         finals = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k.startswith("loss"))
-        lines.append(
-            f"- final losses: {finals}; throughput {last.get('images_per_s', 0):.0f} images/s"
-        )
-    modality = modality_of(cfg)
+        lines.append(f"- final losses: {finals}; throughput {_throughput(records, modality)}")
     lines += ["", "## Samples", "", modality.card_samples(), ""]
     if losses_png:
         lines += ["## Loss curves", "", "![losses](samples/losses.png)", ""]
@@ -86,7 +77,7 @@ def write_model_card(run: Run) -> Path:
         "## Use",
         "",
         "```bash",
-        *(_translate_usage(run.name, cfg) or modality.card_usage(run.name)),
+        *modality.card_usage(run.name, task),
         "```",
         "",
         "## Config",
@@ -99,19 +90,22 @@ def write_model_card(run: Run) -> Path:
         "",
         "## Limits",
         "",
-        *(
-            modality.card_limits(report)
-            or [  # images
-                "- Training losses are not a quality measure (a GAN's losses say little about its samples);",
-                "  look at the samples and evaluate against held-out data before relying on the model.",
-                "- A generative model can reproduce its training images; audit samples before sharing them.",
-                f"- Trained on {report.get('train', '?')} images only; it knows nothing outside that data.",
-            ]
-        ),
+        *modality.card_limits(report),
         "",
     ]
     write_text(run.card_path, "\n".join(lines))
     return run.card_path
+
+
+def _throughput(records: list[dict], modality: Modality) -> str:
+    """The last logged throughput in the modality's unit ("1,234 tokens/s"); runs logged
+    before units per modality have `images_per_s`, which counted training items."""
+    for r in reversed(records):
+        if f"{modality.unit}_per_s" in r:
+            return f"{r[f'{modality.unit}_per_s']:,.0f} {modality.unit}/s"
+        if "images_per_s" in r:
+            return f"{r['images_per_s']:,.0f} {modality.item_name}/s"
+    return "not logged"
 
 
 def _text_encoder_lines(run: Run, cfg: dict) -> list[str]:
@@ -148,16 +142,3 @@ def _source(data: dict) -> str:
         joint = "paired by name" if data.get("paired") else "unpaired"
         return f"`{data['source']}` -> `{data['domain_b']}` ({joint})"
     return f"`{data['source']}`"
-
-
-def _translate_usage(name: str, cfg: dict) -> list[str] | None:
-    """Usage lines for translation families (cyclegan, pix2pix), which do not sample."""
-    from genforge.models import get_entry
-
-    kind = getattr(get_entry(cfg["model"]).family, "domains", None)
-    if kind is None:
-        return None
-    lines = [f"genforge translate {name} --input a.png --out b.png"]
-    if kind == "unpaired":
-        lines.append(f"genforge translate {name} --input b.png --out a.png --direction b2a")
-    return lines

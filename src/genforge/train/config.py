@@ -1,22 +1,10 @@
-"""Training and data configs: typed dataclasses whose defaults run."""
+"""The training config: a typed dataclass whose defaults run (data configs live beside their
+loaders in `genforge.data`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
-
-
-@dataclass
-class DataConfig:
-    source: str = "digits"  # embedded name or folder path
-    image_size: int | None = None  # None: the source's default (32 for digits, 64 for folders)
-    channels: int | None = None  # None: from the data
-    val_fraction: float = 0.1  # held out, seeded, stratified by label
-    augment: tuple[str, ...] = ()  # flip, rotate, crop, scale
-    memory_limit_mb: int = 2048  # decoded data up to this size lives on the device; more streams
-    domain_b: str | None = None  # two-domain models: `source` is folder A, this is folder B
-    paired: bool = False  # with domain_b: pair A and B files by name (pix2pix)
-    attributes: str | None = None  # attributes.csv of a folder: per-image categorical labels
 
 
 @dataclass

@@ -6,19 +6,20 @@ import dataclasses
 import datetime as dt
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from genforge import __version__
 from genforge.core.config import from_dict, to_dict
 from genforge.core.errors import GenforgeError
 from genforge.core.io import write_json
 from genforge.core.run import Run, new_run_path, resolve_run
-from genforge.models import build_model, get_entry, model_config
+from genforge.core.version import __version__
+from genforge.data.modalities import Modality, get_modality
+from genforge.models import build_model, get_entry, modality_of, model_config
 from genforge.train.card import write_model_card
 from genforge.train.config import TrainConfig
 from genforge.train.loop import check_eval_config, fit
-from genforge.train.modalities import Modality, get_modality, modality_of
 from genforge.train.trainer import Trainer
 
 TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -65,6 +66,7 @@ def train(
     runs_dir: str | Path | None = None,
     progress: bool = False,
     stop_after: int | None = None,
+    evaluate: Callable[[Trainer, Run, int], dict[str, float]] | None = None,
     **options: Any,
 ) -> Run:
     """Train `model` on `data` and return the Run.
@@ -78,6 +80,9 @@ def train(
         runs_dir: where runs live (default ./runs or $GENFORGE_RUNS).
         progress: show a progress bar.
         stop_after: stop after this many steps (the run stays resumable).
+        evaluate: the `--eval-every` hook, (trainer, run, n) -> {metric: value}; the caller
+            passes the modality's "train_eval" handler (`genforge.api.train` does), so that
+            training never imports evaluation.
         **options: config keys of the data (image_size, channels, val_fraction, augment), the
             training (steps, batch_size, lr, precision, seed, ...) or the model (latent_dim, ...).
 
@@ -109,11 +114,20 @@ def train(
         cfg = run.read_config()
 
     modality = modality_of(cfg)
-    data_cfg = from_dict(modality.data_config, _data_options(modality, cfg["data"]))
     train_cfg = from_dict(TrainConfig, cfg["train"])
+    if train_cfg.eval_every and evaluate is None:
+        raise GenforgeError(_no_eval_hook(modality, cfg["model"]))
     if dataset is None:
-        dataset = modality.load(data_cfg, train_cfg.seed)
-    train_set, _val = dataset.split(data_cfg.val_fraction, seed=train_cfg.seed)
+        split = modality.load_split(cfg)
+        data_cfg, dataset, train_set, _val = (
+            split.data_config,
+            split.dataset,
+            split.train,
+            split.val,
+        )
+    else:
+        data_cfg = modality.data_config_of(cfg["data"])
+        train_set, _val = dataset.split(data_cfg.val_fraction, seed=train_cfg.seed)
     spec = modality.spec_of(dataset)  # may carry what the data fixed (a text run's tokenizer)
     if spec.to_dict() != cfg["spec"]:
         raise GenforgeError(
@@ -150,8 +164,9 @@ def train(
             meta,
             progress=progress and procs.is_main_process,
             stop_after=stop_after,
-            preview=modality.preview,
-            evaluate=modality.evaluate,
+            preview=modality.handler("preview"),
+            evaluate=evaluate,
+            throughput=(modality.unit, modality.units_per_item(spec)),
         )
     except BaseException:
         # A new run that failed before its first checkpoint holds nothing worth keeping, and
@@ -181,10 +196,15 @@ def fit_counts(family: Any, train_set: Any, run: Run, meta: dict[str, Any], main
                         state={}, extra=lambda d: family.save_extra(d, old))  # fmt: skip
 
 
-def _data_options(modality: Modality, data: dict[str, Any]) -> dict[str, Any]:
-    """The data section of config.yaml as data config keys (it may also hold resolved extras)."""
-    keys = {f.name for f in dataclasses.fields(modality.data_config)}
-    return {k: v for k, v in data.items() if k in keys}
+def _no_eval_hook(modality: Modality, model: str) -> str:
+    """Why --eval-every cannot run: the modality has no evaluation during training, or the
+    caller passed no hook."""
+    if modality.handlers.get("train_eval") is None:
+        return modality.no_train_eval.format(name=modality.name, model=model)
+    return (
+        "--eval-every needs the evaluation hook: train through genforge.api.train or the CLI, "
+        "or pass evaluate=get_modality(...).handler('train_eval')"
+    )
 
 
 def _create(
@@ -198,11 +218,8 @@ def _create(
     mcfg = model_config(model, model_opts)
     tcfg = from_dict(TrainConfig, {**entry.train, **train_opts})
     check_eval_config(tcfg)
-    if getattr(entry.family, "domains", None) and tcfg.eval_every:
-        raise GenforgeError(
-            f"--eval-every measures sampled images; {model} translates images: evaluate "
-            "it after training with genforge eval RUN (held-out translations)"
-        )
+    if tcfg.eval_every and modality.handlers.get("train_eval") is None:
+        raise GenforgeError(modality.no_train_eval.format(name=modality.name, model=model))
     source = data if modality.is_embedded(data) else str(Path(data).resolve())
     if data_opts.get("attributes"):  # config.yaml records where the labels came from
         data_opts["attributes"] = str(Path(data_opts["attributes"]).expanduser().resolve())

@@ -171,17 +171,19 @@ def fit(
     stop_after: int | None = None,
     preview: Callable[[Trainer, Run, int, MetricsLogger | None], None] | None = None,
     evaluate: Callable[[Trainer, Run, int], dict[str, float]] | None = None,
+    throughput: tuple[str, int] = ("images", 1),
 ) -> Run:
     """Train until `cfg.steps` (or `stop_after` more steps), checkpointing along the way.
 
     Ctrl-C (or SIGTERM) finishes the current step, saves a checkpoint and raises a
     GenforgeError telling how to resume; a NaN/inf loss stops the run and keeps the last good
     checkpoint.
-    """
-    if preview is None:
-        from genforge.train.modalities import ImageModality
 
-        preview = ImageModality().preview
+    `preview` writes the run's samples every `sample_every` steps (the modality's preview
+    handler; None: no previews); `evaluate` is the `--eval-every` hook; `throughput` is
+    (unit, units per training item), e.g. ("tokens", 128) for text windows of 128 tokens: the
+    log records `<unit>_per_s`.
+    """
     cfg = trainer.cfg
     logger = MetricsLogger(run) if trainer.accelerator.is_main_process else None
     guard = EvalGuard(cfg, run, evaluate) if cfg.eval_every and evaluate is not None else None
@@ -189,7 +191,9 @@ def fit(
         raise GenforgeError("--eval-every runs in single-process training only")
     end = cfg.steps if stop_after is None else min(cfg.steps, trainer.step_count + stop_after)
     n_critic = getattr(trainer.model.config, "n_critic", 1)
-    images_per_step = cfg.batch_size * n_critic * trainer.accelerator.num_processes
+    unit, per_item = throughput
+    rate_key = f"{unit}_per_s"
+    units_per_step = cfg.batch_size * n_critic * trainer.accelerator.num_processes * per_item
     t_log, n_log = time.perf_counter(), 0
     try:
         with StopRequest() as stop, _progress(progress) as bar:
@@ -208,7 +212,7 @@ def fit(
                     values = {k: float(v) for k, v in logs.items()}  # one device sync per log
                     check_finite(step, values, run)
                     elapsed = time.perf_counter() - t_log
-                    values["images_per_s"] = n_log * images_per_step / max(elapsed, 1e-9)
+                    values[rate_key] = n_log * units_per_step / max(elapsed, 1e-9)
                     values["lr"] = next(iter(trainer.opts.values())).param_groups[0]["lr"]
                     t_log, n_log = time.perf_counter(), 0
                     if logger:
@@ -217,10 +221,10 @@ def fit(
                         losses = "  ".join(
                             f"{k} {v:.3f}" for k, v in values.items() if k.startswith("loss")
                         )
-                        bar.update(task, rate=f"{values['images_per_s']:.0f} img/s", losses=losses)
+                        bar.update(task, rate=f"{values[rate_key]:,.0f} {unit}/s", losses=losses)
                 if bar is not None:
                     bar.update(task, completed=step)
-                if logger and (step % cfg.sample_every == 0 or is_last):
+                if logger and preview is not None and (step % cfg.sample_every == 0 or is_last):
                     preview(trainer, run, step, logger)
                 saved = step % cfg.checkpoint_every == 0 or is_last
                 if saved:

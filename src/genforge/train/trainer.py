@@ -22,7 +22,7 @@ from genforge.core.run import Run
 from genforge.data import ImageDataset
 from genforge.models import ImageModel
 from genforge.train.batches import Batches
-from genforge.train.config import DataConfig, TrainConfig
+from genforge.train.config import TrainConfig
 from genforge.train.distributed import SyncedOptimizer
 
 
@@ -136,7 +136,7 @@ class Trainer:
         model: ImageModel,
         dataset: ImageDataset,
         cfg: TrainConfig,
-        data_cfg: DataConfig | Any | None = None,
+        data_cfg: Any = None,
         run: Run | None = None,
     ):
         self.model, self.cfg, self.run = model, cfg, run

@@ -1,0 +1,66 @@
+"""What the trainer writes every `sample_every` steps, per modality (the "preview" handler of
+each entry in `genforge.data.modalities.MODALITIES`): a fixed-seed look at the current model
+under `samples/` (`step-NNNNNNN.*` and `latest.*`), and into TensorBoard when it is on."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from genforge.core.audio import save_spectrogram_grid, write_wav
+from genforge.core.images import make_grid, save_png
+from genforge.core.io import write_text
+from genforge.data.table import decode
+
+if TYPE_CHECKING:
+    from genforge.core.run import Run
+    from genforge.train.loop import MetricsLogger
+    from genforge.train.trainer import Trainer
+
+
+def image_preview(trainer: Trainer, run: Run, step: int, logger: MetricsLogger | None) -> None:
+    """A grid of the fixed preview latents (one row per class for conditional models)."""
+    images, nrow = trainer.preview()
+    grid = make_grid(images, nrow=nrow)
+    params = {"run": run.name, "step": step, "seed": trainer.preview_seed, "kind": "preview"}
+    save_png(run.samples_dir / f"step-{step:07d}.png", grid, params)
+    save_png(run.samples_dir / "latest.png", grid, params)
+    if logger:
+        logger.image(step, grid)
+
+
+def text_preview(trainer: Trainer, run: Run, step: int, logger: MetricsLogger | None) -> None:
+    """A continuation sampled at temperature 1 from the fixed preview seed, as a text file."""
+    text = trainer.model.preview_text(trainer.sampling_net(), trainer.batches.dataset.tokenizer,
+                                      seed=trainer.preview_seed)  # fmt: skip
+    header = f"# {run.name} step {step}, seed {trainer.preview_seed}, sampled at temperature 1\n\n"
+    write_text(run.samples_dir / f"step-{step:07d}.txt", header + text)
+    write_text(run.samples_dir / "latest.txt", header + text)
+    if logger and logger.tb is not None:
+        logger.tb.add_text("samples", text, step)
+
+
+def table_preview(trainer: Trainer, run: Run, step: int, logger: MetricsLogger | None) -> None:
+    """20 decoded rows as a CSV file."""
+    model = trainer.model
+    g = torch.Generator().manual_seed(trainer.preview_seed)
+    rows = model.sample(20, generator=g, net=trainer.sampling_net())
+    text = decode(model.spec, rows.numpy()).to_csv(index=False)
+    write_text(run.samples_dir / f"step-{step:07d}.csv", text)
+    write_text(run.samples_dir / "latest.csv", text)
+
+
+def audio_preview(trainer: Trainer, run: Run, step: int, logger: MetricsLogger | None) -> None:
+    """A spectrogram grid (samples/latest.png) and the clips as WAVs (samples/latest-*.wav)."""
+    spec = trainer.model.spec
+    waves, _ = trainer.preview(n=8)
+    names = list(spec.class_names)
+    k = min(spec.num_classes, 10) if trainer.model.conditional else 0
+    per = max(1, 8 // k) if k else 0
+    titles = [names[i // per] if k else f"#{i}" for i in range(len(waves))]
+    params = {"run": run.name, "step": step, "seed": trainer.preview_seed, "kind": "preview"}
+    for path in (run.samples_dir / f"step-{step:07d}.png", run.samples_dir / "latest.png"):
+        save_spectrogram_grid(path, waves, spec.sample_rate, titles, params)
+    for i, w in enumerate(waves[:8]):
+        write_wav(run.samples_dir / f"latest-{i}.wav", w, spec.sample_rate)
