@@ -204,152 +204,145 @@ class ImageEvaluator:
         pipe, d = self.pipe, self.data
         images = pipe.sample(n, seed=seed)
         labels = pipe.labels_for(n)
-        metrics: list[Metric] = []
         sections: list[Section] = []
         extra: dict[str, Any] = {
             "feature_space": {"kind": self.space.kind, "label": self.space.label},
             "samples": n,
             "reference": {"name": self.reference_name, "items": len(self.reference)},
         }
-        ref = self.ref_features()
-        fake = self.space.features(images)
-        space = "Inception" if self.space.kind == "inception" else self.space.label
-        note = f"{n} samples vs {len(ref)} {self.reference_name}"
-
         # (1) distribution metrics in the named feature space
-        metrics.append(
-            Metric(self.fd_key, self.fd_label, im.frechet_distance(ref, fake), "lower", note)
-        )
-        floor = self.fd_real_floor()
-        if floor is not None:
-            metrics.append(
-                Metric(
-                    "fd_real_floor",
-                    f"{self.fd_label.split(' (')[0]} of held-out real images ({space})",
-                    floor,
-                    "lower",
-                    f"{len(d.val)} real val images vs the same reference: the value a perfect "
-                    "model would get at this sample size",
-                )
-            )
-        kid, kid_std, size = im.kernel_distance(ref, fake)
-        kid_name = "KID (Inception)" if self.space.kind == "inception" else f"KD ({space})"
-        metrics.append(
-            Metric(
-                "kid_inception" if self.space.kind == "inception" else "kd_domain",
-                kid_name,
-                kid,
-                "lower",
-                f"± {kid_std:.2g}; 100 subsets of {size}",
-            )
-        )
-        logits = self.space.logits(images) if self.space.kind == "inception" else None
-        if logits is None and self.classifier is not None:
-            logits = self.classifier.logits(images)
-        if logits is not None:
-            is_mean, is_std = im.inception_score(logits)
-            source = "Inception" if self.space.kind == "inception" else self.classifier.label
-            metrics.append(
-                Metric(
-                    "is_inception" if self.space.kind == "inception" else "is_domain",
-                    f"IS ({source})",
-                    is_mean,
-                    "higher",
-                    f"± {is_std:.2g} over splits",
-                )
-            )
-        pr = im.manifold_metrics(ref, fake)
-        for key in ("precision", "recall", "density", "coverage"):
-            metrics.append(
-                Metric(key, f"{key} (k=5, {space})", pr[key], "higher", "k-NN manifold estimate")
-            )
-
+        metrics = self._distribution_metrics(images)
         # (2) label-aware checks
         if self.classifier is not None and d.train_labels is not None:
             metrics_l, section_l = self._label_checks(images, labels)
             metrics += metrics_l
             sections.append(section_l)
-
         # (3) memorization audit
         aud = self._audit(images)
-        metrics.append(
-            Metric(
-                "memorized",
-                "near-copies of training images",
-                float(aud.num_flagged),
-                "lower",
-                f"of {n}; threshold {aud.pixel_threshold:.3g} RMS (pixels), calibrated on "
-                f"{len(d.val)} held-out images",
-            )
-        )
-        metrics.append(
-            Metric(
-                "nn_pixel_median",
-                "median distance to nearest training image (RMS, pixels)",
-                float(aud.pixel_dist.median()),
-                None,
-                f"held-out real images: {aud.calibration['val_pixel_median']:.3g}",
-            )
-        )
+        metrics += self._audit_metrics(aud, n)
         extra["memorization"] = aud.summary()
         sections.append(self._audit_section(images, aud))
-
         # (4) reconstructions (VAEs)
         if pipe.model.encodes and len(d.val):
-            x = d.val[:256]
-            y = d.val_labels[:256] if d.val_labels is not None and pipe.model.conditional else None
-            rec = pipe.reconstruct(x, y)
-            metrics.append(
-                Metric(
-                    "psnr_recon", "reconstruction PSNR (dB, held-out)", im.psnr(rec, x), "higher"
-                )
-            )
-            if pipe.spec.size >= 11:
-                metrics.append(
-                    Metric(
-                        "ssim_recon", "reconstruction SSIM (held-out)", im.ssim(rec, x), "higher"
-                    )
-                )
-            else:
-                metrics.append(
-                    Metric("ssim_recon", "reconstruction SSIM (held-out)", math.nan, "higher",
-                           "not defined below 11×11 pixels (Gaussian window 11)")
-                )  # fmt: skip
-            pairs = torch.stack([x[:16], rec[:16]], 1).flatten(0, 1)
-            sections.append(
-                Section(
-                    "Reconstructions",
-                    "<p>Held-out images (left) and their reconstructions (right).</p>"
-                    + png_img(make_grid(pairs, nrow=8), "reconstructions"),
-                )
-            )
-
+            metrics_r, section_r = self._reconstructions()
+            metrics += metrics_r
+            sections.append(section_r)
         # (5) downstream utility (labeled data, conditional models)
-        want_utility = utility if utility is not None else pipe.model.conditional
-        if want_utility:
-            from genforge.evaluate.utility import utility_table
-
-            rows, util = utility_table(self, seeds=utility_seeds, steps=utility_steps)
-            extra["utility"] = util
-            for key, label in (
-                ("real", "classifier accuracy, real only"),
-                ("real+synthetic", "classifier accuracy, real + synthetic"),
-                ("synthetic", "classifier accuracy, synthetic only (TSTR)"),
-            ):
-                if key in util:
-                    metrics.append(
-                        Metric(
-                            f"utility_{key.replace('+', '_')}",
-                            label,
-                            util[key]["mean"],
-                            "higher",
-                            f"± {util[key]['ci95']:.3g} (95% CI, {util[key]['n']} seeds) on "
-                            f"{util['test_items']} held-out real images",
-                        )
-                    )
-            sections.append(Section("Downstream utility", rows))
-
+        if utility if utility is not None else pipe.model.conditional:
+            metrics_u, section_u, extra["utility"] = self._utility(utility_seeds, utility_steps)
+            metrics += metrics_u
+            sections.append(section_u)
         # (6) what the samples look like
+        sections.insert(0, self._samples_section(images, labels))
+        sections.append(space_section(self.space))
+        return EvalResult("image", metrics, sections, extra)
+
+    # -- the phases of `evaluate` ---------------------------------------------------------------
+    def _distribution_metrics(self, images: torch.Tensor) -> list[Metric]:
+        """FD (and its real-data floor), KD, IS and k-NN precision/recall/density/coverage."""
+        n, d = len(images), self.data
+        ref = self.ref_features()
+        fake = self.space.features(images)
+        space = "Inception" if self.space.kind == "inception" else self.space.label
+        note = f"{n} samples vs {len(ref)} {self.reference_name}"
+        metrics = [
+            Metric(self.fd_key, self.fd_label, im.frechet_distance(ref, fake), "lower", note)
+        ]
+        floor = self.fd_real_floor()
+        if floor is not None:
+            metrics.append(Metric(
+                "fd_real_floor", f"{self.fd_label.split(' (')[0]} of held-out real images ({space})",
+                floor, "lower",
+                f"{len(d.val)} real val images vs the same reference: the value a perfect "
+                "model would get at this sample size",
+            ))  # fmt: skip
+        kid, kid_std, size = im.kernel_distance(ref, fake)
+        inception = self.space.kind == "inception"
+        metrics.append(Metric(
+            "kid_inception" if inception else "kd_domain",
+            "KID (Inception)" if inception else f"KD ({space})", kid, "lower",
+            f"± {kid_std:.2g}; 100 subsets of {size}",
+        ))  # fmt: skip
+        logits = self.space.logits(images) if inception else None
+        if logits is None and self.classifier is not None:
+            logits = self.classifier.logits(images)
+        if logits is not None:
+            is_mean, is_std = im.inception_score(logits)
+            source = "Inception" if inception else self.classifier.label
+            metrics.append(Metric(
+                "is_inception" if inception else "is_domain", f"IS ({source})", is_mean,
+                "higher", f"± {is_std:.2g} over splits",
+            ))  # fmt: skip
+        pr = im.manifold_metrics(ref, fake)
+        for key in ("precision", "recall", "density", "coverage"):
+            metrics.append(
+                Metric(key, f"{key} (k=5, {space})", pr[key], "higher", "k-NN manifold estimate")
+            )
+        return metrics
+
+    def _audit_metrics(self, aud: Audit, n: int) -> list[Metric]:
+        return [
+            Metric(
+                "memorized", "near-copies of training images", float(aud.num_flagged), "lower",
+                f"of {n}; threshold {aud.pixel_threshold:.3g} RMS (pixels), calibrated on "
+                f"{len(self.data.val)} held-out images",
+            ),
+            Metric(
+                "nn_pixel_median", "median distance to nearest training image (RMS, pixels)",
+                float(aud.pixel_dist.median()), None,
+                f"held-out real images: {aud.calibration['val_pixel_median']:.3g}",
+            ),
+        ]  # fmt: skip
+
+    def _reconstructions(self) -> tuple[list[Metric], Section]:
+        """PSNR/SSIM of the VAE's reconstructions of held-out images, and a grid of pairs."""
+        pipe, d = self.pipe, self.data
+        x = d.val[:256]
+        y = d.val_labels[:256] if d.val_labels is not None and pipe.model.conditional else None
+        rec = pipe.reconstruct(x, y)
+        metrics = [
+            Metric("psnr_recon", "reconstruction PSNR (dB, held-out)", im.psnr(rec, x), "higher")
+        ]
+        if pipe.spec.size >= 11:
+            metrics.append(
+                Metric("ssim_recon", "reconstruction SSIM (held-out)", im.ssim(rec, x), "higher")
+            )
+        else:
+            metrics.append(
+                Metric("ssim_recon", "reconstruction SSIM (held-out)", math.nan, "higher",
+                       "not defined below 11×11 pixels (Gaussian window 11)")
+            )  # fmt: skip
+        pairs = torch.stack([x[:16], rec[:16]], 1).flatten(0, 1)
+        section = Section(
+            "Reconstructions",
+            "<p>Held-out images (left) and their reconstructions (right).</p>"
+            + png_img(make_grid(pairs, nrow=8), "reconstructions"),
+        )
+        return metrics, section
+
+    def _utility(self, seeds: int, steps: int) -> tuple[list[Metric], Section, dict[str, Any]]:
+        """Classifier accuracy on held-out real images when trained on real, real + synthetic
+        and synthetic images only."""
+        from genforge.evaluate.utility import utility_table
+
+        rows, util = utility_table(self, seeds=seeds, steps=steps)
+        metrics = []
+        for key, label in (
+            ("real", "classifier accuracy, real only"),
+            ("real+synthetic", "classifier accuracy, real + synthetic"),
+            ("synthetic", "classifier accuracy, synthetic only (TSTR)"),
+        ):
+            if key in util:
+                metrics.append(Metric(
+                    f"utility_{key.replace('+', '_')}", label, util[key]["mean"], "higher",
+                    f"± {util[key]['ci95']:.3g} (95% CI, {util[key]['n']} seeds) on "
+                    f"{util['test_items']} held-out real images",
+                ))  # fmt: skip
+        return metrics, Section("Downstream utility", rows), util
+
+    def _samples_section(self, images: torch.Tensor, labels: torch.Tensor | None) -> Section:
+        """A grid of samples, sorted by class for conditional models (one column per class)."""
+        pipe, n = self.pipe, len(images)
         nrow = min(pipe.spec.num_classes, 10) if pipe.model.conditional else 8
         show = images[:64]
         if pipe.model.conditional and labels is not None:
@@ -357,9 +350,7 @@ class ImageEvaluator:
             show = images[: min(n, 100)][order]
         grid = make_grid(show, nrow=nrow)
         width = min(640, max(320, grid.shape[1] * 2))  # small images shown enlarged, pixelated
-        sections.insert(0, Section("Samples", png_img(grid, "samples", width=width)))
-        sections.append(space_section(self.space))
-        return EvalResult("image", metrics, sections, extra)
+        return Section("Samples", png_img(grid, "samples", width=width))
 
     # -- pieces -------------------------------------------------------------------------------
     def _label_checks(

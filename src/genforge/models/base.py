@@ -32,6 +32,7 @@ class GenerativeModel(nn.Module):
     # "prompt" draws from a text prompt; "attributes" draws for a set of attribute values.
     task: ClassVar[str] = "sample"
     encodes: ClassVar[bool] = False  # True: a VAE (`encode`, `reconstruct`)
+    count_based: ClassVar[bool] = False  # True: fitted by counting (text n-grams)
 
     def __init__(self, config: Any, spec: Any):
         super().__init__()

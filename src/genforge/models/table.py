@@ -47,6 +47,7 @@ class TableModel(nn.Module):
 
     Config: ClassVar[type]
     task: ClassVar[str] = "sample"  # draw new rows (genforge.data.modalities.TASKS)
+    count_based: ClassVar[bool] = False  # True: fitted by counting (text n-grams)
 
     def __init__(self, config: Any, spec: TableSpec):
         super().__init__()

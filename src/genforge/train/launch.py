@@ -15,7 +15,7 @@ from genforge.core.errors import GenforgeError
 from genforge.core.io import write_json
 from genforge.core.run import Run, new_run_path, resolve_run
 from genforge.core.version import __version__
-from genforge.data.modalities import Modality, get_modality
+from genforge.data.modalities import Modality, Split, get_modality
 from genforge.models import build_model, get_entry, modality_of, model_config
 from genforge.train.card import write_model_card
 from genforge.train.config import TrainConfig
@@ -119,16 +119,10 @@ def train(
         raise GenforgeError(_no_eval_hook(modality, cfg["model"]))
     if dataset is None:
         split = modality.load_split(cfg)
-        data_cfg, dataset, train_set, _val = (
-            split.data_config,
-            split.dataset,
-            split.train,
-            split.val,
-        )
-    else:
+    else:  # loaded by _create: split it as load_split would
         data_cfg = modality.data_config_of(cfg["data"])
-        train_set, _val = dataset.split(data_cfg.val_fraction, seed=train_cfg.seed)
-    spec = modality.spec_of(dataset)  # may carry what the data fixed (a text run's tokenizer)
+        split = Split(data_cfg, dataset, *dataset.split(data_cfg.val_fraction, train_cfg.seed))
+    spec = modality.spec_of(split.dataset)  # may carry what the data fixed (a text tokenizer)
     if spec.to_dict() != cfg["spec"]:
         raise GenforgeError(
             f"the data of run '{run.name}' no longer matches the run (spec {spec.to_dict()} "
@@ -145,19 +139,17 @@ def train(
         "genforge_version": __version__,
     }
     try:
-        if getattr(family, "count_based", False):  # n-gram: fitted by counting, no steps
-            fit_counts(family, train_set, run, meta, procs.is_main_process)
+        if family.count_based:  # n-gram: fitted by counting, no steps
+            fit_counts(family, split.train, run, meta, procs.is_main_process)
             if procs.is_main_process:
-                split = {"train": len(train_set), "val": len(_val)}
-                write_json(run.data_report_path, {**dataset.report.to_dict(), **split})
+                _write_data_report(run, split)
                 write_model_card(run)
             return run
-        trainer = Trainer(family, train_set, train_cfg, data_cfg, run=run)
+        trainer = Trainer(family, split.train, train_cfg, split.data_config, run=run)
         if resume is not None:
             trainer.restore(run)
         elif procs.is_main_process:
-            split = {"train": len(train_set), "val": len(_val)}
-            write_json(run.data_report_path, {**dataset.report.to_dict(), **split})
+            _write_data_report(run, split)
         fit(
             trainer,
             run,
@@ -177,6 +169,13 @@ def train(
     if procs.is_main_process:
         write_model_card(run)
     return run
+
+
+def _write_data_report(run: Run, split: Split) -> None:
+    """data_report.json: what the data report says, plus the split's sizes (which evaluation
+    checks when it rebuilds the split)."""
+    sizes = {"train": len(split.train), "val": len(split.val)}
+    write_json(run.data_report_path, {**split.dataset.report.to_dict(), **sizes})
 
 
 def fit_counts(family: Any, train_set: Any, run: Run, meta: dict[str, Any], main: bool) -> None:
