@@ -23,8 +23,27 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from genforge.core.run import runs_root
+
 _local = threading.local()
 ID_BYTES = 4  # output ids are 32 bits (8 hex chars): short enough to watermark robustly
+STATE_DIR = ".serve"  # under the runs dir: the SQLite state (provenance, jobs, datasets)
+DB_NAME = "genforge.sqlite"
+
+
+def default_state_dir(runs_dir: str | Path | None = None) -> Path:
+    """`<runs>/.serve`: where the provenance database lives unless told otherwise."""
+    return runs_root(runs_dir).resolve() / STATE_DIR
+
+
+def default_db_path(
+    runs_dir: str | Path | None = None, state_dir: str | Path | None = None
+) -> Path:
+    """The provenance database, `<state>/genforge.sqlite` with `<state>` = `<runs>/.serve` by
+    default: the one file `genforge serve`, `genforge watermark detect` and the recipes that mark
+    their outputs all share."""
+    return Path(state_dir or default_state_dir(runs_dir)) / DB_NAME
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outputs (

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from genforge.core.errors import GenforgeError
 from genforge.core.run import runs_root
+from genforge.safety.provenance import default_db_path, default_state_dir
 
 
 @dataclass
@@ -58,8 +59,8 @@ class Settings:
 
     def __post_init__(self) -> None:
         self.runs_dir = runs_root(self.runs_dir).resolve()
-        self.state_dir = Path(self.state_dir or self.runs_dir / ".serve").resolve()
-        self.db_path = Path(self.db_path or self.state_dir / "genforge.sqlite")
+        self.state_dir = Path(self.state_dir or default_state_dir(self.runs_dir)).resolve()
+        self.db_path = Path(self.db_path or default_db_path(state_dir=self.state_dir))
 
     @property
     def outputs_dir(self) -> Path:
