@@ -109,6 +109,16 @@ class QualityScorer:
         return out
 
 
+def best_of_each(
+    scorer: QualityScorer, candidates: torch.Tensor, labels: torch.Tensor | None, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Of every `k` consecutive candidates (n * k, C, H, W), the best by `scorer`: their
+    indices into `candidates` (n,) and their scores (n,)."""
+    scores = scorer.score(candidates, labels)["score"].view(-1, k)  # (n, k)
+    best = scores.argmax(1)
+    return torch.arange(len(scores)) * k + best, scores.gather(1, best[:, None]).squeeze(1)
+
+
 def gated_sample(
     evaluator: Any,
     n: int,

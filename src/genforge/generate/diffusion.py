@@ -30,7 +30,7 @@ from torch import nn
 
 from genforge.core.errors import GenforgeError, unknown_choice
 from genforge.core.run import Run
-from genforge.generate.pipeline import ImagePipeline, truncated_latent
+from genforge.generate.pipeline import ImagePipeline
 from genforge.models.diffusion import DDPM
 
 Sampler = Literal["ddpm", "ddim", "dpm-solver++"]
@@ -254,8 +254,8 @@ class DiffusionPipeline(ImagePipeline):
         if n < 1:
             raise GenforgeError(f"--n must be at least 1, got {n}")
         g = torch.Generator().manual_seed(seed)
-        z = truncated_latent(n, self.model.latent_dim, truncation, g)
-        return self.generate(z, self.labels_for(n, label), generator=g)
+        z, y = self.draw(n, g, label, truncation)
+        return self.generate(z, y, generator=g)
 
     @torch.no_grad()
     def sample_prompt(self, prompt: str, n: int, seed: int = 0) -> torch.Tensor:
@@ -268,10 +268,17 @@ class DiffusionPipeline(ImagePipeline):
             )
         if n < 1:
             raise GenforgeError(f"--n must be at least 1, got {n}")
-        ids = self.model.tokenize(prompt).expand(n, -1)  # (n, L)
         g = torch.Generator().manual_seed(seed)
-        z = torch.randn(n, self.model.latent_dim, generator=g)
+        z, ids = self.draw_prompt(prompt, n, g)
         return self.generate(z, ids, generator=g)
+
+    def draw_prompt(
+        self, prompt: str, n: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The inputs `sample_prompt` draws: noise (n, C*H*W) from `generator` and the prompt's
+        token ids (n, L)."""
+        ids = self.model.tokenize(prompt).expand(n, -1)  # (n, L)
+        return torch.randn(n, self.model.latent_dim, generator=generator), ids
 
     @torch.no_grad()
     def upscale(self, image: torch.Tensor, seed: int = 0) -> torch.Tensor:

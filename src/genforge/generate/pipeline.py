@@ -182,6 +182,28 @@ class ImagePipeline:
             out.append(self.model.generate(zb, yb).float().cpu())
         return torch.cat(out)
 
+    def draw(
+        self,
+        n: int,
+        generator: torch.Generator,
+        label: int | str | None = None,
+        truncation: float | None = None,
+        attributes: dict[str, str] | None = None,
+        repeat: int = 1,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The inputs `sample` draws from `generator`: latents (n * repeat, D) and their
+        conditions, each of the n repeated `repeat` times in a row (best-of candidates).
+
+        Conditions are the labels of `labels_for(n, label)` for class-conditional runs,
+        attribute codes (n * repeat, A) for attribute runs (the `attributes` asked, the others
+        random per latent), else None."""
+        z = truncated_latent(n * repeat, self.model.latent_dim, truncation, generator)
+        if self.spec.attributes:
+            self.label_index(label)  # attribute runs take no class label
+            return z, self.attribute_codes(z, attributes)
+        y = self.labels_for(n, label)
+        return z, (y.repeat_interleave(repeat) if y is not None else None)
+
     def sample(
         self,
         n: int,
@@ -192,9 +214,8 @@ class ImagePipeline:
         """Draw `n` images (n, C, H, W) in [-1, 1]; `labels_for(n, label)` gives their labels."""
         if n < 1:
             raise GenforgeError(f"--n must be at least 1, got {n}")
-        g = torch.Generator().manual_seed(seed)
-        z = truncated_latent(n, self.model.latent_dim, truncation, g)
-        return self.generate(z, self.labels_for(n, label))
+        z, y = self.draw(n, torch.Generator().manual_seed(seed), label, truncation)
+        return self.generate(z, y)
 
     def interpolate(
         self,
