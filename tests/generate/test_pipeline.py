@@ -27,6 +27,24 @@ def test_truncation_bounds_latents():
     assert z.abs().max() <= 0.5 and z.std() > 0.2
 
 
+@pytest.mark.parametrize("bad", [0.0, 1e-300, 0.049, 10.5, -1.0])
+def test_truncation_outside_its_range_is_a_one_line_error(bad):
+    with pytest.raises(GenforgeError, match=r"truncation must be between 0.05 and 10, got "):
+        truncated_latent(4, 4, bad, torch.Generator().manual_seed(0))
+
+
+def test_truncation_resampling_is_bounded(monkeypatch):
+    """Even at the smallest threshold the draw ends, and every value is inside it."""
+    import genforge.generate.pipeline as gp
+
+    monkeypatch.setattr(gp, "MAX_RESAMPLE_ROUNDS", 3)  # most values still outside after 3
+    z = truncated_latent(2000, 8, 0.05, torch.Generator().manual_seed(0))
+    assert z.abs().max() <= 0.05 and (z.abs() == 0.05).float().mean() > 0.5
+    monkeypatch.undo()
+    z = truncated_latent(20_000, 8, 0.05, torch.Generator().manual_seed(0))  # full rounds
+    assert z.abs().max() <= 0.05 and (z.abs() == 0.05).sum() == 0
+
+
 def test_slerp_endpoints_and_norm():
     a, b = torch.randn(16), torch.randn(16)
     path = slerp(a, b, torch.tensor([0.0, 0.5, 1.0]))

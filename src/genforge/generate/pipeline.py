@@ -51,18 +51,36 @@ def load_run_model(
     return LoadedRun(run, cfg["model"], spec, model, dev)
 
 
+# Truncation thresholds genforge accepts (CLI, Python API and REST): below 0.05 almost every
+# draw lies outside (|z| < 0.05 has probability 0.04) and the samples collapse to the mean.
+TRUNCATION_RANGE = (0.05, 10.0)
+MAX_RESAMPLE_ROUNDS = 1000  # then clamp: at 0.05, 0.96 ** 1000 leaves no value in practice
+
+
+def check_truncation(truncation: float | None) -> None:
+    """A one-line error for a truncation outside TRUNCATION_RANGE (None: no truncation)."""
+    lo, hi = TRUNCATION_RANGE
+    if truncation is not None and not lo <= truncation <= hi:
+        raise GenforgeError(f"truncation must be between {lo:g} and {hi:g}, got {truncation:g}")
+
+
 def truncated_latent(
     n: int, dim: int, truncation: float | None, generator: torch.Generator
 ) -> torch.Tensor:
-    """N(0, I) latents, resampled where |z| > truncation (the truncation trick, BigGAN)."""
+    """N(0, I) latents, resampled where |z| > truncation (the truncation trick, BigGAN).
+
+    Resampling is bounded: after MAX_RESAMPLE_ROUNDS rounds any value still outside is clamped
+    to the interval (StyleGAN-style), so no threshold can make the draw run forever."""
     z = torch.randn(n, dim, generator=generator)
     if truncation is None:
         return z
-    if truncation <= 0:
-        raise GenforgeError(f"truncation must be > 0, got {truncation}")
-    while (bad := z.abs() > truncation).any():
+    check_truncation(truncation)
+    for _ in range(MAX_RESAMPLE_ROUNDS):
+        bad = z.abs() > truncation
+        if not bad.any():
+            return z
         z[bad] = torch.randn(int(bad.sum()), generator=generator)
-    return z
+    return z.clamp_(-truncation, truncation)
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
