@@ -117,6 +117,31 @@ def test_alpha_is_composited_on_white(tmp_path: Path) -> None:
     assert torch.allclose(x[:, :, 5:], -torch.ones(3, 8, 3), atol=1e-3)
 
 
+def test_gifs_load_their_first_frame(tmp_path: Path) -> None:
+    """Palette, transparent and animated GIFs are images like the others (they were refused
+    as "unsupported extension .gif")."""
+    red, blue = np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8)
+    red[..., 0], blue[..., 2] = 255, 255
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    Image.fromarray(red).convert("P").save(tmp_path / "a" / "palette.gif")
+    frames = [Image.fromarray(red).convert("P"), Image.fromarray(blue).convert("P")]
+    frames[0].save(tmp_path / "a" / "animated.gif", save_all=True, append_images=frames[1:])
+    clear = Image.fromarray(np.zeros((8, 8), np.uint8), "P")
+    clear.putpalette([0, 0, 0] * 256)
+    clear.save(tmp_path / "b" / "transparent.gif", transparency=0)
+    Image.fromarray(blue).save(tmp_path / "b" / "plain.png")
+    scan = scan_image_folder(tmp_path)
+    assert scan.skipped == [] and len(scan.entries) == 4
+    x = decode_image(tmp_path / "a" / "animated.gif", 8, 3)
+    assert torch.allclose(x[0], torch.ones(8, 8), atol=0.02)  # the first frame: red
+    assert torch.allclose(x[2], -torch.ones(8, 8), atol=0.02)
+    white = decode_image(tmp_path / "b" / "transparent.gif", 8, 3)
+    assert torch.allclose(white, torch.ones(3, 8, 8), atol=1e-3)  # composited on white
+    ds = load_images(str(tmp_path), image_size=8)
+    assert ds.images.shape == (4, 3, 8, 8) and ds.class_names == ["a", "b"]
+
+
 def test_16_bit_gray_is_scaled_to_full_range(tmp_path: Path) -> None:
     levels = np.array([[0, 65535], [32896, 65535]], dtype=np.uint16).repeat(4, 0).repeat(4, 1)
     Image.fromarray(levels).save(tmp_path / "g.png")

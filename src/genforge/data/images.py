@@ -33,7 +33,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from genforge.core.errors import GenforgeError
 from genforge.data.report import DataReport, SkippedFile
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+# GIFs (palette, transparent or animated) load their first frame, like the other formats.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 # Modes whose pixels carry no color: a folder made only of these loads as 1 channel by default.
 GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 # Show a (transient) progress bar when decoding more files than this.
