@@ -1,23 +1,30 @@
 """A recipe's report: the verdict first, then the evidence; HTML always, PDF when asked.
 
-The HTML is the evaluation report's self-contained page (every picture an embedded PNG). The
-PDF is rendered from the same sections with fpdf2 (pure Python, no browser), in matplotlib's
-bundled DejaVu font so any Unicode in the prose prints.
+The HTML is a self-contained page in the evaluation report's look (every picture an embedded
+PNG), rendered with Jinja2 from `templates/page.html.j2`; each recipe renders its sections from
+its own `<recipe>/templates/report.html.j2` (`report_macros`), with autoescape on, so text from
+the data (file names, class names, company names) is escaped and only pictures built by
+`genforge.evaluate.report` go in as they are. The PDF is rendered from the same sections with
+fpdf2 (pure Python, no browser), in matplotlib's bundled DejaVu font so any Unicode in the
+prose prints.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+from markupsafe import Markup
 
 from genforge.core.errors import GenforgeError
 from genforge.core.io import write_text, write_with
-from genforge.evaluate.report import render_page
+from genforge.evaluate.report import CSS, fmt
 from genforge.evaluate.result import Section
 
 Level = Literal["ok", "warn", "bad"]
@@ -33,14 +40,59 @@ class Verdict:
     headline: str
     reasons: list[str] = field(default_factory=list)
 
+    @property
+    def word(self) -> str:
+        return VERDICT_WORDS[self.level]
+
     def to_html(self) -> str:
-        items = "".join(f"<li>{html.escape(r)}</li>" for r in self.reasons)
-        word = {"ok": "PASS", "warn": "CAUTION", "bad": "FAIL"}[self.level]
-        return (
-            f"<div class='verdict {self.level}'><b>{word}: {html.escape(self.headline)}</b>"
-            + (f"<ul>{items}</ul>" if items else "")
-            + "</div>"
-        )
+        shared = templates("genforge.recipes").get_template("common.html.j2").module
+        return str(shared.verdict(self.level, self.word, self.headline, self.reasons))
+
+
+VERDICT_WORDS: dict[str, str] = {"ok": "PASS", "warn": "CAUTION", "bad": "FAIL"}
+
+
+def _cell(value: Any) -> Any:
+    """A table cell as `evaluate.report.html_table` writes it: Markup (a picture) as it is,
+    anything else formatted by `fmt` (and escaped by the template)."""
+    return value if isinstance(value, Markup) else fmt(value)
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@functools.cache
+def templates(package: str) -> Any:
+    """The Jinja2 environment of a recipe package: its `templates/` folder first, then the
+    shared one of `genforge.recipes` (page.html.j2, common.html.j2); HTML autoescaped."""
+    import jinja2
+
+    loaders = [jinja2.PackageLoader(package, "templates")]
+    if package != "genforge.recipes":
+        loaders.append(jinja2.PackageLoader("genforge.recipes", "templates"))
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["cell"] = _cell
+    env.tests["numeric"] = _numeric
+    return env
+
+
+def report_macros(package: str) -> Any:
+    """The macros of `package`'s templates/report.html.j2 (one per report section); each
+    returns Markup, the HTML of one `Section`."""
+    return templates(package).get_template("report.html.j2").module
+
+
+def picture(img_html: str) -> Markup:
+    """An `<img>` built by `genforge.evaluate.report.png_img` (or `training_curves`), marked
+    safe for the templates: the only HTML a template takes as it is."""
+    return Markup(img_html)
 
 
 def write_recipe_report(
@@ -60,7 +112,9 @@ def write_recipe_report(
     if path.suffix.lower() not in (".html", ".htm"):
         raise GenforgeError(f"report path must end in .html: {path}")
     all_sections = [Section("Verdict", verdict.to_html()), *sections]
-    write_text(path, render_page(title, html.escape(subtitle), all_sections))
+    page = templates("genforge.recipes").get_template("page.html.j2")
+    write_text(path, page.render(title=title, subtitle=subtitle, css=Markup(CSS),
+                                 sections=all_sections))  # fmt: skip
     out = [path]
     if pdf:
         out.append(write_pdf(path.with_suffix(".pdf"), title, subtitle, all_sections))
