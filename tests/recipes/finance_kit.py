@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from genforge.recipes.finance_data import Market
-from genforge.recipes.finance_facts import FactBook, compute_facts
+from genforge.recipes.finance.data import Market
+from genforge.recipes.finance.facts import FactBook, compute_facts
 
 DAYS = 300
 JUMP = 250

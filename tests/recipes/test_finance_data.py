@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from genforge.core.errors import GenforgeError
-from genforge.recipes.finance_data import demo_market, read_fundamentals, read_prices
+from genforge.recipes.finance.data import demo_market, read_fundamentals, read_prices
 
 
 def write(path, text):
@@ -93,7 +93,7 @@ def test_demo_market_is_seeded_and_switches_regimes():
 def test_date_formats(dates, first):
     import pandas as pd
 
-    from genforge.recipes.finance_data import parse_dates
+    from genforge.recipes.finance.data import parse_dates
 
     got = parse_dates(pd.Series(dates), "p.csv")
     assert got.iloc[0].strftime("%Y-%m-%d") == first and got.notna().all()
@@ -102,7 +102,7 @@ def test_date_formats(dates, first):
 def test_ambiguous_numeric_dates_fail(tmp_path):
     import pandas as pd
 
-    from genforge.recipes.finance_data import parse_dates
+    from genforge.recipes.finance.data import parse_dates
 
     with pytest.raises(GenforgeError, match="could be day/month or month/day"):
         parse_dates(pd.Series(["01/02/2024", "03/04/2024"]), "p.csv")

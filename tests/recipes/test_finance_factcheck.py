@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from finance_kit import DATES, JUMP, known_book
 
-from genforge.recipes.factcheck import count_unverified, fact_check
+from genforge.recipes.finance.factcheck import count_unverified, fact_check
 
 
 @pytest.fixture(scope="module")

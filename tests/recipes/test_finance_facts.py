@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from finance_kit import DATES, DAYS, JUMP, close_at, known_book
 
-from genforge.recipes.finance_facts import crossovers
+from genforge.recipes.finance.facts import crossovers
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +74,8 @@ def test_trend_volatility_and_ratios(acme):
 
 
 def test_short_series_leaves_out_what_it_cannot_compute():
-    from genforge.recipes.finance_data import demo_market
-    from genforge.recipes.finance_facts import compute_facts
+    from genforge.recipes.finance.data import demo_market
+    from genforge.recipes.finance.facts import compute_facts
 
     tf = compute_facts(demo_market(0, days=100, tickers=("SYNA",))).of("SYNA")
     assert "ma200" not in tf.facts and "return.1Y" not in tf.facts and "crosses" not in tf.facts

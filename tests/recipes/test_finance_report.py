@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from genforge.recipes.finance import FinanceConfig, recheck_report, report_prose, run
-from genforge.recipes.finance_data import demo_market, write_market_csvs
+from genforge.recipes.finance.data import demo_market, write_market_csvs
 
 TINY_CTGAN = {"latent_dim": 8, "generator_dim": (16,), "critic_dim": (16,), "pac": 2,
               "batch_size": 40}  # fmt: skip
@@ -48,24 +48,23 @@ def test_demo_end_to_end(demo):
 
 
 def test_an_existing_text_run_writes_and_reruns_get_fresh_run_names(demo, tmp_path):
-    from genforge.recipes.finance import _free, _writer
-    from genforge.recipes.finance_prose import draft_ticker
+    from genforge.recipes.finance.prose import choose_writer, draft_ticker, free_run_name
 
     res, _, cfg = demo
     ngram = res.runs["commentary"]
     again = FinanceConfig(text_run=str(ngram.path), runs_dir=cfg.runs_dir)
-    writer, used = _writer(again, tmp_path, "x", say=lambda m: None)
+    writer, used = choose_writer(again, tmp_path, "x", say=lambda m: None)
     assert used.path == ngram.path and "genforge text run" in writer.description
     drafts = draft_ticker(writer, res.book, "SYNA", seed=1, drafts=1)
     assert drafts and all(d.text.startswith(d.prompt) for d in drafts)
-    assert _free(ngram.name, again) == f"{ngram.name}-2"
+    assert free_run_name(ngram.name, again.runs_dir) == f"{ngram.name}-2"
 
 
 def _tiny_causal_lm(path):
     from transformers import GPT2Config, GPT2LMHeadModel
 
     from genforge.data.text_tokenizers import make_tokenizer
-    from genforge.recipes.finance_prose import commentary_corpus
+    from genforge.recipes.finance.prose import commentary_corpus
 
     tok = make_tokenizer("bpe", commentary_corpus(200), vocab_size=300)
     cfg = GPT2Config(vocab_size=tok.vocab_size, n_positions=512, n_embd=16, n_layer=1, n_head=2,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from genforge.core.errors import GenforgeError
-from genforge.recipes.finance_data import demo_market
-from genforge.recipes.finance_stress import _weeks, returns_table, var_es
+from genforge.recipes.finance.data import demo_market
+from genforge.recipes.finance.stress import _weeks, returns_table, var_es
 
 
 def test_var_and_expected_shortfall_on_known_losses():

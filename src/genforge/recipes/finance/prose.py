@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from genforge.core.errors import GenforgeError
-from genforge.recipes.factcheck import check_sentence, split_sentences
-from genforge.recipes.finance_facts import FactBook, TickerFacts
+from genforge.recipes.finance.config import FinanceConfig, Say
+from genforge.recipes.finance.factcheck import check_sentence, split_sentences
+from genforge.recipes.finance.facts import FactBook, TickerFacts
 
 # ---------------------------------------------------------------------------------------
 # The commentary corpus (what the default writer learns its phrasing from)
@@ -184,6 +185,34 @@ def train_commentary_lm(folder: Path, runs_dir: Any, name: str, seed: int = 0,
     corpus = write_corpus(folder / f"{name}.commentary.jsonl", commentary_corpus(sentences, seed))
     return train("ngram", str(corpus), name=name, runs_dir=runs_dir, tokenizer="bpe",
                  vocab_size=800, n=n, dedup="exact", pii="keep", val_fraction=0.05, seed=seed)  # fmt: skip
+
+
+def free_run_name(name: str, runs_dir: str | None) -> str:
+    """`name`, or `name-2`, `name-3`, ... when a run of that name exists (a report re-run)."""
+    from genforge.core.run import new_run_path
+
+    return new_run_path(None, name, runs_dir).name
+
+
+def choose_writer(cfg: FinanceConfig, folder: Path, prefix: str, say: Say) -> tuple[Any, Any]:
+    """(writer, its Run or None): a local LM, an existing text run, or a freshly trained n-gram."""
+    from genforge.core.run import resolve_run
+
+    if cfg.lm:
+        return HFWriter(cfg.lm), None
+    if cfg.text_run:
+        run = resolve_run(cfg.text_run, cfg.runs_dir)
+        return RunWriter(run, f"genforge text run '{run.name}' ({run.read_config()['model']})"), run
+    say(f"  training the commentary writer (ngram, n={cfg.ngram_n}) on "
+        f"{cfg.corpus_sentences} synthetic commentary sentences")  # fmt: skip
+    name = free_run_name(f"{prefix}-commentary-ngram", cfg.runs_dir)
+    run = train_commentary_lm(folder, cfg.runs_dir, name, cfg.seed,
+                              cfg.corpus_sentences, cfg.ngram_n)  # fmt: skip
+    desc = (f"a {cfg.ngram_n}-gram language model (genforge run '{run.name}', Kneser-Ney, BPE "
+            f"tokens) trained here on {cfg.corpus_sentences} template-generated commentary "
+            "sentences whose numbers and directions are random: it knows the phrasing, not the "
+            "facts")  # fmt: skip
+    return RunWriter(run, desc), run
 
 
 # ---------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from genforge.recipes.finance_facts import Fact, FactBook, TickerFacts, format_value
+from genforge.recipes.finance.facts import Fact, FactBook, TickerFacts, format_value
 
 Verdict = Literal["verified", "wrong", "unidentified"]
 Action = Literal["kept", "rewritten", "removed"]
@@ -343,7 +343,7 @@ def _ticker_at(pos: int, mentions: list[tuple[int, str]], default: str) -> str:
     return mentions[0][1] if mentions else default
 
 
-def _tolerance(decimals: int) -> float:
+def tolerance(decimals: int) -> float:
     return 0.5 * 10.0**-decimals + 1e-9
 
 
@@ -424,7 +424,7 @@ class _Sentence:
         )
         if magnitude:
             truth, claim = abs(truth), abs(claim)
-        ok = abs(claim - truth) <= _tolerance(c.decimals)
+        ok = abs(claim - truth) <= tolerance(c.decimals)
         if ok:
             return _Resolved(c, f, "verified")
         return _Resolved(c, f, "wrong", _write_number(truth, c, f))

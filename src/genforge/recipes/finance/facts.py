@@ -246,7 +246,7 @@ def fundamental_facts(tf: TickerFacts, periods: list[dict[str, float]]) -> None:
 
 
 def compute_facts(market: Any, primary: str | None = None) -> FactBook:
-    """Facts of every ticker of a `finance_data.Market`."""
+    """Facts of every ticker of a `finance.data.Market`."""
     tickers = {}
     for t, frame in market.prices.items():
         tf = price_facts(t, frame)
