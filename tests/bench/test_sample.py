@@ -39,8 +39,8 @@ def test_bench_sample_reports_fd_and_conditional_accuracy(cli, cddpm_run):
 def test_bench_sample_prints_the_real_floor_and_takes_guidance(cli, cddpm_run, ddpm_run):
     import torch
 
+    from genforge.bench.sample import bench_sampler
     from genforge.core.run import Run
-    from genforge.generate.bench import bench_sampler
 
     out = cli.ok(
         "bench", "sample", "--run", "tiny-cddpm", "--runs-dir", cddpm_run.parent, "--model",

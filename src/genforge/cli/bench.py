@@ -1,402 +1,326 @@
-"""`genforge bench train` (throughput, FLOPs and the device's peak, measured together) and
-`genforge bench sample` (diffusion samplers: images/s and FD on one run)."""
+"""`genforge bench ...`: the benchmark commands. Each parses its options, calls its benchmark in
+genforge.bench (which measures and lays out the table) and prints; an option left out is
+left to the library, which holds every default (--help shows it).
+
+The finance report benchmark is the finance recipe's: recipes sit above genforge.bench, so the
+CLI calls it here.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from genforge.bench.audio_table import AudioBench, TableBench
+from genforge.bench.eval import EvalBench
+from genforge.bench.sample import SampleBench
+from genforge.bench.serve import ServeBench
+from genforge.bench.text import TextBench
+from genforge.bench.train import TrainBench
 from genforge.cli.common import console, user_errors
 from genforge.core.errors import GenforgeError
 
 app = typer.Typer(help="Benchmarks (figures, not tests).", no_args_is_help=True)
 
 
+def option(bench: type, field: str, help: str, flag: str | None = None) -> Any:
+    """A --flag whose default is the library's: None here (left out, the benchmark's dataclass
+    fills it in), shown by --help as the dataclass's value."""
+    default = {f.name: f.default for f in dataclasses.fields(bench)}[field]
+    if default is None:
+        return typer.Option(help=help)
+    if isinstance(default, bool):
+        name = (flag or field).replace("_", "-")
+        return typer.Option(help=help, show_default=name if default else f"no-{name}")
+    return typer.Option(help=help, show_default=str(default))
+
+
+def given(**options: Any) -> dict[str, Any]:
+    """The options the user gave (None: left to the library's default)."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def print_wide(table: Table, width: int = 110) -> None:
+    Console(width=max(console.width, width)).print(table)
+
+
 @app.command("train")
 @user_errors
 def train_bench(
-    model: Annotated[str, typer.Option(help="Model to train.")] = "dcgan",
-    image_size: Annotated[int, typer.Option(help="Image size.")] = 64,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
+    model: Annotated[str | None, option(TrainBench, "model", "Model to train.")] = None,
+    image_size: Annotated[int | None, option(TrainBench, "image_size", "Image size.")] = None,
+    batch_size: Annotated[int | None, option(TrainBench, "batch_size", "Batch size.")] = None,
     precision: Annotated[
-        str, typer.Option(help="fp32, bf16, fp16, or a comma list.")
-    ] = "fp32,bf16",
-    steps: Annotated[int, typer.Option(help="Steps per timed repeat.")] = 10,
-    repeats: Annotated[int, typer.Option(help="Timed repeats (the median is reported).")] = 5,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    compile: Annotated[bool, typer.Option(help="torch.compile the networks.")] = False,
+        str | None, option(TrainBench, "precision", "fp32, bf16, fp16, or a comma list.")
+    ] = None,
+    steps: Annotated[int | None, option(TrainBench, "steps", "Steps per timed repeat.")] = None,
+    repeats: Annotated[
+        int | None, option(TrainBench, "repeats", "Timed repeats (the median is reported).")
+    ] = None,
+    device: Annotated[str | None, option(TrainBench, "device", "auto, cpu or cuda.")] = None,
+    compile: Annotated[
+        bool | None, option(TrainBench, "compile", "torch.compile the networks.")
+    ] = None,
     baseline: Annotated[
-        bool, typer.Option(help="Also time the classic DataLoader DCGAN loop.")
-    ] = True,
+        bool | None,
+        option(TrainBench, "baseline", "Also time the classic DataLoader DCGAN loop."),
+    ] = None,
 ) -> None:
     """Training images/s, step time, FLOPs/image, achieved GFLOP/s vs. the matmul peak."""
-    import torch
+    from genforge.bench.train import run_train_bench, train_table
 
-    from genforge.train.bench import bench_classic, bench_genforge, matmul_peak
-    from genforge.train.config import TrainConfig
-    from genforge.train.trainer import make_accelerator
-
-    precisions = [p.strip() for p in precision.split(",") if p.strip()]
-    for p in precisions:
-        if p not in ("fp32", "bf16", "fp16"):
-            raise GenforgeError(f"unknown precision '{p}'; known: bf16, fp16, fp32")
-    dev = make_accelerator(TrainConfig(device=device)).device
-    threads = torch.get_num_threads()
-    console.print(f"device {dev} ({torch.cuda.get_device_name() if dev.type == 'cuda' else f'{threads} CPU threads'}), "
-                  f"torch {torch.__version__}, {model} {image_size}px, batch {batch_size}, "
-                  f"median of {repeats} x {steps} steps")  # fmt: skip
-    peaks = {"fp32": matmul_peak(dev, torch.float32), "bf16": matmul_peak(dev, torch.bfloat16)}
-    if dev.type == "cuda":
-        peaks["fp16"] = matmul_peak(dev, torch.float16)
-    console.print("matmul peak: " + ", ".join(f"{k} {v:,.0f} GFLOP/s" for k, v in peaks.items()))
-
-    results = []
-    if baseline:
-        results.append((bench_classic(image_size, batch_size, steps, repeats, device), "fp32"))
-    for p in precisions:
-        results.append(
-            (bench_genforge(model, image_size, batch_size, p, steps, repeats, device, compile), p)
-        )
-    flops = next((r.flops_per_image for r, _ in results if r.flops_per_image), None)
-    base = results[0][0].median if baseline else None
-    table = Table(
-        "loop", "img/s", "range", "ms/step", "GFLOP/img", "GFLOP/s", "%peak", "vs classic"
-    )
-    for r, p in results:
-        f = r.flops_per_image or flops  # the classic loop runs the same networks
-        achieved = r.median * f / 1e9 if f else None
-        table.add_row(
-            r.label, f"{r.median:,.1f}", f"{min(r.images_per_s):,.1f}-{max(r.images_per_s):,.1f}",
-            f"{batch_size / r.median * 1000:,.1f}", f"{f / 1e9:.3f}" if f else "-",
-            f"{achieved:,.1f}" if achieved else "-",
-            f"{100 * achieved / peaks.get(p, peaks['fp32']):.0f}%" if achieved else "-",
-            f"{r.median / base:.2f}x" if base else "-",
-        )  # fmt: skip
-    Console(width=max(console.width, 110)).print(table)
+    bench = TrainBench(**given(model=model, image_size=image_size, batch_size=batch_size,
+                               precision=precision, steps=steps, repeats=repeats, device=device,
+                               compile=compile, baseline=baseline))  # fmt: skip
+    print_wide(train_table(run_train_bench(bench, log=console.print)))
 
 
 @app.command("sample")
 @user_errors
 def sample_bench(
-    run: Annotated[str | None, typer.Option(help="A trained diffusion run (name or path).")] = None,
-    model: Annotated[str, typer.Option(help="The run's model family (ddpm or cddpm).")] = "ddpm",
+    run: Annotated[
+        str | None, option(SampleBench, "run", "A trained diffusion run (name or path).")
+    ] = None,
+    model: Annotated[
+        str | None, option(SampleBench, "model", "The run's model family (ddpm or cddpm).")
+    ] = None,
     samplers: Annotated[
-        str, typer.Option(help="Comma list of sampler:steps.")
-    ] = "ddpm:1000,ddim:50,dpm-solver++:20",
-    n: Annotated[int, typer.Option(help="Images per timed repeat.")] = 64,
-    repeats: Annotated[int, typer.Option(help="Timed repeats (the median is reported).")] = 3,
-    fd: Annotated[bool, typer.Option(help="Also compute the FD of each sampler's images.")] = True,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
+        str | None, option(SampleBench, "samplers", "Comma list of sampler:steps.")
+    ] = None,
+    n: Annotated[int | None, option(SampleBench, "n", "Images per timed repeat.")] = None,
+    repeats: Annotated[
+        int | None, option(SampleBench, "repeats", "Timed repeats (the median is reported).")
+    ] = None,
+    fd: Annotated[
+        bool | None, option(SampleBench, "fd", "Also compute the FD of each sampler's images.")
+    ] = None,
+    device: Annotated[str | None, option(SampleBench, "device", "auto, cpu or cuda.")] = None,
+    runs_dir: Annotated[
+        Path | None, option(SampleBench, "runs_dir", "Where runs live (default ./runs).")
+    ] = None,
     guidance: Annotated[
         float | None,
-        typer.Option(help="Guidance scale of a conditional run (default: the run's own)."),
+        option(
+            SampleBench, "guidance", "Guidance scale of a conditional run (default: the run's own)."
+        ),
     ] = None,
     eta: Annotated[
-        float | None, typer.Option(help="The ddim rows' eta: 0 deterministic (default) to 1.")
+        float | None,
+        option(SampleBench, "eta", "The ddim rows' eta: 0 deterministic (default) to 1."),
     ] = None,
 ) -> None:
     """Diffusion sampling speed (images/s) and quality (FD) per sampler, on one run."""
-    import torch
+    from genforge.bench.sample import run_sample_bench, sample_notes, sample_table
 
-    from genforge.core.run import resolve_run
-    from genforge.generate.bench import bench_sampler, parse_samplers
-
-    if run is None:
-        raise GenforgeError(
-            f"bench sample needs --run: a trained {model} run (genforge train {model} ...)"
-        )
-    the_run = resolve_run(run, runs_dir)
-    trained = the_run.read_config()["model"]
-    if trained != model:
-        raise GenforgeError(f"run '{the_run.name}' is a {trained} run, not {model}")
-    plan = parse_samplers(samplers)
-    console.print(f"run {the_run.name} (step {the_run.step}), {n} images x {repeats} repeats, "
-                  f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")  # fmt: skip
-    results = [
-        bench_sampler(the_run, s, k, n, repeats, device, guidance=guidance, eta=eta)
-        for s, k in plan
-    ]
-    fds: list[tuple[float, str] | None] = [None] * len(results)
-    accs: list[float | None] = [None] * len(results)
-    if fd:  # the Evaluation package's measures, in the run's domain feature space
-        from genforge.evaluate.image import ImageEvaluator, conditional_accuracy
-
-        ev = ImageEvaluator(the_run, features="auto")  # one reference set for every sampler
-        fds = [(ev.fd(r.images), ev.fd_label) for r in results]
-        accs = [
-            conditional_accuracy(the_run, r.images, r.labels) if r.labels is not None else None
-            for r in results
-        ]
-    base = results[0]
-    table = Table("sampler", "steps", "img/s", "range", "speed", "FD", "FD vs first", "cond. acc")
-    for r, f, acc in zip(results, fds, accs, strict=True):
-        table.add_row(
-            r.sampler + (f" (eta {eta:g})" if eta is not None and r.sampler == "ddim" else ""),
-            str(r.steps), f"{r.median:,.2f}",
-            f"{min(r.images_per_s):,.2f}-{max(r.images_per_s):,.2f}",
-            f"{r.median / base.median:.1f}x",
-            f"{f[0]:.3f}" if f else "-",
-            f"{100 * (f[0] / fds[0][0] - 1):+.0f}%" if f and fds[0] and fds[0][0] else "-",
-            f"{100 * acc:.1f}%" if acc is not None else "-",
-        )  # fmt: skip
-    Console(width=max(console.width, 110)).print(table)
-    if fd and fds[0]:
-        console.print(f"FD: {fds[0][1]} ({len(base.images)} images per sampler)")
-        floor = ev.fd_real_floor()
-        if floor is not None:
-            console.print(f"FD of {len(ev.data.val)} held-out real images to the same "
-                          f"reference: {floor:.3f} (the floor; FD falls with more images)")  # fmt: skip
+    bench = SampleBench(**given(run=run, model=model, samplers=samplers, n=n, repeats=repeats,
+                                fd=fd, device=device, runs_dir=runs_dir, guidance=guidance,
+                                eta=eta))  # fmt: skip
+    res = run_sample_bench(bench, log=console.print)
+    print_wide(sample_table(res))
+    for line in sample_notes(res):
+        console.print(line)
 
 
 @app.command("text")
 @user_errors
 def text_bench(
-    budget: Annotated[float, typer.Option(help="Training seconds per model.")] = 180.0,
-    batch_size: Annotated[int, typer.Option(help="Windows per step.")] = 12,
-    context: Annotated[int, typer.Option(help="Context length (characters).")] = 64,
-    baseline: Annotated[bool, typer.Option(help="Also train the plain PyTorch GPT.")] = True,
+    budget: Annotated[
+        float | None, option(TextBench, "budget_s", "Training seconds per model.")
+    ] = None,
+    batch_size: Annotated[int | None, option(TextBench, "batch_size", "Windows per step.")] = None,
+    context: Annotated[
+        int | None, option(TextBench, "block_size", "Context length (characters).")
+    ] = None,
+    baseline: Annotated[
+        bool | None, option(TextBench, "baseline", "Also train the plain PyTorch GPT.")
+    ] = None,
     clock: Annotated[
-        str,
-        typer.Option(help="wall, or cpu: budget in CPU seconds of this process (shared machines)."),
-    ] = "wall",
-    threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's).")] = None,
-    lr: Annotated[float, typer.Option(help="AdamW peak learning rate (both GPTs).")] = 6e-3,
+        str | None,
+        option(
+            TextBench,
+            "clock",
+            "wall, or cpu: budget in CPU seconds of this process (shared machines).",
+        ),
+    ] = None,
+    threads: Annotated[
+        int | None, option(TextBench, "threads", "torch threads (default: torch's).")
+    ] = None,
+    lr: Annotated[
+        float | None, option(TextBench, "lr", "AdamW peak learning rate (both GPTs).")
+    ] = None,
     schedule: Annotated[
-        str, typer.Option(help="cosine (to zero over the steps the budget allows) or constant.")
-    ] = "cosine",
-    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay (both GPTs).")] = 0.1,
+        str | None,
+        option(
+            TextBench, "schedule", "cosine (to zero over the steps the budget allows) or constant."
+        ),
+    ] = None,
+    weight_decay: Annotated[
+        float | None, option(TextBench, "weight_decay", "AdamW weight decay (both GPTs).")
+    ] = None,
     compile: Annotated[
-        bool, typer.Option(help="torch.compile the genforge GPT (compile time counts).")
-    ] = False,
-    dropout: Annotated[float, typer.Option(help="Dropout of the genforge GPT.")] = 0.0,
+        bool | None,
+        option(TextBench, "compile", "torch.compile the genforge GPT (compile time counts)."),
+    ] = None,
+    dropout: Annotated[
+        float | None, option(TextBench, "dropout", "Dropout of the genforge GPT.")
+    ] = None,
 ) -> None:
     """Char GPT (4 layers, 4 heads, 128 dims) on pydoc: training tokens/s vs a plain PyTorch
     GPT, held-out loss and bits/char after a fixed time vs a KN 5-gram, generation tokens/s."""
-    import platform
+    from genforge.bench.text import generation_lines, run_text_bench, text_table
 
-    import torch
-
-    from genforge.train.bench_text import run_text_bench
-
-    if schedule not in ("cosine", "constant"):
-        raise GenforgeError(f"--schedule must be cosine or constant, got {schedule!r}")
-    if clock not in ("wall", "cpu"):
-        raise GenforgeError(f"--clock must be wall or cpu, got {clock!r}")
-    if threads is not None:
-        torch.set_num_threads(threads)
-    console.print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-                  f"{torch.get_num_threads()} threads; {budget:.0f} {clock} seconds of training per model")  # fmt: skip
-    res = run_text_bench(budget_s=budget, batch_size=batch_size, block_size=context,
-                         baseline=baseline, clock=clock, lr=lr, schedule=schedule,
-                         weight_decay=weight_decay, compile=compile,
-                         dropout=dropout,
-                         log=console.print)  # fmt: skip
-    table = Table("model", "steps", "tokens/s (wall)", "tokens/CPU-s", "val loss (nats/token)",
-                  "val bits/char", "train bits/char")  # fmt: skip
-    for r in res["runs"]:
-        table.add_row(r.label, str(r.steps), f"{r.tokens_per_s:,.0f}", f"{r.tokens_per_cpu_s:,.0f}",
-                      f"{r.val_loss:.3f}", f"{r.bpc:.3f}", f"{r.train_bpc:.3f}")  # fmt: skip
-    table.add_row(
-        "KN 5-gram (interpolated, counted)", "-", "-", "-", "-", f"{res['kn_bpc']:.3f}", "-"
-    )
-    Console(width=max(console.width, 110)).print(table)
-    for b, v in res["gen"].items():
-        console.print(
-            f"generation (KV cache, sampling {context - 1} tokens): batch {b}: {v:,.0f} tokens/s"
-        )
-
-
-def _print_timings(timings, title: str) -> None:
-    import torch
-
-    console.print(f"{title}; torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
-                  "medians of the repeats (the CPU may be shared: compare runs of one session)")  # fmt: skip
-    table = Table("what", "median", "unit", "range")
-    for t in timings:
-        table.add_row(
-            t.label, f"{t.median:,.2f}", t.unit, f"{min(t.rates):,.2f}-{max(t.rates):,.2f}"
-        )
-    Console(width=max(console.width, 110)).print(table)
+    bench = TextBench(**given(budget_s=budget, batch_size=batch_size, block_size=context,
+                              baseline=baseline, clock=clock, threads=threads, lr=lr,
+                              schedule=schedule, weight_decay=weight_decay, compile=compile,
+                              dropout=dropout))  # fmt: skip
+    res = run_text_bench(bench, log=console.print)
+    print_wide(text_table(res))
+    for line in generation_lines(res):
+        console.print(line)
 
 
 @app.command("audio")
 @user_errors
 def audio_bench(
-    model: Annotated[str, typer.Option(help="Audio model (wavegan, specvae).")] = "wavegan",
-    sample_rate: Annotated[int, typer.Option(help="Sample rate in Hz.")] = 16000,
-    seconds: Annotated[float, typer.Option(help="Clip length.")] = 1.0,
-    batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 16,
-    model_size: Annotated[int | None, typer.Option(help="WaveGAN width d (default 32).")] = None,
-    threads: Annotated[
-        int | None, typer.Option(help="torch CPU threads (default: torch's).")
+    model: Annotated[
+        str | None, option(AudioBench, "model", "Audio model (wavegan, specvae).")
     ] = None,
-    repeats: Annotated[int, typer.Option(help="Timed repeats.")] = 5,
+    sample_rate: Annotated[
+        int | None, option(AudioBench, "sample_rate", "Sample rate in Hz.")
+    ] = None,
+    seconds: Annotated[float | None, option(AudioBench, "seconds", "Clip length.")] = None,
+    batch_size: Annotated[
+        int | None, option(AudioBench, "batch_size", "Training batch size.")
+    ] = None,
+    model_size: Annotated[
+        int | None, option(AudioBench, "model_size", "WaveGAN width d (default 32).")
+    ] = None,
+    threads: Annotated[
+        int | None, option(AudioBench, "threads", "torch CPU threads (default: torch's).")
+    ] = None,
+    repeats: Annotated[int | None, option(AudioBench, "repeats", "Timed repeats.")] = None,
 ) -> None:
     """Training clips/s and seconds of audio generated per second (batch 1; > 1 is faster than
     real time)."""
-    import torch
+    from genforge.bench.audio_table import run_audio_bench
 
-    from genforge.train.bench_audio_table import bench_audio
-
-    if threads:
-        torch.set_num_threads(threads)
-    timings = bench_audio(model, sample_rate, seconds, batch_size, repeats=repeats,
-                          model_size=model_size)  # fmt: skip
-    _print_timings(timings, f"{model}, {seconds:g} s at {sample_rate} Hz")
+    bench = AudioBench(**given(model=model, sample_rate=sample_rate, seconds=seconds,
+                               batch_size=batch_size, model_size=model_size, threads=threads,
+                               repeats=repeats))  # fmt: skip
+    print_timings(run_audio_bench(bench))
 
 
 @app.command("tabular")
 @user_errors
 def tabular_bench(
-    model: Annotated[str, typer.Option(help="Table model (ctgan, tvae, copula).")] = "ctgan",
-    data: Annotated[str, typer.Option(help="Embedded table or CSV.")] = "breast_cancer",
-    rows: Annotated[int, typer.Option(help="Rows to sample per timed repeat.")] = 100_000,
-    threads: Annotated[
-        int | None, typer.Option(help="torch CPU threads (default: torch's).")
+    model: Annotated[
+        str | None, option(TableBench, "model", "Table model (ctgan, tvae, copula).")
     ] = None,
-    repeats: Annotated[int, typer.Option(help="Timed repeats.")] = 5,
+    data: Annotated[str | None, option(TableBench, "data", "Embedded table or CSV.")] = None,
+    rows: Annotated[
+        int | None, option(TableBench, "rows", "Rows to sample per timed repeat.")
+    ] = None,
+    threads: Annotated[
+        int | None, option(TableBench, "threads", "torch CPU threads (default: torch's).")
+    ] = None,
+    repeats: Annotated[int | None, option(TableBench, "repeats", "Timed repeats.")] = None,
 ) -> None:
     """Training rows/s and synthetic rows/s (sampling + decoding to a table)."""
-    import torch
+    from genforge.bench.audio_table import run_table_bench
 
-    from genforge.train.bench_audio_table import bench_tabular
+    bench = TableBench(**given(model=model, data=data, rows=rows, threads=threads,
+                               repeats=repeats))  # fmt: skip
+    print_timings(run_table_bench(bench))
 
-    if threads:
-        torch.set_num_threads(threads)
-    timings = bench_tabular(model, data, rows, repeats=repeats)
-    _print_timings(timings, f"{model} on {data}")
-    console.print(f"{rows:,} rows sampled and decoded in {rows / timings[1].median:.2f} s (median)")
+
+def print_timings(res) -> None:
+    from genforge.bench.audio_table import timings_header, timings_table
+
+    console.print(timings_header(res))
+    print_wide(timings_table(res))
+    for line in res.notes:
+        console.print(line)
 
 
 @app.command("serve")
 @user_errors
 def serve_bench(
     run: Annotated[
-        str | None, typer.Option(help="Run to serve (default: a fresh 1-step model).")
+        str | None, option(ServeBench, "run", "Run to serve (default: a fresh 1-step model).")
     ] = None,
-    runs_dir: Annotated[Path | None, typer.Option(help="Where --run lives.")] = None,
-    model: Annotated[str, typer.Option(help="Model of the fresh run.")] = "dcgan",
-    image_size: Annotated[int, typer.Option(help="Image size of the fresh run.")] = 64,
-    requests: Annotated[int, typer.Option(help="Requests per timed load.")] = 256,
-    clients: Annotated[int, typer.Option(help="Concurrent HTTP clients.")] = 16,
-    repeats: Annotated[int, typer.Option(help="Timed loads per setting (medians reported).")] = 3,
-    batch_wait_ms: Annotated[float, typer.Option(help="Batch collection window.")] = 10.0,
+    runs_dir: Annotated[Path | None, option(ServeBench, "runs_dir", "Where --run lives.")] = None,
+    model: Annotated[str | None, option(ServeBench, "model", "Model of the fresh run.")] = None,
+    image_size: Annotated[
+        int | None, option(ServeBench, "image_size", "Image size of the fresh run.")
+    ] = None,
+    requests: Annotated[
+        int | None, option(ServeBench, "requests", "Requests per timed load.")
+    ] = None,
+    clients: Annotated[
+        int | None, option(ServeBench, "clients", "Concurrent HTTP clients.")
+    ] = None,
+    repeats: Annotated[
+        int | None,
+        option(ServeBench, "repeats", "Timed loads per setting (medians reported)."),
+    ] = None,
+    batch_wait_ms: Annotated[
+        float | None, option(ServeBench, "batch_wait_ms", "Batch collection window.")
+    ] = None,
     precision: Annotated[
-        str, typer.Option(help="The server's generation arithmetic: fp32 or bf16.")
-    ] = "fp32",
-    batch_workers: Annotated[int, typer.Option(help="Batches in flight (batching on).")] = 2,
+        str | None,
+        option(ServeBench, "precision", "The server's generation arithmetic: fp32 or bf16."),
+    ] = None,
+    batch_workers: Annotated[
+        int | None, option(ServeBench, "batch_workers", "Batches in flight (batching on).")
+    ] = None,
 ) -> None:
     """/v1/generate requests/s and p50/p99 latency on 127.0.0.1, batching off vs. on."""
-    from genforge.serve.bench import bench_serve, median
+    from genforge.bench.serve import run_serve_bench, serve_table
 
-    if precision not in ("fp32", "bf16"):
-        raise GenforgeError(f"--precision must be fp32 or bf16, got {precision!r}")
-    if requests < 1 or clients < 1 or repeats < 1:
-        raise GenforgeError("--requests, --clients and --repeats must be at least 1")
-    console.print(f"{requests} requests (n=1) from {clients} clients, median of {repeats} loads; "
-                  f"{run or f'fresh {model} {image_size}px'} on CPU, {precision}")  # fmt: skip
-    results = bench_serve(
-        run,
-        runs_dir,
-        model,
-        image_size,
-        requests,
-        clients,
-        repeats,
-        batch_wait_ms,
-        precision,
-        batch_workers,
-    )
-    table = Table("setting", "req/s", "range", "p50 ms", "p99 ms", "p99/p50", "vs off")
-    base = None
-    for label, loads in results:
-        rps = median([r.rps for r in loads])
-        p50 = median([r.pct(0.5) for r in loads]) * 1000
-        p99 = median([r.pct(0.99) for r in loads]) * 1000
-        base = base or rps
-        table.add_row(label, f"{rps:,.1f}", f"{min(r.rps for r in loads):,.1f}-{max(r.rps for r in loads):,.1f}",
-                      f"{p50:,.1f}", f"{p99:,.1f}", f"{p99 / p50:.2f}", f"{rps / base:.2f}x")  # fmt: skip
-    console.print(table)
+    bench = ServeBench(**given(run=run, runs_dir=runs_dir, model=model, image_size=image_size,
+                               requests=requests, clients=clients, repeats=repeats,
+                               batch_wait_ms=batch_wait_ms, precision=precision,
+                               batch_workers=batch_workers))  # fmt: skip
+    console.print(serve_table(run_serve_bench(bench, log=console.print)))
 
 
 @app.command("watermark")
 @user_errors
 def watermark_bench() -> None:
     """Watermark survival under JPEG q75, 0.5x resize and a 10% crop (bundled photos)."""
-    from genforge.safety.survival import survival
+    from genforge.bench.watermark import NOTE, run_watermark_bench, watermark_table
 
-    table = Table("method", "PSNR dB", "edit", "id decoded", "detector right", "evidence used")
-    for r in survival():
-        det = "-" if r["detector"] is None else f"{r['detector']}/{r['n']}"
-        ev = ", ".join(f"{k} {v}" for k, v in sorted(r["evidence"].items())) or "-"
-        table.add_row(
-            r["method"], f"{r['psnr']:.1f}", r["edit"], f"{r['watermark']}/{r['n']}", det, ev
-        )
-    Console(width=max(console.width, 120)).print(table)
-    console.print(
-        "detector = what `genforge watermark detect` uses (fixed dwtDct, then pHash lookup)"
-    )
+    print_wide(watermark_table(run_watermark_bench()), 120)
+    console.print(NOTE)
 
 
 @app.command("eval")
 @user_errors
 def eval_bench(
-    images: Annotated[int, typer.Option(help="Generated images to score.")] = 10_000,
-    image_size: Annotated[int, typer.Option(help="Image size.")] = 32,
-    repeats: Annotated[int, typer.Option(help="Timed repeats (the median is reported).")] = 5,
-    batch_size: Annotated[int, typer.Option(help="Feature extraction batch size.")] = 512,
-    features: Annotated[str, typer.Option(help="domain or inception.")] = "domain",
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    images: Annotated[int | None, option(EvalBench, "images", "Generated images to score.")] = None,
+    image_size: Annotated[int | None, option(EvalBench, "image_size", "Image size.")] = None,
+    repeats: Annotated[
+        int | None, option(EvalBench, "repeats", "Timed repeats (the median is reported).")
+    ] = None,
+    batch_size: Annotated[
+        int | None, option(EvalBench, "batch_size", "Feature extraction batch size.")
+    ] = None,
+    features: Annotated[str | None, option(EvalBench, "features", "domain or inception.")] = None,
+    device: Annotated[str | None, option(EvalBench, "device", "auto, cpu or cuda.")] = None,
 ) -> None:
     """Time to compute FD on N images: batched feature extraction plus the float64 Fréchet
     distance against the reference set (digits), on the current device."""
-    import statistics
-    import time
+    from genforge.bench.eval import eval_lines, run_eval_bench
 
-    import torch
-
-    from genforge.core.device import pick_device
-    from genforge.data import load_images
-    from genforge.evaluate.features import feature_space
-    from genforge.evaluate.image_metrics import frechet_distance
-
-    dev = pick_device(device)
-    ds = load_images("digits", image_size=image_size, seed=0)
-    train, val = ds.split(0.1, seed=0)
-    t0 = time.perf_counter()
-    space = feature_space(features, train.images, train.labels, "digits", device=dev,
-                          val=(val.images, val.labels))  # fmt: skip
-    setup = time.perf_counter() - t0
-    ref = space.features(train.images, batch_size=batch_size)
-    g = torch.Generator().manual_seed(0)
-    idx = torch.randint(0, len(ds), (images,), generator=g)  # a stand-in "generated" set
-    fake = (ds.images[idx] + 0.1 * torch.randn(images, *ds.images.shape[1:], generator=g)).clamp(
-        -1, 1
-    )
-    times = []
-    for _ in range(repeats):
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        fd = frechet_distance(ref, space.features(fake, batch_size=batch_size))
-        times.append(time.perf_counter() - t)
-    med = statistics.median(times)
-    console.print(
-        f"device {dev}, {torch.get_num_threads()} CPU threads, torch {torch.__version__}; "
-        f"feature space: {space.label} ({'cached' if space.info.get('cached') else f'trained in {setup:.1f} s'})"
-        if hasattr(space, "info")
-        else f"device {dev}; feature space: {space.label}"
-    )
-    console.print(
-        f"FD on {images:,} {image_size}x{image_size} images vs {len(ref):,} references: "
-        f"median {med:.2f} s over {repeats} (range {min(times):.2f}-{max(times):.2f} s), "
-        f"{images / med:,.0f} images/s; FD = {fd:.4g}"
-    )
+    bench = EvalBench(**given(images=images, image_size=image_size, repeats=repeats,
+                              batch_size=batch_size, features=features, device=device))  # fmt: skip
+    for line in eval_lines(run_eval_bench(bench)):
+        console.print(line)
 
 
 @app.command("finance-report")

@@ -1,0 +1,258 @@
+"""`genforge bench train`: training throughput against the machine's own limits.
+
+Measures, in one process: images/s and step time of the genforge training step (median of
+several timed repeats after warm-up), the model's FLOPs per image (counted by
+`torch.utils.flop_counter` on a real step: forward + backward of every network), the achieved
+GFLOP/s, and the device's dense-matmul peak in fp32 and bf16. Optionally also the classic
+PyTorch-examples DCGAN loop (a DataLoader decoding image files every step) on the same data.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from rich.table import Table
+
+from genforge.bench.common import Log, median, sync
+from genforge.core.errors import GenforgeError
+from genforge.data import load_images
+from genforge.models import ImageSpec, build_model, get_entry
+from genforge.train.config import TrainConfig
+from genforge.train.trainer import Trainer, make_accelerator
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass
+class TrainBench:
+    """What `genforge bench train` measures (its options, with their defaults)."""
+
+    model: str = "dcgan"
+    image_size: int = 64
+    batch_size: int = 64
+    precision: str = "fp32,bf16"  # fp32, bf16, fp16, or a comma list
+    steps: int = 10  # per timed repeat
+    repeats: int = 5  # timed repeats (the median is reported)
+    device: str = "auto"
+    compile: bool = False
+    baseline: bool = True  # also time the classic DataLoader DCGAN loop
+
+    def precisions(self) -> list[str]:
+        out = [p.strip() for p in self.precision.split(",") if p.strip()]
+        for p in out:
+            if p not in PRECISIONS:
+                raise GenforgeError(f"unknown precision '{p}'; known: bf16, fp16, fp32")
+        return out
+
+
+@dataclass
+class BenchResult:
+    label: str
+    images_per_s: list[float]
+    flops_per_image: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def median(self) -> float:
+        return median(self.images_per_s)
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
+    """Dense matmul throughput in GFLOP/s (median over `repeats`), the practical compute peak."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    reps = 20 if device.type == "cuda" else 10
+    for _ in range(2):
+        a @ b
+    sync(device)
+    rates = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(reps):
+            a @ b
+        sync(device)
+        rates.append(2 * n**3 * reps / (time.perf_counter() - t) / 1e9)
+    return median(rates)
+
+
+def count_flops(trainer: Trainer) -> float:
+    """FLOPs of one full training step (all phases, forward and backward), per image."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        trainer.step()
+    n_critic = getattr(trainer.model.config, "n_critic", 1)
+    return counter.get_total_flops() / (trainer.cfg.batch_size * n_critic)
+
+
+def bench_genforge(
+    model: str,
+    image_size: int,
+    batch_size: int,
+    precision: str,
+    steps: int,
+    repeats: int,
+    device: str,
+    compile: bool,
+    data: str = "photos",
+) -> BenchResult:
+    """Time the genforge training step (on-device data, channels_last, optional bf16)."""
+    dataset = load_images(data, image_size)
+    spec = ImageSpec(
+        dataset.channels, dataset.image_size, dataset.num_classes, tuple(dataset.class_names)
+    )
+    torch.manual_seed(0)
+    family = build_model(model, spec)
+    entry = get_entry(model)
+    overrides = {"batch_size": batch_size, "precision": precision, "device": device}
+    cfg = TrainConfig(**{**entry.train, **overrides, "compile": compile, "steps": 10**9})
+    trainer = Trainer(family, dataset, cfg)
+    dev = trainer.accelerator.device
+    flops = count_flops(trainer)
+    for _ in range(3 if not compile else 10):  # warm-up (and compilation)
+        trainer.step()
+    sync(dev)
+    n_critic = getattr(family.config, "n_critic", 1)
+    rates = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(steps):
+            trainer.step()
+        sync(dev)
+        rates.append(steps * batch_size * n_critic / (time.perf_counter() - t))
+    return BenchResult(f"genforge {precision}", rates, flops, {"device": str(dev)})
+
+
+def bench_classic(
+    image_size: int, batch_size: int, steps: int, repeats: int, device: str
+) -> BenchResult:
+    """The pytorch/examples DCGAN loop: PNG files -> DataLoader(2 workers) -> fp32 step."""
+    import numpy as np
+    from PIL import Image
+
+    from genforge.models.dcgan import DCGANConfig
+
+    dev = make_accelerator(TrainConfig(device=device)).device
+    data = load_images("photos", 128)
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, img in enumerate(data.images[:512]):
+            arr = ((img.permute(1, 2, 0).numpy() + 1) * 127.5).astype(np.uint8)
+            Image.fromarray(arr).save(Path(tmp) / f"{i:04d}.png")
+        files = sorted(Path(tmp).glob("*.png"))
+
+        class Files(torch.utils.data.Dataset):
+            def __len__(self):
+                return len(files)
+
+            def __getitem__(self, i):  # Resize + CenterCrop + ToTensor + Normalize, per image
+                im = (
+                    Image.open(files[i])
+                    .convert("RGB")
+                    .resize((image_size, image_size), Image.BILINEAR)
+                )
+                x = torch.from_numpy(np.asarray(im, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)
+                return x, 0
+
+        loader = torch.utils.data.DataLoader(
+            Files(), batch_size=batch_size, shuffle=True, num_workers=2, drop_last=True
+        )
+        torch.manual_seed(0)
+        model = build_model("dcgan", ImageSpec(3, image_size), {}).to(dev)
+        G, D = model.generator, model.discriminator
+        opt_g = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
+        bce = torch.nn.BCEWithLogitsLoss()
+        nz = DCGANConfig().latent_dim
+
+        def step(real: torch.Tensor) -> None:
+            real = real.to(dev)
+            b = real.size(0)
+            ones, zeros = torch.ones(b, device=dev), torch.zeros(b, device=dev)
+            # (1) Update D: maximize log D(x) + log(1 - D(G(z)))
+            opt_d.zero_grad()
+            fake = G(torch.randn(b, nz, device=dev))
+            loss_d = bce(D(real), ones) + bce(D(fake.detach()), zeros)
+            loss_d.backward()
+            opt_d.step()
+            # (2) Update G: maximize log D(G(z))
+            opt_g.zero_grad()
+            bce(D(fake), ones).backward()
+            opt_g.step()
+
+        def batches():
+            while True:
+                yield from loader
+
+        it = batches()
+        for _ in range(3):
+            step(next(it)[0])
+        rates = []
+        for _ in range(repeats):
+            sync(dev)
+            t = time.perf_counter()
+            for _ in range(steps):
+                step(next(it)[0])
+            sync(dev)
+            rates.append(steps * batch_size / (time.perf_counter() - t))
+    return BenchResult("classic fp32", rates, None, {"device": str(dev)})
+
+
+@dataclass
+class TrainBenchResult:
+    bench: TrainBench
+    peaks: dict[str, float]  # precision -> dense matmul GFLOP/s
+    results: list[tuple[BenchResult, str]]  # (timings, precision), the classic loop first
+
+    @property
+    def baseline(self) -> BenchResult | None:
+        return self.results[0][0] if self.bench.baseline else None
+
+
+def run_train_bench(bench: TrainBench, log: Log = print) -> TrainBenchResult:
+    """Measure the device's matmul peaks, then the classic loop (optional) and the genforge
+    step at each precision; `log` gets the device line and the peaks before the timing."""
+    precisions = bench.precisions()
+    dev = make_accelerator(TrainConfig(device=bench.device)).device
+    threads = torch.get_num_threads()
+    log(f"device {dev} ({torch.cuda.get_device_name() if dev.type == 'cuda' else f'{threads} CPU threads'}), "
+        f"torch {torch.__version__}, {bench.model} {bench.image_size}px, batch {bench.batch_size}, "
+        f"median of {bench.repeats} x {bench.steps} steps")  # fmt: skip
+    peaks = {"fp32": matmul_peak(dev, torch.float32), "bf16": matmul_peak(dev, torch.bfloat16)}
+    if dev.type == "cuda":
+        peaks["fp16"] = matmul_peak(dev, torch.float16)
+    log("matmul peak: " + ", ".join(f"{k} {v:,.0f} GFLOP/s" for k, v in peaks.items()))
+    b = bench
+    results = []
+    if b.baseline:
+        results.append((bench_classic(b.image_size, b.batch_size, b.steps, b.repeats, b.device),
+                        "fp32"))  # fmt: skip
+    for p in precisions:
+        results.append((bench_genforge(b.model, b.image_size, b.batch_size, p, b.steps,
+                                       b.repeats, b.device, b.compile), p))  # fmt: skip
+    return TrainBenchResult(bench, peaks, results)
+
+
+def train_table(res: TrainBenchResult) -> Table:
+    """One row per loop: images/s (median and range), ms/step, FLOPs, achieved GFLOP/s, % of
+    the matmul peak at its precision, and speed relative to the classic loop."""
+    flops = next((r.flops_per_image for r, _ in res.results if r.flops_per_image), None)
+    base = res.baseline.median if res.baseline else None
+    peaks, batch_size = res.peaks, res.bench.batch_size
+    table = Table(
+        "loop", "img/s", "range", "ms/step", "GFLOP/img", "GFLOP/s", "%peak", "vs classic"
+    )
+    for r, p in res.results:
+        f = r.flops_per_image or flops  # the classic loop runs the same networks
+        achieved = r.median * f / 1e9 if f else None
+        table.add_row(
+            r.label, f"{r.median:,.1f}", f"{min(r.images_per_s):,.1f}-{max(r.images_per_s):,.1f}",
+            f"{batch_size / r.median * 1000:,.1f}", f"{f / 1e9:.3f}" if f else "-",
+            f"{achieved:,.1f}" if achieved else "-",
+            f"{100 * achieved / peaks.get(p, peaks['fp32']):.0f}%" if achieved else "-",
+            f"{r.median / base:.2f}x" if base else "-",
+        )  # fmt: skip
+    return table
