@@ -282,12 +282,15 @@ def write_sprite_sheet(images: torch.Tensor, attrs: list[dict[str, str]], path: 
     return [png, js, cs]
 
 
-def generate_characters(pipe: Any, wanted: dict[str, str], n: int, seed: int,
-                        out_dir: Path) -> tuple[list[Path], list[dict[str, str]]]:  # fmt: skip
+def generate_characters(
+    pipe: Any, wanted: dict[str, str], n: int = 8, seed: int = 0, out_dir: Path | None = None
+) -> tuple[list[Path], list[dict[str, str]]]:
     """`n` characters with the `wanted` attribute values (others random, fixed by the seed):
-    one PNG each (generation parameters embedded) plus sheet.png/.json/.csv in `out_dir`."""
+    one PNG each (generation parameters embedded) plus sheet.png/.json/.csv in `out_dir`
+    (default RUN/samples/characters-s<seed>)."""
     if n < 1:
         raise GenforgeError(f"--n must be at least 1, got {n}")
+    out_dir = pipe.run.samples_dir / f"characters-s{seed}" if out_dir is None else Path(out_dir)
     g = torch.Generator().manual_seed(seed)
     z = pipe.model.latent(n, generator=g)
     codes = pipe.attribute_codes(z, wanted)
