@@ -100,3 +100,24 @@ def test_eval_config_errors_are_clear(tmp_path):
         with pytest.raises(GenforgeError, match=msg):
             genforge.train("dcgan", "digits", runs_dir=tmp_path, image_size=8, steps=5,
                            batch_size=8, ngf=8, ndf=8, latent_dim=8, **opts)  # fmt: skip
+
+
+def test_the_evaluation_reports_its_stages(tiny_runs):
+    """Long evaluations say what they are doing: every stage, with counts where there are."""
+    from genforge.core.progress import Stages
+
+    class Recorder(Stages):
+        def __init__(self):
+            super().__init__()
+            self.counts: dict[str, int] = {}
+
+        def _advanced(self, n: int) -> None:
+            self.counts[self.name] = self.done
+
+    st = Recorder()
+    evaluate_run(tiny_runs["vae"], n=20, progress=st)
+    names = [name for name, _ in st.history]
+    assert names[0] == "reading the run's training and held-out images"
+    assert ("sampling 20 images", 20) in st.history and st.counts["sampling 20 images"] == 20
+    assert any(n.startswith("memorization audit") for n in names)
+    assert "reconstructions of held-out images" in names  # a VAE

@@ -22,6 +22,7 @@ from torch import nn
 
 from genforge.core.audio import log_mel, spectrogram_grid
 from genforge.core.errors import GenforgeError
+from genforge.core.progress import Stages
 from genforge.core.run import Run
 from genforge.evaluate.report import html_table, png_img
 from genforge.evaluate.result import EvalResult, Metric, Section
@@ -138,6 +139,7 @@ def evaluate_run(
     seed: int = 0,
     feature_steps: int = 400,
     device: str = "auto",
+    progress: Stages | None = None,
 ) -> EvalResult:
     """FD in a domain feature space, conditional accuracy, grids and players.
 
@@ -147,10 +149,13 @@ def evaluate_run(
         seed: sampling and feature-network seed.
         feature_steps: optimisation steps of the domain CNN on the real clips.
         device: sampling device.
+        progress: where the stages of the work are reported (`core.progress.Stages`).
     """
     from genforge.data.modalities import get_modality
     from genforge.generate.audio import AudioPipeline
 
+    st = progress or Stages.off()
+    st.stage("reading the run's training and held-out clips")
     cfg = run.read_config()
     if cfg.get("modality") != "audio":
         raise GenforgeError(f"run '{run.name}' is not an audio model")
@@ -161,9 +166,11 @@ def evaluate_run(
     rate = dataset.sample_rate
     labeled = dataset.num_classes >= 2
 
+    st.stage(f"sampling {n} clips")
     pipe = AudioPipeline(run, device=device)
     fake, fake_labels = pipe.sample(n, seed=seed)
     x_train, x_val = features_in(train.images, rate), features_in(val.images, rate)
+    st.stage(f"domain feature network on log-mels ({feature_steps} steps)")
     net = train_domain_cnn(x_train, train.labels if labeled else None, dataset.num_classes,
                            feature_steps, seed)  # fmt: skip
     with torch.no_grad():
@@ -186,6 +193,7 @@ def evaluate_run(
         "clips": {"generated": len(fake), "val": len(val), "train": len(train)}
     }
     if labeled:
+        st.stage(f"label classifier for conditional accuracy ({feature_steps} steps)")
         judge = train_label_classifier(train.images, train.labels, dataset.num_classes, rate,
                                        feature_steps, seed)  # fmt: skip
         with torch.no_grad():

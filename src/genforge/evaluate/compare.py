@@ -48,7 +48,9 @@ def _curves(runs: list[Run]) -> str:
     return png_img(fig, "training curves")
 
 
-def compare_runs(runs: list[Run], evaluations: dict[str, dict[str, Any]], out: Path) -> Path:
+def compare_runs(
+    runs: list[Run], evaluations: dict[str, dict[str, Any]], out: Path = Path("compare.html")
+) -> Path:
     """Write a side-by-side HTML page for `runs` given each run's metrics.json content."""
     labels: dict[str, str] = {}
     better: dict[str, str | None] = {}

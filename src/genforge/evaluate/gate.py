@@ -122,13 +122,14 @@ def best_of_each(
 def gated_sample(
     evaluator: Any,
     n: int,
-    best_of: int,
-    min_score: float,
+    best_of: int = 4,
+    min_score: float = 0.5,
     seed: int = 0,
     label: int | str | None = None,
     truncation: float | None = None,
 ) -> GateResult:
-    """Draw candidates until `n` pass `min_score` or `n * best_of` candidates were drawn.
+    """Draw candidates until `n` pass `min_score` or `n * best_of` candidates were drawn
+    (`genforge sample` fills in the default of whichever of --best-of/--min-score is not given).
 
     Accepted images keep the order they were drawn in; for conditional runs without `label`
     the classes cycle over the accepted images, as in plain sampling.

@@ -20,6 +20,7 @@ import torch
 
 from genforge.core.errors import GenforgeError
 from genforge.core.images import make_grid
+from genforge.core.progress import Stages
 from genforge.core.run import Run, resolve_run
 from genforge.data.dataset import load_images, subset_indices, take
 from genforge.evaluate import image_metrics as im
@@ -88,6 +89,7 @@ class ImageEvaluator:
         domain_steps: training steps of the domain network (when not cached).
         pipeline: an already loaded ImagePipeline (else loaded here unless load_pipeline is
             False: evaluation during training scores the trainer's own network).
+        progress: where the stages of the work are reported (`core.progress.Stages`).
     """
 
     def __init__(
@@ -99,7 +101,7 @@ class ImageEvaluator:
         device: str = "auto",
         domain_steps: int | None = None,
         pipeline: Any = None,
-        progress: Any = None,
+        progress: Stages | None = None,
         load_pipeline: bool = True,
     ):
         from genforge.core.device import pick_device
@@ -115,15 +117,18 @@ class ImageEvaluator:
                 "them; sampling metrics do not apply (genforge eval measures its translations)"
             )
         self.device = pick_device(device)
+        self.stages = st = progress or Stages.off()
         self.pipe = pipeline
         if self.pipe is None and load_pipeline and self.run.read_meta() is not None:
             self.pipe = ImagePipeline(self.run, device=device)
+        st.stage("reading the run's training and held-out images")
         self.data = real_images(self.run)
         d = self.data
         val = (d.val, d.val_labels)
+        st.stage("feature space (a domain network is trained once per data set, then cached)")
         self.space = feature_space(
             features, d.train, d.train_labels, d.name, inception_weights, self.device, val,
-            domain_steps, progress,
+            domain_steps, st.callback(),
         )  # fmt: skip
         self.classifier: DomainSpace | None = None  # for label checks, when data is labeled
         if d.train_labels is not None and len(d.class_names) >= 2:
@@ -131,8 +136,9 @@ class ImageEvaluator:
                 self.classifier = self.space
             else:
                 steps = domain_steps or default_domain_steps()
+                st.stage("domain classifier for the label checks")
                 self.classifier = domain_space(
-                    d.train, d.train_labels, d.name, steps, self.device, val, progress
+                    d.train, d.train_labels, d.name, steps, self.device, val, st.callback()
                 )
         self.reference_name = "training images"
         self.reference = d.train
@@ -201,8 +207,9 @@ class ImageEvaluator:
             raise GenforgeError(f"run '{self.run.name}' has no checkpoint yet; train it first")
         if n < 10:
             raise GenforgeError(f"--n must be at least 10 for distribution metrics, got {n}")
-        pipe, d = self.pipe, self.data
-        images = pipe.sample(n, seed=seed)
+        pipe, d, st = self.pipe, self.data, self.stages
+        st.stage(f"sampling {n} images", total=n)
+        images = pipe.sample(n, seed=seed, progress=st.callback())
         labels = pipe.labels_for(n)
         sections: list[Section] = []
         extra: dict[str, Any] = {
@@ -211,24 +218,29 @@ class ImageEvaluator:
             "reference": {"name": self.reference_name, "items": len(self.reference)},
         }
         # (1) distribution metrics in the named feature space
+        st.stage(f"distribution metrics ({self.fd_label}, KD, precision/recall)")
         metrics = self._distribution_metrics(images)
         # (2) label-aware checks
         if self.classifier is not None and d.train_labels is not None:
+            st.stage("label checks")
             metrics_l, section_l = self._label_checks(images, labels)
             metrics += metrics_l
             sections.append(section_l)
         # (3) memorization audit
+        st.stage("memorization audit (nearest training image of every sample)")
         aud = self._audit(images)
         metrics += self._audit_metrics(aud, n)
         extra["memorization"] = aud.summary()
         sections.append(self._audit_section(images, aud))
         # (4) reconstructions (VAEs)
         if pipe.model.encodes and len(d.val):
+            st.stage("reconstructions of held-out images")
             metrics_r, section_r = self._reconstructions()
             metrics += metrics_r
             sections.append(section_r)
         # (5) downstream utility (labeled data, conditional models)
         if utility if utility is not None else pipe.model.conditional:
+            st.stage(f"downstream utility ({utility_seeds} seeds x 3 classifiers)")
             metrics_u, section_u, extra["utility"] = self._utility(utility_seeds, utility_steps)
             metrics += metrics_u
             sections.append(section_u)
@@ -459,7 +471,7 @@ def evaluate_run(
     utility_seeds: int = 3,
     utility_steps: int = 300,
     domain_steps: int | None = None,
-    progress: Any = None,
+    progress: Stages | None = None,
     restoration: bool = False,
     sampler: str | None = None,
     steps: int | None = None,

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from genforge.core.errors import GenforgeError
+from genforge.core.progress import Stages
 from genforge.core.run import Run
 from genforge.data.table import TableSpec
 from genforge.evaluate.report import html_table
@@ -235,6 +236,7 @@ def evaluate_run(
     target: str | None = None,
     synthetic: Any = None,
     device: str = "auto",
+    progress: Stages | None = None,
 ) -> EvalResult:
     """Fidelity, privacy and utility of a table run.
 
@@ -245,7 +247,10 @@ def evaluate_run(
         target: column for the utility test (default: the run's data target).
         synthetic: a DataFrame to evaluate instead of sampling the model (audits, tests).
         device: sampling device.
+        progress: where the stages of the work are reported (`core.progress.Stages`).
     """
+    st = progress or Stages.off()
+    st.stage("reading the run's training rows and real holdout")
     train, holdout, spec, cfg = real_split(run)
     target = target or cfg["data"].get("target")
     if target is not None and target not in train.columns:
@@ -255,11 +260,13 @@ def evaluate_run(
     if synthetic is None:
         from genforge.generate.table import TablePipeline
 
+        st.stage(f"sampling {n or len(train)} rows")
         synthetic = TablePipeline(run, device=device).sample(n or len(train), seed=seed)
     missing = [c for c in train.columns if c not in synthetic.columns]
     if missing:
         raise GenforgeError(f"the synthetic table lacks columns {', '.join(missing)}")
 
+    st.stage("SDMetrics quality (column shapes, pair trends)")
     quality = sdmetrics_quality(spec, train, synthetic)
     metrics = [
         Metric("sdmetrics_quality", "SDMetrics quality score (synthetic vs training rows)",
@@ -275,6 +282,7 @@ def evaluate_run(
                              "holdout": len(holdout), "synthetic": len(synthetic)}}  # fmt: skip
 
     if len(holdout) >= 2:
+        st.stage("privacy: distance of every synthetic row to the closest training row")
         priv = privacy_dcr(spec, train, holdout, synthetic, seed)
         extra["privacy"] = priv
         note = (f"median L1 (range-scaled numbers, one-hot categories) to the nearest training "
@@ -303,6 +311,7 @@ def evaluate_run(
                               "higher", "no real holdout (val_fraction 0): no baseline"))  # fmt: skip
 
     if target is not None and len(holdout) >= 2:
+        st.stage(f"utility: train on synthetic, test on the real holdout ('{target}')")
         util = utility_tstr(spec, train, holdout, synthetic, target, seed)
         extra["utility"] = util
         if util["task"] == "classification":

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from genforge.core.errors import GenforgeError
+from genforge.core.progress import Stages
 from genforge.core.run import Run
 from genforge.evaluate.result import EvalResult, Metric, Section
 
@@ -174,6 +175,7 @@ def evaluate_run(
     baseline: bool = True,
     watermark: bool = False,
     device: str = "cpu",
+    progress: Stages | None = None,
 ) -> EvalResult:
     """Evaluate a text run; see the module docstring for what each metric is.
 
@@ -186,9 +188,12 @@ def evaluate_run(
         max_eval_tokens: held-out tokens scored for perplexity / bits per char.
         baseline: also score an interpolated KN 5-gram on the same split.
         watermark: also measure watermark detection and false-positive rates.
+        progress: where the stages of the work are reported (`core.progress.Stages`).
     """
     from genforge.generate.text import DecodeOptions, TextPipeline
 
+    st = progress or Stages.off()
+    st.stage("reading the run's training and held-out documents")
     pipe = TextPipeline(run, device=device)
     train, val = _load_split(run, pipe)
     metrics: list[Metric] = []
@@ -201,6 +206,7 @@ def evaluate_run(
     window = pipe.context - 1 if pipe.context else pipe.spec.block_size
     split_note = f"{len(val.docs)} held-out documents ({val.split_how}), {len(val_ids)} tokens"
     if len(val_ids) >= 2:
+        st.stage(f"held-out perplexity ({len(val_ids):,} tokens)")
         nll, n_tok, n_chars = heldout_nll(pipe, val_ids, window)
         ppl = math.exp(nll / n_tok)
         bpc = nll / math.log(2) / max(n_chars, 1)
@@ -213,6 +219,7 @@ def evaluate_run(
                "total NLL in bits / characters; comparable across tokenizers"),
     ]  # fmt: skip
     if baseline and len(val_ids) >= 2:
+        st.stage("KN 5-gram baseline on the same split")
         kn = kn_baseline_bpc(train.stream_ids.astype(np.int64), val_ids, pipe)
         metrics.append(Metric("kn5_bits_per_char", "KN 5-gram bits per character (baseline)",
                               kn, "lower", "interpolated Kneser–Ney, same tokenizer and split"))  # fmt: skip
@@ -222,6 +229,7 @@ def evaluate_run(
     m = max_new_tokens if ctx is None else min(max_new_tokens, ctx - 1)
     opts = DecodeOptions(do_sample=True, temperature=temperature, top_k=top_k, top_p=top_p,
                          max_new_tokens=m, num_return_sequences=n, seed=seed)  # fmt: skip
+    st.stage(f"sampling {n} texts of up to {m} tokens")
     samples = [g.text for g in pipe.generate([""], opts)[0]]
     how = f"{n} samples of up to {m} tokens, temperature {temperature}, seed {seed}"
     metrics += [
@@ -231,6 +239,7 @@ def evaluate_run(
         Metric("rep_4", "rep-4 (repeated word 4-grams within a sample)",
                repetition_rate(samples, 4), "lower", how),
     ]  # fmt: skip
+    st.stage("memorization: longest span each sample shares with the training text")
     corpus_text = "\n".join(train.docs)
     shared = [longest_shared_substring(s, corpus_text) for s in samples]
     lengths = [len(x) for x in shared]
@@ -246,10 +255,12 @@ def evaluate_run(
 
     # (3) References
     if references is not None:
+        st.stage("BLEU/ROUGE against the references")
         metrics += _reference_metrics(pipe, _references(references), m, seed)
 
     # (4) Watermark detection rates
     if watermark:
+        st.stage("watermark detection and false-positive rates")
         metrics += _watermark_metrics(pipe, val.docs, m, seed, max(4, n // 2))
 
     rows = "".join(

@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from genforge.core.errors import GenforgeError
+from genforge.core.progress import Stages
 from genforge.core.run import Run
 from genforge.data.dataset import subset_indices, take
 from genforge.evaluate import image_metrics as im
@@ -315,7 +316,7 @@ def evaluate_run(
     inception_weights: str | Path | None = None,
     device: str = "auto",
     domain_steps: int | None = None,
-    progress: Any = None,
+    progress: Stages | None = None,
     pipeline: Any = None,
     real: str | Path | None = None,
     utility: bool | None = None,
@@ -328,6 +329,7 @@ def evaluate_run(
         seed: picks the subset when more are held out than `n`.
         features, inception_weights, domain_steps: the FD feature space, as for sampling runs.
         pipeline: an already loaded ImagePipeline (else loaded here).
+        progress: where the stages of the work are reported (`core.progress.Stages`).
         real, utility: not applicable; an error when given.
     """
     from genforge.core.device import pick_device
@@ -345,6 +347,8 @@ def evaluate_run(
     cfg = run.read_config()
     if run.read_meta() is None:
         raise GenforgeError(f"run '{run.name}' has no checkpoint yet; train it first")
+    st = progress or Stages.off()
+    st.stage("reading the run's held-out split of both domains")
     d = load_domains_split(run, n, seed)
     counts = {d.names[0]: len(d.val_a), d.names[1]: len(d.val_b)}
     short = [k for k, v in counts.items() if v < 2]
@@ -363,11 +367,13 @@ def evaluate_run(
     # the feature space of sampling runs on the same data: A and B, labeled 0 and 1
     train_x, train_y = labeled(d.train_a, d.train_b)
     val = labeled(d.val_a, d.val_b)
+    st.stage("feature space (a domain network is trained once per data set, then cached)")
     space = feature_space(
         features, train_x, train_y, d.data_name, inception_weights, pick_device(device), val,
-        domain_steps, progress,
+        domain_steps, st.callback(),
     )  # fmt: skip
     fd = _FD(space)
+    st.stage(f"translating {len(d.val_a) + (0 if d.paired else len(d.val_b))} held-out images")
     if d.paired:
         metrics, sections, extra = _pix2pix(pipe, d, fd)
     else:

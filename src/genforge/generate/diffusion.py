@@ -223,10 +223,12 @@ class DiffusionPipeline(ImagePipeline):
         labels: torch.Tensor | None = None,
         batch_size: int = 256,
         generator: torch.Generator | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> torch.Tensor:
         """Noise z (n, C*H*W) [+ labels (n,)] -> images (n, C, H, W) in [-1, 1] on the CPU.
 
         `generator` draws the per-step noise of stochastic samplers (ddpm); seed 0 if None.
+        `progress(done, total)` after each batch.
         """
         g = generator if generator is not None else torch.Generator().manual_seed(0)
         c, s = self.spec.channels, self.spec.size
@@ -237,6 +239,8 @@ class DiffusionPipeline(ImagePipeline):
             x = denoise(self.model, x, self.scheduler(), y, self.guidance, generator=g,
                         eta=self.eta)  # fmt: skip
             out.append(x.float().cpu())
+            if progress is not None:
+                progress(min(i + batch_size, z.size(0)), z.size(0))
         return torch.cat(out)
 
     def sample(
@@ -245,6 +249,7 @@ class DiffusionPipeline(ImagePipeline):
         seed: int = 0,
         label: int | str | None = None,
         truncation: float | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> torch.Tensor:
         """Draw `n` images; the seed fixes the starting noise and every later noise draw."""
         if self.model.task == "upscale":
@@ -255,7 +260,7 @@ class DiffusionPipeline(ImagePipeline):
             raise GenforgeError(f"--n must be at least 1, got {n}")
         g = torch.Generator().manual_seed(seed)
         z, y = self.draw(n, g, label, truncation)
-        return self.generate(z, y, generator=g)
+        return self.generate(z, y, generator=g, progress=progress)
 
     @torch.no_grad()
     def sample_prompt(self, prompt: str, n: int, seed: int = 0) -> torch.Tensor:

@@ -8,6 +8,7 @@ generator (so a seed means the same images on every device), mapped by the sampl
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -190,14 +191,21 @@ class ImagePipeline:
     # -- sampling ---------------------------------------------------------------------------
     @torch.no_grad()
     def generate(
-        self, z: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 256
+        self,
+        z: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        batch_size: int = 256,
+        progress: Callable[[int, int], None] | None = None,
     ) -> torch.Tensor:
-        """Latents (n, D) [+ labels (n,)] -> images (n, C, H, W) in [-1, 1] on the CPU."""
+        """Latents (n, D) [+ labels (n,)] -> images (n, C, H, W) in [-1, 1] on the CPU;
+        `progress(done, total)` after each batch."""
         out = []
         for i in range(0, z.size(0), batch_size):
             zb = z[i : i + batch_size].to(self.device)
             yb = labels[i : i + batch_size].to(self.device) if labels is not None else None
             out.append(self.model.generate(zb, yb).float().cpu())
+            if progress is not None:
+                progress(min(i + batch_size, z.size(0)), z.size(0))
         return torch.cat(out)
 
     def draw(
@@ -228,12 +236,13 @@ class ImagePipeline:
         seed: int = 0,
         label: int | str | None = None,
         truncation: float | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> torch.Tensor:
         """Draw `n` images (n, C, H, W) in [-1, 1]; `labels_for(n, label)` gives their labels."""
         if n < 1:
             raise GenforgeError(f"--n must be at least 1, got {n}")
         z, y = self.draw(n, torch.Generator().manual_seed(seed), label, truncation)
-        return self.generate(z, y)
+        return self.generate(z, y, progress=progress)
 
     def interpolate(
         self,
