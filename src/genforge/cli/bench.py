@@ -16,26 +16,35 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from genforge.bench.audio_table import AudioBench, TableBench
-from genforge.bench.eval import EvalBench
-from genforge.bench.sample import SampleBench
-from genforge.bench.serve import ServeBench
-from genforge.bench.text import TextBench
-from genforge.bench.train import TrainBench
+from genforge.bench.audio_table import (
+    AudioBench,
+    TableBench,
+    TimingsResult,
+    run_audio_bench,
+    run_table_bench,
+    timings_header,
+    timings_table,
+)
+from genforge.bench.eval import EvalBench, eval_lines, run_eval_bench
+from genforge.bench.sample import SampleBench, run_sample_bench, sample_notes, sample_table
+from genforge.bench.serve import ServeBench, run_serve_bench, serve_table
+from genforge.bench.text import TextBench, generation_lines, run_text_bench, text_table
+from genforge.bench.train import TrainBench, run_train_bench, train_table
+from genforge.bench.watermark import NOTE, run_watermark_bench, watermark_table
 from genforge.cli.common import console, user_errors
 from genforge.core.errors import GenforgeError
 
 app = typer.Typer(help="Benchmarks (figures, not tests).", no_args_is_help=True)
 
 
-def option(bench: type, field: str, help: str, flag: str | None = None) -> Any:
+def option(bench: type, field: str, help: str) -> Any:
     """A --flag whose default is the library's: None here (left out, the benchmark's dataclass
     fills it in), shown by --help as the dataclass's value."""
     default = {f.name: f.default for f in dataclasses.fields(bench)}[field]
     if default is None:
         return typer.Option(help=help)
     if isinstance(default, bool):
-        name = (flag or field).replace("_", "-")
+        name = field.replace("_", "-")
         return typer.Option(help=help, show_default=name if default else f"no-{name}")
     return typer.Option(help=help, show_default=str(default))
 
@@ -72,8 +81,6 @@ def train_bench(
     ] = None,
 ) -> None:
     """Training images/s, step time, FLOPs/image, achieved GFLOP/s vs. the matmul peak."""
-    from genforge.bench.train import run_train_bench, train_table
-
     bench = TrainBench(**given(model=model, image_size=image_size, batch_size=batch_size,
                                precision=precision, steps=steps, repeats=repeats, device=device,
                                compile=compile, baseline=baseline))  # fmt: skip
@@ -115,8 +122,6 @@ def sample_bench(
     ] = None,
 ) -> None:
     """Diffusion sampling speed (images/s) and quality (FD) per sampler, on one run."""
-    from genforge.bench.sample import run_sample_bench, sample_notes, sample_table
-
     bench = SampleBench(**given(run=run, model=model, samplers=samplers, n=n, repeats=repeats,
                                 fd=fd, device=device, runs_dir=runs_dir, guidance=guidance,
                                 eta=eta))  # fmt: skip
@@ -172,8 +177,6 @@ def text_bench(
 ) -> None:
     """Char GPT (4 layers, 4 heads, 128 dims) on pydoc: training tokens/s vs a plain PyTorch
     GPT, held-out loss and bits/char after a fixed time vs a KN 5-gram, generation tokens/s."""
-    from genforge.bench.text import generation_lines, run_text_bench, text_table
-
     bench = TextBench(**given(budget_s=budget, batch_size=batch_size, block_size=context,
                               baseline=baseline, clock=clock, threads=threads, lr=lr,
                               schedule=schedule, weight_decay=weight_decay, compile=compile,
@@ -207,8 +210,6 @@ def audio_bench(
 ) -> None:
     """Training clips/s and seconds of audio generated per second (batch 1; > 1 is faster than
     real time)."""
-    from genforge.bench.audio_table import run_audio_bench
-
     bench = AudioBench(**given(model=model, sample_rate=sample_rate, seconds=seconds,
                                batch_size=batch_size, model_size=model_size, threads=threads,
                                repeats=repeats))  # fmt: skip
@@ -231,16 +232,12 @@ def tabular_bench(
     repeats: Annotated[int | None, option(TableBench, "repeats", "Timed repeats.")] = None,
 ) -> None:
     """Training rows/s and synthetic rows/s (sampling + decoding to a table)."""
-    from genforge.bench.audio_table import run_table_bench
-
     bench = TableBench(**given(model=model, data=data, rows=rows, threads=threads,
                                repeats=repeats))  # fmt: skip
     print_timings(run_table_bench(bench))
 
 
-def print_timings(res) -> None:
-    from genforge.bench.audio_table import timings_header, timings_table
-
+def print_timings(res: TimingsResult) -> None:
     console.print(timings_header(res))
     print_wide(timings_table(res))
     for line in res.notes:
@@ -280,8 +277,6 @@ def serve_bench(
     ] = None,
 ) -> None:
     """/v1/generate requests/s and p50/p99 latency on 127.0.0.1, batching off vs. on."""
-    from genforge.bench.serve import run_serve_bench, serve_table
-
     bench = ServeBench(**given(run=run, runs_dir=runs_dir, model=model, image_size=image_size,
                                requests=requests, clients=clients, repeats=repeats,
                                batch_wait_ms=batch_wait_ms, precision=precision,
@@ -293,8 +288,6 @@ def serve_bench(
 @user_errors
 def watermark_bench() -> None:
     """Watermark survival under JPEG q75, 0.5x resize and a 10% crop (bundled photos)."""
-    from genforge.bench.watermark import NOTE, run_watermark_bench, watermark_table
-
     print_wide(watermark_table(run_watermark_bench()), 120)
     console.print(NOTE)
 
@@ -315,8 +308,6 @@ def eval_bench(
 ) -> None:
     """Time to compute FD on N images: batched feature extraction plus the float64 Fréchet
     distance against the reference set (digits), on the current device."""
-    from genforge.bench.eval import eval_lines, run_eval_bench
-
     bench = EvalBench(**given(images=images, image_size=image_size, repeats=repeats,
                               batch_size=batch_size, features=features, device=device))  # fmt: skip
     for line in eval_lines(run_eval_bench(bench)):
