@@ -55,5 +55,11 @@ format: install
 bench: install
 	$(VENV)/bin/genforge bench train --model dcgan --image-size 64
 
+# The documentation site: docs/ and mkdocs.yml into site/ (the CLI reference is generated from
+# the code during the build); --strict turns a broken link or anchor into an error.
+.PHONY: docs
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -d site
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
