@@ -13,10 +13,10 @@ from genforge.core.images import read_png_params
 from genforge.core.run import resolve_run
 from genforge.data.sprites import write_sprite_folder
 from genforge.recipes.characters import (
-    _verdict,
     combinations,
     mean_pairwise_distance,
     run_characters,
+    verdict_of,
     worst_slices,
 )
 
@@ -116,7 +116,7 @@ def test_verdict_warns_when_a_subgroup_fails_though_every_attribute_passes():
          "fd_judge_features": 1.0, "fd_judge_features_real_vs_real": 1.0,
          "worst_slice": {"smile": {"when": "skin=dark", "accuracy": 0.76, "images": 20},
                          "skin": {"when": "smile=yes", "accuracy": 1.0, "images": 30}}}  # fmt: skip
-    assert _verdict(m).level == "ok"
+    assert verdict_of(m).level == "ok"
     m["worst_slice"]["smile"]["accuracy"] = 0.6
-    v = _verdict(m)
+    v = verdict_of(m)
     assert v.level == "warn" and "only 60.0% when skin=dark" in v.headline
