@@ -101,16 +101,16 @@ def write_sprite_sheet(images: torch.Tensor, attrs: list[dict[str, str]], path: 
     return [png, js, cs]
 
 
-def generate_characters(pipe: Any, wanted: dict[str, str], n: int = 8, seed: int = 0,
-                        out_dir: Path | None = None) -> tuple[list[Path], list[dict[str, str]]]:  # fmt: skip
+def generate_characters(
+    pipe: Any, wanted: dict[str, str], n: int = 8, seed: int = 0, out_dir: str | Path | None = None
+) -> tuple[list[Path], list[dict[str, str]]]:
     """`n` characters with the `wanted` attribute values (others random, fixed by the seed):
     one PNG each (generation parameters embedded) plus sheet.png/.json/.csv in `out_dir`
     (default: the run's samples/characters-s<seed>). `genforge generate character` takes its
     defaults from here."""
     if n < 1:
         raise GenforgeError(f"--n must be at least 1, got {n}")
-    if out_dir is None:
-        out_dir = pipe.run.samples_dir / f"characters-s{seed}"
+    out_dir = pipe.run.samples_dir / f"characters-s{seed}" if out_dir is None else Path(out_dir)
     g = torch.Generator().manual_seed(seed)
     z = pipe.model.latent(n, generator=g)
     codes = pipe.attribute_codes(z, wanted)
