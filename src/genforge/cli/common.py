@@ -1,14 +1,17 @@
-"""What every CLI command shares: one-line user errors and the consoles."""
+"""What every CLI command shares: one-line user errors, the consoles, and passing on only the
+options a user gave (the library holds every default, once)."""
 
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand
 
 from genforge.core.errors import GenforgeError
 
@@ -42,3 +45,49 @@ def user_errors(fn: F) -> F:
 def show_progress() -> bool:
     """Progress bars on interactive terminals; off in CI logs and pipes."""
     return console.is_terminal and not os.environ.get("CI")
+
+
+# ---------------------------------------------------------------------------------------
+# Options: None unless given; the library's signatures and config dataclasses hold defaults
+# ---------------------------------------------------------------------------------------
+
+
+def given(**options: Any) -> dict[str, Any]:
+    """The options the user gave (those not None), to pass on as keyword arguments."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def default_of(fn: Callable[..., Any], name: str) -> Any:
+    """The default of parameter `name` of library function (or class) `fn`, for help texts."""
+    return inspect.signature(fn).parameters[name].default
+
+
+def call_values(fn: Callable[..., Any], **options: Any) -> dict[str, Any]:
+    """The values a call of `fn` with the given `options` (None: not given) will use: `fn`'s
+    defaults for the named parameters, overridden by those given. For commands that also
+    report the values (output names, embedded parameters, messages)."""
+    return {k: default_of(fn, k) if v is None else v for k, v in options.items()}
+
+
+def on_off(value: bool) -> str:
+    return "on" if value else "off"
+
+
+def deferred_help(names: Callable[[], dict[str, Any]]) -> type[TyperCommand]:
+    """A command class whose option help texts are filled from `names()` (str.format fields,
+    e.g. "{Settings.port}") when the help is shown: for defaults held by a module too heavy to
+    import on every start of `genforge`."""
+
+    class Command(TyperCommand):
+        filled = False
+
+        def format_help(self, ctx: Any, formatter: Any) -> None:
+            if not self.filled:
+                values = names()
+                for p in self.params:
+                    if getattr(p, "help", None):
+                        p.help = p.help.format(**values)
+                self.filled = True
+            return super().format_help(ctx, formatter)
+
+    return Command
