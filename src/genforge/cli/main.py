@@ -10,7 +10,7 @@ from genforge.cli.demo import demo_command
 from genforge.cli.eval import compare_command, eval_command
 from genforge.cli.restore import restore_command, translate_command, upscale_command
 from genforge.cli.sample import encode_command, sample_command
-from genforge.cli.serve import serve_command
+from genforge.cli.serve import ServeCommand, serve_command
 from genforge.cli.train import models_command, train_command
 from genforge.core.version import __version__
 
@@ -37,7 +37,7 @@ app.command("translate")(translate_command)
 app.command("models")(models_command)
 app.command("demo")(demo_command)
 app.command("chat")(chat_command)
-app.command("serve")(serve_command)
+app.command("serve", cls=ServeCommand)(serve_command)
 app.command("eval")(eval_command)
 app.command("compare")(compare_command)
 

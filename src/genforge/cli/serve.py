@@ -3,64 +3,126 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from genforge.cli.common import console, user_errors
+from genforge.cli.common import console, deferred_help, given, on_off, user_errors
+
+
+def _defaults() -> dict[str, Any]:
+    """What the help texts name: genforge.serve.settings.Settings holds the defaults (imported
+    when the help is shown: it pulls in the web app)."""
+    from genforge.serve.settings import Settings
+
+    return {"S": Settings, "batching": on_off(Settings.batching)}
+
+
+ServeCommand = deferred_help(_defaults)
+
+
+# The options of `genforge serve`, each None unless given: genforge.serve.settings.Settings
+# holds the defaults, which the help texts name ({S.field}; see ServeCommand).
+Host = Annotated[
+    str | None,
+    typer.Option(help="Bind address; non-loopback needs --api-keys (default {S.host})."),
+]
+Port = Annotated[int | None, typer.Option(help="Port (default {S.port}).")]
+RunsDir = Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")]
+ApiKeys = Annotated[
+    Path | None,
+    typer.Option(
+        help="Keys file from `genforge keys create` (default <runs>/.serve/keys.json when it "
+        "exists)."
+    ),
+]
+Db = Annotated[
+    Path | None, typer.Option(help="SQLite file (default <runs>/.serve/genforge.sqlite).")
+]
+MaxTrainingJobs = Annotated[
+    int | None,
+    typer.Option(help="Training jobs running at once (default {S.max_training_jobs})."),
+]
+Batching = Annotated[
+    bool | None,
+    typer.Option(
+        "--batching/--no-batching",
+        help="Merge concurrent generate requests into one forward pass (default {batching}).",
+    ),
+]
+MaxBatch = Annotated[
+    int | None, typer.Option(help="Requests per batch at most (default {S.max_batch_requests}).")
+]
+BatchWaitMs = Annotated[
+    float | None,
+    typer.Option(help="How long a request waits for company (default {S.max_batch_wait_ms})."),
+]
+BatchWorkers = Annotated[
+    int | None,
+    typer.Option(
+        help="Batches in flight at once (forward passes may overlap replies; default "
+        "{S.batch_workers})."
+    ),
+]
+MaxN = Annotated[
+    int | None,
+    typer.Option(help="Images, texts or clips per generate request at most (default {S.max_n})."),
+]
+MaxRows = Annotated[
+    int | None, typer.Option(help="Table rows per generate request at most (default {S.max_rows}).")
+]
+MaxNewTokens = Annotated[
+    int | None,
+    typer.Option(help="New tokens per generated text at most (default {S.max_new_tokens})."),
+]
+RateLimit = Annotated[
+    int | None,
+    typer.Option(
+        help="Requests per minute per key, or per client without keys (default "
+        "{S.rate_limit_per_min})."
+    ),
+]
+CorsOrigin = Annotated[
+    list[str] | None, typer.Option(help="Allow this browser origin (CORS is off otherwise).")
+]
+DataRoot = Annotated[
+    list[Path] | None,
+    typer.Option(help="Only folders under this may be registered as datasets."),
+]
+Device = Annotated[
+    str | None, typer.Option(help="Device for generation: cpu or cuda (default {S.device}).")
+]
+Precision = Annotated[
+    str | None,
+    typer.Option(
+        help="Generation arithmetic: fp32, or bf16 (autocast; fast on CPUs with AMX/AVX-512 "
+        "BF16 and on GPUs, outputs differ slightly from fp32; default {S.precision})."
+    ),
+]
+LogLevel = Annotated[str | None, typer.Option(help="uvicorn log level (default {S.log_level}).")]
 
 
 @user_errors
 def serve_command(
-    host: Annotated[
-        str, typer.Option(help="Bind address; non-loopback needs --api-keys.")
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8000,
-    runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
-    api_keys: Annotated[
-        Path | None,
-        typer.Option(
-            help="Keys file from `genforge keys create` (default <runs>/.serve/keys.json when it exists)."
-        ),
-    ] = None,
-    db: Annotated[
-        Path | None, typer.Option(help="SQLite file (default <runs>/.serve/genforge.sqlite).")
-    ] = None,
-    max_training_jobs: Annotated[int, typer.Option(help="Training jobs running at once.")] = 1,
-    batching: Annotated[
-        bool, typer.Option(help="Merge concurrent generate requests into one forward pass.")
-    ] = True,
-    max_batch: Annotated[int, typer.Option(help="Requests per batch at most.")] = 32,
-    batch_wait_ms: Annotated[
-        float, typer.Option(help="How long a request waits for company.")
-    ] = 10.0,
-    batch_workers: Annotated[
-        int, typer.Option(help="Batches in flight at once (forward passes may overlap replies).")
-    ] = 2,
-    max_n: Annotated[
-        int, typer.Option(help="Images, texts or clips per generate request at most.")
-    ] = 16,
-    max_rows: Annotated[int, typer.Option(help="Table rows per generate request at most.")] = 1000,
-    max_new_tokens: Annotated[
-        int, typer.Option(help="New tokens per generated text at most.")
-    ] = 512,
-    rate_limit: Annotated[int, typer.Option(help="Requests per minute per key (or client).")] = 600,
-    cors_origin: Annotated[
-        list[str] | None, typer.Option(help="Allow this browser origin (CORS is off otherwise).")
-    ] = None,
-    data_root: Annotated[
-        list[Path] | None,
-        typer.Option(help="Only folders under this may be registered as datasets."),
-    ] = None,
-    device: Annotated[str, typer.Option(help="Device for generation: cpu or cuda.")] = "cpu",
-    precision: Annotated[
-        str,
-        typer.Option(
-            help="Generation arithmetic: fp32, or bf16 (autocast; fast on CPUs with "
-            "AMX/AVX-512 BF16 and on GPUs, outputs differ slightly from fp32)."
-        ),
-    ] = "fp32",
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    host: Host = None,
+    port: Port = None,
+    runs_dir: RunsDir = None,
+    api_keys: ApiKeys = None,
+    db: Db = None,
+    max_training_jobs: MaxTrainingJobs = None,
+    batching: Batching = None,
+    max_batch: MaxBatch = None,
+    batch_wait_ms: BatchWaitMs = None,
+    batch_workers: BatchWorkers = None,
+    max_n: MaxN = None,
+    max_rows: MaxRows = None,
+    max_new_tokens: MaxNewTokens = None,
+    rate_limit: RateLimit = None,
+    cors_origin: CorsOrigin = None,
+    data_root: DataRoot = None,
+    device: Device = None,
+    precision: Precision = None,
+    log_level: LogLevel = None,
 ) -> None:
     """Serve the REST API (/v1, OpenAPI at /docs) and the web UI (/)."""
     import uvicorn
@@ -76,16 +138,23 @@ def serve_command(
         from genforge.core.errors import GenforgeError
 
         raise GenforgeError(f"no keys file {api_keys}; create keys with `genforge keys create`")
-    roots = tuple(data_root) if data_root else (None if is_loopback(host) else ())
-    settings = Settings(
-        runs_dir=runs_dir, db_path=db, keys_path=keys, host=host,
-        cors_origins=tuple(cors_origin or ()), data_roots=roots,
-        max_training_jobs=max_training_jobs, batching=batching, max_batch_requests=max_batch,
-        max_batch_wait_ms=batch_wait_ms, batch_workers=batch_workers, max_n=max_n, max_rows=max_rows, max_new_tokens=max_new_tokens,
-        rate_limit_per_min=rate_limit,
-        rate_burst=max(1, rate_limit // 5), device=device, precision=precision,
+    options = given(
+        host=host, port=port, max_training_jobs=max_training_jobs, batching=batching,
+        max_batch_requests=max_batch, max_batch_wait_ms=batch_wait_ms,
+        batch_workers=batch_workers, max_n=max_n, max_rows=max_rows,
+        max_new_tokens=max_new_tokens, rate_limit_per_min=rate_limit, device=device,
+        precision=precision, log_level=log_level,
     )  # fmt: skip
+    if rate_limit is not None:
+        options["rate_burst"] = max(1, rate_limit // 5)
+    loopback = is_loopback(options.get("host", Settings.host))
+    roots = tuple(data_root) if data_root else (None if loopback else ())
+    settings = Settings(runs_dir=runs_dir, db_path=db, keys_path=keys, data_roots=roots,
+                        cors_origins=tuple(cors_origin or ()), **options)  # fmt: skip
     app = create_app(settings)
     auth = "API keys required" if app.state.services.auth_on else "no API keys (local only)"
-    console.print(f"genforge serving http://{host}:{port}  ({auth}; runs in {settings.runs_dir})")
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    console.print(
+        f"genforge serving http://{settings.host}:{settings.port}  ({auth}; runs in "
+        f"{settings.runs_dir})"
+    )
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)

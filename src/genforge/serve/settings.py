@@ -24,6 +24,8 @@ class Settings:
     db_path: Path | None = None  # default <state>/genforge.sqlite
     keys_path: Path | None = None  # API keys file (hashed); None or empty file: no auth
     host: str = "127.0.0.1"
+    port: int = 8000  # where `genforge serve` listens (uvicorn)
+    log_level: str = "info"  # uvicorn's log level
     cors_origins: tuple[str, ...] = ()  # CORS off unless origins are given
     data_roots: tuple[Path, ...] | None = None  # folders allowed for registration; None: any
     # -- jobs
