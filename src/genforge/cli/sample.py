@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from genforge.cli.common import console, user_errors
+from genforge.cli.common import call_values, console, default_of, given, on_off, user_errors
 from genforge.core.errors import GenforgeError
 from genforge.core.run import Run, resolve_run
+from genforge.generate.options import SampleOptions
+from genforge.generate.pipeline import ImagePipeline
 from genforge.models import modality_of
+
+S = SampleOptions  # the defaults of `genforge sample`
+COUNTS = SampleOptions.COUNTS
 
 
 @user_errors
 def sample_command(
     run: Annotated[str, typer.Argument(help="Run name or path.")],
     n: Annotated[
-        int | None, typer.Option(help="Images to draw (default 64; 1 walk for --interpolate).")
+        int | None,
+        typer.Option(
+            help=f"Images to draw (default {COUNTS['images']}; {COUNTS['walks']} walk for "
+            "--interpolate)."
+        ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same images.")] = 0,
+    seed: Annotated[
+        int | None,
+        typer.Option(help=f"Seed: the same seed gives the same images (default {S.seed})."),
+    ] = None,
     label: Annotated[
         str | None, typer.Option(help="Class name or index (conditional models).")
     ] = None,
@@ -35,8 +46,12 @@ def sample_command(
     interpolate: Annotated[
         int | None, typer.Option(help="Latent walk through this many keyframes.")
     ] = None,
-    frames: Annotated[int, typer.Option(help="Frames of the latent walk.")] = 60,
-    fps: Annotated[int, typer.Option(help="Frames per second of the walk.")] = 20,
+    frames: Annotated[
+        int | None, typer.Option(help=f"Frames of the latent walk (default {S.frames}).")
+    ] = None,
+    fps: Annotated[
+        int | None, typer.Option(help=f"Frames per second of the walk (default {S.fps}).")
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Walk output (.gif or .mp4), or a grid .png.")
     ] = None,
@@ -63,47 +78,32 @@ def sample_command(
         typer.Option(help="Quality gate: keep candidates scoring at least this (0-1)."),
     ] = None,
     checkpoint: Annotated[
-        str, typer.Option(help="last, or best (kept by training with --keep-best).")
-    ] = "last",
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    ema: Annotated[bool, typer.Option(help="Use the EMA weights when the run has them.")] = True,
+        str | None,
+        typer.Option(
+            help=f"last, or best (kept by training with --keep-best; default {S.checkpoint})."
+        ),
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option(help=f"auto, cpu or cuda (default {S.device}).")
+    ] = None,
+    ema: Annotated[
+        bool | None,
+        typer.Option(
+            "--ema/--no-ema",
+            help=f"Use the EMA weights when the run has them (default {on_off(S.ema)}).",
+        ),
+    ] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
     """Sample images, table rows or audio clips from a trained run (images: optionally gated)."""
     found = resolve_run(run, runs_dir)
-    opts = SampleOptions(
+    opts = SampleOptions(**given(
         n=n, seed=seed, label=label, truncation=truncation, grid=grid, out_dir=out_dir,
         nrow=nrow, interpolate=interpolate, frames=frames, fps=fps, out=out, sampler=sampler,
         steps=steps, guidance=guidance, eta=eta, best_of=best_of, min_score=min_score,
         checkpoint=checkpoint, device=device, ema=ema,
-    )  # fmt: skip
+    ))  # fmt: skip
     modality_of(found.read_config()).handler("sample")(found, opts)
-
-
-@dataclass
-class SampleOptions:
-    """What `genforge sample` was asked for; each modality's writer reads what applies to it."""
-
-    n: int | None = None
-    seed: int = 0
-    label: str | None = None
-    truncation: float | None = None
-    grid: Path | None = None
-    out_dir: Path | None = None
-    nrow: int | None = None
-    interpolate: int | None = None
-    frames: int = 60
-    fps: int = 20
-    out: Path | None = None
-    sampler: str | None = None
-    steps: int | None = None
-    guidance: float | None = None
-    eta: float | None = None
-    best_of: int | None = None
-    min_score: float | None = None
-    checkpoint: str = "last"
-    device: str = "auto"
-    ema: bool = True
 
 
 # ---------------------------------------------------------------------------------------
@@ -121,7 +121,7 @@ def sample_images(run: Run, o: SampleOptions) -> None:
         if o.out is None:
             raise GenforgeError("--interpolate needs --out walk.gif or --out walk.mp4")
         path = write_walk(pipe, o.out, o.interpolate, o.frames, fps=o.fps, seed=o.seed,
-                          label=o.label, walks=1 if o.n is None else o.n,
+                          label=o.label, walks=o.count("walks"),
                           truncation=o.truncation)  # fmt: skip
         console.print(f"wrote {o.frames}-frame latent walk: {path}")
         return
@@ -135,10 +135,9 @@ def sample_images(run: Run, o: SampleOptions) -> None:
     if grid is None and o.out_dir is None:
         suffix = f"-label{o.label}" if o.label is not None else ""
         grid = pipe.run.samples_dir / f"sample-s{o.seed}{suffix}.png"
-    n = 64 if o.n is None else o.n
+    n = o.count("images")
     if o.best_of is not None or o.min_score is not None:
-        _gated(pipe, n, o.best_of or 4, 0.5 if o.min_score is None else o.min_score, o.seed,
-               o.label, o.truncation, grid, o.out_dir, o.nrow)  # fmt: skip
+        _gated(pipe, n, o, grid)
         return
     paths = write_samples(pipe, n, seed=o.seed, label=o.label, truncation=o.truncation,
                           grid=grid, out_dir=o.out_dir, nrow=o.nrow)  # fmt: skip
@@ -154,7 +153,7 @@ def sample_table(run: Run, o: SampleOptions) -> None:
 
     pipe = TablePipeline(run, device=o.device, use_ema=o.ema)
     out = o.out or run.samples_dir / f"sample-s{o.seed}.csv"
-    count = 1000 if o.n is None else o.n
+    count = o.count("rows")
     path = write_table(pipe, count, out, seed=o.seed)
     console.print(f"{count} synthetic rows: {path}")
 
@@ -169,7 +168,7 @@ def sample_audio(run: Run, o: SampleOptions) -> None:
             f"for audio runs --out is the spectrogram grid (.png), got {o.out.name}"
         )
     folder = o.out_dir or run.samples_dir / f"sample-s{o.seed}"
-    wavs, grid = write_clips(pipe, 8 if o.n is None else o.n, folder, seed=o.seed, label=o.label,
+    wavs, grid = write_clips(pipe, o.count("clips"), folder, seed=o.seed, label=o.label,
                              grid=o.out)  # fmt: skip
     console.print(f"{len(wavs)} clips ({pipe.sample_rate} Hz, {pipe.seconds:g} s) in {folder}")
     console.print(f"spectrograms: {grid}")
@@ -183,11 +182,16 @@ def sample_text(run: Run, o: SampleOptions) -> None:
     )
 
 
-def _gated(pipe, n, best_of, min_score, seed, label, truncation, grid, out_dir, nrow) -> None:
+def _gated(pipe: ImagePipeline, n: int, o: SampleOptions, grid: Path | None) -> None:
+    """--best-of/--min-score: keep the candidates the quality gate passes (its defaults fill in
+    the one not given)."""
     from genforge.evaluate.gate import gated_sample
     from genforge.evaluate.image import ImageEvaluator
     from genforge.generate.image import write_images
 
+    best_of = o.best_of or default_of(gated_sample, "best_of")
+    min_score = call_values(gated_sample, min_score=o.min_score)["min_score"]
+    seed, label, truncation, out_dir, nrow = o.seed, o.label, o.truncation, o.out_dir, o.nrow
     with console.status("preparing the quality scorer (feature space, real references) ..."):
         ev = ImageEvaluator(pipe.run, pipeline=pipe)
     result = gated_sample(ev, n, best_of, min_score, seed=seed, label=label, truncation=truncation)
@@ -225,14 +229,16 @@ def encode_command(
     recon_grid: Annotated[
         Path | None, typer.Option(help="Also write originals/reconstructions PNG.")
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: Annotated[
+        str | None,
+        typer.Option(help=f"auto, cpu or cuda (default {default_of(ImagePipeline, 'device')})."),
+    ] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
     """Encode images to VAE latents (dimensionality reduction)."""
     from genforge.generate.image import encode_images
-    from genforge.generate.pipeline import ImagePipeline
 
-    pipe = ImagePipeline(resolve_run(run, runs_dir), device=device)
+    pipe = ImagePipeline(resolve_run(run, runs_dir), **given(device=device))
     path, count = encode_images(pipe, data, out, recon_grid=recon_grid)
     console.print(f"encoded {count} images to {pipe.model.latent_dim}-d latents: {path}")
     if recon_grid is not None:
