@@ -10,14 +10,26 @@ from typing import Annotated
 
 import typer
 
-from genforge.cli.common import console, user_errors
+from genforge.cli.common import call_values, console, default_of, given, on_off, user_errors
 from genforge.core.errors import GenforgeError
 from genforge.core.run import resolve_run
+from genforge.generate.options import PromptOptions
+from genforge.generate.pipeline import ImagePipeline
+from genforge.generate.providers import OpenAICompatible
+from genforge.generate.speech import speak_to_file, speech_provider
+from genforge.generate.text import DEFAULT_NEW_TOKENS, DecodeOptions, TextPipeline
+from genforge.recipes.characters import generate_characters, open_character_run
+
+# `genforge generate character`: the defaults of generate_characters
+CHARACTERS = {k: default_of(generate_characters, k) for k in ("n", "seed")}
 
 app = typer.Typer(
     help="Generate images from a prompt, text from a run, or speech from pretrained providers.",
     no_args_is_help=True,
 )
+
+
+P = PromptOptions  # the defaults of `genforge generate image`
 
 
 @app.command("image")
@@ -32,8 +44,11 @@ def image_command(
         str | None,
         typer.Option(help="run, local or openai-compatible (default: from --model)."),
     ] = None,
-    n: Annotated[int, typer.Option(help="Images to draw.")] = 8,
-    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same images.")] = 0,
+    n: Annotated[int | None, typer.Option(help=f"Images to draw (default {P.n}).")] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(help=f"Seed: the same seed gives the same images (default {P.seed})."),
+    ] = None,
     guidance: Annotated[
         float | None, typer.Option(help="Classifier-free guidance scale (0 = ignore the prompt).")
     ] = None,
@@ -47,22 +62,36 @@ def image_command(
     mask: Annotated[
         Path | None, typer.Option(help="Local pipelines with --input: inpaint the light area.")
     ] = None,
-    strength: Annotated[float, typer.Option(help="Image-to-image: how much to change.")] = 0.6,
-    size: Annotated[str, typer.Option(help="openai-compatible: WIDTHxHEIGHT.")] = "1024x1024",
+    strength: Annotated[
+        float | None,
+        typer.Option(help=f"Image-to-image: how much to change (default {P.strength})."),
+    ] = None,
+    size: Annotated[
+        str | None,
+        typer.Option(
+            help="openai-compatible: WIDTHxHEIGHT "
+            f"(default {default_of(OpenAICompatible, 'size')})."
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Grid PNG.")] = None,
     out_dir: Annotated[
         Path | None, typer.Option(help="Write one PNG per image into this folder.")
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: Annotated[
+        str | None,
+        typer.Option(help=f"auto, cpu or cuda (default {default_of(ImagePipeline, 'device')})."),
+    ] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
     """Draw images for a text prompt."""
     from genforge.generate.providers import is_pipeline_folder
 
+    opts = PromptOptions(**given(n=n, seed=seed, guidance=guidance, steps=steps,
+                                 strength=strength))  # fmt: skip
     if out is not None and out.suffix.lower() != ".png":
         raise GenforgeError(f"--out must end in .png, got {out.name}")
-    if n < 1:
-        raise GenforgeError(f"--n must be at least 1, got {n}")
+    if opts.n < 1:
+        raise GenforgeError(f"--n must be at least 1, got {opts.n}")
     if provider is None:
         if model is None:
             raise GenforgeError(
@@ -75,13 +104,12 @@ def image_command(
     if mask is not None and input is None:
         raise GenforgeError("--mask needs --input (the image to inpaint)")
     if provider == "run":
-        paths = _from_run(model, prompt, n, seed, guidance, sampler, steps, out, out_dir,
-                          device, runs_dir)  # fmt: skip
+        paths = _from_run(model, prompt, opts, sampler, out, out_dir, device, runs_dir)
     else:
         if sampler is not None:
             raise GenforgeError("--sampler applies to genforge runs only")
-        paths = _from_provider(provider, model, prompt, n, seed, guidance, steps, input, mask,
-                               strength, size, out, out_dir, device)  # fmt: skip
+        paths = _from_provider(provider, model, prompt, opts, input, mask, size, out, out_dir,
+                               device)  # fmt: skip
     paths, grid = paths
     if grid is not None:
         console.print(f"grid: {paths[0]}")
@@ -89,39 +117,41 @@ def image_command(
         console.print(f"{len(paths) - (grid is not None)} images in {out_dir}")
 
 
-def _from_run(model, prompt, n, seed, guidance, sampler, steps, out, out_dir, device, runs_dir):
-    from genforge.core.run import resolve_run
+def _from_run(model, prompt, opts: PromptOptions, sampler, out, out_dir, device, runs_dir):
     from genforge.generate.diffusion import DiffusionPipeline
     from genforge.generate.image import write_prompt_samples
 
     if model is None:
         raise GenforgeError("--provider run needs --model RUN")
-    pipe = DiffusionPipeline(resolve_run(model, runs_dir), device, sampler=sampler or "ddim",
-                             steps=steps, guidance=guidance)  # fmt: skip
+    pipe = DiffusionPipeline(
+        resolve_run(model, runs_dir), steps=opts.steps, guidance=opts.guidance,
+        **given(device=device, sampler=sampler),
+    )  # fmt: skip
     if out is None and out_dir is None:
-        out = pipe.run.samples_dir / f"prompt-s{seed}.png"
-    return write_prompt_samples(pipe, prompt, n, seed=seed, grid=out, out_dir=out_dir), out
+        out = pipe.run.samples_dir / f"prompt-s{opts.seed}.png"
+    return write_prompt_samples(pipe, prompt, opts.n, seed=opts.seed, grid=out,
+                                out_dir=out_dir), out  # fmt: skip
 
 
-def _from_provider(name, model, prompt, n, seed, guidance, steps, input, mask, strength, size,
-                   out, out_dir, device):  # fmt: skip
-
+def _from_provider(name, model, prompt, opts: PromptOptions, input, mask, size, out, out_dir,
+                   device):  # fmt: skip
     from genforge.generate.image import write_pil_images
     from genforge.generate.providers import get_provider
 
     if name == "local":
         if model is None:
             raise GenforgeError("--provider local needs --model PIPELINE_FOLDER")
-        prov = get_provider("local", path=model, device=device)
+        prov = get_provider("local", path=model, **given(device=device))
     else:
-        prov = get_provider(name, model=model, size=size)
+        prov = get_provider(name, model=model, **given(size=size))
+    n, seed, guidance, steps = opts.n, opts.seed, opts.guidance, opts.steps
     if input is not None:
         image = _open(input)
         if mask is not None:
             images = prov.inpaint(image, _open(mask).convert("L"), prompt, n=n, seed=seed,
                                   guidance=guidance, steps=steps)  # fmt: skip
         else:
-            images = prov.img2img(image, prompt, strength=strength, n=n, seed=seed,
+            images = prov.img2img(image, prompt, strength=opts.strength, n=n, seed=seed,
                                   guidance=guidance, steps=steps)  # fmt: skip
     else:
         images = prov.txt2img(prompt, n=n, seed=seed, guidance=guidance, steps=steps)
@@ -149,26 +179,50 @@ def _open(path: Path):
 @user_errors
 def speech_command(
     text: Annotated[str, typer.Option(help="What to say.")],
-    out: Annotated[Path, typer.Option(help="Output WAV file.")] = Path("speech.wav"),
+    out: Annotated[
+        Path | None,
+        typer.Option(help=f"Output WAV file (default {default_of(speak_to_file, 'out')})."),
+    ] = None,
     voice: Annotated[
-        str, typer.Option(help="espeak-ng voice (en, en-us, de, fr, en+f3, ...).")
-    ] = "en",
-    rate: Annotated[int, typer.Option(help="Speed in words per minute (80-450).")] = 160,
-    pitch: Annotated[int, typer.Option(help="Pitch 0-99 (espeak-ng).")] = 50,
+        str | None,
+        typer.Option(
+            help="espeak-ng voice (en, en-us, de, fr, en+f3, ...; default "
+            f"{default_of(speech_provider, 'voice')})."
+        ),
+    ] = None,
+    rate: Annotated[
+        int | None,
+        typer.Option(
+            help="Speed in words per minute (80-450; default "
+            f"{default_of(speech_provider, 'rate')})."
+        ),
+    ] = None,
+    pitch: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Pitch 0-99 (espeak-ng; default {default_of(speech_provider, 'pitch')})."
+        ),
+    ] = None,
     model: Annotated[
         Path | None,
         typer.Option(
             help="Local TTS model folder (save_pretrained, e.g. VITS) instead of espeak-ng."
         ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed (local models sample noise).")] = 0,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Seed (local models sample noise; default {default_of(speech_provider, 'seed')})."
+        ),
+    ] = None,
 ) -> None:
     """Text to speech: espeak-ng (the baseline) or a local pretrained TTS model."""
-    from genforge.generate.speech import speak_to_file, speech_provider
-
-    provider = speech_provider(model, voice=voice, rate=rate, pitch=pitch, seed=seed)
-    path, seconds, sr = speak_to_file(provider, text, out)
+    provider = speech_provider(model, **given(voice=voice, rate=rate, pitch=pitch, seed=seed))
+    path, seconds, sr = speak_to_file(provider, text, **given(out=out))
     console.print(f"{seconds:.2f} s of speech ({provider.name}, {sr} Hz): {path}")
+
+
+D = DecodeOptions  # the defaults of `genforge generate text`
 
 
 @app.command("text")
@@ -180,66 +234,116 @@ def text_command(
         Path | None, typer.Option(help="One prompt per line (blank lines skipped).")
     ] = None,
     max_new_tokens: Annotated[
-        int | None, typer.Option(help="New tokens (default 100, within the context).")
+        int | None,
+        typer.Option(help=f"New tokens (default {DEFAULT_NEW_TOKENS}, within the context)."),
     ] = None,
     max_length: Annotated[
         int | None, typer.Option(help="Prompt + new tokens, as in transformers.")
     ] = None,
-    min_new_tokens: Annotated[int, typer.Option(help="Do not end before this many.")] = 0,
-    do_sample: Annotated[bool, typer.Option(help="Sample instead of greedy/beam search.")] = False,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 1.0,
+    min_new_tokens: Annotated[
+        int | None, typer.Option(help=f"Do not end before this many (default {D.min_new_tokens}).")
+    ] = None,
+    do_sample: Annotated[
+        bool | None,
+        typer.Option(
+            "--do-sample/--no-do-sample",
+            help=f"Sample instead of greedy/beam search (default {on_off(D.do_sample)}).",
+        ),
+    ] = None,
+    temperature: Annotated[
+        float | None, typer.Option(help=f"Sampling temperature (default {D.temperature}).")
+    ] = None,
     top_k: Annotated[int | None, typer.Option(help="Sample from the k likeliest tokens.")] = None,
     top_p: Annotated[float | None, typer.Option(help="Nucleus sampling mass.")] = None,
-    num_beams: Annotated[int, typer.Option(help="Beam search width (1: none).")] = 1,
-    repetition_penalty: Annotated[float, typer.Option(help=">1 discourages repeats.")] = 1.0,
+    num_beams: Annotated[
+        int | None, typer.Option(help=f"Beam search width (1: none; default {D.num_beams}).")
+    ] = None,
+    repetition_penalty: Annotated[
+        float | None,
+        typer.Option(help=f">1 discourages repeats (default {D.repetition_penalty})."),
+    ] = None,
     no_repeat_ngram_size: Annotated[
-        int, typer.Option(help="Never repeat an n-gram of this size (0: off).")
-    ] = 0,
-    n: Annotated[int, typer.Option("--n", help="Texts per prompt.")] = 1,
+        int | None,
+        typer.Option(
+            help=f"Never repeat an n-gram of this size (0: off; default {D.no_repeat_ngram_size})."
+        ),
+    ] = None,
+    n: Annotated[
+        int | None,
+        typer.Option("--n", help=f"Texts per prompt (default {D.num_return_sequences})."),
+    ] = None,
     stop: Annotated[
         list[str] | None, typer.Option(help="Stop at this string (repeatable).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed: sample j of prompt i uses seed+1000i+j.")] = 0,
+    seed: Annotated[
+        int | None,
+        typer.Option(help=f"Seed: sample j of prompt i uses seed+1000i+j (default {D.seed})."),
+    ] = None,
     stream: Annotated[bool, typer.Option(help="Print tokens as they come.")] = False,
-    watermark: Annotated[bool, typer.Option(help="Embed a green-list watermark.")] = False,
-    watermark_key: Annotated[int, typer.Option(help="Watermark hashing key.")] = 15485863,
+    watermark: Annotated[
+        bool | None,
+        typer.Option(
+            "--watermark/--no-watermark",
+            help=f"Embed a green-list watermark (default {on_off(D.watermark)}).",
+        ),
+    ] = None,
+    watermark_key: Annotated[
+        int | None, typer.Option(help=f"Watermark hashing key (default {D.watermark_key}).")
+    ] = None,
     truncate: Annotated[
-        bool, typer.Option(help="Keep the end of a prompt longer than the context.")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--truncate/--no-truncate",
+            help="Keep the end of a prompt longer than the context (default "
+            f"{on_off(D.truncate)}).",
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Also write the texts here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON records.")] = False,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "cpu",
+    device: Annotated[
+        str | None,
+        typer.Option(help=f"auto, cpu or cuda (default {default_of(TextPipeline, 'device')})."),
+    ] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
     """Generate text from a text run (gpt, lstm, ngram)."""
-    from genforge.core.io import write_text
-    from genforge.generate.text import DecodeOptions, TextPipeline
-
-    prompts = list(prompt or [])
-    if prompt_file is not None:
-        if not prompt_file.is_file():
-            raise GenforgeError(f"no such prompt file: {prompt_file}")
-        prompts += [p for p in prompt_file.read_text(encoding="utf-8").splitlines() if p.strip()]
-    if not prompts:
-        prompts = [""]  # unconditional: start from end-of-text
-    opts = DecodeOptions(
+    prompts = _prompts(prompt, prompt_file)
+    opts = DecodeOptions(**given(
         max_new_tokens=max_new_tokens, max_length=max_length, min_new_tokens=min_new_tokens,
         do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p,
         num_beams=num_beams, repetition_penalty=repetition_penalty,
         no_repeat_ngram_size=no_repeat_ngram_size, num_return_sequences=n,
-        stop=tuple(stop or ()), seed=seed, watermark=watermark, watermark_key=watermark_key,
-        truncate=truncate,
-    )  # fmt: skip
+        stop=tuple(stop) if stop else None, seed=seed, watermark=watermark,
+        watermark_key=watermark_key, truncate=truncate,
+    ))  # fmt: skip
     opts.check()
-    if stream and num_beams > 1:
+    if stream and opts.num_beams > 1:
         raise GenforgeError("beam search cannot stream: the best beam is known only at the end")
-    pipe = TextPipeline(resolve_run(run, runs_dir), device=device)
+    pipe = TextPipeline(resolve_run(run, runs_dir), **given(device=device))
     write = (lambda s: typer.echo(s, nl=False)) if stream and not as_json else None
     results = []
     for i, p in enumerate(prompts):
         if write:
             typer.echo(f"--- prompt {i + 1}: {p!r}")
         results += pipe.generate([p], _shift(opts, i), stream=write)[0]
+    _print_texts(results, as_json, stream, out)
+
+
+def _prompts(prompt: list[str] | None, prompt_file: Path | None) -> list[str]:
+    """--prompt (repeatable) then the lines of --prompt-file; none: one empty prompt."""
+    prompts = list(prompt or [])
+    if prompt_file is not None:
+        if not prompt_file.is_file():
+            raise GenforgeError(f"no such prompt file: {prompt_file}")
+        prompts += [p for p in prompt_file.read_text(encoding="utf-8").splitlines() if p.strip()]
+    return prompts or [""]  # unconditional: start from end-of-text
+
+
+def _print_texts(results: list, as_json: bool, stream: bool, out: Path | None) -> None:
+    """JSON records, or each text under its prompt and seed (streamed ones are out already);
+    --out: the texts into a file too."""
+    from genforge.core.io import write_text
+
     if as_json:
         for r in results:
             typer.echo(json.dumps(r.__dict__, ensure_ascii=False))
@@ -269,10 +373,16 @@ def character_command(
     model: Annotated[
         str | None, typer.Option(help="An attrgan run (default: the newest one in the runs dir).")
     ] = None,
-    n: Annotated[int, typer.Option(help="Characters to draw.")] = 8,
+    n: Annotated[
+        int | None, typer.Option(help=f"Characters to draw (default {CHARACTERS['n']}).")
+    ] = None,
     seed: Annotated[
-        int, typer.Option(help="Seed: fixes the noise and every attribute not given.")
-    ] = 0,
+        int | None,
+        typer.Option(
+            help="Seed: fixes the noise and every attribute not given (default "
+            f"{CHARACTERS['seed']})."
+        ),
+    ] = None,
     attr: Annotated[
         list[str] | None,
         typer.Option("--attr", help="NAME=VALUE for any attribute of the run (repeatable)."),
@@ -281,19 +391,23 @@ def character_command(
         Path | None,
         typer.Option(help="Output folder (default RUN/samples/characters-s<seed>)."),
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: Annotated[
+        str | None,
+        typer.Option(
+            help=f"auto, cpu or cuda (default {default_of(open_character_run, 'device')})."
+        ),
+    ] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
     """Draw characters with chosen attributes: --hair red --eyes round --smile yes (any attribute
     of the run as --NAME VALUE; unspecified ones random, fixed by --seed)."""
-    from genforge.recipes.characters import generate_characters, open_character_run
-
-    pipe = open_character_run(model, runs_dir, device=device)
+    pipe = open_character_run(model, runs_dir, **given(device=device))
     wanted = _attribute_args(list(ctx.args), attr or [], pipe.spec.attribute_values)
-    folder = out or pipe.run.samples_dir / f"characters-s{seed}"
-    generate_characters(pipe, wanted, n, seed, folder)
+    kw = call_values(generate_characters, n=n, seed=seed, out_dir=out)
+    paths, _ = generate_characters(pipe, wanted, **kw)
+    folder = paths[0].parent  # --out, else the run's samples/characters-s<seed>
     asked = ", ".join(f"{k}={v}" for k, v in wanted.items()) or "all attributes random"
-    console.print(f"{n} characters from run '{pipe.run.name}' ({asked}) in {folder}")
+    console.print(f"{kw['n']} characters from run '{pipe.run.name}' ({asked}) in {folder}")
     console.print(f"sprite sheet: {folder / 'sheet.png'} (index sheet.json, sheet.csv)")
 
 

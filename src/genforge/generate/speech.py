@@ -109,7 +109,9 @@ def speech_provider(
     return LocalTTSProvider(model, seed=seed, speaking_rate=rate / 160)
 
 
-def speak_to_file(provider: SpeechProvider, text: str, out: str | Path) -> tuple[Path, float, int]:
+def speak_to_file(
+    provider: SpeechProvider, text: str, out: str | Path = "speech.wav"
+) -> tuple[Path, float, int]:
     """Speak `text` into the WAV `out`: (path, seconds, sample rate)."""
     out = Path(out)
     if out.suffix.lower() != ".wav":
