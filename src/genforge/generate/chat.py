@@ -16,6 +16,9 @@ from genforge.core.errors import GenforgeError
 from genforge.generate.text import DecodeOptions, TextPipeline
 
 DEFAULT_TEMPLATE = "User: {message}\nBot:"
+# How a reply is decoded unless told otherwise: sampled, short, ending at the line's end.
+CHAT_DECODING = DecodeOptions(do_sample=True, temperature=0.8, top_p=0.9, max_new_tokens=60,
+                              stop=("\nUser:", "\n"))  # fmt: skip
 
 
 @dataclass
@@ -78,10 +81,7 @@ class ChatSession:
     pipe: TextPipeline
     template: str = DEFAULT_TEMPLATE
     history_turns: int = 4  # earlier (user, bot) turns kept in the prompt
-    options: DecodeOptions = field(
-        default_factory=lambda: DecodeOptions(do_sample=True, temperature=0.8, top_p=0.9,
-                                              max_new_tokens=60, stop=("\nUser:", "\n"))
-    )  # fmt: skip
+    options: DecodeOptions = field(default_factory=lambda: replace(CHAT_DECODING))
     intents: IntentClassifier | None = None
     history: list[tuple[str, str]] = field(default_factory=list)
     turn: int = 0
