@@ -9,9 +9,15 @@ from typing import Annotated
 
 import typer
 
-from genforge.cli.common import console, user_errors
+from genforge.cli.common import call_values, console, default_of, given, user_errors
 from genforge.core.errors import GenforgeError
 from genforge.core.run import resolve_run
+from genforge.generate.diffusion import DiffusionPipeline
+from genforge.generate.image import translate_image
+from genforge.generate.pipeline import ImagePipeline
+
+INPAINT = DiffusionPipeline.inpaint  # RePaint: its defaults are those of --mask
+DEVICE_HELP = "auto, cpu or cuda (default {})."
 
 
 @user_errors
@@ -29,7 +35,10 @@ def restore_command(
     out: Annotated[
         Path | None, typer.Option(help="Output PNG (default <input>-restored.png).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the noise.")] = 0,
+    seed: Annotated[
+        int | None,
+        typer.Option(help=f"Seed of the noise (default {default_of(INPAINT, 'seed')})."),
+    ] = None,
     label: Annotated[
         str | None, typer.Option(help="Class name or index (conditional runs).")
     ] = None,
@@ -37,40 +46,56 @@ def restore_command(
         str | None, typer.Option(help="--denoise: ddim (default), ddpm or dpm-solver++.")
     ] = None,
     steps: Annotated[
-        int | None, typer.Option(help="Denoising steps (--mask: default 100).")
+        int | None,
+        typer.Option(help=f"Denoising steps (--mask: default {default_of(INPAINT, 'steps')})."),
     ] = None,
-    jump_length: Annotated[int, typer.Option(help="--mask: RePaint jump length.")] = 10,
-    resample: Annotated[int, typer.Option(help="--mask: RePaint resamplings per jump.")] = 5,
+    jump_length: Annotated[
+        int | None,
+        typer.Option(
+            help=f"--mask: RePaint jump length (default {default_of(INPAINT, 'jump_length')})."
+        ),
+    ] = None,
+    resample: Annotated[
+        int | None,
+        typer.Option(
+            help="--mask: RePaint resamplings per jump (default "
+            f"{default_of(INPAINT, 'resample')})."
+        ),
+    ] = None,
     guidance: Annotated[
         float | None, typer.Option(help="Guidance scale with --label (conditional runs).")
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: Annotated[
+        str | None,
+        typer.Option(help=DEVICE_HELP.format(default_of(DiffusionPipeline, "device"))),
+    ] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
     """Inpaint (--mask) or restore/denoise (--denoise) an image with a diffusion run."""
-    from genforge.generate.diffusion import DiffusionPipeline, read_image, read_mask
+    from genforge.generate.diffusion import read_image, read_mask
     from genforge.generate.image import write_restored
 
     if (mask is None) == (denoise is None):
         raise GenforgeError("give either --mask MASK.png (inpainting) or --denoise S (SDEdit)")
     if mask is not None and sampler is not None:
         raise GenforgeError("--sampler applies to --denoise; --mask always uses RePaint")
-    pipe = DiffusionPipeline(
-        resolve_run(run, runs_dir), device, sampler=sampler or "ddim",
-        steps=steps if denoise is not None else None, guidance=guidance,
-    )  # fmt: skip
+    pipe = DiffusionPipeline(resolve_run(run, runs_dir), guidance=guidance, **given(
+        device=device, sampler=sampler, steps=steps if denoise is not None else None,
+    ))  # fmt: skip
     image = read_image(input, pipe.spec.channels, pipe.spec.size)
     if mask is not None:
         hole = read_mask(mask, pipe.spec.size)
-        result = pipe.inpaint(image, hole, seed=seed, steps=steps or 100,
-                              jump_length=jump_length, resample=resample, label=label)  # fmt: skip
-        params = {"kind": "inpaint", "sampler": "repaint", "mask": str(mask), "steps": steps or 100,
-                  "jump_length": jump_length, "resample": resample}  # fmt: skip
+        kw = call_values(pipe.inpaint, seed=seed, steps=steps or None, jump_length=jump_length,
+                         resample=resample)  # fmt: skip
+        result = pipe.inpaint(image, hole, label=label, **kw)
+        params = {"kind": "inpaint", "sampler": "repaint", "mask": str(mask), "steps": kw["steps"],
+                  "jump_length": kw["jump_length"], "resample": kw["resample"]}  # fmt: skip
     else:
-        result = pipe.sdedit(image, denoise, seed=seed, label=label)
+        kw = call_values(pipe.sdedit, seed=seed)
+        result = pipe.sdedit(image, denoise, label=label, **kw)
         params = {"kind": "sdedit", "denoise": denoise}
     out = out or input.with_name(f"{input.stem}-restored.png")
-    path = write_restored(pipe, result, out, {**params, "input": str(input), "seed": seed})
+    path = write_restored(pipe, result, out, {**params, "input": str(input), "seed": kw["seed"]})
     console.print(f"restored image: {path}")
 
 
@@ -81,20 +106,28 @@ def upscale_command(
     out: Annotated[
         Path | None, typer.Option(help="Output PNG (default <input>-x<scale>.png).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the noise.")] = 0,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Seed of the noise (default {default_of(DiffusionPipeline.upscale, 'seed')})."
+        ),
+    ] = None,
     sampler: Annotated[
         str | None, typer.Option(help="ddim (default), ddpm or dpm-solver++.")
     ] = None,
     steps: Annotated[int | None, typer.Option(help="Denoising steps.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: Annotated[
+        str | None,
+        typer.Option(help=DEVICE_HELP.format(default_of(DiffusionPipeline, "device"))),
+    ] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
     """Upscale an image with a super-resolution run."""
-    from genforge.generate.diffusion import DiffusionPipeline, read_image
+    from genforge.generate.diffusion import read_image
     from genforge.generate.image import write_restored
 
-    pipe = DiffusionPipeline(resolve_run(run, runs_dir), device, sampler=sampler or "ddim",
-                             steps=steps)  # fmt: skip
+    pipe = DiffusionPipeline(resolve_run(run, runs_dir), steps=steps,
+                             **given(device=device, sampler=sampler))  # fmt: skip
     scale = getattr(pipe.model, "scale", None)
     if scale is None:
         raise GenforgeError(
@@ -102,6 +135,7 @@ def upscale_command(
             f"'{pipe.run.name}' is a {pipe.model_name}"
         )
     image = read_image(input, pipe.spec.channels, pipe.model.input_size)
+    seed = call_values(pipe.upscale, seed=seed)["seed"]
     result = pipe.upscale(image, seed=seed)
     out = out or input.with_name(f"{input.stem}-x{scale}.png")
     path = write_restored(pipe, result, out, {"kind": "upscale", "input": str(input), "seed": seed})
@@ -115,18 +149,26 @@ def translate_command(
     out: Annotated[
         Path | None, typer.Option(help="Output PNG (default <input>-<direction>.png).")
     ] = None,
-    direction: Annotated[str, typer.Option(help="a2b (first subfolder to second) or b2a.")] = "a2b",
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    direction: Annotated[
+        str | None,
+        typer.Option(
+            help="a2b (first subfolder to second) or b2a (default "
+            f"{default_of(translate_image, 'direction')})."
+        ),
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option(help=DEVICE_HELP.format(default_of(ImagePipeline, "device")))
+    ] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
     """Translate an image to the other domain with a CycleGAN or pix2pix (a2b only) run."""
     from genforge.generate.diffusion import read_image
-    from genforge.generate.image import require_translator, translate_image, write_restored
-    from genforge.generate.pipeline import ImagePipeline
+    from genforge.generate.image import require_translator, write_restored
 
+    direction = call_values(translate_image, direction=direction)["direction"]
     if direction not in ("a2b", "b2a"):
         raise GenforgeError(f"--direction must be a2b or b2a, got {direction!r}")
-    pipe = ImagePipeline(resolve_run(run, runs_dir), device=device)
+    pipe = ImagePipeline(resolve_run(run, runs_dir), **given(device=device))
     require_translator(pipe)
     # a gray sketch may feed an RGB model: two-domain training promoted gray folders likewise
     image = read_image(input, pipe.spec.channels, pipe.spec.size, gray_to_rgb=True)
