@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from genforge.cli.common import console, user_errors
+from genforge.cli.common import console, default_of, given, user_errors
+from genforge.data.text import inspect_text
 
 app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
 
@@ -23,14 +24,29 @@ def inspect_command(
             "a folder of .txt/.md, a .jsonl/.txt file (or a .csv with --column), pydoc."
         ),
     ],
-    field: Annotated[str, typer.Option(help="Text .jsonl: the field holding the text.")] = "text",
+    field: Annotated[
+        str | None,
+        typer.Option(
+            help="Text .jsonl: the field holding the text (default "
+            f"{default_of(inspect_text, 'field')})."
+        ),
+    ] = None,
     column: Annotated[
         str | None, typer.Option(help="Text .csv: the column holding the text (else: a table).")
     ] = None,
     tokenizer: Annotated[
-        str, typer.Option(help="Text: count tokens with char, bpe or a tokenizer folder.")
-    ] = "bpe",
-    vocab: Annotated[int, typer.Option(help="Text: BPE vocabulary size.")] = 4096,
+        str | None,
+        typer.Option(
+            help="Text: count tokens with char, bpe or a tokenizer folder (default "
+            f"{default_of(inspect_text, 'tokenizer')})."
+        ),
+    ] = None,
+    vocab: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Text: BPE vocabulary size (default {default_of(inspect_text, 'vocab')})."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Counts, sizes, classes, skipped files and why, duplicates (images); column kinds and
@@ -39,15 +55,15 @@ def inspect_command(
     from genforge.data import inspect_source
     from genforge.data.audio import inspect_audio, is_audio_source
     from genforge.data.table import inspect_table, is_table_source
-    from genforge.data.text import inspect_text, looks_like_text
+    from genforge.data.text import looks_like_text
 
     if is_table_source(source) and column is None:
         report = inspect_table(source)
     elif is_audio_source(source):
         report = inspect_audio(source)
     elif looks_like_text(source) or column is not None:
-        report = inspect_text(source, field=field, column=column or "text",
-                              tokenizer=tokenizer, vocab=vocab)  # fmt: skip
+        options = given(field=field, column=column or None, tokenizer=tokenizer, vocab=vocab)
+        report = inspect_text(source, **options)
     else:
         report = inspect_source(source)
     if as_json:

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from genforge.cli.common import console, user_errors
+from genforge.cli.common import console, default_of, given, user_errors
 from genforge.core.run import resolve_run
+from genforge.evaluate.compare import compare_runs
 
 
 def _print_metrics(result) -> None:
@@ -84,13 +85,11 @@ def eval_command(
     from genforge.evaluate.report import write_report
 
     r = resolve_run(run, runs_dir)
-    given = {
-        "real": real, "n": n, "seed": seed, "features": features,
-        "inception_weights": inception_weights, "utility": utility, "device": device,
-        "domain_steps": domain_steps, "restoration": restoration or None, "sampler": sampler,
-        "steps": steps,
-    }  # fmt: skip
-    options = {k: v for k, v in given.items() if v is not None}
+    options = given(
+        real=real, n=n, seed=seed, features=features, inception_weights=inception_weights,
+        utility=utility, device=device, domain_steps=domain_steps,
+        restoration=restoration or None, sampler=sampler, steps=steps,
+    )  # fmt: skip
     with console.status(f"evaluating {r.name} ..."):
         result = evaluate_run(r, **options)
     path = write_report(r, result, out)
@@ -102,7 +101,10 @@ def eval_command(
 @user_errors
 def compare_command(
     runs: Annotated[list[str], typer.Argument(help="Two or more runs (names or paths).")],
-    out: Annotated[Path, typer.Option(help="Output HTML page.")] = Path("compare.html"),
+    out: Annotated[
+        Path | None,
+        typer.Option(help=f"Output HTML page (default {default_of(compare_runs, 'out')})."),
+    ] = None,
     evaluate: Annotated[
         bool, typer.Option(help="Evaluate runs that have no metrics.json yet.")
     ] = True,
@@ -113,7 +115,6 @@ def compare_command(
 
     from genforge.core.errors import GenforgeError
     from genforge.evaluate import evaluate_run
-    from genforge.evaluate.compare import compare_runs
     from genforge.evaluate.report import fmt, read_eval, write_report
 
     if len(runs) < 2:
@@ -127,7 +128,7 @@ def compare_command(
                 write_report(r, evaluate_run(r))
             ev = read_eval(r)
         evaluations[r.name] = ev or {}
-    path = compare_runs(resolved, evaluations, out)
+    path = compare_runs(resolved, evaluations, **given(out=out))
     table = Table("metric", *[r.name for r in resolved])
     keys: dict[str, str] = {}
     for ev in evaluations.values():

@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
-from genforge.cli.common import console, user_errors
+from genforge.cli.common import console, default_of, given, user_errors
 from genforge.core.run import resolve_run
+from genforge.generate.text import detect_watermark
 
 app = typer.Typer(help="Watermarks and provenance of generated outputs.", no_args_is_help=True)
 
@@ -52,17 +53,23 @@ def detect_command(
 def detect_text_command(
     file: Annotated[Path, typer.Argument(help="Text file to test.")],
     model: Annotated[str, typer.Option(help="The text run that would have generated it.")],
-    key: Annotated[int, typer.Option(help="Watermark hashing key used at generation.")] = 15485863,
+    key: Annotated[
+        int | None,
+        typer.Option(
+            help="Watermark hashing key used at generation (default "
+            f"{default_of(detect_watermark, 'key')})."
+        ),
+    ] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
     """z-score and p-value of the green-list watermark (Kirchenbauer et al. 2023)."""
     from genforge.core.errors import GenforgeError
-    from genforge.generate.text import TextPipeline, detect_watermark
+    from genforge.generate.text import TextPipeline
 
     if not file.is_file():
         raise GenforgeError(f"no such file: {file}")
     pipe = TextPipeline(resolve_run(model, runs_dir))
-    r = detect_watermark(pipe, file.read_text(encoding="utf-8"), key)
+    r = detect_watermark(pipe, file.read_text(encoding="utf-8"), **given(key=key))
     verdict = "[green]watermarked[/]" if r["watermarked"] else "no watermark found"
     console.print(
         f"{verdict}: z = {r['z_score']:.2f}, p = {r['p_value']:.3g}, green fraction "
