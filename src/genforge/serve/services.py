@@ -1,0 +1,33 @@
+"""What the /v1 endpoints share, built once per app and kept on `app.state.services`."""
+
+from __future__ import annotations
+
+from genforge.safety.provenance import ProvenanceStore
+from genforge.serve.auth import KeyStore, RateLimiter
+from genforge.serve.datasets import DatasetStore
+from genforge.serve.generation import Batcher, ModelCache
+from genforge.serve.jobs import JobStore, Worker
+from genforge.serve.settings import Settings
+
+
+class Services:
+    """Everything the endpoints share, built once per app."""
+
+    def __init__(self, settings: Settings):
+        self.settings = s = settings
+        s.state_dir.mkdir(parents=True, exist_ok=True)
+        s.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.keys = KeyStore(s.keys_path) if s.keys_path else None
+        # Decided once: revoking the last key locks the API, it does not open it.
+        self.auth_on = self.keys is not None and len(self.keys) > 0
+        self.limiter = RateLimiter(s.rate_limit_per_min, s.rate_burst)
+        self.jobs = JobStore(s.db_path)
+        self.datasets = DatasetStore(s.db_path, s.datasets_dir)
+        self.provenance = ProvenanceStore(s.db_path)
+        self.cache = ModelCache(s.cache_mb, s.device, s.precision)
+        self.batcher = (
+            Batcher(s.max_batch_requests, s.max_batch_wait_ms, s.batch_workers)
+            if s.batching
+            else None
+        )
+        self.worker = Worker(self.jobs, s.runs_dir, s.logs_dir, s.max_training_jobs, s.job_poll_s)
