@@ -38,7 +38,8 @@ def test_every_v1_endpoint_needs_the_key(make_client, keys):
     assert c.get("/v1/info", headers=ok).json()["auth"] is True
     for method, path in [("get", "/v1/runs"), ("get", "/v1/datasets"), ("get", "/v1/outputs"),
                          ("post", "/v1/generate"), ("post", "/v1/runs"), ("get", "/v1/runs/dc/events"),
-                         ("post", "/v1/watermark/detect"), ("delete", "/v1/runs/dc")]:  # fmt: skip
+                         ("post", "/v1/watermark/detect"), ("delete", "/v1/runs/dc"),
+                         ("get", "/v1/runs/dc/card")]:  # fmt: skip
         assert getattr(c, method)(path).status_code == 401, path
     # the UI's static files and the OpenAPI page load without a key (they hold no data)
     assert c.get("/").status_code == 200
