@@ -191,3 +191,84 @@ def test_train_generate_gallery_in_browser(tmp_path: Path, free_port, start_serv
         server.terminate()
         server.wait(timeout=60)
     print(f"screenshots in {shots}")
+
+
+HOSTILE_CARD = """# evil <script>alert(1)</script>
+
+## Data
+
+- classes: <img src=x onerror=alert(2)>, <b>bold</b>
+
+![samples](samples/latest.png)
+"""
+
+
+def test_reports_page_renders_model_card(tmp_path: Path, free_port, start_server, trained_runs):
+    """The Reports page shows a run's README.md rendered (headings, lists, code, the sample
+    grid), and a card whose text holds HTML shows it as text: nothing in it runs."""
+    import shutil
+
+    from playwright.sync_api import expect, sync_playwright
+
+    runs, port = tmp_path / "runs", free_port()
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    shutil.copytree(trained_runs / "dc", runs / "dc")
+    shutil.copytree(trained_runs / "dc", runs / "evil")
+    (runs / "evil" / "README.md").write_text(HOSTILE_CARD)
+    server = start_server(runs, port)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=str(CHROMIUM),
+                args=["--headless", "--no-sandbox", "--disable-gpu"],
+            )
+            page = browser.new_page(viewport={"width": 1280, "height": 860})
+            page.set_default_timeout(60_000)
+            expect.set_options(timeout=30_000)
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
+
+            page.goto(f"http://127.0.0.1:{port}/#reports")
+            page.select_option("#report-run", "dc")
+            expect(page.locator("#report-file")).to_have_value("README.md")
+            card = page.locator("#report-card")
+            expect(card).to_be_visible()
+            expect(card).to_have_attribute("data-run", "dc")
+            expect(card.locator("h1")).to_have_text("dc")
+            expect(card.locator("h2", has_text="Training")).to_have_count(1)
+            expect(card.locator("li").first).to_contain_text("images used")
+            expect(card.locator("pre code.language-yaml")).to_contain_text("model: dcgan")
+            assert "## " not in card.inner_text()
+            page.wait_for_function(
+                "document.querySelector('#report-card img[alt=samples]').naturalWidth > 0"
+            )
+            page.screenshot(path=shots / "reports-card.png", full_page=True)
+
+            # another file of the run still shows as before; back to the card
+            page.select_option("#report-file", "config.yaml")
+            expect(page.locator("#report-text")).to_contain_text("model: dcgan")
+            expect(card).to_be_hidden()
+            page.select_option("#report-file", "README.md")
+            expect(card.locator("h1")).to_have_text("dc")
+
+            # HTML in a card's text is text
+            page.select_option("#report-run", "evil")
+            expect(card).to_have_attribute("data-run", "evil")
+            expect(card.locator("h1")).to_have_text("evil <script>alert(1)</script>")
+            expect(card.locator("li")).to_contain_text("<img src=x onerror=alert(2)>, <b>bold</b>")
+            expect(card.locator("script, b, img:not([alt=samples])")).to_have_count(0)
+            page.screenshot(path=shots / "reports-hostile.png", full_page=True)
+
+            page.set_viewport_size({"width": 390, "height": 844})
+            page.select_option("#report-run", "dc")
+            expect(card).to_have_attribute("data-run", "dc")
+            page.screenshot(path=shots / "reports-phone.png", full_page=True)
+            assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
+            browser.close()
+            assert not errors, errors
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    print(f"screenshots in {shots}")

@@ -607,19 +607,52 @@ function showReportFiles() {
 
 const showReport = guard(async () => {
   const run = $("#report-run").value, file = $("#report-file").value;
-  const frame = $("#report-frame"), pre = $("#report-text");
-  if (!run || !file) { frame.hidden = true; pre.hidden = true; return; }
+  const frame = $("#report-frame"), pre = $("#report-text"), card = $("#report-card");
+  const show = (view) => { for (const v of [frame, pre, card]) v.hidden = v !== view; };
+  if (!run || !file) { show(null); return; }
+  if (file === "README.md") { await showCard(run, card); show(card); return; }
   const res = await fetch(`/v1/runs/${run}/files/${file}`, { headers: headers() });
   if (file.endsWith(".html")) {
-    frame.srcdoc = await res.text(); frame.hidden = false; pre.hidden = true;
+    frame.srcdoc = await res.text(); show(frame);
   } else if (file.endsWith(".png")) {
     const url = URL.createObjectURL(await res.blob());
     frame.srcdoc = `<img src="${url}" style="max-width:100%;image-rendering:pixelated">`;
-    frame.hidden = false; pre.hidden = true;
+    show(frame);
   } else {
-    pre.textContent = await res.text(); pre.hidden = false; frame.hidden = true;
+    pre.textContent = await res.text(); show(pre);
   }
 });
+
+// The model card, rendered by the server (any HTML in the card comes back escaped). It is
+// parsed in a <template> (inert: nothing loads there), its images are fetched with the API key
+// (blob URLs) and links to the run's files open them on this page.
+async function showCard(run, card) {
+  const res = await fetch(`/v1/runs/${run}/card`, { headers: headers() });
+  if (!res.ok) {
+    let detail = res.statusText;
+    try { detail = (await res.json()).detail; } catch (_) {}
+    throw new Error(`${res.status}: ${detail}`);
+  }
+  const tpl = document.createElement("template");
+  tpl.innerHTML = await res.text();
+  const files = `/v1/runs/${run}/files/`;
+  for (const img of tpl.content.querySelectorAll("img")) {
+    const src = img.getAttribute("src") || "";
+    img.removeAttribute("src");
+    // small sample grids are scaled up with sharp pixels; charts keep smooth scaling
+    img.addEventListener("load", () => img.classList.toggle("pixel", img.naturalWidth < 512));
+    if (src.startsWith(files)) showImage(img, src);
+  }
+  for (const a of tpl.content.querySelectorAll(`a[href^="${files}"]`)) {
+    const file = decodeURIComponent(a.getAttribute("href").slice(files.length));
+    a.addEventListener("click", (e) => {
+      if (![...$("#report-file").options].some((o) => o.value === file)) return;
+      e.preventDefault(); $("#report-file").value = file; showReport();
+    });
+  }
+  card.dataset.run = run;
+  card.replaceChildren(tpl.content);
+}
 
 // -- start ----------------------------------------------------------------------------------
 async function start() {
