@@ -44,7 +44,7 @@ def one(
         image_size=size, generator="cddpm", batch_size=64, seeds=5, runs_dir=str(out / "runs"),
         model_options=dict(opts), name=f"med-{name}",
     )  # fmt: skip
-    original = M.train_generator
+    original = M.generate.train_generator
 
     def sized(cfg: M.MedicalConfig, staged: M.Staged, model: str, progress: bool):
         def probe(steps: int) -> float:
@@ -63,7 +63,7 @@ def one(
         print(f"[{name}] {rate:.1f} steps/s -> {cfg.steps} steps in {left:.0f} s", flush=True)
         return original(cfg, staged, model, progress)
 
-    M.train_generator = sized
+    M.generate.train_generator = sized
     result = M.run(cfg, log=lambda m: print(f"[{name}] {m}", flush=True))
     print(f"[{name}] UTILITY " + json.dumps(result.summary["utility"]["gain"]), flush=True)
 
