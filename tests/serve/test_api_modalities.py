@@ -247,7 +247,7 @@ def test_batched_audio_and_text_equal_unbatched(modal_runs):
     from genforge.core.run import Run
     from genforge.generate.audio import AudioPipeline
     from genforge.serve.generation import Batcher, ModelCache
-    from genforge.serve.modalities import Request, sample_texts
+    from genforge.serve.handlers import Request, sample_texts
 
     cache = ModelCache()
     audio = cache.get(Run(modal_runs / "au"))

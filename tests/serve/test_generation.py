@@ -10,7 +10,7 @@ import torch
 from genforge.core.run import Run
 from genforge.generate.pipeline import ImagePipeline
 from genforge.serve.generation import Batcher, ModelCache
-from genforge.serve.modalities import Request
+from genforge.serve.handlers import Request
 
 
 def test_batched_equals_unbatched(runs_dir):
@@ -114,7 +114,7 @@ def test_large_outputs_are_watermarked_small_ones_not():
     from skimage import data
 
     from genforge.safety import watermark
-    from genforge.serve.modalities import encode_image
+    from genforge.serve.handlers import encode_image
 
     big = np.asarray(Image.fromarray(data.astronaut()).resize((256, 256)))
     enc = encode_image(big, {"run": "r", "seed": 1}, "0badf00d")
@@ -221,11 +221,11 @@ def test_bf16_weights_cast_once_give_the_autocast_images(runs_dir):
     exactly those of autocast re-casting fp32 weights on every call, and the discriminator
     (used outside autocast by best-of scoring) stays fp32."""
     from genforge.serve.generation import Loaded
-    from genforge.serve.modalities import get_modality
+    from genforge.serve.handlers import serve_handler
 
     run = Run(runs_dir / "cg")
     cast = ModelCache(precision="bf16").get(run)
-    h = get_modality("image")
+    h = serve_handler("image")
     plain = Loaded(run, "image", "cgan", h, h.load(run, "cpu"), run.step, 0.0, 0, "bf16")
     asks = [Request(n=2, seed=5, label="3"), Request(n=1, seed=9)]
     for xs, ys in zip(cast.sample(asks), plain.sample(asks), strict=True):

@@ -20,7 +20,8 @@ from typing import Any
 
 from genforge.core.errors import GenforgeError
 from genforge.core.run import Run
-from genforge.serve.modalities import Modality, Request, get_modality, run_modality
+from genforge.data.modalities import get_modality
+from genforge.serve.handlers import Request, ServeHandler, run_modality, serve_handler
 
 
 @dataclass
@@ -28,7 +29,7 @@ class Loaded:
     run: Run
     modality: str
     model_name: str
-    handler: Modality
+    handler: ServeHandler
     model: Any
     step: int
     mtime: float
@@ -113,9 +114,9 @@ class ModelCache:
                 self._items.move_to_end(key)
                 return item
             modality = run_modality(run)
-            handler = get_modality(modality)
+            handler = serve_handler(modality)
             model = handler.load(run, self.device)
-            if self.precision == "bf16" and modality in ("image", "captioned-image"):
+            if self.precision == "bf16" and get_modality(modality).unit == "images":
                 # the sampling network runs only under autocast (`Loaded.sample`); the
                 # discriminator (best-of scoring) also runs outside it and stays fp32
                 net = model.model

@@ -19,14 +19,14 @@ from genforge.serve.datasets import LimitError
 from genforge.serve.deps import Svc, Who, caller
 from genforge.serve.files import write_output
 from genforge.serve.generation import Loaded, sample_direct
-from genforge.serve.modalities import (
+from genforge.serve.handlers import (
     OPTIONAL_FIELDS,
     decoding_of,
-    get_modality,
     run_controls,
     run_modality,
+    serve_handler,
 )
-from genforge.serve.modalities import Request as GenRequest
+from genforge.serve.handlers import Request as GenRequest
 from genforge.serve.services import Services
 from genforge.serve.settings import Settings
 
@@ -66,7 +66,7 @@ async def generate(svc: Svc, body: S.GenerateRequest, who: Who) -> Response:
         check_n(s, body.n, "max_n")
         raise HTTPException(404, f"no run '{body.run}'")
     if not (run.model_dir / "meta.json").exists():
-        check_n(s, body.n, get_modality(run_modality(run)).max_n)
+        check_n(s, body.n, serve_handler(run_modality(run)).max_n)
         raise HTTPException(409, f"run '{body.run}' has no checkpoint yet")
     # parsed once per checkpoint: no per-request file reads
     loaded = svc.cache.peek(run) or await asyncio.to_thread(svc.cache.get, run)

@@ -8,7 +8,7 @@ from genforge.core.version import __version__
 from genforge.models import MODELS
 from genforge.serve import schemas as S
 from genforge.serve.deps import Svc, caller
-from genforge.serve.modalities import MODALITIES
+from genforge.serve.handlers import served_modalities
 
 router = APIRouter(dependencies=[Depends(caller)])
 
@@ -19,7 +19,7 @@ def info(svc: Svc) -> S.Info:
     return S.Info(
         version=__version__,
         auth=svc.auth_on,
-        modalities={k: list(m.controls) for k, m in MODALITIES.items()},
+        modalities={k: list(h.controls) for k, h in served_modalities().items()},
         limits={
             "max_n": s.max_n,
             "max_steps": s.max_steps,

@@ -18,8 +18,8 @@ from genforge.serve import schemas as S
 from genforge.serve.datasets import LimitError
 from genforge.serve.deps import RunName, Svc, Who, caller
 from genforge.serve.files import RUN_FILES, last_logged_step
+from genforge.serve.handlers import run_controls
 from genforge.serve.jobs import TERMINAL
-from genforge.serve.modalities import run_controls
 from genforge.serve.services import Services
 
 router = APIRouter(dependencies=[Depends(caller)])
