@@ -3,6 +3,7 @@ line means to the CLI (its subcommand and options, parsed by the real click comm
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -119,7 +120,9 @@ class Invocation:
         return " ".join(self.path)
 
 
+@functools.cache
 def root_command():
+    """The click command tree of `genforge` (built once: typer builds it on every call)."""
     import typer
 
     from genforge.cli.main import app
