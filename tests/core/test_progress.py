@@ -4,6 +4,7 @@ and the evaluators report theirs."""
 from __future__ import annotations
 
 import io
+import re
 
 from rich.console import Console
 
@@ -15,19 +16,19 @@ def console(terminal: bool) -> tuple[Console, io.StringIO]:
     return Console(file=buf, force_terminal=terminal, width=120, color_system=None), buf
 
 
-def test_logs_get_one_line_per_stage_with_its_count_and_the_time_taken():
+def test_logs_get_one_line_per_stage_with_its_count_and_the_time_so_far():
     c, buf = console(terminal=False)
     with Stages.for_console(c, title="eval run") as st:
         assert isinstance(st, LineStages)
         st.stage("sampling", total=1000)
         st.callback()(600, 1000)
         st.callback()(1000, 1000)
-        st.stage("audit")
+        st.stage("a stage whose name is longer than the console is wide " * 3)
     lines = buf.getvalue().splitlines()
-    assert lines[0] == "eval run: [1] sampling (1,000) ..."
-    assert lines[1].startswith("eval run: [2] audit ...  [") and lines[1].endswith(" s]")
-    assert lines[2].startswith("eval run: done in ")
-    assert st.history == [("sampling", 1000), ("audit", None)] and st.done == 0
+    assert re.fullmatch(r"eval run \[ +\d+\.\d s\] 1\. sampling \(1,000\)", lines[0])
+    assert re.fullmatch(r"eval run \[ +\d+\.\d s\] 2\. a stage whose .* wide ", lines[1])
+    assert re.fullmatch(r"eval run \[ +\d+\.\d s\] done", lines[2]) and len(lines) == 3
+    assert st.history[0] == ("sampling", 1000) and st.done == 0
 
 
 def test_terminals_get_a_bar_per_stage_that_ends_complete():

@@ -29,6 +29,10 @@ def test_demo_end_to_end_leaves_a_run_a_report_a_grid_and_an_indexed_sheet(tmp_p
     res = run_characters(demo=True, runs_dir=tmp_path / "runs", pdf=True, log=lines.append, **TINY)
     run = resolve_run(res.run.name, tmp_path / "runs")
     assert run.read_config()["model"] == "attrgan" and run.step == 2
+    said = next(i for i, line in enumerate(lines) if line.startswith("expected duration"))
+    assert said < next(i for i, line in enumerate(lines) if line.startswith("training attrgan"))
+    assert "attrgan training (2 steps) ~" in lines[said] and "judge (3 steps) ~" in lines[said]
+    assert "generating 12 judged images ~" in lines[said]
     assert run.read_config()["model_config"]["diffaug"] == "translation"  # the recipe's default
     html = res.report[0].read_text()
     assert res.report[1].suffix == ".pdf" and res.report[1].stat().st_size > 0

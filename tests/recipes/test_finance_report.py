@@ -28,6 +28,10 @@ def test_demo_end_to_end(demo):
 
     res, said, _ = demo
     assert [s[:5] for s in said if s.startswith("[")] == [f"[{i}/6]" for i in range(1, 7)]
+    expect = [i for i, s in enumerate(said) if "expected duration on this machine" in s]
+    assert len(expect) == 1  # said once the data is read, before the work starts
+    assert said[0].startswith("[1/6]") and expect[0] < said.index("[2/6] computing facts and plots")
+    assert "stress CTGAN training (" in said[expect[0]] and "sampling 200 days ~" in said[expect[0]]
     html_path, pdf = res.paths
     page = html_path.read_text()
     assert pdf.read_bytes().startswith(b"%PDF")

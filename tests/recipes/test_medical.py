@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,11 @@ def phantoms_out(tmp_path_factory) -> tuple[Path, Path, str]:
 def test_phantoms_end_to_end_manifest(phantoms_out):
     out, _runs, text = phantoms_out
     assert "(1/5)" in text and "(5/5)" in text and "report:" in text
+    # the expected duration is said before the generator trains, from timed steps
+    expect = re.search(r"expected duration on this machine: about [\d.]+ (s|min|h) \(cgan "
+                       r"training \(2 steps\) ~[\d.]+ (s|min|h), sampling \(~\d+ draws\) .*, "
+                       r"utility test \(6 classifiers\) ", text)  # fmt: skip
+    assert expect and text.index(expect.group(0)) < text.index("(2/5) training cgan")
     rows = manifest(out)
     syn = [r for r in rows if r["synthetic"] == "yes"]
     real = [r for r in rows if r["synthetic"] == "no" and r["split"] == "train"]

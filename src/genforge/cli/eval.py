@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from genforge.cli.common import console, default_of, given, user_errors
+from genforge.core.progress import Stages
 from genforge.core.run import resolve_run
 from genforge.evaluate.compare import compare_runs
 
@@ -90,8 +91,8 @@ def eval_command(
         utility=utility, device=device, domain_steps=domain_steps,
         restoration=restoration or None, sampler=sampler, steps=steps,
     )  # fmt: skip
-    with console.status(f"evaluating {r.name} ..."):
-        result = evaluate_run(r, **options)
+    with Stages.for_console(console, title=f"eval {r.name}") as stages:
+        result = evaluate_run(r, progress=stages, **options)
     path = write_report(r, result, out)
     _print_metrics(result)
     console.print(f"report: {path}")
@@ -124,8 +125,8 @@ def compare_command(
     for r in resolved:
         ev = read_eval(r)
         if ev is None and evaluate and r.read_meta() is not None:
-            with console.status(f"evaluating {r.name} (no metrics.json yet) ..."):
-                write_report(r, evaluate_run(r))
+            with Stages.for_console(console, title=f"eval {r.name} (no metrics.json yet)") as st:
+                write_report(r, evaluate_run(r, progress=st))
             ev = read_eval(r)
         evaluations[r.name] = ev or {}
     path = compare_runs(resolved, evaluations, **given(out=out))

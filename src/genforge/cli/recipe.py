@@ -110,7 +110,7 @@ def medical_augment(
         window=parse_window(window), pdf=pdf, name=name, run=run_name, runs_dir=text(runs_dir),
         seed=seed, model_options=parse_overrides(set_) if set_ else None,
     ))  # fmt: skip
-    say = lambda m: console.print(m, highlight=False)  # noqa: E731
+    say = lambda m: console.print(m, highlight=False, soft_wrap=True)  # noqa: E731
     result = medical.run(cfg, log=say, progress=show_progress())
     v = medical.verdict_of(result.summary)
     console.print(f"{WORDS[v.level]}: {v.headline}")
@@ -158,7 +158,7 @@ def finance_report(
         pdf=pdf, demo=demo, seed=seed, lm=lm, text_run=text_run, drafts=drafts,
         stress_steps=stress_steps, stress_samples=stress_samples, runs_dir=text(runs_dir),
     ))  # fmt: skip
-    result = finance.run(cfg, say=lambda m: console.print(m, markup=False, highlight=False))
+    result = finance.run(cfg, say=lambda m: console.print(m, markup=False, highlight=False, soft_wrap=True))
     v = result.verdict
     console.print(f"{v.word}: {v.headline}", markup=False, highlight=False)
 
@@ -216,5 +216,5 @@ def characters_command(
         classifier_steps=classifier_steps, seed=seed, device=device, runs_dir=runs_dir,
     ))  # fmt: skip
     result = characters.run(cfg, progress=show_progress(),
-                            log=lambda m: console.print(m, highlight=False))  # fmt: skip
+                            log=lambda m: console.print(m, highlight=False, soft_wrap=True))  # fmt: skip
     console.print(f"run: {result.run.path}")

@@ -79,27 +79,25 @@ class Stages:
 
 
 class LineStages(Stages):
-    """One line per stage, with the time the previous stage took: for logs and pipes."""
+    """One line per stage, stamped with the time since the work began: for logs and pipes."""
 
     def __init__(self, console: Any, title: str = ""):
         super().__init__()
         self.console, self.title = console, title
-        self._t0 = self._t = time.perf_counter()
+        self._t0 = time.perf_counter()
+
+    def _line(self, text: str) -> None:
+        prefix = f"{self.title} " if self.title else ""
+        elapsed = time.perf_counter() - self._t0
+        self.console.print(f"{prefix}[{elapsed:6.1f} s] {text}", highlight=False, soft_wrap=True)
 
     def _started(self, name: str, total: int | None) -> None:
-        now = time.perf_counter()
         count = f" ({total:,})" if total else ""
-        prefix = f"{self.title}: " if self.title else ""
-        k = len(self.history)
-        took = f"  [{now - self._t:.1f} s]" if k > 1 else ""
-        self.console.print(f"{prefix}[{k}] {name}{count} ...{took}", highlight=False)
-        self._t = now
+        self._line(f"{len(self.history)}. {name}{count}")
 
     def __exit__(self, *exc: Any) -> None:
         if self.history and exc[0] is None:
-            prefix = f"{self.title}: " if self.title else ""
-            total = time.perf_counter() - self._t0
-            self.console.print(f"{prefix}done in {total:.1f} s", highlight=False)
+            self._line("done")
 
 
 class RichStages(Stages):

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -206,9 +207,22 @@ def _no_eval_hook(modality: Modality, model: str) -> str:
     )
 
 
-def _create(
-    model: str, data: str | None, name: str | None, runs_dir, options: dict
-) -> tuple[Run, dict, Any]:
+@dataclass
+class Resolved:
+    """A new run's configs, resolved from a model name, data and flat options, with its data."""
+
+    modality: Modality
+    data_config: Any
+    train_config: TrainConfig
+    model_config: Any
+    model_options: dict[str, Any]
+    dataset: Any
+    spec: Any
+
+
+def resolve(model: str, data: str | None, options: dict[str, Any]) -> Resolved:
+    """Sort `options` into data, training and model configs (unknown keys fail), load the data
+    and check that the model can be built for it; nothing is written."""
     data_opts, train_opts, model_opts = split_options(model, options)
     entry = get_entry(model)
     modality = get_modality(entry.modality)
@@ -227,21 +241,65 @@ def _create(
     tcfg = modality.resolve_train(dcfg, dataset, tcfg)
     spec = modality.spec_of(dataset)
     build_model(model, spec, model_opts)  # fail on unsupported size / unlabeled data before writing
-    run = Run(new_run_path(name, f"{dataset.name}-{model}", runs_dir))
+    return Resolved(modality, dcfg, tcfg, mcfg, model_opts, dataset, spec)
+
+
+def _create(
+    model: str, data: str | None, name: str | None, runs_dir, options: dict
+) -> tuple[Run, dict, Any]:
+    r = resolve(model, data, options)
+    run = Run(new_run_path(name, f"{r.dataset.name}-{model}", runs_dir))
     cfg = {
         "name": run.name,
         "model": model,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "genforge_version": __version__,
-        "modality": modality.name,
-        "data": modality.resolved_data(dcfg, dataset),
-        "spec": spec.to_dict(),
-        "model_config": to_dict(mcfg),
-        "train": to_dict(tcfg),
+        "modality": r.modality.name,
+        "data": r.modality.resolved_data(r.data_config, r.dataset),
+        "spec": r.spec.to_dict(),
+        "model_config": to_dict(r.model_config),
+        "train": to_dict(r.train_config),
     }
     run.path.mkdir(parents=True, exist_ok=False)
     run.write_config(cfg)
-    return run, cfg, dataset
+    return run, cfg, r.dataset
+
+
+@dataclass
+class StepTiming:
+    """What `time_steps` measured: seconds per training step, and the (briefly trained)
+    family and training split, for timing its sampling and other stages too."""
+
+    seconds_per_step: float
+    steps: int  # the training steps the options ask for
+    model: Any
+    train_set: Any  # the training split it stepped on
+
+    @property
+    def total_seconds(self) -> float:
+        return self.seconds_per_step * self.steps
+
+
+def time_steps(model: str, data: str | None = None, timed: int = 3, **options: Any) -> StepTiming:
+    """Measure a training step of `model` on `data` with `options` on this machine: a dry
+    trainer (nothing written) takes one warm-up step, then the median of `timed` steps. For
+    estimates of how long a training will take, before it starts."""
+    import statistics
+    import time
+
+    r = resolve(model, data, options)
+    train_set, _ = r.dataset.split(r.data_config.val_fraction, seed=r.train_config.seed)
+    _seed_everything(r.train_config.seed)
+    family = build_model(model, r.spec, r.model_options)
+    trainer = Trainer(family, train_set, r.train_config, r.data_config, run=None)
+    times = []
+    for i in range(timed + 1):
+        t = time.perf_counter()
+        logs = trainer.step()
+        _ = [float(v) for v in logs.values()]  # wait for the device
+        if i:  # the first step warms up (allocations, kernel choice)
+            times.append(time.perf_counter() - t)
+    return StepTiming(statistics.median(times), r.train_config.steps, family, train_set)
 
 
 def _check_domains(model: str, kind: str | None, data_opts: dict[str, Any]) -> None:

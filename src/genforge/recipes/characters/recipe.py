@@ -14,6 +14,7 @@ from genforge.core.images import save_png
 from genforge.core.io import write_json
 from genforge.core.run import Run, resolve_run
 from genforge.recipes.characters.config import DEMO_DATA, CharactersConfig, Log
+from genforge.recipes.characters.estimate import estimate
 from genforge.recipes.characters.judge import classify, train_attribute_classifier
 from genforge.recipes.characters.metrics import (
     combinations,
@@ -80,13 +81,6 @@ def train_stage(cfg: CharactersConfig, progress: bool, log: Log) -> Run:
     source, csv_path = resolve_data(cfg.data, cfg.attributes, cfg.demo)
     from genforge.train.launch import train
 
-    log(
-        f"training attrgan on {source} for {cfg.steps} steps (batch {cfg.batch_size}, widths "
-        f"G {cfg.width} / D {cfg.d_width}, {cfg.precision}"
-        + (f", DiffAugment {cfg.diffaug}" if cfg.diffaug else "")
-        + (f", classifier weight {cfg.classifier_weight:g}" if cfg.classifier_weight else "")
-        + ")"
-    )
     steps = cfg.steps
     opts: dict[str, Any] = {"steps": steps, "batch_size": cfg.batch_size, "seed": cfg.seed,
                             "ngf": cfg.width, "ndf": cfg.d_width, "diffaug": cfg.diffaug,
@@ -99,19 +93,24 @@ def train_stage(cfg: CharactersConfig, progress: bool, log: Log) -> Run:
         opts["device"] = cfg.device
     if csv_path is not None:
         opts["attributes"] = str(csv_path)
+    log(estimate(cfg, source, opts).describe())
+    log(
+        f"training attrgan on {source} for {cfg.steps} steps (batch {cfg.batch_size}, widths "
+        f"G {cfg.width} / D {cfg.d_width}, {cfg.precision}"
+        + (f", DiffAugment {cfg.diffaug}" if cfg.diffaug else "")
+        + (f", classifier weight {cfg.classifier_weight:g}" if cfg.classifier_weight else "")
+        + ")"
+    )
     return train("attrgan", source, name=cfg.name, runs_dir=cfg.runs_dir, progress=progress,
                  **opts)  # fmt: skip
 
 
 def load_stage(the_run: Run, pipe: Any, log: Log) -> tuple[Any, Any, Any]:
     """The run's own data and split: (training set, validation set, data report)."""
-    from genforge.data import load_images
+    from genforge.models import modality_of
 
-    cfg = the_run.read_config()
-    dcfg, tcfg = cfg["data"], cfg["train"]
-    dataset = load_images(dcfg["source"], dcfg["image_size"], dcfg["channels"],
-                          seed=tcfg["seed"], attributes=dcfg.get("attributes"))  # fmt: skip
-    train_set, val_set = dataset.split(dcfg["val_fraction"], seed=tcfg["seed"])
+    split = modality_of(the_run.read_config()).reload(the_run)
+    dataset, train_set, val_set = split.dataset, split.train, split.val
     if train_set.images is None:
         raise GenforgeError("the characters recipe evaluates in memory; this folder is too big")
     values = pipe.spec.attribute_values

@@ -31,6 +31,7 @@ from genforge.recipes.finance.data import (
     read_fundamentals,
     read_prices,
 )
+from genforge.recipes.finance.estimate import estimate
 from genforge.recipes.finance.factcheck import CheckReport, fact_check
 from genforge.recipes.finance.facts import FactBook, compute_facts, plot_ticker
 from genforge.recipes.finance.prose import Draft, choose_writer, draft_ticker, free_run_name
@@ -169,6 +170,7 @@ def run(cfg: FinanceConfig, say: Say = print) -> FinanceResult:
     """Build the report; returns its paths, verdict, checks and the Runs it trained."""
     out = check_config(cfg)
     market = read_step(cfg, say)
+    say(f"      {estimate(cfg, market.prices).describe()}")
     company = cfg.company or ("Synthetic market (demo)" if market.synthetic else market.tickers[0])
     prefix = cfg.name or _slug(f"{'demo' if market.synthetic else company}-s{cfg.seed}")
     folder = out.with_name(out.stem + "_data")

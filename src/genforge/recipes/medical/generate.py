@@ -86,11 +86,28 @@ def reuse_run(cfg: MedicalConfig, staged: Staged) -> tuple[Any, str]:
     return the_run, model
 
 
+def generator_options(cfg: MedicalConfig, staged: Staged) -> dict[str, Any]:
+    """The training options of the generator on the staged images (also what the duration
+    estimate times)."""
+    return {
+        "image_size": cfg.image_size,
+        "channels": staged.train_x.shape[1],
+        "val_fraction": staged.val_fraction,  # the held-out images: never trained on
+        "batch_size": min(cfg.batch_size, len(staged.train_x)),
+        "seed": cfg.seed,
+        **cfg.model_options,
+    }
+
+
+def generator_steps(cfg: MedicalConfig, model: str) -> int:
+    return cfg.steps if cfg.steps is not None else DEFAULT_STEPS[model]
+
+
 def train_generator(cfg: MedicalConfig, staged: Staged, model: str, progress: bool) -> Any:
     from genforge.core.run import new_run_path
     from genforge.train.launch import train
 
-    steps = cfg.steps if cfg.steps is not None else DEFAULT_STEPS[model]
+    steps = generator_steps(cfg, model)
     source = cfg.data if cfg.data in EMBEDDED_SETS else Path(cfg.data).resolve().name
     name = cfg.name or new_run_path(None, f"medical-{source}-{model}", cfg.runs_dir).name
     return train(
@@ -99,15 +116,10 @@ def train_generator(cfg: MedicalConfig, staged: Staged, model: str, progress: bo
         name=name,
         runs_dir=cfg.runs_dir,
         progress=progress,
-        image_size=cfg.image_size,
-        channels=staged.train_x.shape[1],
-        val_fraction=staged.val_fraction,  # the held-out images: never trained on
         steps=steps,
-        batch_size=min(cfg.batch_size, len(staged.train_x)),
-        seed=cfg.seed,
         sample_every=max(1, steps // 4),
         checkpoint_every=max(1, steps // 4),
-        **cfg.model_options,
+        **generator_options(cfg, staged),
     )
 
 

@@ -22,6 +22,7 @@ from genforge.recipes.medical.config import (
     MedicalConfig,
 )
 from genforge.recipes.medical.data import Staged, class_folders, stage_real
+from genforge.recipes.medical.estimate import estimate
 from genforge.recipes.medical.output import write_dataset
 from genforge.recipes.medical.report import write_report
 from genforge.recipes.medical.utility import measure_utility
@@ -102,10 +103,12 @@ def generator_stage(cfg: MedicalConfig, staged: Staged, progress: bool, log: Log
             f"the existing run '{the_run.name}' (--run, {the_run.step} steps), checked to "
             "have trained on exactly these training images."
         )
+        log(estimate(cfg, staged, model, generate.open_sampler(the_run, model)).describe())
         log(f"(2/5) reusing {model} run {the_run.name}: trained on these training images")
         return the_run, model, why
     per_class = {n: c["train"] for n, c in staged.counts.items()}
     model, why = generate.choose_generator(cfg.generator, min(per_class.values()))
+    log(estimate(cfg, staged, model).describe())
     log(f"(2/5) training {model}: {why.split(':')[0]}")
     t = time.perf_counter()
     # through the module: scripts/gpu_medical.py sizes the steps by replacing train_generator
