@@ -18,7 +18,9 @@ def train_run(model: str | None = None, data: str | None = None, **options: Any)
     if model is not None:
         name = get_entry(model).modality
     elif options.get("resume") is not None:
-        name = modality_of(resolve_run(options["resume"], options.get("runs_dir")).read_config()).name
+        name = modality_of(
+            resolve_run(options["resume"], options.get("runs_dir")).read_config()
+        ).name
     else:
         return launch.train(model, data, **options)  # the launcher explains what is missing
     from genforge.data.modalities import get_modality

@@ -158,7 +158,9 @@ def finance_report(
         pdf=pdf, demo=demo, seed=seed, lm=lm, text_run=text_run, drafts=drafts,
         stress_steps=stress_steps, stress_samples=stress_samples, runs_dir=text(runs_dir),
     ))  # fmt: skip
-    result = finance.run(cfg, say=lambda m: console.print(m, markup=False, highlight=False, soft_wrap=True))
+    result = finance.run(
+        cfg, say=lambda m: console.print(m, markup=False, highlight=False, soft_wrap=True)
+    )
     v = result.verdict
     console.print(f"{v.word}: {v.headline}", markup=False, highlight=False)
 
