@@ -32,8 +32,8 @@ RunsDir = Annotated[Path | None, typer.Option(help="Where runs live (default ./r
 ApiKeys = Annotated[
     Path | None,
     typer.Option(
-        help="Keys file from `genforge keys create` (default <runs>/.serve/keys.json when it "
-        "exists)."
+        help="Keys file from `genforge keys create` (default <runs>/.serve/keys.json; once it "
+        "holds a key, every request needs one, also when it was created while serving)."
     ),
 ]
 Db = Annotated[
@@ -87,7 +87,50 @@ CorsOrigin = Annotated[
 ]
 DataRoot = Annotated[
     list[Path] | None,
-    typer.Option(help="Only folders under this may be registered as datasets."),
+    typer.Option(
+        help="Only folders under this may be registered as datasets (default: the working "
+        "directory on loopback, none otherwise; never the server's state folder)."
+    ),
+]
+AllowHost = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="Another Host header a loopback server answers (NAME for any port, NAME:PORT); "
+        "besides 127.0.0.1, localhost and [::1] at its port."
+    ),
+]
+AllowOrigin = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="Another origin (scheme://host:port) whose pages may change state, e.g. a "
+        "reverse proxy's https name (--cors-origin origins may too)."
+    ),
+]
+MaxUploadMb = Annotated[
+    int | None,
+    typer.Option(help="Body of an upload (dataset, detection) in MiB (default {S.max_upload_mb})."),
+]
+MaxJsonKb = Annotated[
+    int | None,
+    typer.Option(help="Body of any other (JSON) request in KiB (default {S.max_json_kb})."),
+]
+MaxExtractedMb = Annotated[
+    int | None,
+    typer.Option(help="What one uploaded zip may expand to, MiB (default {S.max_extracted_mb})."),
+]
+MaxDatasetsMb = Annotated[
+    int | None,
+    typer.Option(help="All uploaded datasets together, MiB on disk (default {S.max_datasets_mb})."),
+]
+MaxColumns = Annotated[
+    int | None, typer.Option(help="Columns of an uploaded CSV (default {S.max_columns}).")
+]
+MaxFailedKeys = Annotated[
+    int | None,
+    typer.Option(
+        help="Wrong API keys per minute per client address, then 429 (default "
+        "{S.max_failed_keys_per_min})."
+    ),
 ]
 Device = Annotated[
     str | None, typer.Option(help="Device for generation: cpu or cuda (default {S.device}).")
@@ -119,7 +162,15 @@ def serve_command(
     max_new_tokens: MaxNewTokens = None,
     rate_limit: RateLimit = None,
     cors_origin: CorsOrigin = None,
+    allow_origin: AllowOrigin = None,
+    allow_host: AllowHost = None,
     data_root: DataRoot = None,
+    max_upload_mb: MaxUploadMb = None,
+    max_json_kb: MaxJsonKb = None,
+    max_extracted_mb: MaxExtractedMb = None,
+    max_datasets_mb: MaxDatasetsMb = None,
+    max_columns: MaxColumns = None,
+    max_failed_keys: MaxFailedKeys = None,
     device: Device = None,
     precision: Precision = None,
     log_level: LogLevel = None,
@@ -131,9 +182,9 @@ def serve_command(
     from genforge.serve.auth import default_keys_path
     from genforge.serve.settings import is_loopback
 
-    keys = api_keys
-    if keys is None and default_keys_path(runs_dir).exists():
-        keys = default_keys_path(runs_dir)
+    # the default keys file is watched even before it exists: `genforge keys create` while
+    # serving turns keys on at the next request
+    keys = api_keys or default_keys_path(runs_dir)
     if api_keys is not None and not api_keys.exists():
         from genforge.core.errors import GenforgeError
 
@@ -143,16 +194,25 @@ def serve_command(
         max_batch_requests=max_batch, max_batch_wait_ms=batch_wait_ms,
         batch_workers=batch_workers, max_n=max_n, max_rows=max_rows,
         max_new_tokens=max_new_tokens, rate_limit_per_min=rate_limit, device=device,
-        precision=precision, log_level=log_level,
+        precision=precision, log_level=log_level, max_upload_mb=max_upload_mb,
+        max_json_kb=max_json_kb, max_extracted_mb=max_extracted_mb,
+        max_datasets_mb=max_datasets_mb, max_columns=max_columns,
+        max_failed_keys_per_min=max_failed_keys,
     )  # fmt: skip
     if rate_limit is not None:
         options["rate_burst"] = max(1, rate_limit // 5)
     loopback = is_loopback(options.get("host", Settings.host))
     roots = tuple(data_root) if data_root else (None if loopback else ())
     settings = Settings(runs_dir=runs_dir, db_path=db, keys_path=keys, data_roots=roots,
-                        cors_origins=tuple(cors_origin or ()), **options)  # fmt: skip
+                        cors_origins=tuple(cors_origin or ()),
+                        allowed_origins=tuple(allow_origin or ()),
+                        allowed_hosts=tuple(allow_host or ()), **options)  # fmt: skip
     app = create_app(settings)
-    auth = "API keys required" if app.state.services.auth_on else "no API keys (local only)"
+    auth = (
+        "API keys required"
+        if app.state.services.auth_on
+        else "no API keys (local only; `genforge keys create` turns them on)"
+    )
     console.print(
         f"genforge serving http://{settings.host}:{settings.port}  ({auth}; runs in "
         f"{settings.runs_dir})"

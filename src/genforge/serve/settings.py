@@ -27,7 +27,15 @@ class Settings:
     port: int = 8000  # where `genforge serve` listens (uvicorn)
     log_level: str = "info"  # uvicorn's log level
     cors_origins: tuple[str, ...] = ()  # CORS off unless origins are given
-    data_roots: tuple[Path, ...] | None = None  # folders allowed for registration; None: any
+    # Origins (scheme://host:port) besides the server's own that may change state (POST, PUT,
+    # PATCH, DELETE), e.g. the https:// name of a reverse proxy; cors_origins may too.
+    allowed_origins: tuple[str, ...] = ()
+    # Host headers a loopback server answers besides 127.0.0.1, localhost and [::1] at its port
+    # ("name" for any port, "name:port" for one): a DNS-rebound name is refused.
+    allowed_hosts: tuple[str, ...] = ()
+    # Folders whose subfolders may be registered as datasets; None: the working directory. The
+    # state folder never may.
+    data_roots: tuple[Path, ...] | None = None
     # -- jobs
     max_training_jobs: int = 1  # training jobs running at once
     job_poll_s: float = 0.5
@@ -49,13 +57,17 @@ class Settings:
     max_steps: int = 100_000  # training steps per job (and sampling steps per request)
     max_best_of: int = 8  # candidates per output of a best-of request
     max_prompt_chars: int = 2000
-    max_upload_mb: int = 64
+    max_upload_mb: int = 64  # the body of an upload (dataset, watermark detection)
+    max_json_kb: int = 1024  # the body of any other request (JSON)
     max_files: int = 10_000  # files in one uploaded zip
     max_extracted_mb: int = 512  # uncompressed bytes of one zip
+    max_datasets_mb: int = 4096  # all uploaded datasets together, on disk
+    max_columns: int = 10_000  # columns of an uploaded CSV
     max_pixels: int = 16_000_000  # pixels of one uploaded image
     max_ratio: int = 200  # uncompressed/compressed ratio of a zip member (zip bombs)
     rate_limit_per_min: int = 600  # requests per key (or per client without keys)
     rate_burst: int = 120
+    max_failed_keys_per_min: int = 10  # wrong API keys per client address, then 429; 0: any
     sse_poll_s: float = 0.5
     extra: dict = field(default_factory=dict)
 
@@ -63,6 +75,8 @@ class Settings:
         self.runs_dir = runs_root(self.runs_dir).resolve()
         self.state_dir = Path(self.state_dir or default_state_dir(self.runs_dir)).resolve()
         self.db_path = Path(self.db_path or default_db_path(state_dir=self.state_dir))
+        roots = (Path.cwd(),) if self.data_roots is None else self.data_roots
+        self.data_roots = tuple(Path(r).expanduser().resolve() for r in roots)
 
     @property
     def outputs_dir(self) -> Path:
