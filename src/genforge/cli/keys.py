@@ -31,7 +31,10 @@ def create_command(
     """Create a key; it is printed once (only its salted hash is stored)."""
     store = _store(keys_file, runs_dir)
     secret = store.create(name)
-    console.print(f"key for [bold]{name}[/] (shown once; stored hashed in {store.path}):")
+    console.print(
+        f"key for [bold]{name}[/] (shown once; stored hashed in {store.path}; a genforge "
+        "serve using this file requires keys from its next request):"
+    )
     typer.echo(secret)
 
 

@@ -27,6 +27,11 @@ def default_keys_path(runs_dir: str | Path | None = None) -> Path:
     return runs_root(runs_dir) / ".serve" / "keys.json"
 
 
+class KeysFileError(GenforgeError):
+    """The keys file cannot be read (the CLI shows its path; the server logs it and tells
+    clients only "server misconfigured")."""
+
+
 def _digest(salt: str, key: str) -> str:
     return hashlib.sha256((salt + key).encode()).hexdigest()
 
@@ -50,7 +55,7 @@ class KeyStore:
             try:
                 keys = list(json.loads(self.path.read_text())["keys"])
             except (ValueError, KeyError, TypeError):
-                raise GenforgeError(f"{self.path} is not a genforge keys file") from None
+                raise KeysFileError(f"{self.path} is not a genforge keys file") from None
             self._cache = (version, keys)
         return list(self._cache[1])
 
@@ -100,13 +105,22 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def allow(self, who: str) -> float:
-        """0 if the request may go, else the seconds to wait before retrying."""
+        """0 if the request may go (it takes a token), else the seconds to wait."""
+        return self._take(who, take=True)
+
+    def peek(self, who: str) -> float:
+        """What `allow` would answer, without taking a token."""
+        return self._take(who, take=False)
+
+    def _take(self, who: str, take: bool) -> float:
         now = time.monotonic()
         with self._lock:
             tokens, last = self._buckets.get(who, (self.burst, now))
             tokens = min(self.burst, tokens + (now - last) * self.rate)
+            if len(self._buckets) > 100_000:  # forget full buckets (many client addresses)
+                self._buckets = {k: v for k, v in self._buckets.items() if v[0] < self.burst}
             if tokens >= 1:
-                self._buckets[who] = (tokens - 1, now)
+                self._buckets[who] = (tokens - 1 if take else tokens, now)
                 return 0.0
             self._buckets[who] = (tokens, now)
             return (1 - tokens) / self.rate if self.rate > 0 else 60.0

@@ -7,13 +7,17 @@ own dependencies, so an endpoint without a `Who` parameter is guarded all the sa
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi import Path as PathParam
 
 from genforge.serve import schemas as S
+from genforge.serve.auth import KeysFileError
 from genforge.serve.services import Services
+
+log = logging.getLogger("genforge.serve")
 
 
 async def get_services(request: Request) -> Services:
@@ -22,23 +26,39 @@ async def get_services(request: Request) -> Services:
 
 
 async def caller(request: Request) -> str:
-    """Who is asking: the key's name (or "local" without keys); enforces the rate limit."""
+    """Who is asking: the key's name (or "local" without keys); enforces the rate limit, and
+    the limit on wrong keys per client address (no blocking work: a stat of the keys file, a
+    JSON read when it changed, one hash per key)."""
     svc: Services = request.app.state.services
-    who = "local"
-    if svc.auth_on:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        name = svc.keys.verify(token.strip()) if scheme.lower() == "bearer" and token else None
-        if name is None:
-            raise HTTPException(401, "missing or invalid API key (Authorization: Bearer KEY)",
-                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
-        who = name
-    bucket = who if svc.auth_on else (request.client.host if request.client else "local")
-    wait = svc.limiter.allow(bucket)
+    address = request.client.host if request.client else "unknown"
+    try:
+        auth = svc.auth_on
+        who = _key_name(svc, request, address) if auth else "local"
+    except KeysFileError as e:
+        log.error("%s; fix or recreate it (genforge keys create)", e)
+        raise HTTPException(500, "server misconfigured") from None
+    wait = svc.limiter.allow(who if auth else address)
     if wait > 0:
         raise HTTPException(429, f"rate limit: retry in {wait:.1f} s",
                             headers={"Retry-After": str(max(1, round(wait)))})  # fmt: skip
     return who
+
+
+def _key_name(svc: Services, request: Request, address: str) -> str:
+    """The name of the request's valid key; 401 without one, 429 while `address` has sent
+    too many wrong keys (then even the right key waits: guessing learns nothing)."""
+    wait = svc.failed_keys.peek(address) if svc.failed_keys else 0.0
+    if wait > 0:
+        raise HTTPException(429, f"too many wrong API keys from {address}: retry in {wait:.0f} s",
+                            headers={"Retry-After": str(max(1, round(wait)))})  # fmt: skip
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    name = svc.keys.verify(token.strip()) if scheme.lower() == "bearer" and token else None
+    if name is None:
+        if token and svc.failed_keys:  # a wrong key (asking without one is how a client
+            svc.failed_keys.allow(address)  # learns it needs one)
+        raise HTTPException(401, "missing or invalid API key (Authorization: Bearer KEY)",
+                            headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+    return name
 
 
 Svc = Annotated[Services, Depends(get_services)]

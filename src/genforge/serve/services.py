@@ -18,9 +18,10 @@ class Services:
         s.state_dir.mkdir(parents=True, exist_ok=True)
         s.runs_dir.mkdir(parents=True, exist_ok=True)
         self.keys = KeyStore(s.keys_path) if s.keys_path else None
-        # Decided once: revoking the last key locks the API, it does not open it.
-        self.auth_on = self.keys is not None and len(self.keys) > 0
+        self._auth_on = self.keys is not None and len(self.keys) > 0
         self.limiter = RateLimiter(s.rate_limit_per_min, s.rate_burst)
+        n = s.max_failed_keys_per_min  # per client address; 0: not limited
+        self.failed_keys = RateLimiter(n, n) if n > 0 else None
         self.jobs = JobStore(s.db_path)
         self.datasets = DatasetStore(s.db_path, s.datasets_dir)
         self.provenance = ProvenanceStore(s.db_path)
@@ -31,3 +32,13 @@ class Services:
             else None
         )
         self.worker = Worker(self.jobs, s.runs_dir, s.logs_dir, s.max_training_jobs, s.job_poll_s)
+
+    @property
+    def auth_on(self) -> bool:
+        """Whether requests need a key: on once the keys file holds one, whether it did at
+        start or a `genforge keys create` wrote it since (the file's version is checked on each
+        request, a stat). It stays on: revoking the last key locks the API, it does not open
+        it. Raises KeysFileError for an unreadable keys file."""
+        if not self._auth_on and self.keys is not None:
+            self._auth_on = len(self.keys) > 0
+        return self._auth_on
