@@ -22,7 +22,8 @@ def make_zip(members: dict[str, bytes], symlink: str | None = None) -> bytes:
 
 
 def upload(client, name: str, data: bytes):
-    return client.post("/v1/datasets/upload", data={"name": name},
+    # X-Genforge-CSRF: what the web UI sends (uploads without it, or a key, are refused)
+    return client.post("/v1/datasets/upload", data={"name": name}, headers={"X-Genforge-CSRF": "1"},
                        files={"file": ("d.zip", data, "application/zip")})  # fmt: skip
 
 
@@ -37,7 +38,9 @@ def test_embedded_sets_listed_with_report_and_thumbnails(client):
     assert client.delete("/v1/datasets/digits").status_code == 409
 
 
-def test_register_folder(client, tmp_path, png_bytes):
+def test_register_folder(make_client, tmp_path, png_bytes, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # folders under the server's working directory register
+    client = make_client()
     folder = tmp_path / "cats"
     folder.mkdir()
     for i in range(3):

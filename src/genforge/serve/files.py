@@ -23,11 +23,14 @@ RUN_FILES = (
 def run_file_path(run_dir: Path, path: str) -> Path | None:
     """`path` (relative, as in a URL) inside the run folder `run_dir`, when the API serves it
     (one of RUN_FILES or samples/*.png, an existing file that resolves inside the run)."""
-    ok = path in RUN_FILES or (
-        path.startswith("samples/") and path.count("/") == 1 and path.endswith(".png")
+    ok = "\0" not in path and (
+        path in RUN_FILES
+        or (path.startswith("samples/") and path.count("/") == 1 and path.endswith(".png"))
     )
+    if not ok:
+        return None
     target = (run_dir / path).resolve()
-    if not ok or not target.is_relative_to(run_dir.resolve()) or not target.is_file():
+    if not target.is_relative_to(run_dir.resolve()) or not target.is_file():
         return None
     return target
 
