@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from genforge.generate.pipeline import TRUNCATION_RANGE
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, description="letters, digits, '.', '_', '-'")]
 Scalar = str | int | float | bool
@@ -13,7 +15,10 @@ RunState = Literal["queued", "running", "completed", "failed", "cancelled", "sto
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: unknown fields refused, and NaN or Infinity in any number (JSON as
+    Python reads it takes them; nothing the server does with them is meaningful)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Info(BaseModel):
@@ -32,7 +37,8 @@ class ModelInfo(BaseModel):
 
 class DatasetRegister(Strict):
     name: Name
-    path: str = Field(min_length=1, max_length=4096, description="a folder on the server")
+    path: str = Field(min_length=1, max_length=4096, pattern=r"^[^\x00]*$",
+                      description="a folder on the server")  # fmt: skip
 
 
 class DatasetInfo(BaseModel):
@@ -98,7 +104,11 @@ class GenerateRequest(Strict):
     n: int = Field(default=1, ge=1)
     seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
     label: int | str | None = Field(default=None, description="class name or index")
-    truncation: float | None = Field(default=None, gt=0, le=100)
+    truncation: float | None = Field(
+        default=None, ge=TRUNCATION_RANGE[0], le=TRUNCATION_RANGE[1],
+        description="GANs, VAEs, diffusion: resample latent values beyond this (smaller: "
+        "more typical, less varied outputs)",
+    )  # fmt: skip
     prompt: str | None = Field(default=None, description="text runs; text-to-image runs")
     # image runs (GET /v1/runs/{run}/controls lists which fields a run takes)
     steps: int | None = Field(default=None, ge=1, description="diffusion: denoising steps")

@@ -11,6 +11,7 @@ import secrets
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Response
+from fastapi.concurrency import run_in_threadpool
 
 from genforge.core.errors import GenforgeError
 from genforge.core.run import Run
@@ -56,8 +57,29 @@ def check_limits(s: Settings, body: S.GenerateRequest) -> None:
 
 @router.post("/generate", response_model=S.GenerateResponse, tags=["generate"])
 async def generate(svc: Svc, body: S.GenerateRequest, who: Who) -> Response:
-    # On the event loop: the checks (cached config, a stat). Off it: a model load, the
-    # forward pass and the encoding (`finish`, on the batch worker that sampled it).
+    # On the event loop: nothing that blocks. In a worker thread: the checks (a stat, a config
+    # read, a model load, the first best-of request's quality scorer); on the batch worker
+    # that sampled it: the forward pass and the encoding (`finish`).
+    loaded, controls, seed, req = await run_in_threadpool(prepare, svc, body)
+
+    def finish(raw: list[Any]) -> bytes:
+        return encode_outputs(svc, body, who, loaded, controls, seed, req, raw)
+
+    if svc.batcher is not None:
+        content = await asyncio.wait_for(
+            asyncio.wrap_future(svc.batcher.submit(loaded, req, finish)), timeout=300
+        )
+    else:
+        content = await run_in_threadpool(lambda: finish(sample_direct(loaded, req)))
+    # serialised once by pydantic-core (returning the model would validate it again)
+    return Response(content, media_type="application/json")
+
+
+def prepare(
+    svc: Services, body: S.GenerateRequest
+) -> tuple[Loaded, tuple[str, ...], int, GenRequest]:
+    """The loaded run, its controls, the seed and the request to sample, after every check
+    (blocking work: called in a worker thread)."""
     s = svc.settings
     check_limits(s, body)
     run = Run(s.runs_dir / body.run)
@@ -68,8 +90,7 @@ async def generate(svc: Svc, body: S.GenerateRequest, who: Who) -> Response:
     if not (run.model_dir / "meta.json").exists():
         check_n(s, body.n, serve_handler(run_modality(run)).max_n)
         raise HTTPException(409, f"run '{body.run}' has no checkpoint yet")
-    # parsed once per checkpoint: no per-request file reads
-    loaded = svc.cache.peek(run) or await asyncio.to_thread(svc.cache.get, run)
+    loaded = svc.cache.get(run)  # parsed once per checkpoint: no per-request file reads
     check_n(s, body.n, loaded.handler.max_n)
     controls = run_controls(run)
     for field in OPTIONAL_FIELDS:
@@ -81,19 +102,8 @@ async def generate(svc: Svc, body: S.GenerateRequest, who: Who) -> Response:
     seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
     req = GenRequest(n=body.n, seed=seed, **{f: getattr(body, f) for f in OPTIONAL_FIELDS})
     if loaded.handler.check is not None:  # a bad request fails alone, not its batch
-        loaded.handler.check(loaded.model, req)
-
-    def finish(raw: list[Any]) -> bytes:
-        return encode_outputs(svc, body, who, loaded, controls, seed, req, raw)
-
-    if svc.batcher is not None:
-        content = await asyncio.wait_for(
-            asyncio.wrap_future(svc.batcher.submit(loaded, req, finish)), timeout=300
-        )
-    else:
-        content = await asyncio.to_thread(lambda: finish(sample_direct(loaded, req)))
-    # serialised once by pydantic-core (returning the model would validate it again)
-    return Response(content, media_type="application/json")
+        loaded.handler.check(loaded.model, req)  # may build the best-of scorer (seconds)
+    return loaded, controls, seed, req
 
 
 def encode_outputs(
