@@ -9,6 +9,8 @@ import json
 import numpy as np
 from PIL import Image
 
+CSRF = {"X-Genforge-CSRF": "1"}  # what the web UI sends with an upload (else: 403)
+
 
 def gen(client, **body):
     return client.post("/v1/generate", json={"run": "dc", **body})
@@ -84,7 +86,7 @@ def test_detect_exact_metadata_phash_and_nothing(client, png_bytes):
     png = base64.b64decode(o["data_base64"])
 
     def detect(data: bytes, name="x.png"):
-        r = client.post("/v1/watermark/detect", files={"file": (name, data)})
+        r = client.post("/v1/watermark/detect", headers=CSRF, files={"file": (name, data)})
         assert r.status_code == 200, r.text
         return r.json()
 
@@ -108,14 +110,21 @@ def test_detect_exact_metadata_phash_and_nothing(client, png_bytes):
     # an unrelated image
     d = detect(png_bytes(size=64, seed=99, mode="RGB"))
     assert d == {**d, "found": False, "message": "no genforge watermark", "record": None}
-    bad = client.post("/v1/watermark/detect", files={"file": ("x.png", b"not an image")})
+    bad = client.post(
+        "/v1/watermark/detect", headers=CSRF, files={"file": ("x.png", b"not an image")}
+    )
     assert bad.status_code == 400
-    assert client.post("/v1/watermark/detect", files={"file": ("x.png", b"")}).status_code == 400
+    assert (
+        client.post(
+            "/v1/watermark/detect", headers=CSRF, files={"file": ("x.png", b"")}
+        ).status_code
+        == 400
+    )
 
 
 def test_detect_pixel_limit(make_client, png_bytes):
     c = make_client(max_pixels=32 * 32)
-    r = c.post("/v1/watermark/detect", files={"file": ("x.png", png_bytes(size=40))})
+    r = c.post("/v1/watermark/detect", headers=CSRF, files={"file": ("x.png", png_bytes(size=40))})
     assert r.status_code == 413
 
 

@@ -15,6 +15,8 @@ from fastapi.testclient import TestClient
 from genforge.serve import Settings, create_app
 from textkit import TINY_DATA, TINY_GPT, TINY_TRAIN, make_docs
 
+CSRF = {"X-Genforge-CSRF": "1"}  # what the web UI sends with an upload (else: 403)
+
 
 @pytest.fixture(scope="session")
 def modal_runs(tmp_path_factory) -> Path:
@@ -126,7 +128,9 @@ def test_text_watermark_detected_and_sha_lookup(make_modal):
     assert r.status_code == 400  # not a text run
     assert c.post("/v1/watermark/detect-text", json={"text": ""}).status_code == 422
     # any exact file genforge wrote is found by its sha256 through the file endpoint too
-    f = c.post("/v1/watermark/detect", files={"file": ("x.txt", outs[1]["text"].encode())})
+    f = c.post(
+        "/v1/watermark/detect", headers=CSRF, files={"file": ("x.txt", outs[1]["text"].encode())}
+    )
     assert f.json()["evidence"] == "sha256" and f.json()["record"]["id"] == outs[1]["id"]
 
 
@@ -148,7 +152,9 @@ def test_table_rows_csv_and_limit(make_modal):
     assert rec["sha256"] == hashlib.sha256(csv.content).hexdigest()
     assert gen(c, run="tb", n=51).status_code == 413  # the rows limit, not the images one
     assert gen(c, run="tb", n=20, label="x").status_code == 400
-    det = c.post("/v1/watermark/detect", files={"file": ("t.csv", csv.content)}).json()
+    det = c.post(
+        "/v1/watermark/detect", headers=CSRF, files={"file": ("t.csv", csv.content)}
+    ).json()
     assert det["evidence"] == "sha256" and det["record"]["id"] == out["id"]
 
 
@@ -199,7 +205,9 @@ def test_auth_covers_new_endpoints(make_modal, tmp_path):
 
 
 def upload(c, name, filename, data):
-    return c.post("/v1/datasets/upload", data={"name": name}, files={"file": (filename, data)})
+    return c.post(
+        "/v1/datasets/upload", headers=CSRF, data={"name": name}, files={"file": (filename, data)}
+    )
 
 
 def test_text_and_csv_uploads_register_and_train(make_modal):

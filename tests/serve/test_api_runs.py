@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 
+JSON = {"Content-Type": "application/json"}  # what a script sends (a POST without it: 415)
+
 
 def test_list_and_show_runs(client):
     runs = {r["name"]: r for r in client.get("/v1/runs").json()}
@@ -52,13 +54,13 @@ def test_queued_job_cancel_and_delete(client, runs_dir):
     again = client.post("/v1/runs", json={"model": "dcgan", "data": "digits", "steps": 5}).json()
     assert again["name"] == "digits-dcgan-2"
     assert client.delete(f"/v1/runs/{name}").status_code == 409
-    assert client.post(f"/v1/runs/{name}/cancel").json()["state"] == "cancelled"
-    assert client.post(f"/v1/runs/{name}/cancel").status_code == 409
+    assert client.post(f"/v1/runs/{name}/cancel", headers=JSON).json()["state"] == "cancelled"
+    assert client.post(f"/v1/runs/{name}/cancel", headers=JSON).status_code == 409
     assert client.delete(f"/v1/runs/{name}").status_code == 204
     assert client.get(f"/v1/runs/{name}").status_code == 404
     assert client.delete("/v1/runs/dc").status_code == 204
     assert not (runs_dir / "dc").exists()
-    assert client.post("/v1/runs/cg/cancel").status_code == 409
+    assert client.post("/v1/runs/cg/cancel", headers=JSON).status_code == 409
     assert client.post("/v1/runs/cg/resume", json={}).status_code == 400  # already at its steps
     assert client.post("/v1/runs/cg/resume", json={"steps": 10**9}).status_code == 413
 
@@ -80,7 +82,7 @@ def test_train_watch_cancel_resume(make_client, runs_dir, tiny):
                                  "steps": 100_000, "options": opts})  # fmt: skip
     assert r.status_code == 201, r.text
     wait_for(c, "long", lambda i: i["checkpoint_step"] >= 5)  # a checkpoint exists
-    assert c.post("/v1/runs/long/cancel").status_code == 200
+    assert c.post("/v1/runs/long/cancel", headers=JSON).status_code == 200
     info = wait_for(c, "long", lambda i: i["state"] != "running")
     assert (
         info["state"] == "cancelled" and info["checkpoint_step"] >= 5

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -20,7 +23,7 @@ from genforge.core.errors import GenforgeError
 from genforge.core.version import __version__
 from genforge.serve.auth import KeyStore
 from genforge.serve.datasets import LimitError
-from genforge.serve.middleware import BodyLimit
+from genforge.serve.middleware import CSRF_HEADER, BodyLimit, RequestGuard
 from genforge.serve.routes import (
     datasets,
     generate,
@@ -31,7 +34,7 @@ from genforge.serve.routes import (
     watermark,
 )
 from genforge.serve.services import Services
-from genforge.serve.settings import Settings, check_bind
+from genforge.serve.settings import Settings, check_bind, is_loopback
 
 STATIC = Path(__file__).parent / "static"
 # Routes are matched in order and /generate is the hot path: its router comes first (a literal
@@ -45,6 +48,9 @@ ROUTERS = (
     outputs.router,
     watermark.router,
 )
+# The endpoints whose bodies are uploads (multipart, up to max_upload_mb); every other body is
+# JSON, up to max_json_kb (tests/serve/test_hardening.py checks this against the schema).
+UPLOAD_PATHS = ("/v1/datasets/upload", "/v1/watermark/detect")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -81,6 +87,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _user_error(request: Request, exc: GenforgeError):
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        # FastAPI's own reply echoes each invalid input, which may be NaN (not JSON) or a
+        # deeply nested value: the echo is left out, the location and message kept
+        return JSONResponse({"detail": [validation_error(e) for e in exc.errors()]},
+                            status_code=422)  # fmt: skip
+
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -88,11 +101,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
             allow_methods=["*"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", CSRF_HEADER],
         )
-    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_mb * 2**20)
+    app.add_middleware(BodyLimit, json_bytes=settings.max_json_kb * 2**10,
+                       upload_bytes=settings.max_upload_mb * 2**20, upload_paths=UPLOAD_PATHS)  # fmt: skip
+    # outermost: a request another website made for a browser is refused before anything else
+    app.add_middleware(RequestGuard, loopback=is_loopback(settings.host), port=settings.port,
+                       extra_hosts=settings.allowed_hosts,
+                       origins=(*settings.cors_origins, *settings.allowed_origins))  # fmt: skip
 
     for router in ROUTERS:
         app.include_router(router, prefix="/v1")
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="ui")
     return app
+
+
+def validation_error(e: dict[str, Any]) -> dict[str, Any]:
+    """One entry of a 422 reply, JSON-safe: loc, msg, type, and the input only when it is a
+    short plain value."""
+    out = {"loc": [str(x)[:100] for x in e.get("loc", ())], "msg": str(e.get("msg", ""))[:500],
+           "type": str(e.get("type", ""))}  # fmt: skip
+    value = e.get("input")
+    if isinstance(value, float) and not math.isfinite(value):
+        return out
+    if (
+        value is None
+        or isinstance(value, bool | int | float)
+        or (isinstance(value, str) and len(value) <= 200)
+    ):
+        out["input"] = value
+    return out

@@ -11,8 +11,12 @@ function headers(extra = {}) {
   return key ? { ...extra, Authorization: `Bearer ${key}` } : extra;
 }
 
+// Every request that changes state carries X-Genforge-CSRF: a page of another website cannot
+// send that header (nor a JSON Content-Type) without the server's consent, which it refuses.
 async function api(path, { method = "GET", body, form } = {}) {
-  const opts = { method, headers: headers(body ? { "Content-Type": "application/json" } : {}) };
+  const extra = method === "GET" ? {} : { "X-Genforge-CSRF": "1" };
+  if (body) extra["Content-Type"] = "application/json";
+  const opts = { method, headers: headers(extra) };
   if (body) opts.body = JSON.stringify(body);
   if (form) opts.body = form;
   const res = await fetch(`/v1${path}`, opts);
@@ -106,7 +110,10 @@ function showFileReport(d, r) {
   // An uploaded text (.txt/.jsonl) or table (.csv) file: what it holds, and its first lines.
   const rows = [["kind", d.kind], ["file", r.format], ["trains", `${r.feeds} models`], ["bytes", r.bytes], ["lines", r.lines]];
   if (r.records !== undefined) rows.push(["records", r.records], ["fields", (r.fields || []).join(", ")]);
-  if (r.rows !== undefined) rows.push(["rows", r.rows], ["columns", r.columns.length]);
+  if (r.rows !== undefined) {
+    const total = r.columns_total ?? r.columns.length, out = r.columns_left_out || 0;
+    rows.push(["rows", r.rows], ["columns", out ? `${total} (the first ${r.columns.length} shown, ${out} left out)` : total]);
+  }
   if (r.paragraphs !== undefined) rows.push(["paragraphs", r.paragraphs]);
   const preview = r.columns ? [el("h2", {}, "First rows"), table(r.columns, r.preview || [])]
     : r.preview ? [el("h2", {}, "Start of the text"), el("pre", {}, r.preview)] : [];
