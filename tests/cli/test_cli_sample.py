@@ -36,6 +36,7 @@ def by_name(monkeypatch: pytest.MonkeyPatch, runs_home: Path) -> None:
 def test_grid_png_carries_its_parameters(cli: Cli, dcgan_run: Path, by_name, tmp_path: Path):
     out = cli.ok("sample", dcgan_run.name, "--n", "6", "--grid", "g.png", "--seed", "0").stdout
     assert "g.png" in out
+    assert "tiny-dcgan [" in out and "] 1. sampling 6 images (6)" in out  # the stage, in logs
     params = read_png_params(tmp_path / "g.png")
     assert params["run"] == "tiny-dcgan"
     assert params["seed"] == 0

@@ -9,6 +9,7 @@ import typer
 
 from genforge.cli.common import call_values, console, default_of, given, on_off, user_errors
 from genforge.core.errors import GenforgeError
+from genforge.core.progress import Stages
 from genforge.core.run import Run, resolve_run
 from genforge.generate.options import SampleOptions
 from genforge.generate.pipeline import ImagePipeline
@@ -139,8 +140,11 @@ def sample_images(run: Run, o: SampleOptions) -> None:
     if o.best_of is not None or o.min_score is not None:
         _gated(pipe, n, o, grid)
         return
-    paths = write_samples(pipe, n, seed=o.seed, label=o.label, truncation=o.truncation,
-                          grid=grid, out_dir=o.out_dir, nrow=o.nrow)  # fmt: skip
+    with Stages.for_console(console, title=f"sample {run.name}") as st:
+        st.stage(f"sampling {n} images", total=n)
+        paths = write_samples(pipe, n, seed=o.seed, label=o.label, truncation=o.truncation,
+                              grid=grid, out_dir=o.out_dir, nrow=o.nrow,
+                              progress=st.callback())  # fmt: skip
     if grid is not None:
         console.print(f"grid: {paths[0]}")
     if o.out_dir is not None:

@@ -6,6 +6,7 @@ Every PNG carries its generation parameters (run, step, seed, label, index) in t
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -78,9 +79,11 @@ def write_samples(
     grid: str | Path | None = None,
     out_dir: str | Path | None = None,
     nrow: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[Path]:
-    """Sample `n` images; write a grid PNG and/or one PNG per image. Returns written paths."""
-    images = pipe.sample(n, seed=seed, label=label, truncation=truncation)
+    """Sample `n` images; write a grid PNG and/or one PNG per image. Returns written paths.
+    `progress(done, total)` after each sampled batch."""
+    images = pipe.sample(n, seed=seed, label=label, truncation=truncation, progress=progress)
     labels = pipe.labels_for(n, label)
     params: dict = {"seed": seed, "n": n, "truncation": truncation}
     if label is not None:
