@@ -1,9 +1,11 @@
-"""Tiny random transformers text encoders written to a folder inside the tests (no downloads):
-a word-level tokenizer (tokenizers' WordLevel in a PreTrainedTokenizerFast) plus a CLIP text
-model or a BERT model, both saved with `save_pretrained` (safetensors)."""
+"""Tiny random pretrained models written to a folder inside the tests (no downloads): text
+encoders (a word-level tokenizer plus a CLIP text model or a BERT model), a Stable Diffusion
+pipeline of 8x8 images and a VITS text-to-speech model, all saved with `save_pretrained`
+(safetensors)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -58,5 +60,80 @@ def save_tiny_bert(folder: Path, hidden: int = 16, seed: int = 0) -> Path:
         num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=16, pad_token_id=0,
     )  # fmt: skip
     BertModel(cfg).save_pretrained(folder, safe_serialization=True)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def clip_char_tokenizer(folder: Path):
+    """A CLIP tokenizer over single letters (vocab.json + empty merges), saved in `folder`."""
+    from transformers import CLIPTokenizer
+
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1, "!": 2}
+    for c in "abcdefghijklmnopqrstuvwxyz":
+        vocab.setdefault(c, len(vocab))
+        vocab.setdefault(c + "</w>", len(vocab))
+    folder.mkdir(parents=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    return CLIPTokenizer(
+        str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=16
+    )
+
+
+def save_tiny_sd_pipeline(root: Path) -> Path:
+    """A random Stable Diffusion pipeline of 8x8 images in `root`/pipe; returns that folder."""
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, block_out_channels=(8, 16),
+        layers_per_block=1, norm_num_groups=4, attention_head_dim=4, cross_attention_dim=16,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+    )  # fmt: skip
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8,),
+        down_block_types=("DownEncoderBlock2D",), up_block_types=("UpDecoderBlock2D",),
+        norm_num_groups=4, sample_size=8,
+    )  # fmt: skip
+    text = CLIPTextModel(CLIPTextConfig(
+        vocab_size=64, hidden_size=16, intermediate_size=32, num_attention_heads=2,
+        num_hidden_layers=1, max_position_embeddings=16, bos_token_id=0, eos_token_id=1,
+        pad_token_id=1,
+    ))  # fmt: skip
+    pipe = StableDiffusionPipeline(
+        vae=vae, text_encoder=text, tokenizer=clip_char_tokenizer(root / "tok"), unet=unet,
+        scheduler=DDIMScheduler(clip_sample=False), safety_checker=None, feature_extractor=None,
+        requires_safety_checker=False,
+    )  # fmt: skip
+    pipe.save_pretrained(root / "pipe")
+    return root / "pipe"
+
+
+def save_tiny_vits(folder: Path) -> Path:
+    """A randomly initialised, tiny VITS model and character tokenizer, saved like MMS-TTS."""
+    import transformers
+
+    folder.mkdir(parents=True, exist_ok=True)
+    chars = list(" abcdefghijklmnopqrstuvwxyz'.,")
+    (folder / "vocab.json").write_text(json.dumps({c: i for i, c in enumerate(chars)}))
+    tok = transformers.VitsTokenizer(str(folder / "vocab.json"), phonemize=False, language=None)
+    config = transformers.VitsConfig(
+        vocab_size=len(chars), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        ffn_dim=32, flow_size=8, spectrogram_bins=17, prior_encoder_num_flows=1,
+        prior_encoder_num_wavenet_layers=1, posterior_encoder_num_wavenet_layers=1,
+        duration_predictor_filter_channels=16, duration_predictor_num_flows=1,
+        depth_separable_num_layers=1, upsample_initial_channel=16, upsample_rates=[4, 4],
+        upsample_kernel_sizes=[8, 8], resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1]],
+        sampling_rate=8000,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    transformers.VitsModel(config).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder

@@ -264,69 +264,17 @@ def _clip(root: Path) -> Path:
 
 
 def _sd_pipeline(root: Path) -> Path:
-    """A random Stable Diffusion pipeline of 8x8 images (as tests/generate/test_providers.py)."""
-    import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline
-    from diffusers import UNet2DConditionModel as UNet
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from hf_tiny import save_tiny_sd_pipeline
 
-    torch.manual_seed(0)
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1, "!": 2}
-    for c in "abcdefghijklmnopqrstuvwxyz":
-        vocab.setdefault(c, len(vocab))
-        vocab.setdefault(c + "</w>", len(vocab))
-    tok_dir = root.parent / f"{root.name}-tokenizer"
-    tok_dir.mkdir()
-    (tok_dir / "vocab.json").write_text(json.dumps(vocab))
-    (tok_dir / "merges.txt").write_text("#version: 0.2\n")
-    tokenizer = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"),
-                              model_max_length=16)  # fmt: skip
-    unet = UNet(
-        sample_size=8, in_channels=4, out_channels=4, block_out_channels=(8, 16),
-        layers_per_block=1, norm_num_groups=4, attention_head_dim=4, cross_attention_dim=16,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-    )  # fmt: skip
-    vae = AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8,),
-        down_block_types=("DownEncoderBlock2D",), up_block_types=("UpDecoderBlock2D",),
-        norm_num_groups=4, sample_size=8,
-    )  # fmt: skip
-    text = CLIPTextModel(CLIPTextConfig(
-        vocab_size=64, hidden_size=16, intermediate_size=32, num_attention_heads=2,
-        num_hidden_layers=1, max_position_embeddings=16, bos_token_id=0, eos_token_id=1,
-        pad_token_id=1,
-    ))  # fmt: skip
-    StableDiffusionPipeline(
-        vae=vae, text_encoder=text, tokenizer=tokenizer, unet=unet,
-        scheduler=DDIMScheduler(clip_sample=False), safety_checker=None, feature_extractor=None,
-        requires_safety_checker=False,
-    ).save_pretrained(root)  # fmt: skip
+    pipe = save_tiny_sd_pipeline(root.with_name(root.name + "-parts"))
+    pipe.rename(root)
     return root
 
 
 def _vits(root: Path) -> Path:
-    """A tiny random VITS model and character tokenizer (as tests/generate/test_speech.py)."""
-    import torch
-    import transformers
+    from hf_tiny import save_tiny_vits
 
-    root.mkdir()
-    chars = list(" abcdefghijklmnopqrstuvwxyz'.,")
-    (root / "vocab.json").write_text(json.dumps({c: i for i, c in enumerate(chars)}))
-    tok = transformers.VitsTokenizer(str(root / "vocab.json"), phonemize=False, language=None)
-    config = transformers.VitsConfig(
-        vocab_size=len(chars), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-        ffn_dim=32, flow_size=8, spectrogram_bins=17, prior_encoder_num_flows=1,
-        prior_encoder_num_wavenet_layers=1, posterior_encoder_num_wavenet_layers=1,
-        duration_predictor_filter_channels=16, duration_predictor_num_flows=1,
-        depth_separable_num_layers=1, upsample_initial_channel=16, upsample_rates=[4, 4],
-        upsample_kernel_sizes=[8, 8], resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1]],
-        sampling_rate=8000,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    transformers.VitsModel(config).save_pretrained(root)
-    tok.save_pretrained(root)
-    return root
+    return save_tiny_vits(root)
 
 
 def _clips(root: Path) -> Path:

@@ -10,67 +10,17 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from genforge.core.errors import GenforgeError
 from genforge.generate.providers import LocalPipeline, OpenAICompatible, get_provider
-
-
-def tiny_tokenizer(folder):
-    from transformers import CLIPTokenizer
-
-    chars = "abcdefghijklmnopqrstuvwxyz"
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1, "!": 2}
-    for c in chars:
-        vocab.setdefault(c, len(vocab))
-        vocab.setdefault(c + "</w>", len(vocab))
-    folder.mkdir(parents=True)
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
-    return CLIPTokenizer(
-        str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=16
-    )
+from hf_tiny import save_tiny_sd_pipeline
 
 
 @pytest.fixture(scope="module")
 def sd_folder(tmp_path_factory):
     """A random Stable Diffusion pipeline with 8x8 images, saved as safetensors."""
-    from diffusers import (
-        AutoencoderKL,
-        DDIMScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    torch.manual_seed(0)
-    root = tmp_path_factory.mktemp("sd")
-    unet = UNet2DConditionModel(
-        sample_size=8, in_channels=4, out_channels=4, block_out_channels=(8, 16),
-        layers_per_block=1, norm_num_groups=4, attention_head_dim=4, cross_attention_dim=16,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-    )  # fmt: skip
-    vae = AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8,),
-        down_block_types=("DownEncoderBlock2D",), up_block_types=("UpDecoderBlock2D",),
-        norm_num_groups=4, sample_size=8,
-    )  # fmt: skip
-    text = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=64, hidden_size=16, intermediate_size=32, num_attention_heads=2,
-            num_hidden_layers=1, max_position_embeddings=16, bos_token_id=0, eos_token_id=1,
-            pad_token_id=1,
-        )
-    )  # fmt: skip
-    pipe = StableDiffusionPipeline(
-        vae=vae, text_encoder=text, tokenizer=tiny_tokenizer(root / "tok"), unet=unet,
-        scheduler=DDIMScheduler(clip_sample=False), safety_checker=None, feature_extractor=None,
-        requires_safety_checker=False,
-    )  # fmt: skip
-    pipe.save_pretrained(root / "pipe")
-    return root / "pipe"
+    return save_tiny_sd_pipeline(tmp_path_factory.mktemp("sd"))
 
 
 @pytest.fixture(scope="module")

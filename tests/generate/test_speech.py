@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from genforge.generate.speech import (
     speak_to_file,
     speech_provider,
 )
+from hf_tiny import save_tiny_vits
 
 needs_espeak = pytest.mark.skipif(
     shutil.which("espeak-ng") is None,
@@ -49,26 +49,8 @@ def test_espeak_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch):
 @pytest.fixture(scope="module")
 def tiny_vits(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised, tiny VITS model and character tokenizer, saved like MMS-TTS."""
-    transformers = pytest.importorskip("transformers", reason="local TTS models need transformers")
-    import torch
-
-    d = tmp_path_factory.mktemp("tiny-vits")
-    chars = list(" abcdefghijklmnopqrstuvwxyz'.,")
-    (d / "vocab.json").write_text(json.dumps({c: i for i, c in enumerate(chars)}))
-    tok = transformers.VitsTokenizer(str(d / "vocab.json"), phonemize=False, language=None)
-    cfg = transformers.VitsConfig(
-        vocab_size=len(chars), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-        ffn_dim=32, flow_size=8, spectrogram_bins=17, prior_encoder_num_flows=1,
-        prior_encoder_num_wavenet_layers=1, posterior_encoder_num_wavenet_layers=1,
-        duration_predictor_filter_channels=16, duration_predictor_num_flows=1,
-        depth_separable_num_layers=1, upsample_initial_channel=16, upsample_rates=[4, 4],
-        upsample_kernel_sizes=[8, 8], resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1]],
-        sampling_rate=8000,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    transformers.VitsModel(cfg).save_pretrained(d)
-    tok.save_pretrained(d)
-    return d
+    pytest.importorskip("transformers", reason="local TTS models need transformers")
+    return save_tiny_vits(tmp_path_factory.mktemp("tiny-vits"))
 
 
 def test_local_model_speaks_through_the_same_interface(tiny_vits: Path, tmp_path: Path):

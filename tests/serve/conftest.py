@@ -59,12 +59,15 @@ def runs_dir(tmp_path, trained_runs) -> Path:
 
 @pytest.fixture
 def make_client(runs_dir) -> Iterator:
-    """make_client(**settings) -> a TestClient over a fresh app (closed at teardown)."""
+    """make_client(**settings) -> a TestClient over a fresh app (closed at teardown);
+    `base_url` and `raise_server_exceptions` go to the TestClient."""
     clients = []
 
-    def make(**kw) -> TestClient:
+    def make(*, base_url: str = "http://testserver", raise_server_exceptions: bool = True,
+             **kw) -> TestClient:  # fmt: skip
         kw.setdefault("start_worker", False)
-        c = TestClient(create_app(Settings(runs_dir=runs_dir, **kw)))
+        c = TestClient(create_app(Settings(runs_dir=runs_dir, **kw)), base_url=base_url,
+                       raise_server_exceptions=raise_server_exceptions)  # fmt: skip
         c.__enter__()
         clients.append(c)
         return c

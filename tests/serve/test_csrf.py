@@ -5,13 +5,12 @@ tests/serve/test_e2e_csrf.py makes the same attacks from a real browser."""
 
 from __future__ import annotations
 
+import functools
 import io
 import zipfile
 
 import pytest
-from fastapi.testclient import TestClient
 
-from genforge.serve import Settings, create_app
 from genforge.serve.auth import KeyStore
 
 BASE = "http://127.0.0.1:8000"
@@ -19,19 +18,9 @@ JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture
-def make(runs_dir):
-    clients = []
-
-    def make(**kw) -> TestClient:
-        kw.setdefault("start_worker", False)
-        c = TestClient(create_app(Settings(runs_dir=runs_dir, **kw)), base_url=BASE)
-        c.__enter__()
-        clients.append(c)
-        return c
-
-    yield make
-    for c in clients:
-        c.__exit__(None, None, None)
+def make(make_client):
+    """make(**settings) -> a TestClient that a browser on this machine would be (Host 127.0.0.1)."""
+    return functools.partial(make_client, base_url=BASE)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ folders or make it answer 500. Each test reproduces one finding (it failed befor
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import json
 import logging
@@ -14,7 +15,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 
 from genforge.serve import Settings, create_app
 from genforge.serve.auth import KeyStore
@@ -25,21 +25,9 @@ JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture
-def make(runs_dir):
+def make(make_client):
     """make(**settings) -> a TestClient that shows 500s as responses (not as exceptions)."""
-    clients = []
-
-    def make(**kw) -> TestClient:
-        kw.setdefault("start_worker", False)
-        c = TestClient(create_app(Settings(runs_dir=runs_dir, **kw)), base_url=BASE,
-                       raise_server_exceptions=False)  # fmt: skip
-        c.__enter__()
-        clients.append(c)
-        return c
-
-    yield make
-    for c in clients:
-        c.__exit__(None, None, None)
+    return functools.partial(make_client, base_url=BASE, raise_server_exceptions=False)
 
 
 def upload(c, name: str, filename: str, data: bytes, headers=CSRF):
