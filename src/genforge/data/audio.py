@@ -92,7 +92,7 @@ class AudioReport:
     skipped: list[SkippedFile] = field(default_factory=list)
 
     @property
-    def num_images(self) -> int:  # the model card's generic item count
+    def num_images(self) -> int:  # the web UI's dataset view reads every report's item count here
         return self.num_clips
 
     def to_dict(self) -> dict[str, Any]:
