@@ -6,6 +6,8 @@ import numpy as np
 import yaml
 from PIL import Image
 
+import genforge
+
 TINY = ["--image-size", "8", "--steps", "2", "--batch-size", "4", "--set", "width=8"]
 
 
@@ -30,6 +32,10 @@ def test_cyclegan_on_two_domain_folders_then_translate(cli, image_folder, tmp_pa
     assert pixels(tmp_path / "painting.png").shape == (8, 8, 3)
     cli.ok("train", "--resume", "cg", "--runs-dir", runs, "--steps", "3")  # reloads both folders
     assert json.loads((runs / "cg" / "model" / "meta.json").read_text())["step"] == 3
+    assert cfg["modality"] == "image-pair"
+    pipe = genforge.load(runs / "cg", device="cpu")  # the Python API: a pipeline that translates
+    assert pipe.model.task == "translate" and pipe.spec.class_names == ("photos", "paintings")
+    assert "use genforge translate" in cli.fails("sample", "cg", "--runs-dir", runs)
 
 
 def test_domain_options_fail_in_one_line(cli, image_folder, tmp_path):
