@@ -86,7 +86,7 @@ def bench_audio(b: AudioBench) -> list[Timing]:
     train = Timing(
         f"{model} training", [steps * batch_size * n_critic / t for t in t_train], "clips/s"
     )
-    net = family.generator if hasattr(family, "generator") else family.vae
+    net = family.networks()[family.sampling_network()]  # the network that samples
     net.eval()
     z = family.latent(1)
 
