@@ -69,7 +69,7 @@ def run_eval_bench(bench: EvalBench) -> EvalBenchResult:
         t = time.perf_counter()
         fd = frechet_distance(ref, space.features(fake, batch_size=b.batch_size))
         times.append(time.perf_counter() - t)
-    cached = bool(space.info.get("cached")) if space.kind == "domain" else None  # Inception: a file
+    cached = bool(space.info.get("cached")) if space.kind != "inception" else None
     return EvalBenchResult(b, dev, space.label, cached, setup, len(ref), times, fd)
 
 
