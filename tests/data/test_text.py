@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from genforge.core.errors import GenforgeError
@@ -154,6 +155,19 @@ def test_char_and_bpe_round_trip():
             assert tok.decode(tok.encode(d)) == d
     char = make_tokenizer("char", ["ab"])
     assert char.decode(char.encode("abz")) == "ab"  # unknown characters decode to nothing
+
+
+def test_char_encode_batch_matches_the_tokenizers_backend():
+    docs = [*make_docs(5), "Ünïcödé — 😀 tab\tend"]
+    tok = make_tokenizer("char", docs[:-1])  # the last document has unknown characters
+    texts = [*docs, "", "z😀\x00"]
+    fast = tok.encode_batch(texts)
+    assert all(isinstance(f, np.ndarray) for f in fast)  # the table lookup, not the backend
+    assert all(list(f) == tok.encode(t) for f, t in zip(fast, texts, strict=True))
+    assert list(fast[-1]).count(tok.unk_id) == 3
+    # a text spelling the end-of-text token goes through the backend, which reads it as one token
+    assert tok.encode_batch(["a<|endoftext|>"]) == [tok.encode("a<|endoftext|>")]
+    assert tok.encode("a<|endoftext|>")[-1] == tok.eos_id
 
 
 def test_pretrained_tokenizer_folder(tmp_path):

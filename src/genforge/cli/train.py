@@ -37,7 +37,9 @@ DomainB = Annotated[
 Name = Annotated[str | None, typer.Option(help="Run name (default <data>-<model>).")]
 Resume = Annotated[str | None, typer.Option(help="Continue this run from its last checkpoint.")]
 Steps = Annotated[int | None, typer.Option(help="Total optimisation steps.")]
-BatchSize = Annotated[int | None, typer.Option(help="Images per step.")]
+BatchSize = Annotated[
+    int | None, typer.Option(help="Training items per step: images, text windows, rows, clips.")
+]
 ImageSize = Annotated[int | None, typer.Option(help="Square image size: 8, 16, 32, 64, 128.")]
 Channels = Annotated[int | None, typer.Option(help="1 (grayscale) or 3 (RGB); default from data.")]
 Epochs = Annotated[
@@ -82,12 +84,17 @@ TrainTextEncoder = Annotated[
     bool, typer.Option(help="t2i with --text-encoder: fine-tune it (default: frozen).")
 ]
 EvalEvery = Annotated[
-    int | None, typer.Option(help="Evaluate every K steps (FD, precision, recall, accuracy).")
+    int | None,
+    typer.Option(
+        help="Evaluate every K steps (images: FD, precision, recall, accuracy; text: "
+        "held-out val_loss)."
+    ),
 ]
 KeepBest = Annotated[
     str | None,
     typer.Option(
-        help="Keep the best checkpoint in best/ by: fd (alias fid), precision, recall, accuracy."
+        help="Keep the best checkpoint in best/ by: fd (alias fid), precision, recall, "
+        "accuracy, val_loss (text)."
     ),
 ]
 EarlyStop = Annotated[

@@ -155,6 +155,11 @@ class Modality:
         """Throughput units in one training item (tokens in a text window; else 1)."""
         return 1
 
+    def split_sizes(self, split: Split) -> dict[str, Any]:
+        """What the run's data report records of its split: the sizes of both sides (which
+        `reload` checks) and anything the model card says of how the split was made."""
+        return {"train": len(split.train), "val": len(split.val)}
+
     # -- handlers of the layers above ----------------------------------------------------------
     def handler(self, role: str) -> Any:
         """The handler playing `role` for this modality (see ROLES), or None when it has none."""
@@ -333,6 +338,7 @@ class Text(Modality):
         "pipeline": "genforge.generate.text:TextPipeline",
         "evaluator": "genforge.evaluate.text:evaluate_run",
         "preview": "genforge.train.previews:text_preview",
+        "train_eval": "genforge.evaluate.text:training_metrics",
         "sample": "genforge.cli.sample:sample_text",  # explains: genforge generate text
         "serve": "genforge.serve.handlers:TEXT",
     }
@@ -345,9 +351,10 @@ class Text(Modality):
         corpus = load_corpus(cfg, seed)
         if tokenizer is None:
             # The tokenizer learns from the training documents only (held-out text stays unseen).
-            train_docs = train_texts(corpus.docs, cfg.val_fraction, seed)
+            train_docs = train_texts(corpus.docs, cfg.val_fraction, seed, cfg.split)
             tokenizer = make_tokenizer(cfg.tokenizer, train_docs, cfg.vocab_size)
-        return TextDataset.build(corpus, tokenizer, cfg.block_size, cfg.stride)
+        return TextDataset.build(corpus, tokenizer, cfg.block_size, cfg.stride, cfg.sampling,
+                                 cfg.split)  # fmt: skip
 
     def spec_of(self, dataset: Any) -> Any:
         tok = dataset.tokenizer
@@ -356,6 +363,17 @@ class Text(Modality):
 
     def units_per_item(self, spec: Any) -> int:
         return int(spec.block_size)
+
+    def split_sizes(self, split: Split) -> dict[str, Any]:
+        return {
+            **super().split_sizes(split),
+            "train_tokens": split.train.num_tokens,
+            "val_tokens": split.val.num_tokens,
+            "split_how": split.val.split_how,
+            "val_fraction": split.data_config.val_fraction,
+            "sampling": split.train.sampling,
+            "block_size": split.train.block_size,
+        }
 
     def describe(self, cfg: dict[str, Any]) -> str:
         spec = cfg["spec"]
@@ -367,12 +385,34 @@ class Text(Modality):
             f"- documents used: {report.get('num_documents', '?')} of "
             f"{report.get('num_documents_found', '?')} found; {report.get('num_chars', 0):,} "
             f"characters, {report.get('num_tokens', 0):,} tokens ({report.get('tokenizer', '?')})",
-            f"- token windows: train {report.get('train', '?')}, held-out val "
-            f"{report.get('val', '?')} (split by document)",
+            *self._card_split(report),
             f"- duplicates dropped: {report.get('exact_duplicates', 0)} exact, "
             f"{report.get('near_duplicates', 0)} near; skipped: {len(report.get('skipped', []))}",
             f"- PII {'scrubbed' if report.get('pii_scrubbed', True) else 'found, NOT scrubbed'}: "
             f"{pii or 'none found'}",
+        ]
+
+    @staticmethod
+    def _card_split(report: dict[str, Any]) -> list[str]:
+        if "train_tokens" not in report:  # runs before genforge 0.2 recorded window counts only
+            return [f"- token windows: train {report.get('train', '?')}, held-out val "
+                    f"{report.get('val', '?')} (split by document)"]  # fmt: skip
+        share = f"{report.get('val_fraction', 0):.0%}"
+        how = {
+            "tail": f"by position: the last {share} of each document is held out",
+            "documents": f"by document: {share} of the documents, seeded, held out whole",
+            "none": "no held-out text (val_fraction 0)",
+        }.get(report.get("split_how", ""), report.get("split_how", "?"))
+        windows = (
+            f"each training window of {report.get('block_size', '?')} tokens starts at a random "
+            "token (every position is a window start)"
+            if report.get("sampling") == "random"
+            else f"training windows are fixed, {report.get('train', '?')} of them, shuffled"
+        )
+        return [
+            f"- split {how}: train {report['train_tokens']:,} tokens, held-out "
+            f"{report.get('val_tokens', 0):,} tokens",
+            f"- {windows}",
         ]
 
     def card_samples(self) -> str:

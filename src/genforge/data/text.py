@@ -11,6 +11,7 @@ A "document" is one file of a folder, one .jsonl record, one .csv row, one pydoc
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import ipaddress
 import json
@@ -43,8 +44,14 @@ class TextDataConfig:
     tokenizer: str = "char"  # "char", "bpe" (byte-level BPE trained here) or a tokenizer folder
     vocab_size: int = 4096  # BPE vocabulary size (ignored by the other tokenizers)
     block_size: int = 128  # context length in tokens of a training window
-    stride: int | None = None  # window step; None: block_size // 2
-    val_fraction: float = 0.1  # documents held out (seeded), never split across sides
+    stride: int | None = None  # "strided" sampling's window step; None: block_size // 2
+    # "random": every training window starts at a random token (as nanoGPT draws them);
+    # "strided": a seeded permutation of fixed windows `stride` tokens apart (genforge < 0.2)
+    sampling: Literal["random", "strided"] = "random"
+    val_fraction: float = 0.1  # share held out: whole documents, or the tail of each one
+    # "documents": seeded whole documents; "tail": the last val_fraction of every document (by
+    # position, as nanoGPT splits its corpus); "auto": tail for one document, else documents
+    split: Literal["auto", "documents", "tail"] = "auto"
     normalize: Literal["NFC", "NFKC", "none"] = "NFC"
     dedup: Literal["near", "exact", "none"] = "near"  # near = MinHash + exact
     near_threshold: float = 0.85  # estimated Jaccard similarity of word 5-shingles
@@ -222,7 +229,7 @@ def find_duplicates(
     similarity.
     """
     dropped: dict[int, tuple[int, str]] = {}
-    if mode == "none":
+    if mode == "none" or len(texts) < 2:  # one document has nothing to be a duplicate of
         return dropped
     first: dict[str, int] = {}
     for i, t in enumerate(texts):
@@ -509,13 +516,41 @@ def split_tail(text: str, val_fraction: float) -> tuple[str, str]:
     return text[:cut], text[cut:]
 
 
-def train_texts(docs: list[str], val_fraction: float, seed: int) -> list[str]:
-    """The documents (or text) a split with these settings puts on the training side."""
+SPLIT_HOW = ("auto", "documents", "tail")
+
+
+def split_mode(split: str, num_docs: int) -> str:
+    """How a corpus of `num_docs` documents is split: "documents" or "tail" ("auto": tail for a
+    single document, whole documents otherwise)."""
+    if split not in SPLIT_HOW:
+        raise GenforgeError(f"unknown text split '{split}'; choose one of {', '.join(SPLIT_HOW)}")
+    if split == "auto":
+        return "tail" if num_docs == 1 else "documents"
+    return split
+
+
+def split_texts(
+    docs: list[str], val_fraction: float, seed: int, split: str = "auto"
+) -> tuple[list[str], list[str]]:
+    """(training texts, held-out texts) of a split with these settings.
+
+    "documents" keeps each document whole on one side; "tail" holds out the last
+    `val_fraction` of every document, so both sides see every document's subject.
+    """
+    if not 0 <= val_fraction < 1:
+        raise GenforgeError(f"val_fraction must be in [0, 1), got {val_fraction}")
     if val_fraction == 0:
-        return docs
-    if len(docs) == 1:
-        return [split_tail(docs[0], val_fraction)[0]]
-    return [docs[i] for i in split_indices(len(docs), val_fraction, seed)[0]]
+        return docs, []
+    if split_mode(split, len(docs)) == "tail":
+        parts = [split_tail(d, val_fraction) for d in docs]
+        return [a for a, _ in parts if a], [b for _, b in parts if b]
+    train, val = split_indices(len(docs), val_fraction, seed)
+    return [docs[i] for i in train], [docs[i] for i in val]
+
+
+def train_texts(docs: list[str], val_fraction: float, seed: int, split: str = "auto") -> list[str]:
+    """The documents (or text) a split with these settings puts on the training side."""
+    return split_texts(docs, val_fraction, seed, split)[0]
 
 
 # ---------------------------------------------------------------------------------------
@@ -523,11 +558,21 @@ def train_texts(docs: list[str], val_fraction: float, seed: int) -> list[str]:
 # ---------------------------------------------------------------------------------------
 
 
+def with_eos(tokenizer: TextTokenizer, docs: list[str]) -> list[np.ndarray]:
+    """Each document's token ids (int32) followed by the end-of-text token."""
+    eos = np.asarray([tokenizer.eos_id], np.int32)
+    return [np.concatenate([np.asarray(x, np.int32), eos]) for x in tokenizer.encode_batch(docs)]
+
+
 @dataclass
 class TextDataset:
-    """Documents, their tokens, and the (N, block_size + 1) windows the trainer draws from.
+    """Documents, their tokens, and how the trainer draws (block_size + 1)-token windows.
 
-    Works with `train.batches.Batches` like an image set: `images` holds the windows.
+    With `sampling="random"` (the default) every training window starts at a random token of
+    the stream (`train.batches.WindowBatches`); with "strided" the trainer permutes the fixed
+    windows of `images`, `stride` tokens apart (`train.batches.Batches`, as for images).
+    `len()` counts the strided windows either way: the run's data report records it, and
+    evaluation checks it to rebuild the same split.
     """
 
     name: str
@@ -541,66 +586,87 @@ class TextDataset:
     stream: None = None
     num_classes: int = 0
     in_memory: bool = True
-    split_how: str = "documents"
+    split_how: str = "documents"  # "documents", "tail" (by position) or "none"
+    sampling: str = "random"  # "random" or "strided" (training windows)
+    split_by: str = "auto"  # how split() divides the documents (see split_texts)
     _windows: torch.Tensor | None = None
 
     @classmethod
     def build(
-        cls, corpus: Corpus, tokenizer: TextTokenizer, block_size: int, stride: int | None = None
+        cls,
+        corpus: Corpus,
+        tokenizer: TextTokenizer,
+        block_size: int,
+        stride: int | None = None,
+        sampling: str = "random",
+        split: str = "auto",
     ) -> TextDataset:
-        ids = tokenizer.encode_batch(corpus.docs)
-        tokens = [np.asarray([*x, tokenizer.eos_id], dtype=np.int32) for x in ids]
+        if sampling not in ("random", "strided"):
+            raise GenforgeError(f"unknown window sampling '{sampling}'; choose random or strided")
+        split_mode(split, len(corpus.docs))  # an unknown split is an error before tokenizing
+        tokens = with_eos(tokenizer, corpus.docs)
         corpus.report.num_tokens = int(sum(len(t) for t in tokens))
         corpus.report.tokenizer = tokenizer.describe()
         return cls(corpus.name, corpus.docs, tokens, tokenizer, block_size,
-                   stride or max(1, block_size // 2), corpus.report)  # fmt: skip
+                   stride or max(1, block_size // 2), corpus.report, sampling=sampling,
+                   split_by=split)  # fmt: skip
 
     @property
     def stream_ids(self) -> np.ndarray:
         return np.concatenate(self.tokens) if self.tokens else np.zeros(0, np.int32)
 
     @property
+    def num_tokens(self) -> int:
+        return int(sum(len(t) for t in self.tokens))
+
+    def check_window(self) -> None:
+        """A one-line error when the text is shorter than one window."""
+        w = self.block_size + 1
+        if self.num_tokens < w:
+            raise GenforgeError(
+                f"the text has {self.num_tokens} tokens, fewer than one window of {w}; "
+                "add text or lower --context"
+            )
+
+    @property
     def images(self) -> torch.Tensor:
         """Token windows (N, block_size + 1), int64: inputs are [:, :-1], targets [:, 1:]."""
         if self._windows is None:
+            self.check_window()
             ids = torch.from_numpy(self.stream_ids.astype(np.int64))
-            w = self.block_size + 1
-            if len(ids) < w:
-                raise GenforgeError(
-                    f"the text has {len(ids)} tokens, fewer than one window of {w}; "
-                    "add text or lower --context"
-                )
-            self._windows = ids.unfold(0, w, self.stride).contiguous()
+            self._windows = ids.unfold(0, self.block_size + 1, self.stride).contiguous()
         return self._windows
 
+    def eval_windows(self, max_windows: int | None = None) -> torch.Tensor:
+        """Non-overlapping windows (N, block_size + 1), int64, for held-out loss: each token is
+        a target once (consecutive windows share only their boundary token)."""
+        self.check_window()
+        ids = torch.from_numpy(self.stream_ids.astype(np.int64))
+        windows = ids.unfold(0, self.block_size + 1, self.block_size)
+        return windows[:max_windows].contiguous()
+
     def __len__(self) -> int:
-        n = sum(len(t) for t in self.tokens)
+        n = self.num_tokens
         return 0 if n < self.block_size + 1 else (n - self.block_size - 1) // self.stride + 1
 
-    def _subset(self, idx: list[int], how: str) -> TextDataset:
-        return TextDataset(self.name, [self.docs[i] for i in idx], [self.tokens[i] for i in idx],
-                           self.tokenizer, self.block_size, self.stride, self.report,
-                           split_how=how)  # fmt: skip
+    def _with(self, docs: list[str], tokens: list[np.ndarray], how: str) -> TextDataset:
+        return dataclasses.replace(self, docs=docs, tokens=tokens, split_how=how, _windows=None)
 
     def split(self, val_fraction: float, seed: int = 0) -> tuple[TextDataset, TextDataset]:
-        """Seeded split by whole documents; a single document is cut at a line near the end."""
+        """Seeded split by whole documents, or by position (the last `val_fraction` of each
+        document); see `split_texts`. Held-out text is never seen in training."""
         if not 0 <= val_fraction < 1:
             raise GenforgeError(f"val_fraction must be in [0, 1), got {val_fraction}")
         if val_fraction == 0:
-            return self, self._subset([], "none")
-        if len(self.docs) == 1:
-            return self._split_tail(val_fraction)
-        train, val = split_indices(len(self.docs), val_fraction, seed)
-        return self._subset(train, "documents"), self._subset(val, "documents")
-
-    def _split_tail(self, val_fraction: float) -> tuple[TextDataset, TextDataset]:
-        parts = split_tail(self.docs[0], val_fraction)
-        tok = self.tokenizer
-        made = [
-            TextDataset(self.name, [p], [np.asarray([*tok.encode(p), tok.eos_id], np.int32)],
-                        tok, self.block_size, self.stride, self.report, split_how="tail")
-            for p in parts
-        ]  # fmt: skip
+            return self, self._with([], [], "none")
+        if split_mode(self.split_by, len(self.docs)) == "documents":
+            train, val = split_indices(len(self.docs), val_fraction, seed)
+            return (
+                self._with([self.docs[i] for i in train], [self.tokens[i] for i in train], "documents"),
+                self._with([self.docs[i] for i in val], [self.tokens[i] for i in val], "documents"),
+            )  # fmt: skip
+        train_docs, val_docs = split_texts(self.docs, val_fraction, seed, "tail")
+        made = [self._with(d, with_eos(self.tokenizer, d), "tail") for d in (train_docs, val_docs)]
         return made[0], made[1]
 
 

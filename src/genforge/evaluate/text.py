@@ -20,6 +20,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,41 @@ def _load_split(run: Run, pipe: Any) -> tuple[Any, Any]:
 
     split = get_modality("text").reload(run, tokenizer=pipe.tokenizer)
     return split.train, split.val
+
+
+# trainer -> its run's held-out windows (dropped with the trainer)
+_VAL_WINDOWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@torch.no_grad()
+def training_metrics(trainer: Any, run: Run, n: int) -> dict[str, float]:
+    """The `--eval-every` hook of text runs: mean next-token cross-entropy (nats per token) of
+    the current network on up to `n` non-overlapping held-out windows, the same ones every
+    time (keys without the eval_ prefix; --keep-best val_loss keeps the best checkpoint)."""
+    from genforge.data.modalities import get_modality
+
+    windows = _VAL_WINDOWS.get(trainer)
+    if windows is None:
+        tokenizer = trainer.model.spec.tokenizer_obj or trainer.batches.dataset.tokenizer
+        val = get_modality("text").reload(run, tokenizer=tokenizer).val
+        if not val.tokens:
+            raise GenforgeError("--eval-every needs held-out text: the run's val_fraction is 0")
+        windows = val.eval_windows(n)
+        _VAL_WINDOWS[trainer] = windows
+    model, device = trainer.model, trainer.accelerator.device
+    net = trainer.nets[model.sampling_network()]
+    was_training = net.training
+    net.eval()
+    total, count = 0.0, 0
+    for i in range(0, len(windows), trainer.cfg.batch_size):
+        x = windows[i : i + trainer.cfg.batch_size].to(device)
+        with trainer.accelerator.autocast():
+            logits = model.logits(net, x[:, :-1])
+        total += float(torch.nn.functional.cross_entropy(
+            logits.flatten(0, 1).float(), x[:, 1:].flatten(), reduction="sum"))  # fmt: skip
+        count += x[:, 1:].numel()
+    net.train(was_training)
+    return {"val_loss": total / count}
 
 
 def _references(path: str | Path) -> list[tuple[str, str]]:

@@ -31,12 +31,13 @@ from genforge.models.wavegan import WaveGAN
 # Table models train on (N, D) rows: no channels_last; CTGAN's optimiser settings.
 _TABLE_TRAIN = {"channels_last": False, "batch_size": 500, "steps": 300}
 
-# Language models: AdamW, no EMA (rarely helps LMs, costs a copy per step), token tensors are
-# not images (no channels_last).
+# Language models: AdamW (matrices decayed), a cosine schedule down to lr/10 after 100 warmup
+# steps (nanoGPT's character-level settings), no EMA (rarely helps LMs, costs a copy per
+# step), token tensors are not images (no channels_last), torch.compile on CUDA.
 _LM_TRAIN = {
     "optimizer": "adamw", "lr": 1e-3, "betas": (0.9, 0.99), "weight_decay": 0.1,
     "batch_size": 32, "ema_decay": 0.0, "channels_last": False, "steps": 2000,
-    "warmup_steps": 100, "lr_schedule": "cosine",
+    "warmup_steps": 100, "lr_schedule": "cosine", "min_lr_ratio": 0.1, "compile": "auto",
 }  # fmt: skip
 
 

@@ -3,6 +3,10 @@
 Small datasets live on the training device as one tensor and a batch is one gather (no
 per-image Python work in the hot loop). Large folders stream through a DataLoader. Both walk a
 seeded permutation per epoch, so (epoch, position) pins down the next batch on --resume.
+
+Text trains on windows that start at random tokens (`WindowBatches`): the token stream lives
+on the device and a batch is one gather of B random starts, drawn from a generator seeded by
+the call count, so --resume continues with the exact windows.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import torch
 
 from genforge.core.errors import GenforgeError
 from genforge.data import ImageDataset
+from genforge.data.text import TextDataset
 from genforge.data.transforms import augment
 
 
@@ -110,3 +115,52 @@ class Batches:
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.epoch, self.pos, self.calls = state["epoch"], state["pos"], state["calls"]
         self._perm, self._iter = self._permutation(), None
+
+
+class WindowBatches:
+    """Callable returning (B, block_size + 1) token windows, each starting at a token drawn
+    uniformly from every position where a whole window fits (nanoGPT's sampling). Windows run
+    across document boundaries, which the EOS token between documents marks."""
+
+    def __init__(
+        self, dataset: TextDataset, batch_size: int, seed: int, device: torch.device,
+        rank: int = 0, world_size: int = 1,
+    ):  # fmt: skip
+        dataset.check_window()  # a corpus shorter than one window is a clear error
+        self.dataset = dataset
+        self.stream = torch.from_numpy(dataset.stream_ids.astype("int64")).to(device)
+        self.window = dataset.block_size + 1
+        self.num_starts = len(self.stream) - self.window + 1
+        self.offsets = torch.arange(self.window, device=device)
+        self.batch_size, self.seed, self.device = batch_size, seed, device
+        self.rank, self.world_size = rank, world_size
+        self.calls = 0
+
+    def starts(self, call: int) -> torch.Tensor:
+        """The window starts of batch number `call` on this process (B,), int64, on the CPU."""
+        g = torch.Generator().manual_seed(
+            (self.seed * 1_000_003 + call) * 1_009 + self.rank  # every process its own windows
+        )
+        return torch.randint(self.num_starts, (self.batch_size,), generator=g)
+
+    def __call__(self) -> tuple[torch.Tensor, None]:
+        idx = self.starts(self.calls).to(self.device, non_blocking=True)
+        self.calls += 1
+        return self.stream[idx[:, None] + self.offsets], None  # one gather on the device
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": 0, "pos": 0, "calls": self.calls}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.calls = state["calls"]
+
+
+def make_batches(
+    dataset: Any, batch_size: int, seed: int, device: torch.device, **options: Any
+) -> Batches | WindowBatches:
+    """The batch source for `dataset`: random token windows for text that samples them,
+    otherwise a seeded permutation of the dataset's items."""
+    if isinstance(dataset, TextDataset) and dataset.sampling == "random":
+        return WindowBatches(dataset, batch_size, seed, device, options.get("rank", 0),
+                             options.get("world_size", 1))  # fmt: skip
+    return Batches(dataset, batch_size, seed, device, **options)

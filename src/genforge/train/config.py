@@ -17,12 +17,13 @@ class TrainConfig:
     betas: tuple[float, float] = (0.5, 0.999)
     weight_decay: float = 0.0
     lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
+    min_lr_ratio: float = 0.0  # linear/cosine decay ends at lr * min_lr_ratio
     warmup_steps: int = 0
     ema_decay: float = 0.999  # EMA of the sampling network; 0 disables
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     channels_last: bool = True
-    compile: bool = False
+    compile: bool | Literal["auto"] = False  # torch.compile the networks; "auto": on CUDA only
     seed: int = 0
     log_every: int = 25
     sample_every: int = 500

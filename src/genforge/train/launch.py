@@ -143,14 +143,14 @@ def train(
         if family.count_based:  # n-gram: fitted by counting, no steps
             fit_counts(family, split.train, run, meta, procs.is_main_process)
             if procs.is_main_process:
-                _write_data_report(run, split)
+                _write_data_report(run, modality, split)
                 write_model_card(run)
             return run
         trainer = Trainer(family, split.train, train_cfg, split.data_config, run=run)
         if resume is not None:
             trainer.restore(run)
         elif procs.is_main_process:
-            _write_data_report(run, split)
+            _write_data_report(run, modality, split)
         fit(
             trainer,
             run,
@@ -172,10 +172,10 @@ def train(
     return run
 
 
-def _write_data_report(run: Run, split: Split) -> None:
+def _write_data_report(run: Run, modality: Modality, split: Split) -> None:
     """data_report.json: what the data report says, plus the split's sizes (which evaluation
-    checks when it rebuilds the split)."""
-    sizes = {"train": len(split.train), "val": len(split.val)}
+    checks when it rebuilds the split) and how it was made."""
+    sizes = modality.split_sizes(split)
     write_json(run.data_report_path, {**split.dataset.report.to_dict(), **sizes})
 
 

@@ -69,7 +69,7 @@ def _progress(enabled: bool):
 # what "better" means for each metric --keep-best accepts ("fid" names the Fréchet distance
 # in whatever feature space the evaluation uses; the logged key is eval_fd)
 KEEP_BEST = {"fd": "lower", "fid": "lower", "precision": "higher", "recall": "higher",
-             "accuracy": "higher"}  # fmt: skip
+             "accuracy": "higher", "val_loss": "lower"}  # fmt: skip
 
 
 def check_eval_config(cfg: Any) -> None:

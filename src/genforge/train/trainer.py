@@ -21,7 +21,7 @@ from genforge.core.errors import GenforgeError
 from genforge.core.run import Run
 from genforge.data import ImageDataset
 from genforge.models import ImageModel
-from genforge.train.batches import Batches
+from genforge.train.batches import make_batches
 from genforge.train.config import TrainConfig
 from genforge.train.distributed import SyncedOptimizer
 
@@ -47,6 +47,14 @@ def wants_cpu(device: str) -> bool:
     return device == "cpu" or (device == "auto" and (launched_cpu or not torch.cuda.is_available()))
 
 
+def wants_compile(cfg: TrainConfig, device: torch.device) -> bool:
+    """Whether the networks are compiled: `compile` true or false, or "auto": on CUDA only (on
+    the CPU, torch.compile measured no gain on genforge's LMs, docs/benchmarks.md)."""
+    if cfg.compile == "auto":
+        return device.type == "cuda"
+    return bool(cfg.compile)
+
+
 def make_accelerator(cfg: TrainConfig) -> Any:
     """An Accelerator for the configured device and precision."""
     from accelerate import Accelerator
@@ -70,14 +78,23 @@ def make_accelerator(cfg: TrainConfig) -> Any:
 def make_optimizer(
     params: Any, cfg: TrainConfig, lr: float, fused: bool = False
 ) -> torch.optim.Optimizer:
-    """`fused`: one Adam/AdamW kernel per step (CPU or CUDA) instead of a loop over tensors."""
+    """`fused`: one Adam/AdamW kernel per step (CPU or CUDA) instead of a loop over tensors.
+
+    AdamW decays only matrices (weights of linear layers and embeddings), not biases and norm
+    gains, as GPT-2/nanoGPT train; Adam and RMSprop apply their L2 penalty to every parameter
+    (as CTGAN's reference does).
+    """
     kw = {"fused": True} if fused else {}
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=lr, betas=cfg.betas, weight_decay=cfg.weight_decay, **kw)
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(
-            params, lr=lr, betas=cfg.betas, weight_decay=cfg.weight_decay, **kw
-        )
+        params = [p for p in params if p.requires_grad]
+        groups = [
+            {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        ]
+        groups = [g for g in groups if g["params"]]
+        return torch.optim.AdamW(groups, lr=lr, betas=cfg.betas, **kw)
     return torch.optim.RMSprop(params, lr=lr, weight_decay=cfg.weight_decay)
 
 
@@ -100,16 +117,18 @@ def ema_with_warmup(decay: float):
 
 
 def lr_lambda(cfg: TrainConfig):
-    """Multiplier of the base LR at a step: linear warmup, then constant/linear/cosine decay."""
+    """Multiplier of the base LR at a step: linear warmup, then constant/linear/cosine decay
+    from 1 down to `cfg.min_lr_ratio`."""
+    floor = cfg.min_lr_ratio
 
     def f(step: int) -> float:
         if step < cfg.warmup_steps:
             return (step + 1) / cfg.warmup_steps
         t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
         if cfg.lr_schedule == "linear":
-            return max(0.0, 1.0 - t)
+            return floor + (1 - floor) * max(0.0, 1.0 - t)
         if cfg.lr_schedule == "cosine":
-            return 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
         return 1.0
 
     return f
@@ -167,7 +186,7 @@ class Trainer:
         world = self.accelerator.num_processes
         self.opts = {k: SyncedOptimizer(o, world) for k, o in zip(raw_opts, prepared, strict=True)}
         self.nets: dict[str, nn.Module] = dict(raw)
-        if cfg.compile:
+        if wants_compile(cfg, device):
             self.nets = {k: torch.compile(v) for k, v in self.nets.items()}
         self.sampling_name = model.sampling_network()
         self.sampling_raw = raw[self.sampling_name]  # the network the EMA follows
@@ -178,7 +197,7 @@ class Trainer:
                 multi_avg_fn=ema_with_warmup(cfg.ema_decay),
                 use_buffers=True,
             )
-        self.batches = Batches(
+        self.batches = make_batches(
             dataset,
             cfg.batch_size,
             cfg.seed,
