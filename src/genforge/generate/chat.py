@@ -150,8 +150,10 @@ class ChatSession:
         if "{message}" not in self.template:
             raise GenforgeError("the chat template needs a {message} placeholder")
 
-    def prompt(self, message: str) -> str:
-        past = self.history[-self.history_turns :] if self.history_turns else []
+    def prompt(self, message: str, window: int | None = None) -> str:
+        """The prompt of the next reply: the last `window` turns (default `history_turns`)."""
+        window = self.history_turns if window is None else window
+        past = self.history[-window:] if window else []
         lines = "".join(self.template.format(message=u) + " " + b + "\n" for u, b in past)
         return lines + self.template.format(message=message)
 
@@ -179,7 +181,7 @@ class ChatSession:
                 self.history.append((message, text))
                 return Reply(text, f"intent:{intent}", conf)
         opts = self.turn_options()
-        prompt = self.prompt(message)
+        prompt = self.fit_prompt(message, opts)
         pieces = ReplyStream(opts.stop, stream, cancel) if stream or cancel else None
         gen = self.decode(prompt, opts, pieces)
         text = gen.text.strip()
@@ -196,6 +198,25 @@ class ChatSession:
         if ctx is not None and opts.max_new_tokens is not None:
             opts.max_new_tokens = min(opts.max_new_tokens, ctx // 2)
         return opts
+
+    def fit_prompt(self, message: str, opts: DecodeOptions) -> str:
+        """The prompt with as many of the last turns as leave room in the model's context for
+        the reply (`opts.max_new_tokens`, lowered when even the message alone leaves less)."""
+        ctx = self.pipe.context
+        if ctx is None:
+            return self.prompt(message)
+        m = opts.max_new_tokens or 1
+        for window in range(min(self.history_turns, len(self.history)), -1, -1):
+            prompt = self.prompt(message, window)
+            n = self.count_tokens(prompt)
+            if n + m <= ctx:
+                return prompt
+        if n < ctx:  # a long message: a shorter reply (at least one token)
+            opts.max_new_tokens = max(1, ctx - n)
+        return prompt  # longer than the context: decoding keeps its end (opts.truncate)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.pipe.tokenizer.encode(text))
 
     def decode(self, prompt: str, opts: DecodeOptions, stream: Any = None) -> Generated:
         return self.pipe.generate([prompt], opts, stream=stream)[0][0]
@@ -358,11 +379,14 @@ class PretrainedChatSession(ChatSession):
         if self.pipe.has_template:
             self.options = replace(self.options, stop=())
 
-    def prompt(self, message: str) -> str:
+    def prompt(self, message: str, window: int | None = None) -> str:
         if not self.pipe.has_template:
-            return super().prompt(message)
-        past = self.history[-self.history_turns :] if self.history_turns else []
-        return self.pipe.chat_prompt(past, message)
+            return super().prompt(message, window)
+        window = self.history_turns if window is None else window
+        return self.pipe.chat_prompt(self.history[-window:] if window else [], message)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.pipe.tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def chat_loop(session: ChatSession, read: Any, write: Any) -> None:

@@ -1,0 +1,195 @@
+"""/v1/chat: conversations kept by id (across turns and server restarts), streamed replies
+(server-sent events), per-key isolation, and a local pretrained chat model whose chat template
+formats the prompt."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from genforge.serve import Settings, create_app
+from hf_tiny import save_tiny_chat_gpt2
+from textkit import TINY_GPT, TINY_TRAIN, make_docs
+
+
+@pytest.fixture(scope="session")
+def chat_runs(tmp_path_factory) -> Path:
+    """runs/tx (gpt, 64-token context), runs/ng (n-gram), runs/dc (an image run), and a
+    tiny chat model folder with a chat template (models/tiny-chat)."""
+    from genforge.train.launch import train
+
+    root = tmp_path_factory.mktemp("chat")
+    corpus = root / "corpus.txt"
+    corpus.write_text("\n\n".join(make_docs(30)), encoding="utf-8")
+    runs = root / "runs"
+    data = {"block_size": 64, "dedup": "exact"}
+    train("gpt", str(corpus), name="tx", runs_dir=runs, **{**data, **TINY_TRAIN, **TINY_GPT})
+    train("ngram", str(corpus), name="ng", runs_dir=runs, **data)
+    train("dcgan", "digits", name="dc", runs_dir=runs, steps=1, image_size=16, batch_size=8,
+          ngf=8, ndf=8, latent_dim=8)  # fmt: skip
+    save_tiny_chat_gpt2(root / "models" / "tiny-chat")
+    return root
+
+
+@pytest.fixture
+def make_chat(tmp_path, chat_runs):
+    """make_chat(**settings) -> a TestClient over a fresh app on one runs folder and database
+    (a second call is the same server restarted)."""
+    clients = []
+    runs = tmp_path / "runs"
+    if not runs.exists():
+        shutil.copytree(chat_runs / "runs", runs)
+
+    def make(**kw) -> TestClient:
+        kw.setdefault("start_worker", False)
+        kw.setdefault("chat_models", (chat_runs / "models" / "tiny-chat",))
+        c = TestClient(create_app(Settings(runs_dir=runs, **kw)))
+        c.__enter__()
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        c.__exit__(None, None, None)
+
+
+def chat(c, headers=None, **body):
+    return c.post("/v1/chat", json=body, headers=headers or {})
+
+
+def sse_events(text: str) -> list[tuple[str, dict]]:
+    """(event, data) pairs of a text/event-stream body."""
+    out = []
+    for block in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        out.append((lines["event"], json.loads(lines["data"])))
+    return out
+
+
+def test_conversation_kept_by_id_across_turns_and_restart(make_chat):
+    c = make_chat()
+    first = chat(c, run="tx", message="hello there", max_new_tokens=6, seed=3)
+    assert first.status_code == 200, first.text
+    cid = first.json()["conversation"]
+    assert first.json()["turn"] == 0
+    second = chat(c, conversation=cid, message="and the rivers?")
+    assert second.status_code == 200, second.text
+    assert second.json()["conversation"] == cid and second.json()["turn"] == 1
+    # the second prompt holds the first turn (the history the engine formats)
+    prompt = second.json()["output"]["params"]["prompt"]
+    assert prompt.startswith("User: hello there\nBot:") and prompt.endswith("User: and the rivers?\nBot:")
+    # the reply is a recorded text output, like /v1/generate's
+    out = second.json()["output"]
+    rec = c.get(f"/v1/outputs/{out['id']}").json()
+    assert rec["run"] == "tx" and rec["modality"] == "text" and rec["params"]["chat"] == cid
+    assert c.get(out["url"]).text == second.json()["reply"]
+
+    restarted = make_chat()  # a new app on the same database file
+    conv = restarted.get(f"/v1/chat/{cid}")
+    assert conv.status_code == 200
+    body = conv.json()
+    assert body["run"] == "tx" and body["options"]["max_new_tokens"] == 6
+    assert [t["user"] for t in body["turns"]] == ["hello there", "and the rivers?"]
+    assert [t["bot"] for t in body["turns"]] == [first.json()["reply"], second.json()["reply"]]
+    third = chat(restarted, conversation=cid, message="bye")
+    assert third.status_code == 200 and third.json()["turn"] == 2
+    assert restarted.delete(f"/v1/chat/{cid}").status_code == 204
+    assert restarted.get(f"/v1/chat/{cid}").status_code == 404
+    assert restarted.delete(f"/v1/chat/{cid}").status_code == 404
+
+
+def test_same_seed_same_replies_and_ngram_runs(make_chat):
+    c = make_chat()
+    a = chat(c, run="tx", message="hi", seed=5, max_new_tokens=8).json()["reply"]
+    b = chat(c, run="tx", message="hi", seed=5, max_new_tokens=8).json()["reply"]
+    assert a == b
+    ng = chat(c, run="ng", message="the model", max_new_tokens=8, seed=1)
+    assert ng.status_code == 200, ng.text
+
+
+def test_stream_tokens_add_up_to_the_reply(make_chat):
+    c = make_chat()
+    r = chat(c, run="tx", message="tell me about cats", stream=True, max_new_tokens=16,
+             decoding="sampling", temperature=1.5, seed=2)  # fmt: skip
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    events = sse_events(r.text)
+    kinds = [k for k, _ in events]
+    assert kinds[-1] == "done" and set(kinds[:-1]) <= {"token"} and len(kinds) >= 3
+    done = events[-1][1]
+    assert "".join(d["text"] for k, d in events if k == "token") == done["reply"] != ""
+    assert done["output"]["id"] and done["conversation"]
+    turns = c.get(f"/v1/chat/{done['conversation']}").json()["turns"]
+    assert turns[0]["bot"] == done["reply"] and turns[0]["output"] == done["output"]["id"]
+
+
+def test_errors_unknown_foreign_and_bad_requests(make_chat, tmp_path):
+    from genforge.serve.auth import KeyStore
+
+    keys = tmp_path / "keys.json"
+    store = KeyStore(keys)
+    alice, bob = store.create("alice"), store.create("bob")
+    c = make_chat(keys_path=keys)
+    ha, hb = {"Authorization": f"Bearer {alice}"}, {"Authorization": f"Bearer {bob}"}
+    assert chat(c, run="tx", message="hi").status_code == 401
+    r = chat(c, ha, run="tx", message="hi", max_new_tokens=4)
+    assert r.status_code == 200, r.text
+    cid = r.json()["conversation"]
+    assert c.get(f"/v1/chat/{cid}", headers=ha).status_code == 200
+    # bob cannot see, continue or delete alice's conversation: as if it did not exist
+    assert c.get(f"/v1/chat/{cid}", headers=hb).status_code == 404
+    assert chat(c, hb, conversation=cid, message="hi").status_code == 404
+    assert c.delete(f"/v1/chat/{cid}", headers=hb).status_code == 404
+    assert c.get(f"/v1/chat/{cid}", headers=ha).json()["turns"][0]["user"] == "hi"
+    assert c.get("/v1/chat/0123456789abcdef", headers=ha).status_code == 404
+    assert c.get("/v1/chat/not-an-id", headers=ha).status_code == 422
+    bad = {
+        "no run": ({"message": "hi"}, 400),
+        "both": ({"run": "tx", "model": "tiny-chat", "message": "hi"}, 400),
+        "unknown run": ({"run": "nope", "message": "hi"}, 404),
+        "image run": ({"run": "dc", "message": "hi"}, 400),
+        "unknown model": ({"model": "nope", "message": "hi"}, 404),
+        "empty message": ({"run": "tx", "message": ""}, 422),
+        "greedy + temperature": ({"run": "tx", "message": "hi", "decoding": "greedy",
+                                  "temperature": 0.5}, 400),  # fmt: skip
+        "over the token limit": ({"run": "tx", "message": "hi", "max_new_tokens": 10**6}, 413),
+        "other run": ({"run": "ng", "conversation": cid, "message": "hi"}, 400),
+        "n-gram watermark": ({"run": "ng", "message": "hi", "watermark": True}, 400),
+    }
+    for name, (body, status) in bad.items():
+        r = chat(c, ha, **body)
+        assert r.status_code == status, (name, r.text)
+        assert isinstance(r.json()["detail"], str | list), name
+
+
+def test_pretrained_chat_model_uses_its_chat_template(make_chat):
+    c = make_chat()
+    assert c.get("/v1/chat/models").json() == {"models": ["tiny-chat"]}
+    r = chat(c, model="tiny-chat", message="hello", max_new_tokens=5, seed=0)
+    assert r.status_code == 200, r.text
+    cid = r.json()["conversation"]
+    assert r.json()["output"]["params"]["prompt"] == "<|user|>hello<|end|><|assistant|>"
+    r2 = chat(c, conversation=cid, message="how are you", stream=True, max_new_tokens=5)
+    events = sse_events(r2.text)
+    done = events[-1][1]
+    assert events[-1][0] == "done"
+    assert "".join(d["text"] for k, d in events if k == "token") == done["reply"]
+    first = r.json()["reply"]
+    assert done["output"]["params"]["prompt"] == (
+        f"<|user|>hello<|end|><|assistant|>{first}<|end|><|user|>how are you<|end|><|assistant|>"
+    )
+    assert c.get(f"/v1/chat/{cid}").json()["model"] == "tiny-chat"
+    assert chat(c, model="tiny-chat", message="x", watermark=True).status_code == 400
+
+
+def test_pretrained_chat_without_template_uses_the_plain_format(tmp_path):
+    from genforge.generate.chat import PretrainedChat, PretrainedChatSession
+
+    pipe = PretrainedChat(save_tiny_chat_gpt2(tmp_path / "plain", template=None))
+    assert not pipe.has_template
+    s = PretrainedChatSession(pipe)
+    r = s.reply("hello")
+    assert r.prompt == "User: hello\nBot:" and "\n" not in r.text
