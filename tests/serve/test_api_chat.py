@@ -81,7 +81,8 @@ def test_conversation_kept_by_id_across_turns_and_restart(make_chat):
     assert second.json()["conversation"] == cid and second.json()["turn"] == 1
     # the second prompt holds the first turn (the history the engine formats)
     prompt = second.json()["output"]["params"]["prompt"]
-    assert prompt.startswith("User: hello there\nBot:") and prompt.endswith("User: and the rivers?\nBot:")
+    assert prompt.startswith("User: hello there\nBot:")
+    assert prompt.endswith("User: and the rivers?\nBot:")
     # the reply is a recorded text output, like /v1/generate's
     out = second.json()["output"]
     rec = c.get(f"/v1/outputs/{out['id']}").json()
@@ -153,8 +154,10 @@ def test_errors_unknown_foreign_and_bad_requests(make_chat, tmp_path):
         "image run": ({"run": "dc", "message": "hi"}, 400),
         "unknown model": ({"model": "nope", "message": "hi"}, 404),
         "empty message": ({"run": "tx", "message": ""}, 422),
-        "greedy + temperature": ({"run": "tx", "message": "hi", "decoding": "greedy",
-                                  "temperature": 0.5}, 400),  # fmt: skip
+        "greedy + temperature": (
+            {"run": "tx", "message": "hi", "decoding": "greedy", "temperature": 0.5},
+            400,
+        ),
         "over the token limit": ({"run": "tx", "message": "hi", "max_new_tokens": 10**6}, 413),
         "other run": ({"run": "ng", "conversation": cid, "message": "hi"}, 400),
         "n-gram watermark": ({"run": "ng", "message": "hi", "watermark": True}, 400),
@@ -193,3 +196,79 @@ def test_pretrained_chat_without_template_uses_the_plain_format(tmp_path):
     s = PretrainedChatSession(pipe)
     r = s.reply("hello")
     assert r.prompt == "User: hello\nBot:" and "\n" not in r.text
+
+
+def test_client_going_away_stops_the_reply_and_keeps_the_partial_turn(make_chat):
+    """The SSE generator sets the cancel event when the client goes away (Starlette closes the
+    generator): the decoding stops at its next piece and the partial turn is kept, stopped."""
+    import asyncio
+    import threading
+    import time
+
+    from genforge.generate.chat import Cancelled, Reply
+    from genforge.serve.routes.chat import Turn, sse
+
+    c = make_chat()
+    svc = c.app.state.services
+    pieces_made = []
+
+    class SlowSession:  # a reply of 200 pieces, 20 ms apart, that honours `cancel`
+        def reply(self, message, stream=None, cancel=None):
+            for i in range(200):
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled
+                pieces_made.append(i)
+                stream(f"w{i} ")
+                time.sleep(0.02)
+            return Reply("never", "generate")
+
+    conv = svc.chats.create("local", "run", "tx", {"seed": 0})
+    turn = Turn(conv, SlowSession(), threading.Lock(), "gpt", 2, True)
+
+    class Connected:  # a Request whose client is still there
+        async def is_disconnected(self):
+            return False
+
+    async def first_two_then_leave():
+        gen = sse(svc, "local", turn, "hello", Connected())
+        got = [await gen.__anext__(), await gen.__anext__()]
+        await gen.aclose()  # what Starlette does when the client disconnects
+        return got
+
+    got = asyncio.run(first_two_then_leave())
+    assert all(g.startswith("event: token") for g in got)
+    deadline = time.monotonic() + 5
+    while not (svc.chats.get(conv.id, "local").turns) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    saved = svc.chats.get(conv.id, "local").turns
+    assert len(saved) == 1 and saved[0]["stopped"] and saved[0]["output"] is None
+    assert saved[0]["bot"].startswith("w0 w1") and len(pieces_made) < 50
+
+
+def test_cli_chats_through_a_server(tmp_path, chat_runs, free_port, start_server):
+    from typer.testing import CliRunner
+
+    from genforge.cli.main import app
+
+    runs, port = tmp_path / "runs", free_port()
+    shutil.copytree(chat_runs / "runs" / "tx", runs / "tx")
+    server = start_server(runs, port)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        r = CliRunner().invoke(app, ["chat", "tx", "--server", url, "--max-new-tokens", "6",
+                                     "--seed", "1"], input="hello\nand you?\n/quit\n")  # fmt: skip
+        assert r.exit_code == 0, r.output
+        assert r.output.count("bot: ") == 2
+        import httpx
+
+        outs = httpx.get(f"{url}/v1/outputs", params={"run": "tx"}).json()
+        chats = {o["params"]["chat"] for o in outs["items"]}
+        assert len(chats) == 1 and len(outs["items"]) == 2  # one conversation, two replies
+        bad = CliRunner().invoke(app, ["chat", "nope", "--server", url], input="hi\n")
+        assert bad.exit_code == 1 and "404 no run 'nope'" in bad.output
+        down = CliRunner().invoke(app, ["chat", "tx", "--server", "http://127.0.0.1:9"],
+                                  input="hi\n")  # fmt: skip
+        assert down.exit_code == 1 and "cannot reach the server" in down.output
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

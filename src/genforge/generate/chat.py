@@ -389,8 +389,13 @@ class PretrainedChatSession(ChatSession):
         return len(self.pipe.tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def chat_loop(session: ChatSession, read: Any, write: Any) -> None:
-    """The REPL: /reset, /save PATH, /quit; `read()` returns a line or raises EOFError."""
+def chat_loop(session: Any, read: Any, write: Any, stream: bool = False) -> None:
+    """The REPL: /reset, /save PATH, /quit; `read()` returns a line or raises EOFError.
+
+    Args:
+        session: a ChatSession, or any object with its reply/reset/save/history.
+        stream: write each reply piece by piece as it is decoded.
+    """
     write("chat: /reset clears the history, /save PATH writes it, /quit ends\n")
     while True:
         try:
@@ -413,6 +418,11 @@ def chat_loop(session: ChatSession, read: Any, write: Any) -> None:
             continue
         if line.startswith("/"):
             write(f"(unknown command {line.split()[0]}; use /reset, /save PATH or /quit)\n")
+            continue
+        if stream:
+            write("bot: ")
+            session.reply(line, stream=write)
+            write("\n")
             continue
         r = session.reply(line)
         tag = f" [{r.route} {r.confidence:.2f}]" if r.route != "generate" else ""
