@@ -119,8 +119,10 @@ def test_stream_tokens_add_up_to_the_reply(make_chat):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
     events = sse_events(r.text)
     kinds = [k for k, _ in events]
-    assert kinds[-1] == "done" and set(kinds[:-1]) <= {"token"} and len(kinds) >= 3
+    assert kinds[0] == "start" and kinds[-1] == "done" and set(kinds[1:-1]) == {"token"}
+    assert len(kinds) >= 4
     done = events[-1][1]
+    assert events[0][1] == {"conversation": done["conversation"], "turn": 0}
     assert "".join(d["text"] for k, d in events if k == "token") == done["reply"] != ""
     assert done["output"]["id"] and done["conversation"]
     turns = c.get(f"/v1/chat/{done['conversation']}").json()["turns"]
@@ -231,12 +233,12 @@ def test_client_going_away_stops_the_reply_and_keeps_the_partial_turn(make_chat)
 
     async def first_two_then_leave():
         gen = sse(svc, "local", turn, "hello", Connected())
-        got = [await gen.__anext__(), await gen.__anext__()]
+        got = [await gen.__anext__() for _ in range(3)]  # start, two tokens
         await gen.aclose()  # what Starlette does when the client disconnects
         return got
 
     got = asyncio.run(first_two_then_leave())
-    assert all(g.startswith("event: token") for g in got)
+    assert got[0].startswith("event: start") and got[2].startswith("event: token")
     deadline = time.monotonic() + 5
     while not (svc.chats.get(conv.id, "local").turns) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -1,8 +1,9 @@
 """/chat: multi-turn chat with a text run or a pretrained chat model, kept by conversation id.
 
-POST /chat answers one user turn, as JSON or (`"stream": true`) as server-sent events:
-`token` events with pieces of the reply, then `done` with the whole reply, the conversation id
-and the reply's output id (its provenance record); a failure midway is an `error` event.
+POST /chat answers one user turn, as JSON or (`"stream": true`) as server-sent events: `start`
+(the conversation id and the turn's index), `token` events with pieces of the reply, then
+`done` with the whole reply, the conversation id and the reply's output id (its provenance
+record); a failure midway is an `error` event.
 Each reply is written and recorded like a /generate text output (same encoder, provenance
 store, optional watermark). A client that goes away stops the decoding; the partial reply is
 kept in the conversation, marked `stopped`.
@@ -233,6 +234,7 @@ async def sse(svc: Services, who: str, turn: Turn, message: str, request: Reques
 
     loop.run_in_executor(None, work)
     try:
+        yield event("start", {"conversation": turn.conv.id, "turn": len(turn.conv.turns)})
         while True:
             try:
                 kind, data = await asyncio.wait_for(queue.get(), timeout=0.25)
