@@ -274,3 +274,13 @@ def test_cli_chats_through_a_server(tmp_path, chat_runs, free_port, start_server
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_serve_refuses_a_chat_model_folder_that_is_not_there(tmp_path):
+    from typer.testing import CliRunner
+
+    from genforge.cli.main import app
+
+    r = CliRunner().invoke(app, ["serve", "--runs-dir", str(tmp_path / "runs"),
+                                 "--chat-model", str(tmp_path / "nope")])  # fmt: skip
+    assert r.exit_code == 1 and "--chat-model" in r.output and "no such folder" in r.output
