@@ -284,3 +284,22 @@ def test_serve_refuses_a_chat_model_folder_that_is_not_there(tmp_path):
     r = CliRunner().invoke(app, ["serve", "--runs-dir", str(tmp_path / "runs"),
                                  "--chat-model", str(tmp_path / "nope")])  # fmt: skip
     assert r.exit_code == 1 and "--chat-model" in r.output and "no such folder" in r.output
+
+
+def test_a_failure_midway_is_an_error_event_and_leaves_no_conversation(make_chat, monkeypatch):
+    from genforge.core.errors import GenforgeError
+    from genforge.generate.chat import ChatSession
+
+    def broken(self, message, stream=None, cancel=None):
+        stream("half a ")
+        raise GenforgeError("the model ran out of context")
+
+    monkeypatch.setattr(ChatSession, "reply", broken)
+    c = make_chat()
+    r = chat(c, run="tx", message="hi", stream=True)
+    events = sse_events(r.text)
+    assert [k for k, _ in events] == ["start", "token", "error"]
+    assert events[-1][1] == {"detail": "the model ran out of context", "status": 400}
+    assert c.get(f"/v1/chat/{events[0][1]['conversation']}").status_code == 404
+    r = chat(c, run="tx", message="hi")
+    assert r.status_code == 400 and r.json() == {"detail": "the model ran out of context"}

@@ -201,6 +201,12 @@ def run_turn(
     return S.ChatReply(conversation=turn.conv.id, turn=index, reply=reply.text, output=output)
 
 
+def forget_failed_start(svc: Services, turn: Turn, who: str) -> None:
+    """A new conversation whose first reply failed leaves nothing behind."""
+    if turn.created and not turn.conv.turns:
+        svc.chats.delete(turn.conv.id, who)
+
+
 def event(kind: str, data: Any) -> str:
     return f"event: {kind}\ndata: {json.dumps(data)}\n\n"
 
@@ -223,14 +229,17 @@ async def sse(svc: Services, who: str, turn: Turn, message: str, request: Reques
     def work() -> None:
         try:
             put("done", run_turn(svc, who, turn, message, write, cancel).model_dump(mode="json"))
+            return
         except Cancelled:
             add_turn(svc, turn, message, "".join(sent), None, stopped=True)
             put("end", None)
+            return
         except GenforgeError as e:
             put("error", {"detail": str(e), "status": 400})
         except Exception:
             log.exception("chat reply failed")
             put("error", {"detail": "the reply failed (see the server's log)", "status": 500})
+        forget_failed_start(svc, turn, who)
 
     loop.run_in_executor(None, work)
     try:
@@ -262,8 +271,7 @@ async def chat(svc: Svc, body: S.ChatRequest, who: Who, request: Request) -> Res
     try:
         out = await run_in_threadpool(run_turn, svc, who, turn, body.message)
     except GenforgeError:
-        if turn.created and not turn.conv.turns:  # a first turn that failed leaves nothing
-            await run_in_threadpool(svc.chats.delete, turn.conv.id, who)
+        await run_in_threadpool(forget_failed_start, svc, turn, who)
         raise
     return Response(out.model_dump_json(), media_type="application/json")
 
