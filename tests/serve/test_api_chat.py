@@ -110,6 +110,10 @@ def test_same_seed_same_replies_and_ngram_runs(make_chat):
     assert a == b
     ng = chat(c, run="ng", message="the model", max_new_tokens=8, seed=1)
     assert ng.status_code == 200, ng.text
+    # watermarked like /v1/generate text: the green-list bias changes the sampled reply
+    wm = chat(c, run="tx", message="hi", seed=5, max_new_tokens=8, watermark=True).json()
+    assert wm["output"]["watermarked"] and wm["output"]["params"]["watermark"] is True
+    assert c.get(f"/v1/outputs/{wm['output']['id']}").json()["watermarked"]
 
 
 def test_stream_tokens_add_up_to_the_reply(make_chat):
