@@ -137,3 +137,33 @@ def save_tiny_vits(folder: Path) -> Path:
     transformers.VitsModel(config).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
+
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+
+
+def save_tiny_chat_gpt2(folder: Path, template: str | None = CHAT_TEMPLATE, seed: int = 0) -> Path:
+    """A random GPT-2 causal LM (64 positions) and a byte-level BPE tokenizer with `template`
+    as its chat template (None: none), ending turns with <|end|> (its EOS token)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<|end|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())  # fmt: skip
+    tok.train_from_iterator(["hello there, how are you today?", "the cat sat on the mat"] * 5,
+                            trainer)  # fmt: skip
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|end|>", unk_token="<unk>")
+    if template is not None:
+        fast.chat_template = template
+    fast.save_pretrained(folder)
+    torch.manual_seed(seed)
+    cfg = GPT2Config(vocab_size=len(fast), n_positions=64, n_embd=16, n_layer=1, n_head=2,
+                     eos_token_id=fast.eos_token_id, bos_token_id=fast.eos_token_id)  # fmt: skip
+    GPT2LMHeadModel(cfg).save_pretrained(folder, safe_serialization=True)
+    return folder

@@ -59,3 +59,35 @@ def test_chat_cli_reset_save_and_canned_answer(run, tmp_path):
     assert "unknown command /nope" in r.output
     turns = json.loads(saved.read_text())["turns"]
     assert turns == [{"user": "when are you open", "bot": "We open 9 to 5."}]
+
+
+def test_reply_stream_holds_back_what_a_stop_or_the_strip_may_cut():
+    import threading
+
+    from genforge.generate.chat import Cancelled, ReplyStream
+
+    out: list[str] = []
+    s = ReplyStream(("\nUser:",), out.append)
+    for piece in [" Hi", " there ", "\nUs", "er: more", " text"]:
+        s(piece)
+    s.finish("Hi there")
+    assert out == ["Hi", " there"]  # never " Hi", a trailing space, nor the "\nUs" of a stop
+    out.clear()
+    s = ReplyStream(("\nUser:",), out.append)
+    for piece in ["a", "\nU", "nrelated"]:  # "\nU" began no stop after all: it is sent later
+        s(piece)
+    s.finish("a\nUnrelated")
+    assert "".join(out) == "a\nUnrelated" and out[0] == "a"
+    cancel = threading.Event()
+    s = ReplyStream((), out.append, cancel)
+    s("x")
+    cancel.set()
+    with pytest.raises(Cancelled):
+        s("y")
+
+
+def test_streamed_pieces_add_up_to_the_reply(run):
+    s = ChatSession(TextPipeline(run))
+    pieces: list[str] = []
+    r = s.reply("tell me about rivers", stream=pieces.append)
+    assert "".join(pieces) == r.text and r.prompt == "User: tell me about rivers\nBot:"

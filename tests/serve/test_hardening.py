@@ -371,4 +371,4 @@ def test_async_endpoints_are_the_audited_ones():
     routes = [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
     assert len(routes) >= 20
     found = {r.endpoint.__qualname__ for r in routes if inspect.iscoroutinefunction(r.endpoint)}
-    assert found == {"generate", "run_events"}
+    assert found == {"generate", "run_events", "chat"}

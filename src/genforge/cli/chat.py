@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from genforge.cli.common import default_of, given, user_errors
+from genforge.core.errors import GenforgeError
 from genforge.core.run import resolve_run
 from genforge.generate.chat import CHAT_DECODING, DEFAULT_TEMPLATE, ChatSession
 
@@ -50,10 +51,28 @@ def chat_command(
         int | None, typer.Option(help=f"Seed of the first reply, +1 per turn (default {D.seed}).")
     ] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            help="Chat through a running `genforge serve` at this URL (POST /v1/chat), RUN "
+            "being a run on that server; replies stream as they are decoded."
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="GENFORGE_API_KEY", help="The server's API key (with --server)."),
+    ] = None,
 ) -> None:
     """Chat with a text run: history window, /reset, /save PATH, /quit."""
     from genforge.generate.chat import IntentClassifier, chat_loop
     from genforge.generate.text import TextPipeline
+
+    if server is not None:
+        return remote_chat(server, run, api_key, template=template, history=history,
+                           intents=intents, runs_dir=runs_dir, max_new_tokens=max_new_tokens,
+                           temperature=temperature, top_p=top_p, seed=seed)  # fmt: skip
+    if api_key is not None:
+        raise GenforgeError("--api-key goes with --server")
 
     if template is not None:
         template = template.replace("\\n", "\n")
@@ -66,3 +85,16 @@ def chat_command(
         **given(template=template, history_turns=history),
     )  # fmt: skip
     chat_loop(session, lambda: input("you> "), lambda s: typer.echo(s, nl=False))
+
+
+def remote_chat(server: str, run: str, api_key: str | None, **options: Any) -> None:
+    """`--server`: the REPL over a server's /v1/chat (the server keeps the conversation)."""
+    from genforge.generate.chat import chat_loop
+    from genforge.serve.chat_client import RemoteChatSession
+
+    local = [f"--{k.replace('_', '-')}" for k in ("template", "history", "intents", "runs_dir")
+             if options.pop(k) is not None]  # fmt: skip
+    if local:
+        raise GenforgeError(f"{', '.join(local)}: local chat only (not with --server)")
+    session = RemoteChatSession(server, run, api_key, **given(**options))
+    chat_loop(session, lambda: input("you> "), lambda s: typer.echo(s, nl=False), stream=True)

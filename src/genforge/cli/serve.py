@@ -142,6 +142,14 @@ Precision = Annotated[
         "BF16 and on GPUs, outputs differ slightly from fp32; default {S.precision})."
     ),
 ]
+ChatModel = Annotated[
+    list[Path] | None,
+    typer.Option(
+        help="A transformers causal LM folder (save_pretrained, safetensors) to offer in "
+        "/v1/chat and the Chat tab under its folder name; repeatable. Its tokenizer's chat "
+        "template formats the conversation when it has one."
+    ),
+]
 LogLevel = Annotated[str | None, typer.Option(help="uvicorn log level (default {S.log_level}).")]
 
 
@@ -173,6 +181,7 @@ def serve_command(
     max_failed_keys: MaxFailedKeys = None,
     device: Device = None,
     precision: Precision = None,
+    chat_model: ChatModel = None,
     log_level: LogLevel = None,
 ) -> None:
     """Serve the REST API (/v1, OpenAPI at /docs) and the web UI (/)."""
@@ -206,7 +215,8 @@ def serve_command(
     settings = Settings(runs_dir=runs_dir, db_path=db, keys_path=keys, data_roots=roots,
                         cors_origins=tuple(cors_origin or ()),
                         allowed_origins=tuple(allow_origin or ()),
-                        allowed_hosts=tuple(allow_host or ()), **options)  # fmt: skip
+                        allowed_hosts=tuple(allow_host or ()),
+                        chat_models=tuple(chat_model or ()), **options)  # fmt: skip
     app = create_app(settings)
     auth = (
         "API keys required"

@@ -25,6 +25,7 @@ from genforge.serve.auth import KeyStore
 from genforge.serve.datasets import LimitError
 from genforge.serve.middleware import CSRF_HEADER, BodyLimit, RequestGuard
 from genforge.serve.routes import (
+    chat,
     datasets,
     generate,
     info,
@@ -47,6 +48,7 @@ ROUTERS = (
     run_files.router,
     outputs.router,
     watermark.router,
+    chat.router,
 )
 # The endpoints whose bodies are uploads (multipart, up to max_upload_mb); every other body is
 # JSON, up to max_json_kb (tests/serve/test_hardening.py checks this against the schema).

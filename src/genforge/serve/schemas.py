@@ -213,3 +213,53 @@ class DetectResponse(BaseModel):
     distance: int | None
     ties: int | None
     record: OutputRecord | None
+
+
+# -- chat -------------------------------------------------------------------------------------
+
+ConversationId = Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+
+
+class ChatRequest(Strict):
+    """One user turn: with a text run (`run`) or a pretrained chat model (`model`, from
+    GET /v1/chat/models), in a new conversation or an existing one (`conversation`).
+    Decoding options given are kept for the conversation's later turns."""
+
+    run: Name | None = Field(default=None, description="a text run")
+    model: Name | None = Field(default=None, description="a chat model the server was given")
+    message: str = Field(min_length=1, description="the user's message")
+    conversation: ConversationId | None = Field(default=None, description="null: a new one")
+    max_new_tokens: int | None = Field(default=None, ge=1)
+    decoding: Literal["greedy", "sampling"] | None = None
+    temperature: float | None = Field(default=None, gt=0, le=10)
+    top_k: int | None = Field(default=None, ge=0, le=100_000)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1,
+                             description="the first reply's seed; +1 per turn")  # fmt: skip
+    watermark: bool | None = None
+    stream: bool = Field(default=False, description="reply as server-sent events")
+
+
+class ChatTurn(BaseModel):
+    user: str
+    bot: str
+    output: str | None = Field(description="the reply's output id (provenance record)")
+    created: str
+    stopped: bool = Field(default=False, description="the client stopped the reply midway")
+
+
+class ChatInfo(BaseModel):
+    id: str
+    run: str | None = None
+    model: str | None = None
+    options: dict[str, Any]
+    turns: list[ChatTurn]
+    created: str
+    updated: str
+
+
+class ChatReply(BaseModel):
+    conversation: str
+    turn: int = Field(description="index of this turn in the conversation")
+    reply: str
+    output: OutputInfo

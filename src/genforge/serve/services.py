@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from genforge.safety.provenance import ProvenanceStore
 from genforge.serve.auth import KeyStore, RateLimiter
+from genforge.serve.chats import ChatModels, ChatStore
 from genforge.serve.datasets import DatasetStore
 from genforge.serve.generation import Batcher, ModelCache
 from genforge.serve.jobs import JobStore, Worker
@@ -25,6 +26,8 @@ class Services:
         self.jobs = JobStore(s.db_path)
         self.datasets = DatasetStore(s.db_path, s.datasets_dir)
         self.provenance = ProvenanceStore(s.db_path)
+        self.chats = ChatStore(s.db_path)
+        self.chat_models = ChatModels(s.chat_models, s.device)
         self.cache = ModelCache(s.cache_mb, s.device, s.precision)
         self.batcher = (
             Batcher(s.max_batch_requests, s.max_batch_wait_ms, s.batch_workers)

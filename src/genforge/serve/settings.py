@@ -48,6 +48,8 @@ class Settings:
     cache_mb: int = 1024  # LRU of loaded models, by parameter memory
     device: str = "cpu"
     precision: str = "fp32"  # generation arithmetic: fp32 or bf16 (autocast)
+    # transformers causal LM folders /v1/chat offers by folder name (`--chat-model DIR`)
+    chat_models: tuple[Path, ...] = ()
     # -- limits
     max_n: int = 16  # images, texts or clips per generate request
     max_rows: int = 1000  # table rows per generate request

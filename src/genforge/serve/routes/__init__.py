@@ -2,5 +2,6 @@
 
 info (info, models), datasets, runs (lifecycle, progress), run_files (a run's files and its
 rendered model card), generate, outputs (the provenance store's records and files), watermark
-(detection). Each module's `router` depends on `deps.caller` (API key, rate limit).
+(detection), chat (conversations with a text run or a chat model). Each module's `router`
+depends on `deps.caller` (API key, rate limit).
 """
