@@ -84,11 +84,27 @@ def test_decoding_constraints_reach_generate(trained):
     assert len(sampled) == 2 and all(sampled)
 
 
-@pytest.mark.parametrize("finetune", ["full", "lora"])
-def test_init_fine_tunes_a_local_pretrained_model(trained, tmp_path, finetune):
+def _tiny_t5(tokenizer, folder):
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    cfg = T5Config(vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=1,
+                   num_heads=2, pad_token_id=tokenizer.pad_token_id,
+                   eos_token_id=tokenizer.eos_token_id,
+                   decoder_start_token_id=tokenizer.pad_token_id)  # fmt: skip
+    T5ForConditionalGeneration(cfg).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+@pytest.mark.parametrize(
+    ("arch", "finetune"), [("marian", "full"), ("marian", "lora"), ("t5", "full"), ("t5", "lora")]
+)
+def test_init_fine_tunes_a_local_pretrained_model(trained, tmp_path, arch, finetune):
     model, train, _ = trained
-    scratch = Seq2Seq(Seq2SeqConfig(size="micro", vocab_size=60), tokenizer=model.tokenizer)
-    scratch.save(tmp_path / "base")
+    if arch == "t5":
+        _tiny_t5(model.tokenizer, tmp_path / "base")
+    else:
+        scratch = Seq2Seq(Seq2SeqConfig(size="micro", vocab_size=60), tokenizer=model.tokenizer)
+        scratch.save(tmp_path / "base")
     tuned = Seq2Seq(Seq2SeqConfig(init=str(tmp_path / "base"), finetune=finetune))
     before = {k: v.clone() for k, v in tuned.net.named_parameters() if v.requires_grad}
     trainable = sum(v.numel() for v in before.values())
