@@ -1,0 +1,311 @@
+"""Sentence pairs for translation and summarisation: read, cleaned, filtered and split by source.
+
+pairs = load_pairs(PairDataConfig(source="./de-en.tsv", source_lang="en", target_lang="de"))
+pairs.train, pairs.val     # [(source, target), ...]; no source sentence is on both sides
+pairs.report.dropped       # {"length-ratio": 3, "language": 1, "exact-duplicate": 7, ...}
+
+Sources: a .tsv/.csv with two columns (first = source, second = target; a header row naming
+`source`/`target` is skipped), a .jsonl with `source`/`target` fields, two line-aligned text
+files given as "src.txt,tgt.txt", or an embedded corpus:
+
+- `country-names:SRC-TGT` (e.g. `country-names:en-de`): CLDR display names of territories,
+  languages, scripts and currencies in two locales, as shipped by the `babel` package.
+- `pydoc-summaries`: Python's bundled documentation topics (pydoc_data.topics), each topic's
+  body paired with its opening sentence (removed from the body).
+
+Cleaning is the text corpora's (genforge.data.text): Unicode normalisation, PII scrubbing,
+exact and MinHash near-duplicate pairs. Then a length-ratio filter and a script-based
+language-identity filter: a side is accepted when most of its letters are in the Unicode
+script of its declared language (Latin for en/de/fr/..., Cyrillic for ru/uk/..., etc.); this
+is not a statistical language identifier, it cannot tell German from English.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from genforge.core.errors import GenforgeError
+from genforge.data.text import clean_text, find_duplicates, scrub_pii
+
+EMBEDDED_PAIRS = {
+    "country-names:SRC-TGT": "CLDR names of territories, languages, scripts, currencies (babel)",
+    "pydoc-summaries": "Python documentation topics paired with their opening sentence",
+}
+
+_SCRIPTS = {
+    "LATIN": "af ca cs da de en es et fi fr ga hr hu id is it lt lv ms nl no pl pt ro sk sl sq sv"
+    " sw tr vi",
+    "CYRILLIC": "be bg kk mk mn ru sr uk",
+    "GREEK": "el",
+    "ARABIC": "ar fa ur",
+    "HEBREW": "he",
+    "CJK": "zh",
+    "HANGUL": "ko",
+    "DEVANAGARI": "hi mr ne",
+    "THAI": "th",
+    "GEORGIAN": "ka",
+    "ARMENIAN": "hy",
+}
+LANG_SCRIPT = {lang: script for script, langs in _SCRIPTS.items() for lang in langs.split()}
+
+
+@dataclass
+class PairDataConfig:
+    source: str = "country-names:en-de"
+    source_lang: str | None = None  # for the language filter; embedded corpora set their own
+    target_lang: str | None = None
+    normalize: str = "NFC"
+    scrub_pii: bool = True
+    dedup: str = "near"  # "none" | "exact" | "near"
+    near_threshold: float = 0.9
+    max_length_ratio: float | None = 4.0  # chars; None = off (summaries); sides < 8 exempt
+    min_script_share: float = 0.6
+    val_fraction: float = 0.1
+    seed: int = 0
+
+
+@dataclass
+class PairReport:
+    source: str
+    read: int = 0
+    kept: int = 0
+    dropped: Counter = field(default_factory=Counter)  # reason -> count
+    examples: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # reason -> pairs
+    pii: Counter = field(default_factory=Counter)
+    train: int = 0
+    val: int = 0
+
+    def drop(self, reason: str, pair: tuple[str, str]) -> None:
+        self.dropped[reason] += 1
+        self.examples.setdefault(reason, [])
+        if len(self.examples[reason]) < 3:
+            self.examples[reason].append(pair)
+
+    def lines(self) -> list[str]:
+        out = [f"pairs from {self.source}: read {self.read}, kept {self.kept}"]
+        out += [f"  dropped {n} ({reason})" for reason, n in sorted(self.dropped.items())]
+        if self.pii:
+            out.append("  PII scrubbed: " + ", ".join(f"{k} {n}" for k, n in self.pii.items()))
+        out.append(f"  split by unique source: {self.train} train, {self.val} held out")
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "read": self.read,
+            "kept": self.kept,
+            "dropped": dict(self.dropped),
+            "examples": {k: [list(p) for p in v] for k, v in self.examples.items()},
+            "pii": dict(self.pii),
+            "train": self.train,
+            "val": self.val,
+        }
+
+
+@dataclass
+class PairCorpus:
+    train: list[tuple[str, str]]
+    val: list[tuple[str, str]]
+    report: PairReport
+    source_lang: str | None = None
+    target_lang: str | None = None
+
+
+# ---------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------
+
+
+def _read_table(path: Path) -> list[tuple[str, str]]:
+    delim = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f, delimiter=delim))
+    if rows and [c.strip().lower() for c in rows[0][:2]] == ["source", "target"]:
+        rows = rows[1:]
+    pairs = []
+    for i, row in enumerate(rows, 1):
+        if not any(c.strip() for c in row):
+            continue
+        if len(row) < 2:
+            raise GenforgeError(f"{path.name}:{i}: needs two columns (source, target), got 1")
+        pairs.append((row[0], row[1]))
+    return pairs
+
+
+def _read_jsonl(path: Path) -> list[tuple[str, str]]:
+    pairs = []
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise GenforgeError(f"{path.name}:{i}: not valid JSON ({e.msg})") from None
+        if not isinstance(rec, dict) or "source" not in rec or "target" not in rec:
+            raise GenforgeError(f"{path.name}:{i}: needs 'source' and 'target' fields")
+        pairs.append((str(rec["source"]), str(rec["target"])))
+    return pairs
+
+
+def _read_aligned(src: Path, tgt: Path) -> list[tuple[str, str]]:
+    a = src.read_text(encoding="utf-8").splitlines()
+    b = tgt.read_text(encoding="utf-8").splitlines()
+    if len(a) != len(b):
+        raise GenforgeError(
+            f"{src.name} has {len(a)} lines but {tgt.name} has {len(b)}; they must be aligned"
+        )
+    return list(zip(a, b, strict=True))
+
+
+def country_names(src: str, tgt: str) -> list[tuple[str, str]]:
+    """CLDR display names (territories, languages, scripts, currencies) in two locales."""
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        a, b = Locale.parse(src), Locale.parse(tgt)
+    except (UnknownLocaleError, ValueError) as e:
+        raise GenforgeError(f"country-names: unknown locale ({e})") from None
+    pairs = []
+    for table in ("territories", "languages", "scripts", "currencies"):
+        da, db = getattr(a, table), getattr(b, table)
+        pairs += [(da[k], db[k]) for k in sorted(da) if k in db]
+    return pairs
+
+
+_FIRST_SENTENCE = re.compile(r"^(.+?[.!?])(?:\s|$)", re.S)
+
+
+def pydoc_summaries() -> list[tuple[str, str]]:
+    """(rest of the topic, opening sentence of its first prose paragraph) per pydoc topic."""
+    from pydoc_data.topics import topics
+
+    pairs = []
+    for name in sorted(topics):
+        paras = [" ".join(p.split()) for p in topics[name].split("\n\n") if p.strip()]
+        prose = [i for i, p in enumerate(paras) if not re.search(r"[*=-]{3,}", p)]
+        if not prose:
+            continue
+        first = paras[prose[0]]
+        m = _FIRST_SENTENCE.match(first)
+        summary = m.group(1) if m else first
+        rest = " ".join([first[len(summary) :].strip(), *paras[prose[0] + 1 :]]).strip()
+        if len(rest) > 200 and 20 <= len(summary) <= 300:
+            pairs.append((rest, summary))
+    return pairs
+
+
+def _check_sides(pairs: list[tuple[str, str]], name: str) -> list[tuple[str, str]]:
+    for i, (s, t) in enumerate(pairs, 1):
+        if not t.strip() or not s.strip():
+            side = "target" if not t.strip() else "source"
+            raise GenforgeError(f"{name}: pair {i} has an empty {side}")
+    return pairs
+
+
+def read_pairs(source: str) -> tuple[list[tuple[str, str]], str | None, str | None]:
+    """Raw pairs and the languages implied by the source (embedded corpora only)."""
+    if source.startswith("country-names:"):
+        langs = source.split(":", 1)[1].split("-")
+        if len(langs) != 2 or not all(langs):
+            raise GenforgeError(f"'{source}': write country-names:SRC-TGT, e.g. en-de")
+        return country_names(*langs), langs[0], langs[1]
+    if source == "pydoc-summaries":
+        return pydoc_summaries(), "en", "en"
+    if "," in source and not Path(source).exists():
+        a, b = (Path(p.strip()) for p in source.split(",", 1))
+        for p in (a, b):
+            if not p.is_file():
+                raise GenforgeError(f"pair file '{p}' not found")
+        return _check_sides(_read_aligned(a, b), source), None, None
+    path = Path(source)
+    if not path.is_file():
+        known = ", ".join(EMBEDDED_PAIRS)
+        raise GenforgeError(f"pair source '{source}' not found (a file, SRC,TGT or: {known})")
+    if path.suffix.lower() == ".jsonl":
+        return _check_sides(_read_jsonl(path), path.name), None, None
+    if path.suffix.lower() in (".tsv", ".tab", ".csv"):
+        return _check_sides(_read_table(path), path.name), None, None
+    raise GenforgeError(f"'{path.name}': pairs come from .tsv, .csv, .jsonl or two text files")
+
+
+# ---------------------------------------------------------------------------------------
+# Filters and split
+# ---------------------------------------------------------------------------------------
+
+
+def script_share(text: str, lang: str | None) -> float:
+    """Share of the letters of `text` in the Unicode script of `lang` (1.0 if unknown)."""
+    script = LANG_SCRIPT.get((lang or "").split("_")[0].lower())
+    letters = [c for c in text if c.isalpha()]
+    if script is None or not letters:
+        return 1.0
+    hits = sum(unicodedata.name(c, "").startswith(script) for c in letters)
+    return hits / len(letters)
+
+
+def _clean_side(text: str, cfg: PairDataConfig, report: PairReport) -> str:
+    text, _ = clean_text(text, cfg.normalize)
+    text = " ".join(text.split())
+    if cfg.scrub_pii:
+        text, found = scrub_pii(text)
+        report.pii.update(kind for kind, _ in found)
+    return text
+
+
+def _filter_reason(src: str, tgt: str, cfg: PairDataConfig, langs: tuple) -> str | None:
+    if not src or not tgt:
+        return "empty side"
+    short, long_ = sorted((len(src), len(tgt)))
+    ratio = None if cfg.source == "pydoc-summaries" else cfg.max_length_ratio
+    if ratio is not None and short >= 8 and long_ / short > ratio:
+        return "length-ratio"
+    if (
+        script_share(src, langs[0]) < cfg.min_script_share
+        or script_share(tgt, langs[1]) < cfg.min_script_share
+    ):
+        return "language"
+    return None
+
+
+def split_by_source(
+    pairs: list[tuple[str, str]], val_fraction: float, seed: int
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Hold out a fraction of the unique source sentences with all their pairs."""
+    sources = sorted({s for s, _ in pairs})
+    random.Random(seed).shuffle(sources)
+    n_val = round(len(sources) * val_fraction) if len(sources) > 1 else 0
+    if val_fraction > 0 and len(sources) > 1:
+        n_val = max(1, min(n_val, len(sources) - 1))
+    held = set(sources[:n_val])
+    return [p for p in pairs if p[0] not in held], [p for p in pairs if p[0] in held]
+
+
+def load_pairs(cfg: PairDataConfig) -> PairCorpus:
+    """Read, clean, filter, de-duplicate and split pairs; raise GenforgeError on bad input."""
+    raw, src_lang, tgt_lang = read_pairs(cfg.source)
+    langs = (cfg.source_lang or src_lang, cfg.target_lang or tgt_lang)
+    report = PairReport(source=cfg.source, read=len(raw))
+    kept: list[tuple[str, str]] = []
+    for s, t in raw:
+        pair = (_clean_side(s, cfg, report), _clean_side(t, cfg, report))
+        reason = _filter_reason(*pair, cfg, langs)
+        if reason:
+            report.drop(reason, pair)
+        else:
+            kept.append(pair)
+    dups = find_duplicates([f"{s}\n{t}" for s, t in kept], cfg.dedup, cfg.near_threshold, cfg.seed)
+    for i, (_, how) in sorted(dups.items()):
+        report.drop(f"{how}-duplicate", kept[i])
+    kept = [p for i, p in enumerate(kept) if i not in dups]
+    if not kept:
+        raise GenforgeError(f"no pairs left in '{cfg.source}' after cleaning: {report.lines()}")
+    train, val = split_by_source(kept, cfg.val_fraction, cfg.seed)
+    report.kept, report.train, report.val = len(kept), len(train), len(val)
+    return PairCorpus(train, val, report, *langs)

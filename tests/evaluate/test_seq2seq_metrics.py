@@ -1,0 +1,33 @@
+"""Text-to-text metrics: perfect outputs score 100, copying is scored as a baseline, and
+outputs repeating a training target are counted."""
+
+from __future__ import annotations
+
+import pytest
+
+from genforge.core.errors import GenforgeError
+from genforge.evaluate.seq2seq import seq2seq_scores
+
+SRC = ["the red house", "a small dog", "good morning friend"]
+REF = ["das rote Haus", "ein kleiner Hund", "guten Morgen Freund"]
+
+
+def test_perfect_outputs_beat_copying_the_source():
+    s = seq2seq_scores(SRC, REF, REF)
+    assert s["bleu"] == pytest.approx(100.0) and s["chrf"] == pytest.approx(100.0)
+    assert s["exact_match"] == 100.0 and s["length_ratio"] == 1.0 and s["rougeL"] == 100.0
+    assert s["copy_source_bleu"] < 20 and s["copy_source_chrf"] < s["chrf"]
+    assert s["bleu_signature"].startswith("nrefs:1") and "chrF" not in s["bleu_signature"]
+
+
+def test_wrong_outputs_score_low_and_copies_of_training_targets_are_counted():
+    hyp = ["ein kleiner Hund", "ein kleiner Hund", "das Auto"]
+    s = seq2seq_scores(SRC, hyp, REF, train_targets=["ein kleiner Hund", "das Auto"])
+    assert s["exact_match"] == pytest.approx(100 / 3)
+    assert s["copied_train_targets"] == 2  # the correct one is not a copy
+    assert s["bleu"] < 50
+
+
+def test_mismatched_lists_are_a_one_line_error():
+    with pytest.raises(GenforgeError, match="as many"):
+        seq2seq_scores(SRC, REF[:2], REF)

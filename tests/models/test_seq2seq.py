@@ -1,0 +1,125 @@
+"""The seq2seq family: learns a held-out mapping copying cannot solve, saves a folder plain
+transformers loads with identical generations, fine-tunes a local pretrained model fully and
+with LoRA, and passes decoding constraints to `generate`."""
+
+from __future__ import annotations
+
+import random
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from genforge.core.errors import GenforgeError
+from genforge.evaluate.seq2seq import seq2seq_scores
+from genforge.models.seq2seq import DecodeConfig, Seq2Seq, Seq2SeqConfig
+
+WORDS = ["ka", "lo", "mi", "su", "te", "ra", "no", "pi"]
+ACC = SimpleNamespace(backward=lambda loss: loss.backward())
+
+
+def _reversal_pairs(seed: int = 0) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    pairs = set()
+    while len(pairs) < 560:
+        s = rng.sample(WORDS, 4)
+        pairs.add((" ".join(s), " ".join(reversed(s))))
+    return sorted(pairs)
+
+
+def _fit(model: Seq2Seq, pairs, steps: int, lr: float = 3e-3, seed: int = 0) -> float:
+    rng = random.Random(seed)
+    opt = torch.optim.AdamW([p for p in model.net.parameters() if p.requires_grad], lr=lr)
+    model.net.train()
+    for _ in range(steps):
+        batch = model.encode_pairs(rng.sample(pairs, min(32, len(pairs))))
+        logs = model.training_step({"net": model.net}, {"net": opt}, lambda b=batch: b, ACC)
+    return float(logs["loss"])
+
+
+@pytest.fixture(scope="module")
+def trained():
+    torch.manual_seed(0)
+    pairs = _reversal_pairs()
+    train, val = pairs[40:], pairs[:40]
+    model = Seq2Seq(Seq2SeqConfig(size="micro", vocab_size=60, dropout=0.0), train_pairs=train)
+    _fit(model, train, steps=400)
+    return model, train, val
+
+
+def test_learns_a_held_out_mapping_that_copying_cannot_solve(trained):
+    model, train, val = trained
+    assert not {s for s, _ in train} & {s for s, _ in val}
+    hyp = model.translate([s for s, _ in val], DecodeConfig(num_beams=2, max_new_tokens=24))
+    s = seq2seq_scores([s for s, _ in val], hyp, [t for _, t in val], [t for _, t in train])
+    assert s["bleu"] > s["copy_source_bleu"] + 30 and s["chrf"] > s["copy_source_chrf"] + 20
+
+
+def test_saved_folder_loads_in_plain_transformers_with_identical_outputs(trained, tmp_path):
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    model, _, val = trained
+    model.save(tmp_path / "model")
+    assert (tmp_path / "model" / "model.safetensors").exists()
+    hf = AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "model").eval()
+    tok = AutoTokenizer.from_pretrained(tmp_path / "model")
+    texts = [s for s, _ in val[:5]]
+    d = DecodeConfig(num_beams=3, max_new_tokens=24)
+    enc = tok(texts, return_tensors="pt", padding=True)
+    ids = hf.generate(**enc, **model.generate_kwargs(d))
+    plain = [t.strip() for t in tok.batch_decode(ids, skip_special_tokens=True)]
+    assert plain == model.translate(texts, d)
+    assert Seq2Seq.from_folder(tmp_path / "model").translate(texts, d) == plain
+
+
+def test_decoding_constraints_reach_generate(trained):
+    model, _, val = trained
+    src = val[0][0]
+    first = model.translate([src])[0].split()[0]
+    banned = model.translate([src], DecodeConfig(bad_words=[" " + first], max_new_tokens=24))
+    assert first not in banned[0].split()
+    with pytest.raises(GenforgeError, match="constrained beam search"):
+        model.translate([src], DecodeConfig(force_words=[" ka"]))
+    sampled = model.translate([src] * 2, DecodeConfig(do_sample=True, num_beams=1, seed=1))
+    assert len(sampled) == 2 and all(sampled)
+
+
+def _tiny_t5(tokenizer, folder):
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    cfg = T5Config(vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=1,
+                   num_heads=2, pad_token_id=tokenizer.pad_token_id,
+                   eos_token_id=tokenizer.eos_token_id,
+                   decoder_start_token_id=tokenizer.pad_token_id)  # fmt: skip
+    T5ForConditionalGeneration(cfg).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+@pytest.mark.parametrize(
+    ("arch", "finetune"), [("marian", "full"), ("marian", "lora"), ("t5", "full"), ("t5", "lora")]
+)
+def test_init_fine_tunes_a_local_pretrained_model(trained, tmp_path, arch, finetune):
+    model, train, _ = trained
+    if arch == "t5":
+        _tiny_t5(model.tokenizer, tmp_path / "base")
+    else:
+        scratch = Seq2Seq(Seq2SeqConfig(size="micro", vocab_size=60), tokenizer=model.tokenizer)
+        scratch.save(tmp_path / "base")
+    tuned = Seq2Seq(Seq2SeqConfig(init=str(tmp_path / "base"), finetune=finetune))
+    before = {k: v.clone() for k, v in tuned.net.named_parameters() if v.requires_grad}
+    trainable = sum(v.numel() for v in before.values())
+    total = sum(v.numel() for v in tuned.net.parameters())
+    assert (trainable < total / 2) if finetune == "lora" else (trainable == total)
+    _fit(tuned, train, steps=3)
+    after = dict(tuned.net.named_parameters())
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    tuned.save(tmp_path / "out" / "model")
+    assert (tmp_path / "out" / "adapter").exists() == (finetune == "lora")
+    Seq2Seq.from_folder(tmp_path / "out" / "model")
+
+
+def test_init_without_a_model_folder_is_a_one_line_error(tmp_path):
+    with pytest.raises(GenforgeError, match="no config.json"):
+        Seq2Seq(Seq2SeqConfig(init=str(tmp_path)))
+    with pytest.raises(GenforgeError, match="LoRA fine-tunes"):
+        Seq2Seq(Seq2SeqConfig(finetune="lora"), train_pairs=[("a", "b")])
