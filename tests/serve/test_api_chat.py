@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from genforge.serve import Settings, create_app
 from hf_tiny import save_tiny_chat_gpt2
 from textkit import TINY_GPT, TINY_TRAIN, make_docs
 
@@ -36,25 +35,23 @@ def chat_runs(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def make_chat(tmp_path, chat_runs):
-    """make_chat(**settings) -> a TestClient over a fresh app on one runs folder and database
-    (a second call is the same server restarted)."""
-    clients = []
+def runs_dir(tmp_path, chat_runs):
+    """The runs folder (and database) of this test's servers: `make_client` from
+    tests/serve/conftest.py serves it, and a second client is the same server restarted."""
     runs = tmp_path / "runs"
-    if not runs.exists():
-        shutil.copytree(chat_runs / "runs", runs)
+    shutil.copytree(chat_runs / "runs", runs)
+    return runs
+
+
+@pytest.fixture
+def make_chat(make_client, chat_runs):
+    """make_chat(**settings) -> a TestClient over a fresh app with the tiny chat folder."""
 
     def make(**kw) -> TestClient:
-        kw.setdefault("start_worker", False)
         kw.setdefault("chat_models", (chat_runs / "models" / "tiny-chat",))
-        c = TestClient(create_app(Settings(runs_dir=runs, **kw)))
-        c.__enter__()
-        clients.append(c)
-        return c
+        return make_client(**kw)
 
-    yield make
-    for c in clients:
-        c.__exit__(None, None, None)
+    return make
 
 
 def chat(c, headers=None, **body):
