@@ -30,7 +30,7 @@ def test_each_modality_is_complete_and_its_handlers_resolve(name):
     assert m.name == name
     assert "source" in {f.name for f in dataclasses.fields(m.data_config)}
     assert hasattr(m.spec_type, "from_dict") and m.is_embedded(m.default_data)
-    assert m.unit in ("images", "tokens", "rows", "clips")
+    assert m.unit in ("images", "tokens", "rows", "clips", "pairs")
     assert set(m.handlers) <= set(ROLES)
     assert {"pipeline", "evaluator", "preview", "sample", "serve"} <= set(m.handlers)
     for role in ROLES:

@@ -11,38 +11,47 @@ import pytest
 import torch
 
 from genforge.core.errors import GenforgeError
+from genforge.data.text_pairs import encode_pairs, fit_pair_tokenizer, pair_spec
 from genforge.evaluate.seq2seq import seq2seq_scores
+from genforge.models.gru_seq2seq import GRUSeq2Seq, GRUSeq2SeqConfig
 from genforge.models.seq2seq import DecodeConfig, Seq2Seq, Seq2SeqConfig
 
 WORDS = ["ka", "lo", "mi", "su", "te", "ra", "no", "pi"]
+MEANING = dict(zip(WORDS, ["BAV", "DOR", "FEK", "GUS", "HIM", "JOL", "KUP", "LEZ"], strict=True))
 ACC = SimpleNamespace(backward=lambda loss: loss.backward())
 
 
-def _reversal_pairs(seed: int = 0) -> list[tuple[str, str]]:
+def _word_pairs(seed: int = 0) -> list[tuple[str, str]]:
+    """A toy translation: every word has its own meaning, order kept; copying gets nothing."""
     rng = random.Random(seed)
     pairs = set()
     while len(pairs) < 560:
-        s = rng.sample(WORDS, 4)
-        pairs.add((" ".join(s), " ".join(reversed(s))))
+        s = rng.choices(WORDS, k=4)
+        pairs.add((" ".join(s), " ".join(MEANING[w] for w in s)))
     return sorted(pairs)
 
 
-def _fit(model: Seq2Seq, pairs, steps: int, lr: float = 3e-3, seed: int = 0) -> float:
+def _fit(model, pairs, steps: int, lr: float = 3e-3, seed: int = 0) -> float:
     rng = random.Random(seed)
     opt = torch.optim.AdamW([p for p in model.net.parameters() if p.requires_grad], lr=lr)
     model.net.train()
     for _ in range(steps):
-        batch = model.encode_pairs(rng.sample(pairs, min(32, len(pairs))))
-        logs = model.training_step({"net": model.net}, {"net": opt}, lambda b=batch: b, ACC)
+        batch = encode_pairs(model.tokenizer, rng.sample(pairs, min(32, len(pairs))), 64)
+        logs = model.training_step({"net": model.net}, {"net": opt}, lambda b=batch: (b, None),
+                                   ACC)  # fmt: skip
     return float(logs["loss"])
+
+
+def _spec(train, vocab: int = 60):
+    return pair_spec(fit_pair_tokenizer(train, vocab), 64)
 
 
 @pytest.fixture(scope="module")
 def trained():
     torch.manual_seed(0)
-    pairs = _reversal_pairs()
+    pairs = _word_pairs()
     train, val = pairs[40:], pairs[:40]
-    model = Seq2Seq(Seq2SeqConfig(size="micro", vocab_size=60, dropout=0.0), train_pairs=train)
+    model = Seq2Seq(Seq2SeqConfig(size="micro", dropout=0.0), _spec(train))
     _fit(model, train, steps=400)
     return model, train, val
 
@@ -59,17 +68,17 @@ def test_saved_folder_loads_in_plain_transformers_with_identical_outputs(trained
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
     model, _, val = trained
-    model.save(tmp_path / "model")
-    assert (tmp_path / "model" / "model.safetensors").exists()
-    hf = AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "model").eval()
-    tok = AutoTokenizer.from_pretrained(tmp_path / "model")
+    model.save_extra(tmp_path, None)
+    assert (tmp_path / "hf" / "model.safetensors").exists()
+    hf = AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "hf").eval()
+    tok = AutoTokenizer.from_pretrained(tmp_path / "hf")
     texts = [s for s, _ in val[:5]]
     d = DecodeConfig(num_beams=3, max_new_tokens=24)
     enc = tok(texts, return_tensors="pt", padding=True)
     ids = hf.generate(**enc, **model.generate_kwargs(d))
     plain = [t.strip() for t in tok.batch_decode(ids, skip_special_tokens=True)]
     assert plain == model.translate(texts, d)
-    assert Seq2Seq.from_folder(tmp_path / "model").translate(texts, d) == plain
+    assert Seq2Seq.from_folder(tmp_path / "hf").translate(texts, d) == plain
 
 
 def test_decoding_constraints_reach_generate(trained):
@@ -103,9 +112,11 @@ def test_init_fine_tunes_a_local_pretrained_model(trained, tmp_path, arch, finet
     if arch == "t5":
         _tiny_t5(model.tokenizer, tmp_path / "base")
     else:
-        scratch = Seq2Seq(Seq2SeqConfig(size="micro", vocab_size=60), tokenizer=model.tokenizer)
-        scratch.save(tmp_path / "base")
-    tuned = Seq2Seq(Seq2SeqConfig(init=str(tmp_path / "base"), finetune=finetune))
+        scratch = Seq2Seq(Seq2SeqConfig(size="micro"), model.spec)
+        scratch.save_extra(tmp_path, None)
+        (tmp_path / "hf").rename(tmp_path / "base")
+    spec = pair_spec(model.tokenizer, 64, "pretrained")
+    tuned = Seq2Seq(Seq2SeqConfig(init=str(tmp_path / "base"), finetune=finetune), spec)
     before = {k: v.clone() for k, v in tuned.net.named_parameters() if v.requires_grad}
     trainable = sum(v.numel() for v in before.values())
     total = sum(v.numel() for v in tuned.net.parameters())
@@ -113,13 +124,34 @@ def test_init_fine_tunes_a_local_pretrained_model(trained, tmp_path, arch, finet
     _fit(tuned, train, steps=3)
     after = dict(tuned.net.named_parameters())
     assert any(not torch.equal(before[k], after[k]) for k in before)
-    tuned.save(tmp_path / "out" / "model")
+    tuned.save_extra(tmp_path / "out", None)
     assert (tmp_path / "out" / "adapter").exists() == (finetune == "lora")
-    Seq2Seq.from_folder(tmp_path / "out" / "model")
+    texts = [s for s, _ in train[:3]]
+    reloaded = Seq2Seq.from_folder(tmp_path / "out" / "hf")
+    assert reloaded.translate(texts) == tuned.translate(texts)  # LoRA merged, same outputs
 
 
-def test_init_without_a_model_folder_is_a_one_line_error(tmp_path):
+def test_init_without_a_model_folder_is_a_one_line_error(trained, tmp_path):
+    model = trained[0]
     with pytest.raises(GenforgeError, match="no config.json"):
-        Seq2Seq(Seq2SeqConfig(init=str(tmp_path)))
+        Seq2Seq(Seq2SeqConfig(init=str(tmp_path)), model.spec)
     with pytest.raises(GenforgeError, match="LoRA fine-tunes"):
-        Seq2Seq(Seq2SeqConfig(finetune="lora"), train_pairs=[("a", "b")])
+        Seq2Seq(Seq2SeqConfig(finetune="lora"), model.spec)
+
+
+def test_gru_baseline_learns_the_mapping_and_decodes_greedy_beam_and_sampled():
+    torch.manual_seed(0)
+    pairs = _word_pairs()
+    train, val = pairs[40:], pairs[:40]
+    model = GRUSeq2Seq(GRUSeq2SeqConfig(emb_dim=32, hidden=64, dropout=0.0), _spec(train))
+    _fit(model, train, steps=250, lr=1e-2)
+    sources, refs = [s for s, _ in val], [t for _, t in val]
+    greedy = model.translate(sources, DecodeConfig(num_beams=1, max_new_tokens=24))
+    beams = model.translate(sources, DecodeConfig(num_beams=3, max_new_tokens=24))
+    for hyp in (greedy, beams):
+        s = seq2seq_scores(sources, hyp, refs)
+        assert s["chrf"] > s["copy_source_chrf"] + 10
+    sampled = model.translate(sources[:2], DecodeConfig(do_sample=True, top_p=0.9, seed=1))
+    assert len(sampled) == 2
+    with pytest.raises(GenforgeError, match="GRU baseline"):
+        model.translate(sources[:1], DecodeConfig(bad_words=["ka"]))

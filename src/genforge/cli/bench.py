@@ -27,6 +27,7 @@ from genforge.bench.audio_table import (
 )
 from genforge.bench.eval import EvalBench, eval_lines, run_eval_bench
 from genforge.bench.sample import SampleBench, run_sample_bench, sample_notes, sample_table
+from genforge.bench.seq2seq import Seq2SeqBench
 from genforge.bench.serve import ServeBench, run_serve_bench, serve_table
 from genforge.bench.text import TextBench, generation_lines, run_text_bench, text_table
 from genforge.bench.train import TrainBench, run_train_bench, train_table
@@ -185,6 +186,36 @@ def text_bench(
     print_wide(text_table(res))
     for line in generation_lines(res):
         console.print(line)
+
+
+@app.command("seq2seq")
+@user_errors
+def seq2seq_bench(
+    data: Annotated[str | None, option(Seq2SeqBench, "data", "Pairs: embedded or a file.")] = None,
+    budget: Annotated[
+        float | None, option(Seq2SeqBench, "budget_s", "Training seconds per model.")
+    ] = None,
+    seeds: Annotated[int | None, typer.Option(help="Seeds 0..k-1 per model (default 1).")] = None,
+    num_beams: Annotated[
+        int | None, option(Seq2SeqBench, "num_beams", "Beam width when scoring.")
+    ] = None,
+    threads: Annotated[
+        int | None, option(Seq2SeqBench, "threads", "torch threads (default: torch's).")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Any training or model key, both models.")
+    ] = None,
+) -> None:
+    """Transformer vs GRU-attention baseline at equal training time, and copying the source,
+    on held-out pairs: BLEU, chrF (sacrebleu), ROUGE-L, exact match."""
+    from genforge.bench.seq2seq import run_seq2seq_bench, seq2seq_table
+    from genforge.core.config import parse_overrides
+
+    bench = Seq2SeqBench(**given(data=data, budget_s=budget, num_beams=num_beams, threads=threads,
+                                 seeds=tuple(range(seeds)) if seeds else None,
+                                 options=parse_overrides(set_ or []) or None))  # fmt: skip
+    rows = run_seq2seq_bench(bench, log=console.print)
+    print_wide(seq2seq_table(bench, rows))
 
 
 @app.command("audio")

@@ -34,7 +34,8 @@ def eval_command(
         int | None,
         typer.Option(
             help="Samples to generate (default 1000); cyclegan/pix2pix: held-out images "
-            "translated per domain, at most; sr: held-out images upscaled (default 256)."
+            "translated per domain, at most; sr: held-out images upscaled (default 256); "
+            "text-to-text: held-out pairs decoded (default 500)."
         ),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Sampling seed (default 0).")] = None,
@@ -77,6 +78,9 @@ def eval_command(
             "steps (default 50)."
         ),
     ] = None,
+    num_beams: Annotated[
+        int | None, typer.Option(help="Text-to-text runs: beam width when decoding (default 4).")
+    ] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
     out: Annotated[Path | None, typer.Option(help="Report path (default RUN/report.html).")] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
@@ -89,7 +93,7 @@ def eval_command(
     options = given(
         real=real, n=n, seed=seed, features=features, inception_weights=inception_weights,
         utility=utility, device=device, domain_steps=domain_steps,
-        restoration=restoration or None, sampler=sampler, steps=steps,
+        restoration=restoration or None, sampler=sampler, steps=steps, num_beams=num_beams,
     )  # fmt: skip
     with Stages.for_console(console, title=f"eval {r.name}") as stages:
         result = evaluate_run(r, progress=stages, **options)

@@ -8,10 +8,11 @@ from genforge.cli import bench, data, generate, keys, recipe, runs, watermark
 from genforge.cli.chat import chat_command
 from genforge.cli.demo import demo_command
 from genforge.cli.eval import compare_command, eval_command
-from genforge.cli.restore import restore_command, translate_command, upscale_command
+from genforge.cli.restore import restore_command, upscale_command
 from genforge.cli.sample import encode_command, sample_command
 from genforge.cli.serve import ServeCommand, serve_command
 from genforge.cli.train import models_command, train_command
+from genforge.cli.translate import summarize_command, translate_command
 from genforge.core.version import __version__
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app.command("encode")(encode_command)
 app.command("restore")(restore_command)
 app.command("upscale")(upscale_command)
 app.command("translate")(translate_command)
+app.command("summarize")(summarize_command)
 app.command("models")(models_command)
 app.command("demo")(demo_command)
 app.command("chat")(chat_command)

@@ -1,6 +1,7 @@
 """Image-to-image with diffusion runs: `genforge restore RUN --input IMG (--mask MASK |
 --denoise S)` (RePaint inpainting or SDEdit restoration), `genforge upscale RUN --input IMG`
-(super-resolution) and `genforge translate RUN --input IMG` (CycleGAN, pix2pix)."""
+(super-resolution) and image translation with CycleGAN or pix2pix runs (`translate_image_file`,
+which `genforge translate RUN --input IMG` calls)."""
 
 from __future__ import annotations
 
@@ -142,25 +143,8 @@ def upscale_command(
     console.print(f"upscaled x{scale}: {path}")
 
 
-@user_errors
-def translate_command(
-    run: Annotated[str, typer.Argument(help="A cyclegan or pix2pix run (name or path).")],
-    input: Annotated[Path, typer.Option("--input", help="An image of one domain (model size).")],
-    out: Annotated[
-        Path | None, typer.Option(help="Output PNG (default <input>-<direction>.png).")
-    ] = None,
-    direction: Annotated[
-        str | None,
-        typer.Option(
-            help="a2b (first subfolder to second) or b2a (default "
-            f"{default_of(translate_image, 'direction')})."
-        ),
-    ] = None,
-    device: Annotated[
-        str | None, typer.Option(help=DEVICE_HELP.format(default_of(ImagePipeline, "device")))
-    ] = None,
-    runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
-) -> None:
+def translate_image_file(run, input: Path, out: Path | None, direction: str | None,
+                         device: str | None) -> None:  # fmt: skip
     """Translate an image to the other domain with a CycleGAN or pix2pix (a2b only) run."""
     from genforge.generate.diffusion import read_image
     from genforge.generate.image import require_translator, write_restored
@@ -168,7 +152,7 @@ def translate_command(
     direction = call_values(translate_image, direction=direction)["direction"]
     if direction not in ("a2b", "b2a"):
         raise GenforgeError(f"--direction must be a2b or b2a, got {direction!r}")
-    pipe = ImagePipeline(resolve_run(run, runs_dir), **given(device=device))
+    pipe = ImagePipeline(run, **given(device=device))
     require_translator(pipe)
     # a gray sketch may feed an RGB model: two-domain training promoted gray folders likewise
     image = read_image(input, pipe.spec.channels, pipe.spec.size, gray_to_rgb=True)

@@ -186,6 +186,14 @@ def sample_text(run: Run, o: SampleOptions) -> None:
     )
 
 
+def sample_pairs(run: Run, o: SampleOptions) -> None:
+    """Text-to-text runs map a given source to its output: `genforge translate`."""
+    raise GenforgeError(
+        f"run '{run.name}' translates text; use: genforge translate {run.name} --text TEXT "
+        "(or --file in.txt --out out.txt; summarisation runs: genforge summarize)"
+    )
+
+
 def _gated(pipe: ImagePipeline, n: int, o: SampleOptions, grid: Path | None) -> None:
     """--best-of/--min-score: keep the candidates the quality gate passes (its defaults fill in
     the one not given)."""

@@ -30,6 +30,7 @@ import importlib
 import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from genforge.core.config import from_dict, to_dict
@@ -47,6 +48,13 @@ from genforge.data.text import (
     load_corpus,
     train_texts,
 )
+from genforge.data.text_pairs import (
+    PairDataConfig,
+    PairSpec,
+    is_pairs_embedded,
+    load_pair_dataset,
+    pair_spec,
+)
 from genforge.data.text_tokenizers import make_tokenizer
 
 if TYPE_CHECKING:
@@ -63,7 +71,7 @@ ROLES = {
 }
 
 # Tasks a model family declares (`task` class attribute): what its runs are used for.
-TASKS = ("sample", "translate", "upscale", "prompt", "attributes", "complete")
+TASKS = ("sample", "translate", "upscale", "prompt", "attributes", "complete", "text-to-text")
 
 
 @dataclass
@@ -102,6 +110,11 @@ class Modality:
     def load(self, cfg: Any, seed: int, **options: Any) -> Any:
         """Load the dataset described by data config `cfg`."""
         raise NotImplementedError
+
+    def absolute(self, source: str) -> str:
+        """`source` as config.yaml records it: embedded names as they are, paths absolute (so
+        --resume and evaluation find the data from any working directory)."""
+        return source if self.is_embedded(source) else str(Path(source).resolve())
 
     def data_config_of(self, data: dict[str, Any]) -> Any:
         """The data config from a config.yaml `data` section (which may hold resolved extras)."""
@@ -437,6 +450,88 @@ class Text(Modality):
 
 
 # ---------------------------------------------------------------------------------------
+# Text pairs (translation, summarisation)
+# ---------------------------------------------------------------------------------------
+
+
+class TextPair(Modality):
+    """Sentence or document pairs -> (N, 2, L) token tensors (source, target); the held-out
+    side never shares a source with training. Previews are held-out translations."""
+
+    name = "text-pair"
+    default_data = "country-names:en-de"
+    item_name = "pairs"
+    unit = "pairs"
+    data_config = PairDataConfig
+    spec_type = PairSpec
+    handlers: ClassVar[dict[str, str]] = {
+        "pipeline": "genforge.generate.seq2seq:Seq2SeqPipeline",
+        "evaluator": "genforge.evaluate.seq2seq:evaluate_run",
+        "preview": "genforge.train.previews:pair_preview",
+        "train_eval": "genforge.evaluate.seq2seq:training_metrics",
+        "sample": "genforge.cli.sample:sample_pairs",  # explains: genforge translate
+        "serve": "genforge.serve.handlers:TEXT_PAIR",
+    }
+
+    def is_embedded(self, source: str) -> bool:
+        return is_pairs_embedded(source)
+
+    def absolute(self, source: str) -> str:
+        """Both files of "src.txt,tgt.txt" made absolute; else as for every modality."""
+        if "," in source and not Path(source).exists():
+            return ",".join(str(Path(p.strip()).resolve()) for p in source.split(",", 1))
+        return super().absolute(source)
+
+    def load(self, cfg: Any, seed: int, tokenizer: Any = None, **options: Any) -> Any:
+        """`tokenizer`: a trained run's own (else BPE is fitted on the training pairs)."""
+        return load_pair_dataset(cfg, seed, tokenizer)
+
+    def spec_of(self, dataset: Any) -> Any:
+        return pair_spec(dataset.tokenizer, dataset.max_length, dataset.tokenizer_kind)
+
+    def resolved_data(self, cfg: Any, dataset: Any) -> dict[str, Any]:
+        return {**to_dict(cfg), "source_lang": dataset.source_lang,
+                "target_lang": dataset.target_lang}  # fmt: skip
+
+    def describe(self, cfg: dict[str, Any]) -> str:
+        spec, data = cfg["spec"], cfg["data"]
+        langs = f"{data.get('source_lang') or '?'} → {data.get('target_lang') or '?'}, "
+        return f"{langs}{spec['tokenizer']} tokenizer, {spec['vocab_size']} tokens"
+
+    def card_data(self, report: dict[str, Any]) -> list[str]:
+        dropped = report.get("dropped") or {}
+        pii = ", ".join(f"{k} {v}" for k, v in (report.get("pii") or {}).items())
+        return [
+            f"- pairs read: {report.get('read', '?')}, kept {report.get('kept', '?')}; dropped: "
+            + (", ".join(f"{n} {why}" for why, n in sorted(dropped.items())) or "none"),
+            f"- split by unique source sentence: train {report.get('train', '?')} pairs, "
+            f"held-out {report.get('val', '?')} (no held-out source appears in training)",
+            f"- PII scrubbed: {pii or 'none found'}",
+        ]
+
+    def card_samples(self) -> str:
+        return "Latest preview (held-out sources): [samples/latest.txt](samples/latest.txt)"
+
+    def card_limits(self, report: dict[str, Any]) -> list[str]:
+        return [
+            "- The training loss is a teacher-forced cross-entropy; judge the model by held-out",
+            "  BLEU/chrF against copying the source unchanged (`genforge eval`).",
+            "- It can repeat training targets verbatim instead of translating; the evaluation",
+            "  counts such outputs.",
+            f"- Trained on {report.get('train', '?')} pairs only; words it never saw come out as",
+            "  guesses from their pieces.",
+        ]
+
+    def card_usage(self, run_name: str, task: str) -> list[str]:
+        return [
+            f'genforge translate {run_name} --text "a sentence" --num-beams 4',
+            f"genforge translate {run_name} --file in.txt --out out.txt",
+            f"genforge summarize {run_name} --file document.txt",
+            f"genforge eval {run_name}",
+        ]
+
+
+# ---------------------------------------------------------------------------------------
 # Tables
 # ---------------------------------------------------------------------------------------
 
@@ -596,7 +691,8 @@ class Audio(Modality):
 
 
 MODALITIES: dict[str, Modality] = {
-    m.name: m for m in (Image(), CaptionedImage(), ImagePair(), Text(), Table(), Audio())
+    m.name: m
+    for m in (Image(), CaptionedImage(), ImagePair(), Text(), TextPair(), Table(), Audio())
 }
 
 

@@ -23,6 +23,7 @@ is not a statistical language identifier, it cannot tell German from English.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import random
 import re
@@ -30,8 +31,12 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import torch
 
 from genforge.core.errors import GenforgeError
+from genforge.core.hf import quiet_transformers
 from genforge.data.text import clean_text, find_duplicates, scrub_pii
 
 EMBEDDED_PAIRS = {
@@ -68,7 +73,11 @@ class PairDataConfig:
     max_length_ratio: float | None = 4.0  # chars; None = off (summaries); sides < 8 exempt
     min_script_share: float = 0.6
     val_fraction: float = 0.1
-    seed: int = 0
+    # "bpe": a joint byte-level BPE fitted on the training pairs; or a local tokenizer folder
+    # (a pretrained model's own, which `--init` brings)
+    tokenizer: str = "bpe"
+    vocab_size: int = 1000  # BPE vocabulary size
+    max_length: int = 128  # tokens per side; longer sides are truncated
 
 
 @dataclass
@@ -287,8 +296,9 @@ def split_by_source(
     return [p for p in pairs if p[0] not in held], [p for p in pairs if p[0] in held]
 
 
-def load_pairs(cfg: PairDataConfig) -> PairCorpus:
-    """Read, clean, filter, de-duplicate and split pairs; raise GenforgeError on bad input."""
+def load_pairs(cfg: PairDataConfig, seed: int = 0) -> PairCorpus:
+    """Read, clean, filter, de-duplicate and split pairs (the held-out sources drawn with
+    `seed`); raise GenforgeError on bad input."""
     raw, src_lang, tgt_lang = read_pairs(cfg.source)
     langs = (cfg.source_lang or src_lang, cfg.target_lang or tgt_lang)
     report = PairReport(source=cfg.source, read=len(raw))
@@ -300,12 +310,180 @@ def load_pairs(cfg: PairDataConfig) -> PairCorpus:
             report.drop(reason, pair)
         else:
             kept.append(pair)
-    dups = find_duplicates([f"{s}\n{t}" for s, t in kept], cfg.dedup, cfg.near_threshold, cfg.seed)
+    dups = find_duplicates([f"{s}\n{t}" for s, t in kept], cfg.dedup, cfg.near_threshold, seed)
     for i, (_, how) in sorted(dups.items()):
         report.drop(f"{how}-duplicate", kept[i])
     kept = [p for i, p in enumerate(kept) if i not in dups]
     if not kept:
         raise GenforgeError(f"no pairs left in '{cfg.source}' after cleaning: {report.lines()}")
-    train, val = split_by_source(kept, cfg.val_fraction, cfg.seed)
+    train, val = split_by_source(kept, cfg.val_fraction, seed)
     report.kept, report.train, report.val = len(kept), len(train), len(val)
     return PairCorpus(train, val, report, *langs)
+
+
+# ---------------------------------------------------------------------------------------
+# Tokenizer, spec and the trainer's dataset
+# ---------------------------------------------------------------------------------------
+
+PAIR_SPECIALS = ("<pad>", "</s>", "<unk>")
+
+
+def fit_pair_tokenizer(pairs: list[tuple[str, str]], vocab_size: int) -> Any:
+    """A joint byte-level BPE tokenizer fitted on both sides of the training pairs (shared
+    source and target vocabulary, as Marian's joint models use); `</s>` ends every sequence."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    quiet_transformers()
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=list(PAIR_SPECIALS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+    )  # fmt: skip
+    tok.train_from_iterator((t for pair in pairs for t in pair), trainer)
+    eos = tok.token_to_id("</s>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="$A </s>", special_tokens=[("</s>", eos)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    )
+
+
+def load_pair_tokenizer(path: str | Path) -> Any:
+    """A local transformers tokenizer folder (a pretrained seq2seq model's own)."""
+    from transformers import AutoTokenizer
+
+    quiet_transformers()
+    p = Path(path)
+    if not p.is_dir():
+        raise GenforgeError(f"tokenizer folder '{path}' not found (genforge never downloads)")
+    try:
+        tok = AutoTokenizer.from_pretrained(str(p), local_files_only=True)
+    except (OSError, ValueError) as e:
+        raise GenforgeError(f"cannot load a tokenizer from {p}: {str(e).splitlines()[0]}") from None
+    if tok.pad_token_id is None or tok.eos_token_id is None:
+        raise GenforgeError(f"the tokenizer in {p} has no pad or end-of-sequence token")
+    return tok
+
+
+def tokenizer_sha(tok: Any) -> str:
+    """A fingerprint of a tokenizer's vocabulary (a refitted BPE must give the same one)."""
+    vocab = json.dumps(sorted(tok.get_vocab().items()), ensure_ascii=False)
+    return hashlib.sha256(vocab.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass
+class PairSpec:
+    """The vocabulary and lengths a text-to-text model is built for."""
+
+    vocab_size: int
+    max_length: int
+    tokenizer: str  # "bpe" or "pretrained"
+    pad_id: int
+    eos_id: int
+    tokenizer_sha: str = ""
+    tokenizer_obj: Any = field(default=None, compare=False, repr=False)  # not saved
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"vocab_size": self.vocab_size, "max_length": self.max_length,
+                "tokenizer": self.tokenizer, "pad_id": self.pad_id, "eos_id": self.eos_id,
+                "tokenizer_sha": self.tokenizer_sha}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PairSpec:
+        keys = ("vocab_size", "max_length", "tokenizer", "pad_id", "eos_id", "tokenizer_sha")
+        return cls(**{k: d[k] for k in keys if k in d})
+
+
+def pair_spec(tokenizer: Any, max_length: int, kind: str = "bpe") -> PairSpec:
+    return PairSpec(len(tokenizer), max_length, kind, tokenizer.pad_token_id,
+                    tokenizer.eos_token_id, tokenizer_sha(tokenizer), tokenizer)  # fmt: skip
+
+
+def encode_pairs(tokenizer: Any, pairs: list[tuple[str, str]], max_length: int) -> torch.Tensor:
+    """(N, 2, L) token ids: [:, 0] the source, [:, 1] the target (each ended by EOS, padded
+    with the pad id, truncated to `max_length`); L is the longest side in `pairs`."""
+    if not pairs:
+        return torch.zeros((0, 2, 1), dtype=torch.long)
+    enc = tokenizer([s for s, _ in pairs], text_target=[t for _, t in pairs], truncation=True,
+                    max_length=max_length, padding="longest", return_tensors="pt")  # fmt: skip
+    src, tgt = enc["input_ids"], enc["labels"]
+    width = max(src.shape[1], tgt.shape[1])
+    out = torch.full((len(pairs), 2, width), tokenizer.pad_token_id, dtype=torch.long)
+    out[:, 0, : src.shape[1]], out[:, 1, : tgt.shape[1]] = src, tgt
+    return out
+
+
+@dataclass
+class PairDataset:
+    """Sentence pairs as the trainer batches them: `images` is the (N, 2, L) token tensor of
+    `encode_pairs` (a batch is one gather); `pairs` keeps the text. `split` returns the sides
+    `load_pairs` made (split by unique source), so it ignores its arguments' values beyond
+    checking them."""
+
+    pairs: list[tuple[str, str]]
+    tokenizer: Any
+    max_length: int
+    report: PairReport
+    name: str = "pairs"
+    held_out: list[tuple[str, str]] = field(default_factory=list)  # the val side of a corpus
+    val_fraction: float = 0.1
+    source_lang: str | None = None
+    target_lang: str | None = None
+    tokenizer_kind: str = "bpe"  # or "pretrained" (a local folder's)
+
+    labels = None
+    num_classes = 0
+    in_memory = True
+    stream = None
+
+    def __post_init__(self) -> None:
+        self.images = encode_pairs(self.tokenizer, self.pairs, self.max_length)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    @property
+    def sources(self) -> list[str]:
+        return [s for s, _ in self.pairs]
+
+    @property
+    def targets(self) -> list[str]:
+        return [t for _, t in self.pairs]
+
+    def side(self, pairs: list[tuple[str, str]]) -> PairDataset:
+        return PairDataset(pairs, self.tokenizer, self.max_length, self.report, self.name,
+                           [], self.val_fraction, self.source_lang, self.target_lang,
+                           self.tokenizer_kind)  # fmt: skip
+
+    def split(self, val_fraction: float, seed: int = 0) -> tuple[PairDataset, PairDataset]:
+        if val_fraction != self.val_fraction:
+            raise GenforgeError(
+                f"these pairs were split with val_fraction {self.val_fraction}, not {val_fraction}"
+            )
+        return self.side(self.pairs), self.side(self.held_out)
+
+
+def load_pair_dataset(cfg: PairDataConfig, seed: int, tokenizer: Any = None) -> PairDataset:
+    """The training side of `cfg`'s pairs as a PairDataset (its held-out side kept for
+    `split`). `tokenizer`: a trained run's own; else cfg.tokenizer ("bpe" is fitted on the
+    training pairs only, so the held-out side stays unseen, or a local folder)."""
+    corpus = load_pairs(cfg, seed)
+    kind = "bpe" if cfg.tokenizer == "bpe" else "pretrained"
+    if tokenizer is None:
+        if cfg.tokenizer == "bpe":
+            tokenizer = fit_pair_tokenizer(corpus.train, cfg.vocab_size)
+        else:
+            tokenizer = load_pair_tokenizer(cfg.tokenizer)
+    name = cfg.source if cfg.source in EMBEDDED_PAIRS or ":" in cfg.source else Path(
+        cfg.source.split(",")[0]).stem  # fmt: skip
+    return PairDataset(corpus.train, tokenizer, cfg.max_length, corpus.report,
+                       name.replace(":", "-"), corpus.val, cfg.val_fraction,
+                       corpus.source_lang, corpus.target_lang, kind)  # fmt: skip
+
+
+def is_pairs_embedded(source: str) -> bool:
+    return source in EMBEDDED_PAIRS or source.startswith("country-names:")

@@ -1,4 +1,5 @@
-"""Metrics for text-to-text runs (translation, summarisation) on held-out pairs.
+"""Metrics and the evaluator of text-to-text runs (translation, summarisation) on held-out
+pairs.
 
 scores = seq2seq_scores(sources, hypotheses, references, train_targets)
 scores["bleu"], scores["chrf"], scores["rougeL"], scores["bleu_signature"], ...
@@ -11,21 +12,41 @@ counts outputs that repeat a training target verbatim (memorised rather than tra
 
 from __future__ import annotations
 
+import html
+import re
+import weakref
 from typing import Any
 
 from genforge.core.errors import GenforgeError
+from genforge.core.progress import Stages
+from genforge.core.run import Run
+from genforge.evaluate.result import EvalResult, Metric, Section
+
+
+class _UnicodeWords:
+    """rouge-score's tokenizer interface, for text outside ASCII: lowercase \\w+ words (its
+    default keeps only [a-z0-9], which would score Cyrillic or Greek outputs 0)."""
+
+    def tokenize(self, text: str) -> list[str]:
+        return re.findall(r"\w+", text.lower())
 
 
 def _rouge(hypotheses: list[str], references: list[str]) -> dict[str, float]:
+    """ROUGE-1/2/L F-measures: rouge-score's English tokenizer and Porter stemming when the
+    references are ASCII, else Unicode words without stemming."""
     from rouge_score import rouge_scorer
 
     keys = ("rouge1", "rouge2", "rougeL")
-    scorer = rouge_scorer.RougeScorer(list(keys), use_stemmer=True)
+    ascii_refs = all(r.isascii() for r in references)
+    scorer = (rouge_scorer.RougeScorer(list(keys), use_stemmer=True) if ascii_refs
+              else rouge_scorer.RougeScorer(list(keys), tokenizer=_UnicodeWords()))  # fmt: skip
     sums = dict.fromkeys(keys, 0.0)
     for h, r in zip(hypotheses, references, strict=True):
         for k, s in scorer.score(r, h).items():
             sums[k] += s.fmeasure
-    return {k: 100.0 * v / len(hypotheses) for k, v in sums.items()}
+    out = {k: 100.0 * v / len(hypotheses) for k, v in sums.items()}
+    out["rouge_tokens"] = "English words, Porter-stemmed" if ascii_refs else "Unicode words"
+    return out
 
 
 def bleu_chrf(hypotheses: list[str], references: list[str]) -> dict[str, Any]:
@@ -68,3 +89,106 @@ def seq2seq_scores(
     )
     out["n"] = n
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# The evaluator of text-pair runs, and the --eval-every hook
+# ---------------------------------------------------------------------------------------
+
+# trainer -> its run's held-out (N, 2, L) pairs (dropped with the trainer)
+_VAL_PAIRS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def training_metrics(trainer: Any, run: Run, n: int) -> dict[str, float]:
+    """The `--eval-every` hook: mean teacher-forced cross-entropy (nats per target token) of
+    the current network on up to `n` held-out pairs, the same ones every time."""
+    from genforge.data.modalities import get_modality
+
+    x = _VAL_PAIRS.get(trainer)
+    if x is None:
+        val = get_modality("text-pair").reload(run, tokenizer=trainer.model.tokenizer).val
+        if not len(val):
+            raise GenforgeError("--eval-every needs held-out pairs: the run's val_fraction is 0")
+        x = val.images[:n]
+        _VAL_PAIRS[trainer] = x
+    model = trainer.model
+    with trainer.accelerator.autocast():
+        total, count = model.heldout_loss(x, net=trainer.nets[model.sampling_network()])
+    return {"val_loss": total / max(count, 1)}
+
+
+def evaluate_run(
+    run: Run,
+    *,
+    n: int = 500,
+    num_beams: int = 4,
+    length_penalty: float = 1.0,
+    max_new_tokens: int = 128,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: Stages | None = None,
+) -> EvalResult:
+    """Translate (or summarise) up to `n` held-out sources with beam search and score them
+    against their references: BLEU and chrF (sacrebleu, signatures in the notes), ROUGE-1/2/L
+    (rouge-score), exact match, length ratio, the copy-the-source baseline, outputs that repeat
+    a training target verbatim, and the held-out teacher-forced loss."""
+    from genforge.data.modalities import get_modality
+    from genforge.generate.seq2seq import Seq2SeqPipeline
+    from genforge.models.seq2seq import DecodeConfig
+
+    st = progress or Stages.off()
+    st.stage("reading the run's training and held-out pairs")
+    pipe = Seq2SeqPipeline(run, device=device)
+    split = get_modality("text-pair").reload(run, tokenizer=pipe.tokenizer)
+    val = split.val.pairs[:n]
+    if not val:
+        raise GenforgeError(
+            f"run '{run.name}' holds no pairs out (val_fraction 0): nothing to score"
+        )
+    decode = DecodeConfig(num_beams=num_beams, length_penalty=length_penalty,
+                          max_new_tokens=max_new_tokens, seed=seed)  # fmt: skip
+    st.stage(f"decoding {len(val)} held-out sources (beams {num_beams})")
+    sources, refs = [s for s, _ in val], [t for _, t in val]
+    hyps = pipe.translate(sources, decode)
+    st.stage("BLEU, chrF, ROUGE and the copy baseline")
+    s = seq2seq_scores(sources, hyps, refs, split.train.targets)
+    nll, tokens = pipe.model.heldout_loss(split.val.images[:n].to(pipe.device))
+    how = f"{len(val)} held-out pairs, beams {num_beams}, length penalty {length_penalty}"
+    rouge_how = f"{how}; {s['rouge_tokens']}"
+    metrics = [
+        Metric("bleu", "BLEU (sacrebleu, corpus)", s["bleu"], "higher", s["bleu_signature"]),
+        Metric("chrf", "chrF (sacrebleu, corpus)", s["chrf"], "higher", s["chrf_signature"]),
+        Metric("rouge1", "ROUGE-1 F (rouge-score)", s["rouge1"], "higher", rouge_how),
+        Metric("rouge2", "ROUGE-2 F (rouge-score)", s["rouge2"], "higher", rouge_how),
+        Metric("rougeL", "ROUGE-L F (rouge-score)", s["rougeL"], "higher", rouge_how),
+        Metric("exact_match", "exact match (%)", s["exact_match"], "higher", how),
+        Metric("length_ratio", "length ratio (output words / reference words)",
+               s["length_ratio"], None, "1.0 = as long as the references"),
+        Metric("copy_source_bleu", "BLEU of copying the source (baseline)",
+               s["copy_source_bleu"], None, "the output = the source, unchanged"),
+        Metric("copy_source_chrf", "chrF of copying the source (baseline)",
+               s["copy_source_chrf"], None, "the output = the source, unchanged"),
+        Metric("copied_train_targets", "outputs repeating a training target verbatim",
+               float(s["copied_train_targets"]), "lower", "wrong outputs equal to a training target"),
+        Metric("val_loss", "held-out loss (nats per target token, teacher-forced)",
+               nll / max(tokens, 1), "lower", f"{tokens} target tokens"),
+    ]  # fmt: skip
+    sections = [Section("Held-out examples", _examples_html(sources, refs, hyps))]
+    extra = {"examples": [{"source": a, "reference": b, "output": c}
+                          for a, b, c in list(zip(sources, refs, hyps, strict=True))[:50]]}  # fmt: skip
+    return EvalResult("text-pair", metrics, sections, extra)
+
+
+def _examples_html(sources: list[str], refs: list[str], hyps: list[str], k: int = 25) -> str:
+    """The first `k` held-out pairs with the output and its sentence chrF, escaped."""
+    from sacrebleu.metrics import CHRF
+
+    chrf = CHRF()
+    rows = "".join(
+        f"<tr><td>{html.escape(s[:400])}</td><td>{html.escape(r[:400])}</td>"
+        f"<td>{html.escape(h[:400])}</td>"
+        f"<td class='num'>{chrf.sentence_score(h, [r]).score:.1f}</td></tr>"
+        for s, r, h in list(zip(sources, refs, hyps, strict=True))[:k]
+    )
+    return ("<table><tr><th>source</th><th>reference</th><th>output</th><th>chrF</th></tr>"
+            f"{rows}</table>")  # fmt: skip

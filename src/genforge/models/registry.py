@@ -17,10 +17,12 @@ from genforge.models.cyclegan import CycleGAN
 from genforge.models.dcgan import DCGAN
 from genforge.models.diffusion import DDPM
 from genforge.models.gan import GAN
+from genforge.models.gru_seq2seq import GRUSeq2Seq
 from genforge.models.lm import GPT
 from genforge.models.lstm import LSTM
 from genforge.models.ngram import NGram
 from genforge.models.pix2pix import Pix2Pix
+from genforge.models.seq2seq import Seq2Seq
 from genforge.models.specvae import SpecVAE
 from genforge.models.super_resolution import SuperResolution
 from genforge.models.text_to_image import TextToImage
@@ -38,6 +40,16 @@ _LM_TRAIN = {
     "optimizer": "adamw", "lr": 1e-3, "betas": (0.9, 0.99), "weight_decay": 0.1,
     "batch_size": 32, "ema_decay": 0.0, "channels_last": False, "steps": 2000,
     "warmup_steps": 100, "lr_schedule": "cosine", "min_lr_ratio": 0.1, "compile": "auto",
+}  # fmt: skip
+
+
+# Text-to-text: AdamW with the transformer's warmup then cosine decay (Vaswani et al. 2017
+# warm up too), no EMA; batches are token tensors (no channels_last); not compiled, as each
+# batch is cut to its own longest pair (shapes change every step).
+_SEQ2SEQ_TRAIN = {
+    "optimizer": "adamw", "lr": 1e-3, "betas": (0.9, 0.98), "weight_decay": 0.01,
+    "batch_size": 32, "ema_decay": 0.0, "channels_last": False, "steps": 3000,
+    "warmup_steps": 200, "lr_schedule": "cosine", "min_lr_ratio": 0.1, "compile": False,
 }  # fmt: skip
 
 
@@ -157,6 +169,22 @@ MODELS: dict[str, ModelEntry] = {
         {},
         {"steps": 1, "ema_decay": 0.0, "channels_last": False},
         modality="text",
+    ),
+    "seq2seq": ModelEntry(
+        Seq2Seq,
+        "Transformer encoder-decoder for translation and summarisation (transformers' Marian "
+        "architecture); sizes micro/tiny/small, or --init a local Marian/T5/BART/mBART",
+        {},
+        _SEQ2SEQ_TRAIN,
+        modality="text-pair",
+    ),
+    "gru-seq2seq": ModelEntry(
+        GRUSeq2Seq,
+        "GRU encoder-decoder with additive attention (Bahdanau et al. 2015), the classic "
+        "text-to-text baseline",
+        {},
+        {**_SEQ2SEQ_TRAIN, "optimizer": "adam", "betas": (0.9, 0.999), "weight_decay": 0.0},
+        modality="text-pair",
     ),
     "ctgan": ModelEntry(
         CTGAN,

@@ -1,7 +1,7 @@
 """How the server loads a run and generates from it, one `ServeHandler` per modality.
 
 The modality table (`genforge.data.modalities.MODALITIES`) names each modality's handler
-("serve" role: `IMAGE`, `CAPTIONED_IMAGE`, `TEXT`, `TABLE`, `AUDIO` below). A handler loads a
+("serve" role: `IMAGE`, `CAPTIONED_IMAGE`, `TEXT`, `TEXT_PAIR`, `TABLE`, `AUDIO` below). A handler loads a
 run once (the cache keeps it), samples a whole batch of requests in one forward pass, and
 encodes each output (bytes + media type + perceptual hash + watermark); its `controls` also
 decide which inputs the web playground shows.
@@ -364,6 +364,74 @@ def encode_text(gen, params: dict[str, Any], oid: str) -> Encoded:
                    bool(params.get("watermark")), preview=gen.text)  # fmt: skip
 
 
+# -- text pairs (translation, summarisation) --------------------------------------------------
+
+
+class _LockedPairs:
+    """A Seq2SeqPipeline and the lock its decoding holds (sampling draws from torch's global
+    generator, as for text runs)."""
+
+    def __init__(self, run: Run, device: str):
+        from genforge.generate.seq2seq import Seq2SeqPipeline
+
+        self.pipe = Seq2SeqPipeline(run, device=device)
+        self.model = self.pipe.model  # what the cache sizes
+        self.lock = threading.Lock()
+
+
+@dataclass
+class PairOut:
+    text: str
+    seed: int
+
+
+def pair_decode(r: Request, seed: int):
+    """A request's DecodeConfig: greedy unless it asks for beams or sampling."""
+    from genforge.models.seq2seq import DecodeConfig
+
+    decoding = r.decoding or "greedy"
+    return DecodeConfig(
+        num_beams=(r.num_beams or 4) if decoding == "beams" else 1,
+        do_sample=decoding == "sampling",
+        temperature=r.temperature if r.temperature is not None else 1.0,
+        top_p=r.top_p if r.top_p is not None else 1.0,
+        max_new_tokens=r.max_new_tokens or 128, seed=seed,
+    )  # fmt: skip
+
+
+def _check_pairs(model: _LockedPairs, r: Request) -> None:
+    if not (r.prompt or "").strip():
+        raise GenforgeError("text-to-text runs need a prompt: the text to translate or summarise")
+    decoding = r.decoding or "greedy"
+    if decoding != "sampling" and (r.temperature is not None or r.top_p is not None):
+        raise GenforgeError("temperature and top_p apply to decoding 'sampling' only")
+    if r.num_beams is not None and decoding != "beams":
+        raise GenforgeError("num_beams applies to decoding 'beams' only")
+    if r.n > 1 and decoding != "sampling":
+        raise GenforgeError("several outputs of one text differ only when sampling: "
+                            "use decoding 'sampling' or n 1")  # fmt: skip
+    if r.watermark and not model.pipe.watermarks:
+        raise GenforgeError(f"{model.pipe.model_name} runs decode without watermarks")
+
+
+def sample_pairs(model: _LockedPairs, requests: list[Request]) -> list[list[Any]]:
+    """Output j of a request uses seed + j (as `genforge translate --seed`)."""
+    with model.lock:
+        return [
+            [PairOut(model.pipe.translate([r.prompt or ""], pair_decode(r, r.seed + j),
+                                          watermark=bool(r.watermark))[0], r.seed + j)
+             for j in range(r.n)]
+            for r in requests
+        ]  # fmt: skip
+
+
+def encode_pair(out: PairOut, params: dict[str, Any], oid: str) -> Encoded:
+    """One output -> UTF-8 text (the source is the request's prompt, in params)."""
+    params["sample_seed"] = out.seed
+    return Encoded(out.text.encode("utf-8"), "text/plain; charset=utf-8", "txt", None,
+                   bool(params.get("watermark")), preview=out.text)  # fmt: skip
+
+
 # -- table ----------------------------------------------------------------------------------
 
 
@@ -451,6 +519,12 @@ TEXT = ServeHandler(
     ("n", "seed", "prompt", "max_new_tokens", "decoding", "num_beams", "temperature", "top_k",
      "top_p", "watermark"),
     check=_check_text,
+)  # fmt: skip
+TEXT_PAIR = ServeHandler(
+    _LockedPairs, sample_pairs, encode_pair,
+    ("n", "seed", "prompt", "max_new_tokens", "decoding", "num_beams", "temperature", "top_p",
+     "watermark"),
+    check=_check_pairs,
 )  # fmt: skip
 TABLE = ServeHandler(_load_table, sample_tables, encode_table, ("n", "seed"), max_n="max_rows")
 AUDIO = ServeHandler(

@@ -233,7 +233,7 @@ def resolve(model: str, data: str | None, options: dict[str, Any]) -> Resolved:
     check_eval_config(tcfg)
     if tcfg.eval_every and modality.handlers.get("train_eval") is None:
         raise GenforgeError(modality.no_train_eval.format(name=modality.name, model=model))
-    source = data if modality.is_embedded(data) else str(Path(data).resolve())
+    source = modality.absolute(data)
     if data_opts.get("attributes"):  # config.yaml records where the labels came from
         data_opts["attributes"] = str(Path(data_opts["attributes"]).expanduser().resolve())
     dcfg = from_dict(modality.data_config, {"source": source, **data_opts})

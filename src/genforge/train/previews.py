@@ -4,6 +4,7 @@ under `samples/` (`step-NNNNNNN.*` and `latest.*`), and into TensorBoard when it
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING
 
 import torch
@@ -64,3 +65,38 @@ def audio_preview(trainer: Trainer, run: Run, step: int, logger: MetricsLogger |
         save_spectrogram_grid(path, waves, spec.sample_rate, titles, params)
     for i, w in enumerate(waves[:8]):
         write_wav(run.samples_dir / f"latest-{i}.wav", w, spec.sample_rate)
+
+
+# trainer -> the held-out pairs its previews translate (dropped with the trainer)
+_PREVIEW_PAIRS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def pair_preview(trainer: Trainer, run: Run, step: int, logger: MetricsLogger | None) -> None:
+    """Greedy outputs for the first 8 held-out sources (training sources when nothing is held
+    out), next to their references, as a text file."""
+    from genforge.data.modalities import get_modality
+    from genforge.models.seq2seq import DecodeConfig
+
+    model = trainer.model
+    pairs = _PREVIEW_PAIRS.get(trainer)
+    if pairs is None:
+        split = get_modality("text-pair").reload(run, tokenizer=model.tokenizer)
+        where = "held-out" if split.val.pairs else "training"
+        pairs = (where, (split.val.pairs or split.train.pairs)[:8])
+        _PREVIEW_PAIRS[trainer] = pairs
+    where, shown = pairs
+    outs = model.translate([s for s, _ in shown], DecodeConfig(num_beams=1, max_new_tokens=64),
+                           net=trainer.sampling_net())  # fmt: skip
+    lines = [f"# {run.name} step {step}: greedy outputs for {where} sources\n"]
+    for (src, ref), out in zip(shown, outs, strict=True):
+        lines += [
+            f"source:    {src[:300]}",
+            f"reference: {ref[:300]}",
+            f"output:    {out[:300]}",
+            "",
+        ]
+    text = "\n".join(lines)
+    write_text(run.samples_dir / f"step-{step:07d}.txt", text)
+    write_text(run.samples_dir / "latest.txt", text)
+    if logger and logger.tb is not None:
+        logger.tb.add_text("samples", text, step)
