@@ -58,6 +58,8 @@ TRAIN: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "wavegan": (AUDIO, {"model_size": "4", "latent_dim": "8", "n_critic": "1"}),
     "cwavegan": (AUDIO, {"model_size": "4", "latent_dim": "8", "n_critic": "1"}),
     "specvae": ({**AUDIO, "--batch-size": "8"}, {"size": "16", "width": "4", "latent_dim": "4"}),
+    "seq2seq": ({"--batch-size": "8"}, {"size": "micro"}),
+    "gru-seq2seq": ({"--batch-size": "8"}, {"hidden": "16", "emb_dim": "8"}),
 }
 
 # command -> options forced to these values (added when absent)
@@ -361,6 +363,9 @@ INPUTS: dict[str, Callable[[Path], Path]] = {
     "mms-tts-eng": _vits,
     "prices.csv": _prices,
     "fin.csv": _fundamentals,
+    "pairs.tsv": _text("".join(f"{w} {v}\tX{w} Y{v}\n" for w in "abcdefgh" for v in "ijklmn")),
+    "in.txt": _text("a i\nb j\n"),
+    "document.txt": _text("a i b j c k\nd l\n"),
 }
 
 
