@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from genforge.cli import bench, data, generate, keys, recipe, runs, watermark
+from genforge.cli import bench, data, generate, keys, optout, recipe, runs, watermark
 from genforge.cli.chat import chat_command
 from genforge.cli.demo import demo_command
 from genforge.cli.eval import compare_command, eval_command
@@ -28,6 +28,7 @@ app.add_typer(generate.app, name="generate")
 app.add_typer(keys.app, name="keys")
 app.add_typer(watermark.app, name="watermark")
 app.add_typer(recipe.app, name="recipe")
+app.add_typer(optout.app, name="optout")
 app.command("train")(train_command)
 app.command("sample")(sample_command)
 app.command("encode")(encode_command)

@@ -106,6 +106,13 @@ Set = Annotated[
     typer.Option("--set", help="Any config key: --set beta=4 --set ema_decay=0.99."),
 ]
 RunsDir = Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")]
+Use = Annotated[
+    str | None,
+    typer.Option(
+        help="What the model is for: commercial, research, personal or internal (default "
+        "unspecified); licences that forbid it are flagged."
+    ),
+]
 
 
 @user_errors
@@ -149,6 +156,7 @@ def train_command(
     early_stop: EarlyStop = None,
     set_: Set = None,
     runs_dir: RunsDir = None,
+    use: Use = None,
 ) -> None:
     """Train a generative model on images, a table (CSV), audio clips, a text corpus, or an
     embedded set."""
@@ -170,7 +178,7 @@ def train_command(
         **domains, **_text_options(tokenizer, init, vocab, context, field, column, size, lora, n),
     ))  # fmt: skip
     run = train(model, data, name=name, resume=resume, runs_dir=runs_dir,
-                progress=show_progress(), **options)  # fmt: skip
+                progress=show_progress(), use=use, **options)  # fmt: skip
     _report(run)
 
 

@@ -309,6 +309,22 @@ def load_optout(path: str | Path | None = None) -> OptOut:
     return out
 
 
+def text_digest(text: str) -> str:
+    """sha256 of a document's UTF-8 text (a .txt file saved as UTF-8 hashes the same)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def check_file_not_opted_out(path: str | Path, optout: OptOut | None = None) -> str:
+    """The file's sha256; a one-line error when the whole file is on the opt-out list (a
+    single-file source: a CSV table, one text file)."""
+    digest = file_sha256(path)
+    optout = load_optout() if optout is None else optout
+    why = optout.match(path, digest)
+    if why:
+        raise GenforgeError(f"{path} is {why} on {optout.path}; it may not be used")
+    return digest
+
+
 def optout_entries(paths: Iterable[str | Path]) -> list[str]:
     """The opt-out lines for files and folders (every file's sha256; images' phash too)."""
     lines = []
@@ -323,3 +339,104 @@ def optout_entries(paths: Iterable[str | Path]) -> list[str]:
             if h is not None:
                 lines.append(f"phash:{h}  # {f.name}")
     return lines
+
+
+# ---------------------------------------------------------------------------------------
+# What a run records: its declared use, and each source's datasheet and content hash
+# ---------------------------------------------------------------------------------------
+
+
+def source_record(source: str, embedded: bool, content: dict[str, Any] | None) -> dict[str, Any]:
+    """One source of a run for its config.yaml: where, its datasheet (None: it has none) and
+    the content hash of the exact files used ({} for embedded sets: the version names them)."""
+    sheet = datasheet_of(source, embedded)
+    return {
+        "source": source,
+        "datasheet": None if sheet is None else sheet.to_dict(),
+        "content": dict(content or {}),
+    }
+
+
+def run_provenance(use: str | None, sources: list[dict[str, Any]]) -> dict[str, Any]:
+    """The `provenance` section of a run's config.yaml."""
+    return {"use": check_use(use), "sources": sources}
+
+
+def sheet_from_dict(d: dict[str, Any] | None) -> Datasheet | None:
+    return None if d is None else Datasheet(**d)
+
+
+def run_conflicts(provenance: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """(source, why) for every recorded source whose datasheet forbids the run's declared use;
+    a source without a datasheet is listed too (its licence is unknown)."""
+    if not provenance:
+        return []
+    use = provenance.get("use", "unspecified")
+    found = []
+    for s in provenance.get("sources", []):
+        sheet = sheet_from_dict(s.get("datasheet"))
+        if sheet is None:
+            found.append((s["source"], "no datasheet: its licence and consent are unknown"))
+        found += [(s["source"], why) for why in conflicts(sheet, use)]
+    return found
+
+
+def card_lines(provenance: dict[str, Any] | None, report: dict[str, Any]) -> list[str]:
+    """The model card's "Training data" section: each source, its licence and datasheet, the
+    content hash of the files used, opted-out files skipped, and conflicts with the use."""
+    if not provenance:
+        return ["- not recorded (run made before genforge recorded datasheets)"]
+    lines = [f"- declared use: {provenance.get('use', 'unspecified')}"]
+    for s in provenance.get("sources", []):
+        sheet = sheet_from_dict(s.get("datasheet"))
+        if sheet is None:
+            what = "licence unknown (no datasheet.yaml)"
+        else:
+            extra = [f"source: {sheet.source}"] if sheet.source else []
+            extra += [f"consent: {sheet.consent}"] if sheet.consent else []
+            if sheet.contains_personal_data is not None:
+                extra.append(f"personal data: {'yes' if sheet.contains_personal_data else 'no'}")
+            where = "known licence of an embedded set" if sheet.path == "embedded" else sheet.path
+            what = f"licence **{sheet.license}** ({where}; {'; '.join(extra) or 'no details'})"
+        content = s.get("content") or {}
+        hashed = (f"; files used: {content['files']}, content sha256 `{content['sha256']}`"
+                  if content else "")  # fmt: skip
+        lines.append(f"- `{s['source']}`: {what}{hashed}")
+    opted = [x for x in report.get("skipped", []) if "opted out" in str(x)]
+    if opted:
+        lines.append(f"- files skipped because they are on the opt-out list: {len(opted)}")
+    for source, why in run_conflicts(provenance):
+        lines.append(f"- **warning** `{source}`: {why}")
+    return lines
+
+
+def inspect_datasheet(source: str) -> tuple[Datasheet | None, str]:
+    """A source's datasheet for `genforge data inspect`, and a line saying where it came from
+    or, when it has none, what to write."""
+    embedded = source in EMBEDDED_LICENCES and not Path(source).exists()
+    sheet = datasheet_of(source, embedded)
+    if sheet is not None:
+        where = "known licence of an embedded set" if embedded else sheet.path
+        return sheet, f"datasheet: {where}"
+    p = Path(source)
+    target = p / SHEET_NAME if p.is_dir() else p.with_name(f"{p.name}.datasheet.yaml")
+    return None, (
+        f"no datasheet: the licence and consent of {source} are unknown; write {target} "
+        "(source, license: <SPDX id>, consent, contains_personal_data, intended_use)"
+    )
+
+
+def add_optout(paths: Iterable[str | Path], path: str | Path | None = None) -> tuple[Path, int]:
+    """Append the opt-out lines of files/folders to the list (created when missing), skipping
+    lines already there; returns (list path, hashes added)."""
+    from genforge.core.io import write_text
+
+    p = Path(path) if path is not None else optout_path()
+    have = p.read_text(encoding="utf-8") if p.is_file() else ""
+    known = {line.split("#", 1)[0].strip() for line in have.splitlines()}
+    new = [line for line in optout_entries(paths) if line.split("#", 1)[0].strip() not in known]
+    if new:
+        head = "" if have else "# genforge opt-out list: files never to train on\n"
+        body = have if not have or have.endswith("\n") else have + "\n"
+        write_text(p, head + body + "\n".join(new) + "\n")
+    return p, len(new)

@@ -9,6 +9,7 @@ import yaml
 
 from genforge.core.io import write_text, write_with
 from genforge.core.run import Run
+from genforge.data.governance import card_lines
 from genforge.data.modalities import Modality
 from genforge.models import get_entry, modality_of
 
@@ -60,6 +61,10 @@ def write_model_card(run: Run) -> Path:
         "## Data",
         "",
         *modality.card_data(report),
+        "",
+        "## Training data",
+        "",
+        *card_lines(cfg.get("provenance"), report),
         "",
         "## Training",
         "",
