@@ -7,6 +7,7 @@ import typer
 from genforge.cli import bench, data, generate, keys, optout, recipe, runs, watermark
 from genforge.cli.chat import chat_command
 from genforge.cli.demo import demo_command
+from genforge.cli.detect import detect_command
 from genforge.cli.eval import compare_command, eval_command
 from genforge.cli.restore import restore_command, translate_command, upscale_command
 from genforge.cli.sample import encode_command, sample_command
@@ -41,6 +42,7 @@ app.command("chat")(chat_command)
 app.command("serve", cls=ServeCommand)(serve_command)
 app.command("eval")(eval_command)
 app.command("compare")(compare_command)
+app.command("detect")(detect_command)
 
 
 def _version(value: bool) -> None:
