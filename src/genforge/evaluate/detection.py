@@ -83,7 +83,7 @@ class Judge:
         """The verdict on one file's bytes (`name` tells an image from a text by extension
         when it can; an unreadable file gets verdict "unknown" and `error`)."""
         try:
-            image = _open_image(content) if _kind(name, content) == "image" else None
+            image = _open_image(content) if kind_of(name, content) == "image" else None
             evidence = (self._image_evidence(content, image) if image is not None
                         else self._text_evidence(content, name))  # fmt: skip
         except GenforgeError as e:
@@ -251,7 +251,8 @@ def _mark(d: Any, store: Any) -> Evidence:
                     f"{r.id} of run {r.run}, which the store knows (a claim)", data)  # fmt: skip
 
 
-def _kind(name: str, content: bytes) -> str:
+def kind_of(name: str, content: bytes) -> str:
+    """Image or text: by the file name's extension, else by whether the bytes decode."""
     suffix = Path(name).suffix.lower()
     if suffix in IMAGE_EXTENSIONS:
         return "image"
