@@ -70,5 +70,5 @@ def test_detect_bad_input(client, png_bytes):
     assert post(client, png_bytes(), detector="../etc").status_code == 422
     r = post(client, png_bytes(), detector="dc")  # a generator is not a detector
     assert r.status_code == 400 and "not a detector" in r.json()["detail"]
-    r = post(client, "a line a person wrote".encode(), "note.txt")
+    r = post(client, b"a line a person wrote", "note.txt")
     assert r.status_code == 200 and r.json()["verdict"] == "unknown"
