@@ -58,7 +58,9 @@ def test_detect_page_in_browser(tmp_path: Path, free_port, start_server, trained
             page.set_input_files("#detect-file", files=[
                 {"name": "served.png", "mimeType": "image/png", "buffer": served}])  # fmt: skip
             page.click("#detect-go")
-            expect(page.locator("#detect-verdict .badge")).to_have_attribute("data-verdict", "generated")
+            expect(page.locator("#detect-verdict .badge")).to_have_attribute(
+                "data-verdict", "generated"
+            )
             expect(page.locator("#detect-evidence")).to_contain_text("sha256")
 
             # a real digit under a hostile file name, judged by the detector run
