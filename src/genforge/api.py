@@ -87,6 +87,7 @@ def train_detector(
 
         shutil.rmtree(staged)
     n_real = _stage(real, staged / "real", options.get("image_size"), None)
+    _check_calibration(n_real, options.get("val_fraction"), staged)
     n = samples if samples is not None else min(max(n_real, 1), 2000)
     _stage(fake, staged / "generated", options.get("image_size"), n)
     _write_detector_datasheet(staged, real, fake)
@@ -95,6 +96,22 @@ def train_detector(
                           **({} if target_fpr is None else {"target_fpr": target_fpr}))  # fmt: skip
     write_report(run, result)
     return run, result
+
+
+def _check_calibration(n_real: int, val_fraction: float | None, staged: Path) -> None:
+    """Fail before training when too few real images would be held out to calibrate on."""
+    from genforge.data.dataset import ImageDataConfig
+
+    share = ImageDataConfig.val_fraction if val_fraction is None else float(val_fraction)
+    if round(n_real * share) < 8:
+        import shutil
+
+        shutil.rmtree(staged)
+        raise GenforgeError(
+            f"{n_real} real images hold out {round(n_real * share)} at val_fraction {share}; "
+            "calibrating the threshold needs at least 8 (two halves of 4): give more real "
+            "images or a larger --set val_fraction"
+        )
 
 
 def _stage(source: str | Path, folder: Path, image_size: int | None, n: int | None) -> int:

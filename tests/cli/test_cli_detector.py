@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from .conftest import Cli
+from .conftest import Cli, write_image_folder
 
 DETECTOR_TINY = ["--image-size", "8", "--steps", "20", "--batch-size", "16", "--set", "width=8"]
 
@@ -43,3 +43,9 @@ def test_detector_options_errors(cli: Cli, tmp_path: Path):
     assert "both --real and --fake" in cli.fails("train", "detector", "--real", "digits")
     msg = cli.fails("train", "detector", "--real", "digits", "--fake", tmp_path / "none")
     assert "none" in msg
+    few = write_image_folder(tmp_path / "few", 10)
+    fake = write_image_folder(tmp_path / "fake", 10, seed=1)
+    msg = cli.fails("train", "detector", "--real", few, "--fake", fake, "--runs-dir",
+                    tmp_path / "runs", *DETECTOR_TINY)  # fmt: skip
+    assert "needs at least 8" in msg and "val_fraction" in msg
+    assert not (tmp_path / "runs" / ".detector-data" / "few-vs-fake-detector").exists()
