@@ -159,3 +159,18 @@ def test_text_and_audio_sources_skip_opted_out_files(cli: Cli, tmp_path: Path, m
     ds = load_audio(str(clips), 16000, 0.1)
     assert ds.report.num_clips == 2 and ds.report.content["files"] == 2
     assert any(s.path == "c2.wav" and "opted out" in s.reason for s in ds.report.skipped)
+
+
+def test_a_table_records_its_datasheet_and_hash(cli: Cli, tmp_path: Path):
+    rng = np.random.default_rng(0)
+    csv = tmp_path / "shop.csv"
+    rows = ["amount,country"] + [f"{rng.normal(50, 10):.2f},{rng.choice(['DE', 'FR'])}"
+                                 for _ in range(40)]  # fmt: skip
+    csv.write_text("\n".join(rows) + "\n")
+    (tmp_path / "shop.csv.datasheet.yaml").write_text("license: CC-BY-SA-4.0\nconsent: yes\n")
+    runs = tmp_path / "runs"
+    cli.ok("train", "copula", "--data", csv, "--name", "t", "--runs-dir", runs, "--steps", "2",
+           "--use", "commercial")  # fmt: skip
+    (src,) = config(runs / "t")["provenance"]["sources"]
+    assert src["datasheet"]["license"] == "CC-BY-SA-4.0" and src["content"]["files"] == 1
+    assert "licence conflict" not in cli.ok("runs", "show", "t", "--runs-dir", runs).output
