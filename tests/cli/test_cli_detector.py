@@ -35,6 +35,8 @@ def test_train_detector_on_a_run_then_eval_on_an_unseen_family(
     cli.ok("eval", "det", "--runs-dir", runs, "--eval-fake", vae_run, "--n", "50", "--fpr", "0.1")
     record = json.loads((run / "detector.json").read_text())
     assert record["calibration"]["target_fpr"] == 0.1 and "auc_unseen" in record
+    card = (run / "README.md").read_text()
+    assert "## Detection (measured on held-out images)" in card and "10% false-positive" in card
     assert "is a detector" in cli.fails("sample", "det", "--runs-dir", runs)
 
 

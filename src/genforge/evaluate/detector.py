@@ -239,6 +239,9 @@ def evaluate_detector(
         "eval_fake": None if eval_fake is None else str(eval_fake),
     }
     write_json(run.path / CALIBRATION_FILE, record)
+    from genforge.train.card import write_model_card
+
+    write_model_card(run)  # with the measured rates
     return _result(cal, rows, values, record)
 
 
