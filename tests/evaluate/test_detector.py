@@ -60,7 +60,7 @@ def test_a_detector_trained_on_two_sources_separates_them(tmp_path):
     unseen = folder(tmp_path / "other", "stripes", 20, 2)
     run, result = train_detector(
         real, fake, eval_fake=unseen, name="det", runs_dir=tmp_path / "runs", image_size=16,
-        steps=60, batch_size=16, width=8, val_fraction=0.3,
+        steps=120, batch_size=16, width=8, val_fraction=0.3,
     )  # fmt: skip
     assert result.value("auc") > 0.95
     assert result.value("auc_jpeg75") > 0.9
