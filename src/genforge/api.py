@@ -42,3 +42,140 @@ def load(run: str | Path | Run, device: str = "auto") -> Any:
     if r.read_meta() is None:
         raise GenforgeError(f"run '{r.name}' has no checkpoint yet; train it first")
     return modality_of(r.read_config()).handler("pipeline")(r, device=device)
+
+
+# ---------------------------------------------------------------------------------------
+# Real-vs-generated detectors: staged data, trained by the shared trainer, then measured
+# ---------------------------------------------------------------------------------------
+
+
+def train_detector(
+    real: str | Path,
+    fake: str | Path,
+    *,
+    eval_fake: str | Path | None = None,
+    samples: int | None = None,
+    target_fpr: float | None = None,
+    name: str | None = None,
+    runs_dir: str | Path | None = None,
+    **options: Any,
+) -> tuple[Run, Any]:
+    """Train a real-vs-generated image detector (models/detector.py) and evaluate it.
+
+    Args:
+        real: real images: a folder or an embedded set (digits, photos, ...).
+        fake: generated images: a folder, or a genforge run sampled `samples` times.
+        eval_fake: a generator family held out of training (folder or run), for the
+            cross-family AUC.
+        samples: images drawn from a run given as `fake`/`eval_fake` (default: as many as the
+            real images, at most 2000).
+        target_fpr: the false-positive rate the threshold is calibrated to (default 0.05).
+        name, runs_dir, **options: as for `train_run` (steps, image_size, batch_size, ...).
+
+    Returns:
+        (the detector Run, its EvalResult; report.html and detector.json are in the run).
+    """
+    from genforge.core.run import new_run_path, runs_root
+    from genforge.evaluate import evaluate_run
+    from genforge.evaluate.report import write_report
+
+    default = f"{Path(str(real)).name}-vs-{Path(str(fake)).name}-detector"
+    run_name = new_run_path(name, default, runs_dir).name  # a free name, checked before work
+    staged = runs_root(runs_dir) / ".detector-data" / run_name
+    if staged.exists():  # left by a run of that name that was since deleted
+        import shutil
+
+        shutil.rmtree(staged)
+    n_real = _stage(real, staged / "real", options.get("image_size"), None)
+    _check_calibration(n_real, options.get("val_fraction"), staged)
+    n = samples if samples is not None else min(max(n_real, 1), 2000)
+    _stage(fake, staged / "generated", options.get("image_size"), n)
+    _write_detector_datasheet(staged, real, fake)
+    run = train_run("detector", str(staged), name=run_name, runs_dir=runs_dir, **options)
+    result = evaluate_run(run, eval_fake=eval_fake, n=samples,
+                          **({} if target_fpr is None else {"target_fpr": target_fpr}))  # fmt: skip
+    write_report(run, result)
+    return run, result
+
+
+def _check_calibration(n_real: int, val_fraction: float | None, staged: Path) -> None:
+    """Fail before training when too few real images would be held out to calibrate on."""
+    from genforge.data.dataset import ImageDataConfig
+
+    share = ImageDataConfig.val_fraction if val_fraction is None else float(val_fraction)
+    if round(n_real * share) < 8:
+        import shutil
+
+        shutil.rmtree(staged)
+        raise GenforgeError(
+            f"{n_real} real images hold out {round(n_real * share)} at val_fraction {share}; "
+            "calibrating the threshold needs at least 8 (two halves of 4): give more real "
+            "images or a larger --set val_fraction"
+        )
+
+
+def _stage(source: str | Path, folder: Path, image_size: int | None, n: int | None) -> int:
+    """Write the images of `source` into `folder`: an embedded set's images, a folder's image
+    files (copied), or `n` samples of a run (genforge PNGs). Returns how many."""
+    import shutil
+
+    from genforge.core.images import save_png, to_uint8
+    from genforge.data.dataset import is_embedded
+    from genforge.data.images import IMAGE_EXTENSIONS
+
+    folder.mkdir(parents=True)
+    p = Path(str(source))
+    if is_embedded(str(source)) and not p.exists():
+        from genforge.data.embedded import load_embedded
+
+        images = load_embedded(str(source), image_size).images
+        for i, img in enumerate(images):
+            save_png(folder / f"{source}-{i:05d}.png", to_uint8(img))
+        return len(images)
+    if p.is_dir() and not (p / "config.yaml").exists():
+        files = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS
+                       and not any(part.startswith(".") for part in f.relative_to(p).parts))  # fmt: skip
+        if not files:
+            raise GenforgeError(f"no image files in {p}")
+        for i, f in enumerate(files):
+            shutil.copyfile(f, folder / f"{i:05d}-{f.name}")
+        return len(files)
+    from genforge.generate.image import open_pipeline
+
+    pipe = open_pipeline(resolve_run(str(source)))
+    params = {"run": pipe.run.name, "kind": "detector-training-sample"}
+    for start in range(0, n or 0, 256):
+        batch = pipe.sample(min(256, n - start), seed=start)
+        for i, img in enumerate(batch):
+            save_png(folder / f"{pipe.run.name}-{start + i:05d}.png", to_uint8(img),
+                     {**params, "index": start + i})  # fmt: skip
+    return n or 0
+
+
+def _write_detector_datasheet(staged: Path, real: str | Path, fake: str | Path) -> None:
+    """A datasheet for the staged data when every source's licence is known: the real images'
+    datasheet and, for generated images, their folder's or their run's training data."""
+    import yaml
+
+    from genforge.core.io import write_text
+    from genforge.data.dataset import is_embedded
+    from genforge.data.governance import datasheet_of
+
+    licences = []
+    for src in (real, fake):
+        p = Path(str(src))
+        if (p.is_dir() and not (p / "config.yaml").exists()) or is_embedded(str(src)):
+            sheet = datasheet_of(str(src), is_embedded(str(src)) and not p.exists())
+            sheets = [sheet.license] if sheet else [None]
+        else:  # a run: the licences of what it learned from
+            prov = resolve_run(str(src)).read_config().get("provenance") or {}
+            sheets = [
+                (s.get("datasheet") or {}).get("license") for s in prov.get("sources") or [{}]
+            ]
+        licences += sheets
+    if None in licences or not licences:
+        return
+    unique = list(dict.fromkeys(licences))
+    sheet = {"source": f"detector data: real images from {real}, generated images from {fake}",
+             "license": " AND ".join(f"({x})" if " " in x else x for x in unique)}  # fmt: skip
+    write_text(staged / "datasheet.yaml", yaml.safe_dump(sheet, sort_keys=False))

@@ -25,6 +25,8 @@ FAMILIES = ["gan", "dcgan", "cgan", "wgan-gp", "hinge-sn", "vae", "cvae"]
 IMAGE_TO_IMAGE_FAMILIES = ["ddpm", "cddpm", "t2i", "sr", "cyclegan", "pix2pix"]
 # trained on sprites + attributes.csv and sampled in test_cli_characters.py
 ATTRIBUTE_FAMILIES = ["attrgan"]
+# classifies real vs generated images: trained and evaluated in test_cli_detector.py
+DETECTOR_FAMILIES = ["detector"]
 
 
 def read_meta(run: Path) -> dict:
@@ -164,7 +166,8 @@ def test_train_on_a_labeled_image_folder(pets_cgan_run: Path):
 def test_models_lists_every_model(cli: Cli):
     image_models = {n for n, e in MODELS.items()
                     if e.modality in ("image", "captioned-image", "image-pair")}  # fmt: skip
-    assert image_models == set(FAMILIES) | set(IMAGE_TO_IMAGE_FAMILIES) | set(ATTRIBUTE_FAMILIES)
+    assert image_models == (set(FAMILIES) | set(IMAGE_TO_IMAGE_FAMILIES)
+                            | set(ATTRIBUTE_FAMILIES) | set(DETECTOR_FAMILIES))  # fmt: skip
     out = cli.ok("models").stdout
     rows = {line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│")}
     assert set(MODELS) <= rows

@@ -60,6 +60,8 @@ TRAIN: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "specvae": ({**AUDIO, "--batch-size": "8"}, {"size": "16", "width": "4", "latent_dim": "4"}),
     "seq2seq": ({"--batch-size": "8"}, {"size": "micro"}),
     "gru-seq2seq": ({"--batch-size": "8"}, {"hidden": "16", "emb_dim": "8"}),
+    # half the images held out: enough real ones (8) to calibrate the threshold on
+    "detector": (IMG8, {"width": "4", "val_fraction": "0.5"}),
 }
 
 # command -> options forced to these values (added when absent)
@@ -170,6 +172,10 @@ def runs_read(inv: Invocation) -> list[str]:
     values = [p.get("run"), p.get("resume") if inv.name == "train" else None, *p.get("runs", ())]
     if inv.name in {"generate image", "generate character", "watermark detect-text"}:
         values.append(p.get("model"))
+    if inv.name == "train":  # a detector's generated images may come from runs
+        values += [p.get("fake"), p.get("eval_fake")]
+    if inv.name == "detect":
+        values += [p.get("detector"), p.get("model")]
     return [n for v in values if isinstance(v, str) and (n := run_name(v))]
 
 
@@ -366,6 +372,8 @@ INPUTS: dict[str, Callable[[Path], Path]] = {
     "pairs.tsv": _text("".join(f"{w} {v}\tX{w} Y{v}\n" for w in "abcdefgh" for v in "ijklmn")),
     "in.txt": _text("a i\nb j\n"),
     "document.txt": _text("a i b j c k\nd l\n"),
+    "their_photo.jpg": lambda p: _png(p, 16, seed=3),
+    "downloads": lambda p: _pngs(p, 3, size=12, seed=4),
 }
 
 

@@ -70,3 +70,20 @@ def test_gate_works_for_a_diffusion_run(tmp_path, feature_cache, monkeypatch):
     result = gated_sample(ev, 4, best_of=2, min_score=0.0, label=7)
     assert result.components == ["confidence", "manifold"]  # no discriminator in a diffusion run
     assert len(result.images) == 4 and result.labels.tolist() == [7, 7, 7, 7]
+
+
+def test_candidates_close_to_an_opted_out_work_are_rejected(cgan_eval, tmp_path, monkeypatch):
+    from genforge.core.images import phash, to_pil, to_uint8
+    from genforge.evaluate.gate import near_opted_out
+
+    first = gated_sample(cgan_eval, 6, best_of=4, min_score=0.0, seed=7)
+    assert first.summary()["rejected_opted_out"] == 0
+    hashes = [h for h in (phash(to_pil(to_uint8(x))) for x in first.images) if h]
+    assert hashes, "the tiny GAN drew only flat images"
+    (tmp_path / "optout.txt").write_text("".join(f"phash:{h}\n" for h in hashes))
+    monkeypatch.setenv("GENFORGE_OPTOUT", str(tmp_path / "optout.txt"))
+    again = gated_sample(cgan_eval, 6, best_of=4, min_score=0.0, seed=7)
+    assert again.summary()["rejected_opted_out"] >= len(hashes)
+    from genforge.data.governance import load_optout
+
+    assert not any(near_opted_out(x, load_optout()) for x in again.images)

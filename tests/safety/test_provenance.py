@@ -8,9 +8,10 @@ import numpy as np
 from PIL import Image
 from skimage import data
 
+from genforge.core.images import hamming, phash
 from genforge.safety import watermark
 from genforge.safety.detect import detect
-from genforge.safety.provenance import ProvenanceStore, hamming, phash
+from genforge.safety.provenance import ProvenanceStore
 
 
 def png(arr: np.ndarray) -> bytes:

@@ -3,6 +3,7 @@ finish, generate, and find the image in the gallery. Screenshots land in the tes
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -237,7 +238,8 @@ def test_reports_page_renders_model_card(tmp_path: Path, free_port, start_server
             expect(card).to_be_visible()
             expect(card).to_have_attribute("data-run", "dc")
             expect(card.locator("h1")).to_have_text("dc")
-            expect(card.locator("h2", has_text="Training")).to_have_count(1)
+            # exactly "Training" (the card also has "Training data", the data's licences)
+            expect(card.locator("h2", has_text=re.compile(r"^Training$"))).to_have_count(1)
             expect(card.locator("li").first).to_contain_text("images used")
             expect(card.locator("pre code.language-yaml")).to_contain_text("model: dcgan")
             assert "## " not in card.inner_text()

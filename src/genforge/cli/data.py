@@ -54,6 +54,7 @@ def inspect_command(
     characters, tokens, exact/near duplicates and PII found (text)."""
     from genforge.data import inspect_source
     from genforge.data.audio import inspect_audio, is_audio_source
+    from genforge.data.governance import inspect_datasheet
     from genforge.data.table import inspect_table, is_table_source
     from genforge.data.text import looks_like_text
 
@@ -66,7 +67,22 @@ def inspect_command(
         report = inspect_text(source, **options)
     else:
         report = inspect_source(source)
+    sheet, where = inspect_datasheet(source)
+    if sheet is None:  # on stderr, so --json stays parseable
+        typer.echo(f"warning: {where}", err=True)
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
-    else:
-        report.render(console)
+        d = {**report.to_dict(), "datasheet": None if sheet is None else sheet.to_dict()}
+        typer.echo(json.dumps(d, indent=2))
+        return
+    report.render(console)
+    if sheet is not None:
+        _render_sheet(sheet, where)
+
+
+def _render_sheet(sheet, where: str) -> None:
+    from rich.markup import escape
+
+    console.print(f"[bold]{escape(where)}[/]")
+    for k, v in sheet.to_dict().items():
+        if k != "path" and v not in (None, []):
+            console.print(f"  {k}: {escape(str(v))}")

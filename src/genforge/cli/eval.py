@@ -84,6 +84,14 @@ def eval_command(
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
     out: Annotated[Path | None, typer.Option(help="Report path (default RUN/report.html).")] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
+    eval_fake: Annotated[
+        str | None,
+        typer.Option(help="Detector runs: images of an unseen generator (folder or run)."),
+    ] = None,
+    fpr: Annotated[
+        float | None,
+        typer.Option(help="Detector runs: false-positive rate to calibrate to (default 0.05)."),
+    ] = None,
 ) -> None:
     """Evaluate a run: metrics with their feature space named, audit, report.html."""
     from genforge.evaluate import evaluate_run
@@ -94,6 +102,7 @@ def eval_command(
         real=real, n=n, seed=seed, features=features, inception_weights=inception_weights,
         utility=utility, device=device, domain_steps=domain_steps,
         restoration=restoration or None, sampler=sampler, steps=steps, num_beams=num_beams,
+        eval_fake=eval_fake, target_fpr=fpr,
     )  # fmt: skip
     with Stages.for_console(console, title=f"eval {r.name}") as stages:
         result = evaluate_run(r, progress=stages, **options)

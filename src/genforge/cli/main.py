@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from genforge.cli import bench, data, generate, keys, recipe, runs, watermark
+from genforge.cli import bench, data, generate, keys, optout, recipe, runs, watermark
 from genforge.cli.chat import chat_command
 from genforge.cli.demo import demo_command
+from genforge.cli.detect import detect_command
 from genforge.cli.eval import compare_command, eval_command
 from genforge.cli.restore import restore_command, upscale_command
 from genforge.cli.sample import encode_command, sample_command
@@ -29,6 +30,7 @@ app.add_typer(generate.app, name="generate")
 app.add_typer(keys.app, name="keys")
 app.add_typer(watermark.app, name="watermark")
 app.add_typer(recipe.app, name="recipe")
+app.add_typer(optout.app, name="optout")
 app.command("train")(train_command)
 app.command("sample")(sample_command)
 app.command("encode")(encode_command)
@@ -42,6 +44,7 @@ app.command("chat")(chat_command)
 app.command("serve", cls=ServeCommand)(serve_command)
 app.command("eval")(eval_command)
 app.command("compare")(compare_command)
+app.command("detect")(detect_command)
 
 
 def _version(value: bool) -> None:

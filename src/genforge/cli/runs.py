@@ -63,6 +63,7 @@ def show_command(
     console.print(
         yaml.safe_dump({k: cfg[k] for k in ("data", "model_config", "train")}, sort_keys=False)
     )
+    _show_provenance(cfg.get("provenance"))
     files = [
         r.card_path,
         r.samples_dir / "latest.png",
@@ -73,3 +74,28 @@ def show_command(
     for f in files:
         if f.exists():
             console.print(f"  {f}")
+
+
+def _show_provenance(provenance: dict | None) -> None:
+    """The run's declared use, each source's licence, and the licences that forbid the use."""
+    from rich.markup import escape
+
+    from genforge.data.governance import run_conflicts
+
+    if not provenance:
+        console.print("training data: no datasheets recorded (a run made before genforge 0.2)")
+        return
+    console.print(f"[bold]training data[/] (declared use: {provenance.get('use')})")
+    for s in provenance.get("sources", []):
+        sheet = s.get("datasheet")
+        licence = sheet["license"] if sheet else "unknown (no datasheet.yaml)"
+        content = s.get("content") or {}
+        files = f", {content['files']} files, sha256 {content['sha256'][:16]}…" if content else ""
+        console.print(f"  {escape(s['source'])}: licence {escape(licence)}{files}")
+    for source, why in run_conflicts(provenance):
+        tag = (
+            "[yellow]warning[/]"
+            if why.startswith("no datasheet")
+            else "[bold red]licence conflict[/]"
+        )
+        console.print(f"  {tag} {escape(source)}: {escape(why)}")

@@ -220,6 +220,9 @@ def _gated(pipe: ImagePipeline, n: int, o: SampleOptions, grid: Path | None) -> 
         f"candidate scores p10 {stats['score_p10']:.3f} / p50 {stats['score_p50']:.3f} / "
         f"p90 {stats['score_p90']:.3f}"
     )
+    if stats["rejected_opted_out"]:
+        console.print(f"  rejected {stats['rejected_opted_out']} candidates perceptually close to "
+                      "a work on the opt-out list")  # fmt: skip
     if len(result.images) < n:
         console.print(
             f"[yellow]warning[/]: only {len(result.images)} of {n} images reached score "

@@ -106,6 +106,33 @@ Set = Annotated[
     typer.Option("--set", help="Any config key: --set beta=4 --set ema_decay=0.99."),
 ]
 RunsDir = Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")]
+Real = Annotated[
+    str | None,
+    typer.Option(help="detector: real images (a folder or an embedded set such as digits)."),
+]
+Fake = Annotated[
+    str | None,
+    typer.Option(help="detector: generated images (a folder, or a run to sample --samples from)."),
+]
+EvalFake = Annotated[
+    str | None,
+    typer.Option(help="detector: a generator family kept out of training (folder or run)."),
+]
+Samples = Annotated[
+    int | None,
+    typer.Option(help="detector: images sampled from a run given as --fake/--eval-fake."),
+]
+Fpr = Annotated[
+    float | None,
+    typer.Option(help="detector: false-positive rate on real images to calibrate to (0.05)."),
+]
+Use = Annotated[
+    str | None,
+    typer.Option(
+        help="What the model is for: commercial, research, personal or internal (default "
+        "unspecified); licences that forbid it are flagged."
+    ),
+]
 
 
 @user_errors
@@ -149,9 +176,15 @@ def train_command(
     early_stop: EarlyStop = None,
     set_: Set = None,
     runs_dir: RunsDir = None,
+    use: Use = None,
+    real: Real = None,
+    fake: Fake = None,
+    eval_fake: EvalFake = None,
+    samples: Samples = None,
+    fpr: Fpr = None,
 ) -> None:
     """Train a generative model on images, a table (CSV), audio clips, a text corpus, or an
-    embedded set."""
+    embedded set; or a real-vs-generated detector (genforge train detector --real --fake)."""
     from genforge.api import train_run as train
 
     options = parse_overrides(set_ or [])  # the options given by name override --set
@@ -169,9 +202,32 @@ def train_command(
         early_stop=early_stop, attributes=str(attributes) if attributes is not None else None,
         **domains, **_text_options(tokenizer, init, vocab, context, field, column, size, lora, n),
     ))  # fmt: skip
+    detector = given(real=real, fake=fake, eval_fake=eval_fake, samples=samples, target_fpr=fpr)
+    if detector:
+        return _train_detector(model, data, resume, detector, name=name, runs_dir=runs_dir,
+                               use=use, progress=show_progress(), **options)  # fmt: skip
     run = train(model, data, name=name, resume=resume, runs_dir=runs_dir,
-                progress=show_progress(), **options)  # fmt: skip
+                progress=show_progress(), use=use, **options)  # fmt: skip
     _report(run)
+
+
+def _train_detector(model, data, resume, detector: dict, **options) -> None:
+    """`genforge train detector --real FOLDER --fake RUN_OR_FOLDER`: stage, train, evaluate."""
+    from genforge.api import train_detector
+
+    if model != "detector":
+        raise GenforgeError(
+            f"--real, --fake, --eval-fake, --samples and --fpr train a detector, not {model}: "
+            "genforge train detector --real FOLDER --fake RUN_OR_FOLDER"
+        )
+    if data is not None or resume is not None:
+        raise GenforgeError("--real/--fake stage the detector's data: drop --data and --resume")
+    if "real" not in detector or "fake" not in detector:
+        raise GenforgeError("a detector needs both --real and --fake")
+    run, result = train_detector(**detector, **options)
+    _report(run)
+    for m in result.metrics:
+        console.print(f"  {m.label}: {m.value:.4g}" + (f" ({m.note})" if m.note else ""))
 
 
 def _domains(

@@ -60,3 +60,23 @@ def read_png_params(path: str | Path) -> dict[str, Any]:
     with Image.open(path) as im:
         raw = im.text.get("genforge") if hasattr(im, "text") else None
     return json.loads(raw) if raw else {}
+
+
+FLAT_STD = 2.0  # grey levels: below this an image is flat and its pHash is noise
+
+
+def phash(image: Image.Image) -> str | None:
+    """64-bit DCT perceptual hash as 16 hex chars; None for a flat image (no structure to hash:
+    every flat image would match every other)."""
+    from scipy.fft import dctn
+
+    g = np.asarray(image.convert("L").resize((32, 32), Image.Resampling.LANCZOS), np.float64)
+    if g.std() < FLAT_STD:
+        return None
+    low = dctn(g, norm="ortho")[:8, :8]
+    bits = (low > np.median(low)).flatten()
+    return f"{int(''.join('1' if b else '0' for b in bits), 2):016x}"
+
+
+def hamming(a: str, b: str) -> int:
+    return (int(a, 16) ^ int(b, 16)).bit_count()

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from genforge.core.errors import GenforgeError
+from genforge.data.governance import SHEET_NAME, content_digest, file_sha256, load_optout
 from genforge.data.report import SkippedFile
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
@@ -90,6 +91,7 @@ class AudioReport:
     resampled: int = 0  # clips converted from another rate
     short: list[tuple[str, float]] = field(default_factory=list)  # (file, seconds) padded
     skipped: list[SkippedFile] = field(default_factory=list)
+    content: dict[str, Any] = field(default_factory=dict)  # the exact files used; {} embedded
 
     @property
     def num_images(self) -> int:  # the web UI's dataset view reads every report's item count here
@@ -256,6 +258,8 @@ def _audio_files(root: Path) -> tuple[list[tuple[Path, str | None]], list[Skippe
     for f in sorted(root.rglob("*")):
         if not f.is_file() or any(part.startswith(".") for part in f.relative_to(root).parts):
             continue
+        if f.name == SHEET_NAME:  # a datasheet.yaml describes the folder; it is not data
+            continue
         rel = f.relative_to(root)
         if f.suffix.lower() not in AUDIO_EXTENSIONS:
             skipped.append(
@@ -302,8 +306,14 @@ def _read_folder(source: str, sample_rate: int | None, seconds: float | None):
     length = round(sample_rate * seconds) if sample_rate and seconds else None
     waves, classes, durations, rates, chans, short = [], [], [], Counter(), Counter(), []
     resampled = 0
+    optout, kept = load_optout(), []  # the project's opt-out list (data/governance.py)
     for path, cls in entries:
         rel = str(path.relative_to(root))
+        digest = file_sha256(path)
+        why = optout.match(path, digest)
+        if why:
+            skipped.append(SkippedFile(rel, why))
+            continue
         try:
             x, rate = sf.read(str(path), dtype="float32", always_2d=True)
         except Exception as e:  # libsndfile's errors: truncated, wrong format, empty
@@ -323,6 +333,7 @@ def _read_folder(source: str, sample_rate: int | None, seconds: float | None):
                 short.append((rel, round(len(y) / sample_rate, 3)))
             waves.append(normalise_loudness(fit_length(y, length)))
         classes.append(cls)
+        kept.append((rel, digest))
     class_names = sorted({c for c in classes if c is not None})
     labels = [class_names.index(c) for c in classes] if class_names else None
     counts = Counter(classes)
@@ -331,7 +342,7 @@ def _read_folder(source: str, sample_rate: int | None, seconds: float | None):
         sample_rate=sample_rate, seconds=seconds, durations=_duration_stats(durations),
         sample_rates=dict(rates.most_common()), channels=dict(chans.most_common()),
         class_counts={c: counts[c] for c in class_names}, resampled=resampled, short=short,
-        skipped=sorted(skipped, key=lambda s: s.path),
+        skipped=sorted(skipped, key=lambda s: s.path), content=content_digest(kept),
     )  # fmt: skip
     return waves, labels, class_names, report
 

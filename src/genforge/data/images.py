@@ -31,6 +31,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from genforge.core.errors import GenforgeError
+from genforge.data.governance import SHEET_NAME, content_digest, load_optout
 from genforge.data.report import DataReport, SkippedFile
 
 # GIFs (palette, transparent or animated) load their first frame, like the other formats.
@@ -66,6 +67,7 @@ class FolderScan:
     class_names: list[str]  # [] when unlabeled
     skipped: list[SkippedFile] = field(default_factory=list)
     duplicates: list[tuple[str, str]] = field(default_factory=list)
+    content: dict = field(default_factory=dict)  # content hash of the kept files
 
     @property
     def labeled(self) -> bool:
@@ -96,6 +98,7 @@ class FolderScan:
             class_counts={name: label_counts[i] for i, name in enumerate(self.class_names)},
             skipped=list(self.skipped),
             duplicates=list(self.duplicates),
+            content=dict(self.content),
         )
 
 
@@ -141,9 +144,11 @@ def scan_image_folder(path: str | Path) -> FolderScan:
     label_of = {name: i for i, name in enumerate(class_names)}
 
     # (3) Labels and exact duplicates (first copy by sorted path is kept).
+    # Files on the project's opt-out list are never used (data/governance.py).
     entries: list[ImageEntry] = []
     duplicates: list[tuple[str, str]] = []
     first_with_hash: dict[str, Path] = {}
+    optout = load_optout()
     for p, digest, mode, size in readable:
         if class_names and p.parent == root:
             skipped.append(SkippedFile(rel(p), "not in a class subfolder"))
@@ -152,6 +157,10 @@ def scan_image_folder(path: str | Path) -> FolderScan:
             duplicates.append((rel(p), rel(first_with_hash[digest])))
             continue
         first_with_hash[digest] = p
+        why = optout.match(p, digest)
+        if why:
+            skipped.append(SkippedFile(rel(p), why))
+            continue
         label = label_of[p.relative_to(root).parts[0]] if class_names else -1
         entries.append(ImageEntry(p, label, mode, size))
 
@@ -162,7 +171,9 @@ def scan_image_folder(path: str | Path) -> FolderScan:
             f"no readable image in {path}: {len(skipped)} files skipped{example}; "
             f"supported extensions: {', '.join(IMAGE_EXTENSIONS)}"
         )
-    return FolderScan(root, len(files), entries, class_names, skipped, duplicates)
+    digests = {p: d for p, d, *_ in readable}
+    content = content_digest((rel(e.path), digests[e.path]) for e in entries)
+    return FolderScan(root, len(files), entries, class_names, skipped, duplicates, content)
 
 
 def _visible_files(root: Path) -> Iterator[Path]:
@@ -180,8 +191,8 @@ def _visible_files(root: Path) -> Iterator[Path]:
         dirs[:] = [d for d in dirs if not d.startswith(".")]  # prune: never walk into .git
         for name in names:
             path = Path(folder, name)
-            if not name.startswith(".") and path.is_file():
-                yield path
+            if not name.startswith(".") and name != SHEET_NAME and path.is_file():
+                yield path  # a datasheet.yaml describes the folder; it is not data
 
 
 def check_image_file(path: Path) -> tuple[str, str, tuple[int, int]] | str:

@@ -71,7 +71,16 @@ ROLES = {
 }
 
 # Tasks a model family declares (`task` class attribute): what its runs are used for.
-TASKS = ("sample", "translate", "upscale", "prompt", "attributes", "complete", "text-to-text")
+TASKS = (
+    "sample",
+    "translate",
+    "upscale",
+    "prompt",
+    "attributes",
+    "complete",
+    "text-to-text",
+    "detect",
+)
 
 
 @dataclass
@@ -282,6 +291,8 @@ class Image(Modality):
     def card_usage(self, run_name: str, task: str) -> list[str]:
         if task == "upscale":
             return [f"genforge upscale {run_name} --input small.png --out big.png"]
+        if task == "detect":  # a real-vs-generated detector (models/detector.py)
+            return [f"genforge detect photo.png --detector {run_name}", f"genforge eval {run_name}"]
         return [
             f"genforge sample {run_name} --n 64 --grid samples.png --seed 0",
             f"genforge sample {run_name} --interpolate 8 --frames 60 --out walk.gif",

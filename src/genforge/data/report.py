@@ -65,6 +65,8 @@ class DataReport:
     # multi-label data (attributes.csv or an attributed embedded set): name -> value -> count
     attributes: dict[str, dict[str, int]] = field(default_factory=dict)
     attributes_unmatched: list[str] = field(default_factory=list)  # CSV rows naming no image
+    # the exact files used: {"sha256": hash over (path, file sha256), "files": n}; {} embedded
+    content: dict[str, Any] = field(default_factory=dict)
 
     # ---------------------------------------------------------------- serialisation
 

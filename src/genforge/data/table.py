@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from genforge.core.errors import GenforgeError
+from genforge.data.governance import check_file_not_opted_out, content_digest
 
 EMBEDDED_TABLES = {
     "breast_cancer": ("load_breast_cancer", "target"),
@@ -547,9 +548,11 @@ class TableReport:
     missing: dict[str, int]  # name -> missing count (columns with any)
     target: str | None = None
     kind: str = "table"
+    content: dict[str, Any] = field(default_factory=dict)  # the CSV's hash; {} embedded
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "content": self.content,
             "kind": self.kind,
             "source": self.source,
             "num_rows": self.num_rows,
@@ -618,7 +621,7 @@ class TableDataset:
         frame = self.frame.iloc[index].reset_index(drop=True)
         report = TableReport(
             self.report.source, len(index), self.report.columns, self.report.missing,
-            self.report.target,
+            self.report.target, content=self.report.content,
         )  # fmt: skip
         return TableDataset(
             self.name, self.images[torch.from_numpy(index).long()], frame, self.spec, report
@@ -649,9 +652,17 @@ def load_table(
     rows = torch.from_numpy(encode(spec, df, seed))
     kinds = {c["name"]: c["kind"] for c in spec.columns}
     missing = {str(c): int(v) for c, v in df.isna().sum().items() if v}
-    report = TableReport(source, len(df), kinds, missing, target)
+    report = TableReport(source, len(df), kinds, missing, target, content=_content(source))
     df.columns = [str(c) for c in df.columns]
     return TableDataset(name, rows, df, spec, report)
+
+
+def _content(source: str) -> dict[str, Any]:
+    """The content hash of a CSV (an opted-out file is an error); {} for embedded tables."""
+    if is_embedded_table(source):
+        return {}
+    path = Path(source).expanduser()
+    return content_digest([(path.name, check_file_not_opted_out(path))])
 
 
 def inspect_table(source: str) -> TableReport:

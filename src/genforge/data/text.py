@@ -26,6 +26,14 @@ import numpy as np
 import torch
 
 from genforge.core.errors import GenforgeError
+from genforge.data.governance import (
+    SHEET_NAME,
+    check_file_not_opted_out,
+    content_digest,
+    file_sha256,
+    load_optout,
+    text_digest,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -265,6 +273,7 @@ def find_duplicates(
 class RawDoc:
     where: str  # file (relative), "file.jsonl:12", "pydoc:topic"
     text: str
+    digest: str = ""  # sha256 of the file it is (folders, one file); "" for rows of a file
 
 
 def is_text_embedded(source: str) -> bool:
@@ -355,8 +364,10 @@ def read_documents(
         known = ", ".join(EMBEDDED_TEXT)
         raise GenforgeError(f"no such file or folder: {source} (embedded text corpora: {known})")
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
+                       and p.name != SHEET_NAME)  # fmt: skip
         docs = []
+        optout = load_optout()
         for p in files:
             rel = str(p.relative_to(path))
             if p.suffix.lower() not in TEXT_EXTENSIONS:
@@ -366,17 +377,37 @@ def read_documents(
             if text is None:
                 skipped.append((rel, "binary file (not UTF-8 text)"))
                 continue
-            docs.append(RawDoc(rel, text))
+            digest = file_sha256(p)
+            why = optout.match(p, digest)
+            if why:  # the project's opt-out list (data/governance.py)
+                skipped.append((rel, why))
+                continue
+            docs.append(RawDoc(rel, text, digest))
         return "text-folder", docs, len(files), skipped
     suffix = path.suffix.lower()
+    digest = check_file_not_opted_out(path)
     if suffix == ".jsonl":
-        return "jsonl", _read_jsonl(path, fld, skipped), 1, skipped
+        return "jsonl", _optout_rows(_read_jsonl(path, fld, skipped), skipped), 1, skipped
     if suffix == ".csv":
-        return "csv", _read_csv(path, column, skipped), 1, skipped
+        return "csv", _optout_rows(_read_csv(path, column, skipped), skipped), 1, skipped
     text = _read_text_file(path)
     if text is None:
         raise GenforgeError(f"{source} is a binary file, not UTF-8 text")
-    return "text-file", [RawDoc(path.name, text)], 1, skipped
+    return "text-file", [RawDoc(path.name, text, digest)], 1, skipped
+
+
+def _optout_rows(docs: list[RawDoc], skipped: list[tuple[str, str]]) -> list[RawDoc]:
+    """The rows of a .jsonl/.csv whose text is not on the opt-out list (by its sha256)."""
+    optout = load_optout()
+    if not optout.sha256:
+        return docs
+    kept = []
+    for d in docs:
+        if text_digest(d.text) in optout.sha256:
+            skipped.append((d.where, "opted out (exact copy of a listed work)"))
+        else:
+            kept.append(d)
+    return kept
 
 
 # ---------------------------------------------------------------------------------------
@@ -405,6 +436,8 @@ class TextReport:
     pii_counts: dict[str, int] = field(default_factory=dict)
     pii_items: list[tuple[str, str, str]] = field(default_factory=list)  # (where, kind, value)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (where, reason)
+    # the exact documents used: {"sha256": over (where, sha256 of each), "files": n}; {} embedded
+    content: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -465,7 +498,7 @@ def load_corpus(cfg: TextDataConfig, seed: int = 0) -> Corpus:
     kind, raw, num_files, skipped = read_documents(cfg.source, cfg.field, cfg.column)
     report = TextReport(cfg.source, kind, num_files, len(raw), 0, 0, skipped=skipped)
     report.pii_scrubbed = cfg.pii == "scrub"
-    texts, where = [], []
+    texts, where, digests = [], [], []
     for d in raw:
         text, removed = clean_text(d.text, cfg.normalize)
         report.control_chars_removed += removed
@@ -474,6 +507,7 @@ def load_corpus(cfg: TextDataConfig, seed: int = 0) -> Corpus:
             continue
         texts.append(text)
         where.append(d.where)
+        digests.append(d.digest or text_digest(d.text))
     dropped = find_duplicates(texts, cfg.dedup, cfg.near_threshold, seed)
     for i, (j, how) in sorted(dropped.items()):
         report.duplicates.append((where[i], where[j], how))
@@ -481,6 +515,8 @@ def load_corpus(cfg: TextDataConfig, seed: int = 0) -> Corpus:
     report.near_duplicates = sum(how == "near" for _, how in dropped.values())
     keep = [i for i in range(len(texts)) if i not in dropped]
     texts, where = [texts[i] for i in keep], [where[i] for i in keep]
+    if kind != "embedded":
+        report.content = content_digest((where[k], digests[i]) for k, i in enumerate(keep))
     counts = Counter({k: 0 for k in PII_KINDS})
     for i, t in enumerate(texts):
         scrubbed, found = scrub_pii(t)

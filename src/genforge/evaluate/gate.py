@@ -7,6 +7,10 @@ Each score component lies in [0, 1]:
   its top class (unconditional), for labeled data;
 - manifold: closeness to the real feature manifold (k-NN realism score, capped at 1).
 The candidate's score is the mean of the components that apply to its run.
+
+A candidate perceptually close to a work on the project's opt-out list (data/governance.py)
+is rejected whatever its score, and counted (`rejected_opted_out`): the memorisation audit
+against that list.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 import torch
 
 from genforge.core.errors import GenforgeError
+from genforge.data.governance import PHASH_MAX_BITS, load_optout
 from genforge.evaluate.image_metrics import realism_scores
 
 MAX_MANIFOLD_REF = 2000
@@ -148,7 +153,8 @@ def gated_sample(
     need = torch.bincount(want, minlength=k) if want is not None else torch.tensor([n])
     pools: list[list[tuple[torch.Tensor, float]]] = [[] for _ in range(k)]
     all_s: list[torch.Tensor] = []
-    drawn, rnd = 0, 0
+    drawn, rnd, opted_out = 0, 0, 0
+    optout = load_optout()
     while int(need.sum()) > 0 and drawn < budget:
         missing = int(need.sum())
         m = min(budget - drawn, max(2 * missing, 16))
@@ -162,7 +168,9 @@ def gated_sample(
         all_s.append(s)
         for i in torch.nonzero(s >= min_score).flatten().tolist():
             c = int(y[i]) if y is not None else 0
-            if need[c] > 0:
+            if need[c] > 0 and near_opted_out(x[i], optout):
+                opted_out += 1
+            elif need[c] > 0:
                 pools[c].append((x[i], float(s[i])))
                 need[c] -= 1
         drawn += m
@@ -187,5 +195,16 @@ def gated_sample(
         components=scorer.components,
         candidates=drawn,
         requested=n,
-        stats={"min_score": min_score, "best_of": best_of},
+        stats={"min_score": min_score, "best_of": best_of, "rejected_opted_out": opted_out},
     )
+
+
+def near_opted_out(image: torch.Tensor, optout: Any) -> bool:
+    """Whether an image (C, H, W) in [-1, 1] is within the opt-out list's perceptual distance
+    of a listed work."""
+    if not optout.phash:
+        return False
+    from genforge.core.images import hamming, phash, to_pil, to_uint8
+
+    h = phash(to_pil(to_uint8(image)))
+    return h is not None and min(hamming(h, p) for p in optout.phash) <= PHASH_MAX_BITS

@@ -475,14 +475,24 @@ def evaluate_run(
     restoration: bool = False,
     sampler: str | None = None,
     steps: int | None = None,
+    eval_fake: str | Path | None = None,
+    target_fpr: float | None = None,
 ) -> EvalResult:
     """Evaluate an image run (see ImageEvaluator.evaluate); super-resolution runs are measured
     on their upscaling of held-out images (evaluate/restoration.py). `restoration` adds
     inpainting and SDEdit denoising of held-out images to a ddpm/cddpm run's evaluation;
-    `sampler`/`steps` apply to sr runs and to that restoration."""
+    `sampler`/`steps` apply to sr runs and to that restoration. Detector runs are measured by
+    evaluate/detector.py (`eval_fake`: an unseen generator; `target_fpr`: the calibration)."""
+    from genforge.evaluate import detector as dt
     from genforge.evaluate import restoration as rs
 
     cfg = run.read_config()
+    if dt.is_detector(cfg):
+        return dt.evaluate_detector(run, eval_fake=eval_fake, real=real, n=n, seed=seed,
+                                    device=device, **({} if target_fpr is None else
+                                                      {"target_fpr": target_fpr}))  # fmt: skip
+    if eval_fake is not None or target_fpr is not None:
+        raise GenforgeError("--eval-fake and --fpr apply to detector runs only")
     if restoration and not rs.can_restore(cfg):
         raise GenforgeError(
             f"--restoration needs an unconditional or class-conditional diffusion run (ddpm, "

@@ -40,6 +40,11 @@ def open_pipeline(
         raise GenforgeError(
             f"run '{run.name}' translates images rather than sampling them; use genforge translate"
         )
+    if get_entry(cfg["model"]).family.task == "detect":  # models/detector.py
+        raise GenforgeError(
+            f"run '{run.name}' is a detector: it classifies images rather than sampling them; "
+            f"use genforge detect FILE --detector {run.name}"
+        )
     if issubclass(get_entry(cfg["model"]).family, DDPM):
         from genforge.generate.diffusion import DiffusionPipeline
 

@@ -15,6 +15,7 @@ from genforge.models.copula import GaussianCopula
 from genforge.models.ctgan import CTGAN
 from genforge.models.cyclegan import CycleGAN
 from genforge.models.dcgan import DCGAN
+from genforge.models.detector import Detector
 from genforge.models.diffusion import DDPM
 from genforge.models.gan import GAN
 from genforge.models.gru_seq2seq import GRUSeq2Seq
@@ -227,6 +228,13 @@ MODELS: dict[str, ModelEntry] = {
         {},
         {"channels_last": False, "lr": 1e-3, "betas": (0.9, 0.999)},
         modality="audio",
+    ),
+    "detector": ModelEntry(
+        Detector,
+        "real-vs-generated image detector: a small CNN on generated/ and real/ images, trained "
+        "with resize, crop, blur and JPEG augmentation (Wang et al. 2020)",
+        {},
+        {"lr": 1e-3, "betas": (0.9, 0.999), "ema_decay": 0.0, "steps": 1000},
     ),
 }
 

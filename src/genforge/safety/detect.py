@@ -21,8 +21,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from genforge.core.errors import GenforgeError
+from genforge.core.images import phash
 from genforge.safety import watermark
-from genforge.safety.provenance import ID_BYTES, ProvenanceStore, Record, phash
+from genforge.safety.provenance import ID_BYTES, ProvenanceStore, Record
 
 Evidence = Literal["sha256", "watermark", "png-metadata", "phash"]
 PHASH_MAX_DISTANCE = 8  # of 64 bits

@@ -25,9 +25,8 @@ def encode_png(arr: np.ndarray, params: dict[str, Any], oid: str) -> MarkedPng:
     at least 256x256 px also carry `oid` as an invisible watermark."""
     from PIL import PngImagePlugin
 
-    from genforge.core.images import to_pil
+    from genforge.core.images import phash, to_pil
     from genforge.safety import watermark
-    from genforge.safety.provenance import phash
 
     marked = watermark.fits(arr)
     if marked:

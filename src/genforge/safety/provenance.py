@@ -20,9 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PIL import Image
-
+from genforge.core.images import hamming
 from genforge.core.run import runs_root
 
 _local = threading.local()
@@ -118,26 +116,6 @@ def init_schema(path: str | Path, schema: str) -> None:
         con.executescript(schema)
     finally:
         con.close()
-
-
-FLAT_STD = 2.0  # grey levels: below this an image is flat and its pHash is noise
-
-
-def phash(image: Image.Image) -> str | None:
-    """64-bit DCT perceptual hash as 16 hex chars; None for a flat image (no structure to hash:
-    every flat image would match every other)."""
-    from scipy.fft import dctn
-
-    g = np.asarray(image.convert("L").resize((32, 32), Image.Resampling.LANCZOS), np.float64)
-    if g.std() < FLAT_STD:
-        return None
-    low = dctn(g, norm="ortho")[:8, :8]
-    bits = (low > np.median(low)).flatten()
-    return f"{int(''.join('1' if b else '0' for b in bits), 2):016x}"
-
-
-def hamming(a: str, b: str) -> int:
-    return (int(a, 16) ^ int(b, 16)).bit_count()
 
 
 @dataclass

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from genforge.core.images import phash
 from genforge.safety import watermark
 from genforge.safety.detect import detect
-from genforge.safety.provenance import ID_BYTES, ProvenanceStore, phash
+from genforge.safety.provenance import ID_BYTES, ProvenanceStore
 
 
 def _photos() -> list[np.ndarray]:

@@ -27,6 +27,7 @@ from genforge.serve.middleware import CSRF_HEADER, BodyLimit, RequestGuard
 from genforge.serve.routes import (
     chat,
     datasets,
+    detect,
     generate,
     info,
     outputs,
@@ -48,11 +49,12 @@ ROUTERS = (
     run_files.router,
     outputs.router,
     watermark.router,
+    detect.router,
     chat.router,
 )
 # The endpoints whose bodies are uploads (multipart, up to max_upload_mb); every other body is
 # JSON, up to max_json_kb (tests/serve/test_hardening.py checks this against the schema).
-UPLOAD_PATHS = ("/v1/datasets/upload", "/v1/watermark/detect")
+UPLOAD_PATHS = ("/v1/datasets/upload", "/v1/watermark/detect", "/v1/detect")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -118,8 +118,8 @@ def image_controls(cfg: dict[str, Any]) -> tuple[str, ...]:
     family = get_entry(cfg["model"]).family
     conditional = bool(cfg.get("model_config", {}).get("conditional"))
     label = ("label",) if conditional else ()
-    if family.task in ("translate", "upscale"):
-        return ()  # cyclegan, pix2pix, sr: genforge translate / upscale
+    if family.task in ("translate", "upscale", "detect"):
+        return ()  # cyclegan, pix2pix, sr: genforge translate / upscale; detector: /v1/detect
     if family.task == "attributes":  # attrgan: a dict of attribute values, not a label
         return ("n", "seed", "attributes", "truncation")
     if not issubclass(family, DDPM):

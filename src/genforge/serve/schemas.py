@@ -263,3 +263,27 @@ class ChatReply(BaseModel):
     turn: int = Field(description="index of this turn in the conversation")
     reply: str
     output: OutputInfo
+
+
+# -- detection (genforge detect) ---------------------------------------------------------------
+
+
+class DetectEvidence(BaseModel):
+    """One piece of evidence; kinds add their own fields (run, output, distance, z_score,
+    error_rates, lm, ...)."""
+
+    model_config = ConfigDict(extra="allow")
+    kind: str
+    says: Literal["generated", "real", "unknown"]
+    score: float | None
+    detail: str
+
+
+class DetectVerdict(BaseModel):
+    """What `genforge detect --json` prints for one file."""
+
+    path: str
+    verdict: Literal["generated", "real", "unknown"]
+    score: float | None
+    evidence: list[DetectEvidence]
+    error: str | None = None

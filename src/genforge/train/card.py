@@ -9,6 +9,7 @@ import yaml
 
 from genforge.core.io import write_text, write_with
 from genforge.core.run import Run
+from genforge.data.governance import card_lines
 from genforge.data.modalities import Modality
 from genforge.models import get_entry, modality_of
 
@@ -61,6 +62,10 @@ def write_model_card(run: Run) -> Path:
         "",
         *modality.card_data(report),
         "",
+        "## Training data",
+        "",
+        *card_lines(cfg.get("provenance"), report),
+        "",
         "## Training",
         "",
         f"- steps: {last.get('step', 0)} of {cfg['train']['steps']}, batch size {cfg['train']['batch_size']}, "
@@ -70,6 +75,7 @@ def write_model_card(run: Run) -> Path:
     if last:
         finals = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k.startswith("loss"))
         lines.append(f"- final losses: {finals}; throughput {_throughput(records, modality)}")
+    lines += _detection_lines(run)
     lines += ["", "## Samples", "", modality.card_samples(), ""]
     if losses_png:
         lines += ["## Loss curves", "", "![losses](samples/losses.png)", ""]
@@ -134,6 +140,28 @@ def _text_encoder_lines(run: Run, cfg: dict) -> list[str]:
         f"{layers} layers) from `{mc['text_encoder']}`, {how}; its last hidden states are "
         f"{proj}; a copy with its tokenizer is in `model/diffusers/text_encoder/`"
     ]
+
+
+def _detection_lines(run: Run) -> list[str]:
+    """What a detector run's evaluation measured (detector.json, written by genforge eval)."""
+    path = run.path / "detector.json"
+    if not path.exists():
+        return []
+    d = json.loads(path.read_text(encoding="utf-8"))
+    cal = d["calibration"]
+    lines = ["", "## Detection (measured on held-out images)", "",
+             f"- AUC {d['auc']:.4f}, accuracy {d['accuracy']:.4f} on the same generator"]  # fmt: skip
+    after = [f"{k.removeprefix('auc_')} {d[k]:.4f}" for k in d if k.startswith("auc_")
+             and k != "auc_unseen"]  # fmt: skip
+    lines.append(f"- AUC after {', '.join(after)}")
+    if "auc_unseen" in d:
+        lines.append(f"- AUC {d['auc_unseen']:.4f} on an unseen generator ({d.get('eval_fake')})")
+    lines.append(
+        f"- threshold {cal['threshold']:.4f} for a {cal['target_fpr']:.0%} false-positive rate: "
+        f"measured {cal['fpr']:.4f} (95 % CI {cal['fpr_ci'][0]:.4f}-{cal['fpr_ci'][1]:.4f}) on "
+        f"{cal['n_real_test']} real images that did not set it; generated caught {cal['tpr']:.4f}"
+    )
+    return lines
 
 
 def _source(data: dict) -> str:

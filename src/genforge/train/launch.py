@@ -16,6 +16,8 @@ from genforge.core.errors import GenforgeError
 from genforge.core.io import write_json
 from genforge.core.run import Run, new_run_path, resolve_run
 from genforge.core.version import __version__
+from genforge.data.governance import check_use, run_provenance, source_record
+from genforge.data.images import scan_image_folder
 from genforge.data.modalities import Modality, Split, get_modality
 from genforge.models import build_model, get_entry, modality_of, model_config
 from genforge.train.card import write_model_card
@@ -68,6 +70,7 @@ def train(
     progress: bool = False,
     stop_after: int | None = None,
     evaluate: Callable[[Trainer, Run, int], dict[str, float]] | None = None,
+    use: str | None = None,
     **options: Any,
 ) -> Run:
     """Train `model` on `data` and return the Run.
@@ -84,6 +87,9 @@ def train(
         evaluate: the `--eval-every` hook, (trainer, run, n) -> {metric: value}; the caller
             passes the modality's "train_eval" handler (`genforge.api.train` does), so that
             training never imports evaluation.
+        use: what the model will be used for (commercial, research, personal, internal;
+            default unspecified), recorded with each source's datasheet in config.yaml so that
+            licences forbidding it are flagged (`genforge runs show`, the model card).
         **options: config keys of the data (image_size, channels, val_fraction, augment), the
             training (steps, batch_size, lr, precision, seed, ...) or the model (latent_dim, ...).
 
@@ -106,9 +112,9 @@ def train(
     dataset = None  # loaded once: by _create for a new run, below otherwise
     if procs.is_main_process:  # only the main process creates or updates the run folder
         if resume is not None:
-            run, cfg = _reopen(resume, model, data, runs_dir, options)
+            run, cfg = _reopen(resume, model, data, runs_dir, options, use)
         else:
-            run, cfg, dataset = _create(model, data, name, runs_dir, options)
+            run, cfg, dataset = _create(model, data, name, runs_dir, options, use)
     procs.wait_for_everyone()
     if not procs.is_main_process:
         run = resolve_run(resume if resume is not None else name, runs_dir)
@@ -245,8 +251,9 @@ def resolve(model: str, data: str | None, options: dict[str, Any]) -> Resolved:
 
 
 def _create(
-    model: str, data: str | None, name: str | None, runs_dir, options: dict
+    model: str, data: str | None, name: str | None, runs_dir, options: dict, use: str | None
 ) -> tuple[Run, dict, Any]:
+    check_use(use)  # before the data is read
     r = resolve(model, data, options)
     run = Run(new_run_path(name, f"{r.dataset.name}-{model}", runs_dir))
     cfg = {
@@ -259,6 +266,7 @@ def _create(
         "spec": r.spec.to_dict(),
         "model_config": to_dict(r.model_config),
         "train": to_dict(r.train_config),
+        "provenance": _provenance(r, use),
     }
     run.path.mkdir(parents=True, exist_ok=False)
     run.write_config(cfg)
@@ -319,9 +327,30 @@ def _check_domains(model: str, kind: str | None, data_opts: dict[str, Any]) -> N
         data_opts["paired"] = kind == "paired"
 
 
-def _reopen(ref, model: str | None, data: str | None, runs_dir, options: dict) -> tuple[Run, dict]:
+def _provenance(r: Resolved, use: str | None) -> dict[str, Any]:
+    """The run's declared use and, per source, its datasheet and the hash of the files used
+    (data/governance.py); `--resume` keeps it as recorded."""
+    report = getattr(r.dataset, "report", None)
+    content = getattr(report, "content", None) or {}
+    source = r.data_config.source
+    sources = [source_record(source, r.modality.is_embedded(source), content)]
+    domain_b = getattr(r.data_config, "domain_b", None)
+    if domain_b:  # two-domain runs: each folder is a source of its own
+        sources = [source_record(src, False, scan_image_folder(src).content)
+                   for src in (source, domain_b)]  # fmt: skip
+    return run_provenance(use, sources)
+
+
+def _reopen(
+    ref, model: str | None, data: str | None, runs_dir, options: dict, use: str | None = None
+) -> tuple[Run, dict]:
     run = resolve_run(ref, runs_dir)
     cfg = run.read_config()
+    recorded = (cfg.get("provenance") or {}).get("use", "unspecified")
+    if use is not None and check_use(use) != recorded:
+        raise GenforgeError(
+            f"run '{run.name}' was declared for {recorded} use; --use cannot change on resume"
+        )
     if model is not None and model != cfg["model"]:
         raise GenforgeError(f"run '{run.name}' is a {cfg['model']} run, not {model}")
     if (

@@ -12,6 +12,7 @@ import torch
 from genforge.core.audio import save_spectrogram_grid, write_wav
 from genforge.core.images import make_grid, save_png
 from genforge.core.io import write_text
+from genforge.data.dataset import take
 from genforge.data.table import decode
 
 if TYPE_CHECKING:
@@ -22,11 +23,39 @@ if TYPE_CHECKING:
 
 def image_preview(trainer: Trainer, run: Run, step: int, logger: MetricsLogger | None) -> None:
     """A grid of the fixed preview latents (one row per class for conditional models)."""
+    if trainer.model.task == "detect":  # a detector samples nothing: show what it scores
+        return detector_preview(trainer, run, step, logger)
     images, nrow = trainer.preview()
     grid = make_grid(images, nrow=nrow)
     params = {"run": run.name, "step": step, "seed": trainer.preview_seed, "kind": "preview"}
     save_png(run.samples_dir / f"step-{step:07d}.png", grid, params)
     save_png(run.samples_dir / "latest.png", grid, params)
+    if logger:
+        logger.image(step, grid)
+
+
+def detector_preview(trainer: Trainer, run: Run, step: int, logger: MetricsLogger | None) -> None:
+    """A grid of 8 training images per class (row 1: generated, row 2: real) and their
+    P(generated) under the current network, in samples/latest.txt."""
+    model, data = trainer.model, trainer.batches.dataset
+    labels = data.labels.cpu()  # streamed datasets keep their labels in memory too
+    rows = [torch.nonzero(labels == k).flatten()[:8] for k in (model.generated_index,
+                                                               1 - model.generated_index)]  # fmt: skip
+    x = take(data, torch.cat(rows))[0].float()
+    net = trainer.sampling_net()
+    was_training = net.training
+    net.eval()
+    p = model.prob_generated(x.to(trainer.accelerator.device), net).cpu()
+    net.train(was_training)
+    grid = make_grid(x.cpu(), nrow=8)
+    params = {"run": run.name, "step": step, "kind": "preview"}
+    save_png(run.samples_dir / f"step-{step:07d}.png", grid, params)
+    save_png(run.samples_dir / "latest.png", grid, params)
+    n = len(rows[0])
+    text = (f"# {run.name} step {step}: P(generated) of the training images in latest.png\n"
+            f"generated (row 1): {' '.join(f'{v:.2f}' for v in p[:n])}\n"
+            f"real (row 2):      {' '.join(f'{v:.2f}' for v in p[n:])}\n")  # fmt: skip
+    write_text(run.samples_dir / "latest.txt", text)
     if logger:
         logger.image(step, grid)
 
