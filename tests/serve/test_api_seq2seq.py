@@ -60,7 +60,9 @@ def test_requests_that_cannot_work_are_400s(client):
         return client.post("/v1/generate", json={"run": "mt", **body})
 
     assert gen().status_code == 400  # nothing to translate
-    assert gen(prompt="Italy", n=2).status_code == 400  # identical greedy outputs
+    assert gen(prompt="Italy", n=2, decoding="greedy").status_code == 400  # identical outputs
+    several = gen(prompt="Italy", n=2, max_new_tokens=4)  # the web UI's default: sampling
+    assert several.status_code == 200 and len(several.json()["outputs"]) == 2
     assert gen(prompt="Italy", temperature=0.5).status_code == 400
     r = client.post("/v1/generate", json={"run": "gru", "prompt": "Italy", "watermark": True})
     assert r.status_code == 400 and "without watermarks" in r.json()["detail"]

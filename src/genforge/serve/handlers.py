@@ -386,10 +386,11 @@ class PairOut:
 
 
 def pair_decode(r: Request, seed: int):
-    """A request's DecodeConfig: greedy unless it asks for beams or sampling."""
+    """A request's DecodeConfig: greedy for one output, sampling for several (as for text
+    runs), unless it asks."""
     from genforge.models.seq2seq import DecodeConfig
 
-    decoding = r.decoding or "greedy"
+    decoding = decoding_of(r)
     return DecodeConfig(
         num_beams=(r.num_beams or 4) if decoding == "beams" else 1,
         do_sample=decoding == "sampling",
@@ -402,7 +403,7 @@ def pair_decode(r: Request, seed: int):
 def _check_pairs(model: _LockedPairs, r: Request) -> None:
     if not (r.prompt or "").strip():
         raise GenforgeError("text-to-text runs need a prompt: the text to translate or summarise")
-    decoding = r.decoding or "greedy"
+    decoding = decoding_of(r)
     if decoding != "sampling" and (r.temperature is not None or r.top_p is not None):
         raise GenforgeError("temperature and top_p apply to decoding 'sampling' only")
     if r.num_beams is not None and decoding != "beams":
