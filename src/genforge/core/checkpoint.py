@@ -104,6 +104,20 @@ def save_checkpoint(
     shutil.rmtree(stage, ignore_errors=True)
 
 
+def distinct_storage(sd: dict[str, Any]) -> dict[str, Any]:
+    """A state dict whose tensors own their storage: tied weights (a shared embedding and
+    output layer) share it, which safetensors refuses; later keys get their own copy."""
+    seen: set[int] = set()
+    out = dict(sd)
+    for k, v in sd.items():
+        if isinstance(v, torch.Tensor) and v.numel():
+            ptr = v.untyped_storage().data_ptr()
+            if ptr in seen:
+                out[k] = v.clone()
+            seen.add(ptr)
+    return out
+
+
 def _contiguous(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in d.items()}
 

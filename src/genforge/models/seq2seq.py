@@ -24,9 +24,11 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import nn
 
+from genforge.core.checkpoint import distinct_storage
 from genforge.core.errors import GenforgeError
 from genforge.core.hf import quiet_transformers
 from genforge.data.text_pairs import PairSpec, load_pair_tokenizer
+from genforge.models.text_base import optimizer_step
 
 # size -> (encoder/decoder layers, heads, width)
 PRESETS: dict[str, tuple[int, int, int]] = {
@@ -50,20 +52,6 @@ class DecodeConfig:
     bad_words: list[str] = field(default_factory=list)  # never generated
     forced_bos_token: str | None = None  # mBART-style target-language token
     seed: int = 0
-
-
-def distinct_storage(sd: dict[str, Any]) -> dict[str, Any]:
-    """A state dict whose tensors own their storage: tied weights (shared embeddings and
-    output layers) share it, which safetensors refuses."""
-    seen: set[int] = set()
-    out = dict(sd)
-    for k, v in sd.items():
-        if isinstance(v, torch.Tensor) and v.numel():
-            ptr = v.untyped_storage().data_ptr()
-            if ptr in seen:
-                out[k] = v.clone()
-            seen.add(ptr)
-    return out
 
 
 class PairModel(nn.Module):
@@ -114,11 +102,7 @@ class PairModel(nn.Module):
         net, opt = nets["net"], opts["net"]
         x, _ = next_batch()
         loss = self.loss(net, *self.unpack(x))
-        opt.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
-        if self.config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(net.parameters(), self.config.grad_clip)
-        opt.step()
+        optimizer_step(net, opt, loss, accelerator, self.config.grad_clip)
         return {"loss": loss.detach()}
 
     def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:

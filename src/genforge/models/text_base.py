@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genforge.core.checkpoint import distinct_storage
 from genforge.core.errors import GenforgeError
 from genforge.data.text import TextSpec
 
@@ -55,12 +56,7 @@ class TextModel(nn.Module):
         logits = self.logits(net, x[:, :-1])  # (B, T, V)
         # next-token cross-entropy, in nats per token
         loss = F.cross_entropy(logits.flatten(0, 1).float(), x[:, 1:].flatten())
-        opt.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
-        clip = getattr(self.config, "grad_clip", 0.0)
-        if clip:
-            torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
-        opt.step()
+        optimizer_step(net, opt, loss, accelerator, getattr(self.config, "grad_clip", 0.0))
         return {"loss": loss.detach()}
 
     # -- inference ---------------------------------------------------------------------
@@ -94,15 +90,7 @@ class TextModel(nn.Module):
     def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         # Tied weights (GPT's embedding and output layer) share storage, which safetensors
         # refuses; give each key its own tensor.
-        sd = super().state_dict(*args, **kwargs)
-        seen: set[int] = set()
-        for k, v in sd.items():
-            if isinstance(v, torch.Tensor) and v.numel():
-                ptr = v.untyped_storage().data_ptr()
-                if ptr in seen:
-                    sd[k] = v.clone()
-                seen.add(ptr)
-        return sd
+        return distinct_storage(super().state_dict(*args, **kwargs))
 
     def save_extra(self, model_dir: Path, old_model_dir: Path | None) -> None:
         """Write the tokenizer (and HF files) into a checkpoint's staged `model_dir`.
@@ -135,6 +123,16 @@ class TextModel(nn.Module):
         model = cls(config, spec)
         model.load_state_dict(load_file(model_dir / "model.safetensors"))
         return model.eval()
+
+
+def optimizer_step(net: nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor,
+                   accelerator: Any, clip: float = 0.0) -> None:  # fmt: skip
+    """Backpropagate `loss` and step `opt`, clipping the gradient norm at `clip` (0: off)."""
+    opt.zero_grad(set_to_none=True)
+    accelerator.backward(loss)
+    if clip:
+        torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
+    opt.step()
 
 
 def check_vocab(spec: TextSpec, num_embeddings: int, where: str) -> None:
