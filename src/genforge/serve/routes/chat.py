@@ -235,11 +235,12 @@ async def sse(svc: Services, who: str, turn: Turn, message: str, request: Reques
             put("end", None)
             return
         except GenforgeError as e:
-            put("error", {"detail": str(e), "status": 400})
+            error = {"detail": str(e), "status": 400}
         except Exception:
             log.exception("chat reply failed")
-            put("error", {"detail": "the reply failed (see the server's log)", "status": 500})
-        forget_failed_start(svc, turn, who)
+            error = {"detail": "the reply failed (see the server's log)", "status": 500}
+        forget_failed_start(svc, turn, who)  # before the event: a client that reads the error
+        put("error", error)  # and looks the conversation up must find it gone
 
     loop.run_in_executor(None, work)
     try:
