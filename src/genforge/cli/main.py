@@ -9,6 +9,7 @@ from genforge.cli.chat import chat_command
 from genforge.cli.demo import demo_command
 from genforge.cli.detect import detect_command
 from genforge.cli.eval import compare_command, eval_command
+from genforge.cli.feedback import feedback_command, gate_app
 from genforge.cli.restore import restore_command, upscale_command
 from genforge.cli.sample import encode_command, sample_command
 from genforge.cli.serve import ServeCommand, serve_command
@@ -31,6 +32,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(watermark.app, name="watermark")
 app.add_typer(recipe.app, name="recipe")
 app.add_typer(optout.app, name="optout")
+app.add_typer(gate_app, name="gate")
 app.command("train")(train_command)
 app.command("sample")(sample_command)
 app.command("encode")(encode_command)
@@ -45,6 +47,7 @@ app.command("serve", cls=ServeCommand)(serve_command)
 app.command("eval")(eval_command)
 app.command("compare")(compare_command)
 app.command("detect")(detect_command)
+app.command("feedback")(feedback_command)
 
 
 def _version(value: bool) -> None:

@@ -78,6 +78,13 @@ def sample_command(
         float | None,
         typer.Option(help="Quality gate: keep candidates scoring at least this (0-1)."),
     ] = None,
+    gate: Annotated[
+        str | None,
+        typer.Option(
+            help="Quality gate: auto (default; realism, confidence, manifold), learned (fitted "
+            "on people's ratings: genforge gate fit), or both."
+        ),
+    ] = None,
     checkpoint: Annotated[
         str | None,
         typer.Option(
@@ -102,7 +109,7 @@ def sample_command(
         n=n, seed=seed, label=label, truncation=truncation, grid=grid, out_dir=out_dir,
         nrow=nrow, interpolate=interpolate, frames=frames, fps=fps, out=out, sampler=sampler,
         steps=steps, guidance=guidance, eta=eta, best_of=best_of, min_score=min_score,
-        checkpoint=checkpoint, device=device, ema=ema,
+        gate=gate, checkpoint=checkpoint, device=device, ema=ema,
     ))  # fmt: skip
     modality_of(found.read_config()).handler("sample")(found, opts)
 
@@ -137,7 +144,7 @@ def sample_images(run: Run, o: SampleOptions) -> None:
         suffix = f"-label{o.label}" if o.label is not None else ""
         grid = pipe.run.samples_dir / f"sample-s{o.seed}{suffix}.png"
     n = o.count("images")
-    if o.best_of is not None or o.min_score is not None:
+    if o.best_of is not None or o.min_score is not None or o.gate is not None:
         _gated(pipe, n, o, grid)
         return
     with Stages.for_console(console, title=f"sample {run.name}") as st:
@@ -206,7 +213,8 @@ def _gated(pipe: ImagePipeline, n: int, o: SampleOptions, grid: Path | None) -> 
     seed, label, truncation, out_dir, nrow = o.seed, o.label, o.truncation, o.out_dir, o.nrow
     with console.status("preparing the quality scorer (feature space, real references) ..."):
         ev = ImageEvaluator(pipe.run, pipeline=pipe)
-    result = gated_sample(ev, n, best_of, min_score, seed=seed, label=label, truncation=truncation)
+    result = gated_sample(ev, n, best_of, min_score, seed=seed, label=label, truncation=truncation,
+                          gate=o.gate or "auto")  # fmt: skip
     stats = result.summary()
     params = {
         "seed": seed, "n": n, "truncation": truncation, "best_of": best_of,
@@ -214,12 +222,7 @@ def _gated(pipe: ImagePipeline, n: int, o: SampleOptions, grid: Path | None) -> 
     }  # fmt: skip
     paths = write_images(pipe, result.images, result.labels, params, grid, out_dir, nrow,
                          scores=result.scores)  # fmt: skip
-    console.print(
-        f"quality gate ({' + '.join(result.components)}): accepted {stats['accepted']} of "
-        f"{stats['candidates']} candidates (acceptance rate {stats['acceptance_rate']:.1%}); "
-        f"candidate scores p10 {stats['score_p10']:.3f} / p50 {stats['score_p50']:.3f} / "
-        f"p90 {stats['score_p90']:.3f}"
-    )
+    console.print(f"quality gate ({' + '.join(result.components)}): {gate_summary(stats)}")
     if stats["rejected_opted_out"]:
         console.print(f"  rejected {stats['rejected_opted_out']} candidates perceptually close to "
                       "a work on the opt-out list")  # fmt: skip
@@ -232,6 +235,19 @@ def _gated(pipe: ImagePipeline, n: int, o: SampleOptions, grid: Path | None) -> 
         console.print(f"grid: {paths[0]}")
     if out_dir is not None:
         console.print(f"{len(result.images)} images in {out_dir}")
+
+
+def gate_summary(stats: dict) -> str:
+    """The gate's outcome in plain words: how many were kept, how many were drawn to find
+    them, and how many of those cleared the bar (more can clear it than are kept)."""
+    drawn, kept, bar = stats["candidates"], stats["accepted"], stats["min_score"]
+    passed = round(stats["acceptance_rate"] * drawn)
+    return (
+        f"kept {kept} of {stats['requested']} requested; drew {drawn} candidates to find them, "
+        f"and {passed} of the {drawn} ({stats['acceptance_rate']:.1%}) scored at least {bar:g}; "
+        f"candidate scores p10 {stats['score_p10']:.3f} / p50 {stats['score_p50']:.3f} / "
+        f"p90 {stats['score_p90']:.3f}"
+    )
 
 
 @user_errors

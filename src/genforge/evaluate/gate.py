@@ -59,13 +59,29 @@ class GateResult:
         }
 
 
-class QualityScorer:
-    """Scores images of one run; built once, reused over candidate rounds."""
+GATES = ("auto", "learned", "both")
 
-    def __init__(self, evaluator: Any):
+
+class QualityScorer:
+    """Scores images of one run; built once, reused over candidate rounds.
+
+    `gate` picks the components: "auto" (realism, confidence, manifold: no ratings needed),
+    "learned" (the probability that a person approves, from `genforge gate fit`), or "both"
+    (the mean of all of them).
+    """
+
+    def __init__(self, evaluator: Any, gate: str = "auto"):
+        if gate not in GATES:
+            raise GenforgeError(f"--gate is one of {', '.join(GATES)}, got {gate!r}")
         self.ev = evaluator
         self.pipe = evaluator.pipe
         self.components: list[str] = []
+        self.learned = None
+        if gate != "auto":
+            self.learned, self.learned_space = load_learned(evaluator)
+        if gate == "learned":
+            self.components.append("learned")
+            return
         nets = self.pipe.model.networks()
         self.disc = nets.get("discriminator")
         d = evaluator.data
@@ -84,6 +100,8 @@ class QualityScorer:
             g = torch.Generator().manual_seed(0)
             ref_feats = ref_feats[torch.randperm(len(ref_feats), generator=g)[:MAX_MANIFOLD_REF]]
         self.ref_feats = ref_feats
+        if self.learned is not None:
+            self.components.append("learned")
 
     @torch.no_grad()
     def _d(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
@@ -99,6 +117,11 @@ class QualityScorer:
     def score(self, images: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """Component scores and their mean ("score"), each (N,) in [0, 1]."""
         out: dict[str, torch.Tensor] = {}
+        if self.learned is not None:
+            out["learned"] = self.learned.prob(self.learned_space.features(images))
+        if self.components == ["learned"]:
+            out["score"] = out["learned"]
+            return out
         if self.disc is not None:
             d = self._d(images, labels if self.pipe.model.conditional else None)
             out["realism"] = torch.searchsorted(self.real_d, d).float() / len(self.real_d)
@@ -112,6 +135,22 @@ class QualityScorer:
         out["manifold"] = realism_scores(self.ref_feats, self.ev.space.features(images))
         out["score"] = torch.stack([out[k] for k in self.components]).mean(0)
         return out
+
+
+def load_learned(evaluator: Any) -> tuple[Any, Any]:
+    """The run's learned gate and the feature space it was fitted in (checked to be the one
+    this evaluator gives)."""
+    from genforge.evaluate.learned_gate import LearnedGate, gate_space
+
+    gate = LearnedGate.load(evaluator.run)
+    space = gate_space(evaluator)
+    if gate.info.get("features") != space.label:
+        raise GenforgeError(
+            f"the learned gate of '{evaluator.run.name}' was fitted in {gate.info.get('features')}"
+            f", but this evaluation's space is {space.label}; refit it: genforge gate fit "
+            f"{evaluator.run.name}"
+        )
+    return gate, space
 
 
 def best_of_each(
@@ -132,6 +171,7 @@ def gated_sample(
     seed: int = 0,
     label: int | str | None = None,
     truncation: float | None = None,
+    gate: str = "auto",
 ) -> GateResult:
     """Draw candidates until `n` pass `min_score` or `n * best_of` candidates were drawn
     (`genforge sample` fills in the default of whichever of --best-of/--min-score is not given).
@@ -146,7 +186,7 @@ def gated_sample(
     from genforge.generate.pipeline import truncated_latent
 
     pipe = evaluator.pipe
-    scorer = QualityScorer(evaluator)
+    scorer = QualityScorer(evaluator, gate)
     budget = n * best_of
     want = pipe.labels_for(n, label)  # labels the accepted set must have (None: unconditional)
     k = pipe.spec.num_classes if want is not None else 1
@@ -195,7 +235,12 @@ def gated_sample(
         components=scorer.components,
         candidates=drawn,
         requested=n,
-        stats={"min_score": min_score, "best_of": best_of, "rejected_opted_out": opted_out},
+        stats={
+            "min_score": min_score,
+            "best_of": best_of,
+            "rejected_opted_out": opted_out,
+            "gate": gate,
+        },
     )
 
 

@@ -32,6 +32,7 @@ class SampleOptions:
     eta: float | None = None
     best_of: int | None = None  # quality gate (on when best_of or min_score is given)
     min_score: float | None = None
+    gate: str | None = None  # auto | learned | both (None: auto)
     checkpoint: str = "last"
     device: str = "auto"
     ema: bool = True

@@ -45,6 +45,7 @@ class Request:
     guidance: float | None = None
     eta: float | None = None  # ddim only: 0 deterministic .. 1
     best_of: int | None = None
+    gate: str | None = None  # auto | learned | both (with best_of): what scores candidates
     # attribute-conditional runs (attrgan): {attribute: value}; the others random per seed
     attributes: dict[str, str] | None = None
 
@@ -123,11 +124,22 @@ def image_controls(cfg: dict[str, Any]) -> tuple[str, ...]:
     if family.task == "attributes":  # attrgan: a dict of attribute values, not a label
         return ("n", "seed", "attributes", "truncation")
     if not issubclass(family, DDPM):
-        return ("n", "seed", *label, "truncation", "best_of")
+        return ("n", "seed", *label, "truncation", "best_of", "gate")
     if family.task == "prompt":  # text-to-image
         return ("n", "seed", "prompt", *label, "sampler", "steps", "eta", "guidance")
     guidance = ("guidance",) if conditional else ()
-    return ("n", "seed", *label, "sampler", "steps", "eta", *guidance, "truncation", "best_of")
+    return (
+        "n",
+        "seed",
+        *label,
+        "sampler",
+        "steps",
+        "eta",
+        *guidance,
+        "truncation",
+        "best_of",
+        "gate",
+    )
 
 
 def _is_diffusion(pipe) -> bool:
@@ -162,19 +174,23 @@ def is_stochastic(settings: tuple) -> bool:
 _SCORER_LOCK = threading.Lock()
 
 
-def quality_scorer(pipe):
-    """The run's quality gate scorer (genforge.evaluate.gate), built on first use and kept
-    with the loaded pipeline. The first call reads the training data and loads (or, once per
-    data set, trains) the domain feature network."""
+def quality_scorer(pipe, gate: str | None = None):
+    """The run's quality gate scorer (genforge.evaluate.gate) of kind `gate` (auto, learned
+    or both), built on first use and kept with the loaded pipeline. The first call reads the
+    training data and loads (or, once per data set, trains) the domain feature network."""
+    gate = gate or "auto"
     with _SCORER_LOCK:
-        scorer = getattr(pipe, "_genforge_scorer", None)
-        if scorer is None:
+        scorers = pipe.__dict__.setdefault("_genforge_scorers", {})
+        if gate not in scorers:
             from genforge.evaluate.gate import QualityScorer
             from genforge.evaluate.image import ImageEvaluator
 
-            scorer = QualityScorer(ImageEvaluator(pipe.run, device=str(pipe.device), pipeline=pipe))
-            pipe._genforge_scorer = scorer
-        return scorer
+            ev = scorers["evaluator"] if "evaluator" in scorers else ImageEvaluator(
+                pipe.run, device=str(pipe.device), pipeline=pipe
+            )  # fmt: skip
+            scorers["evaluator"] = ev
+            scorers[gate] = QualityScorer(ev, gate)
+        return scorers[gate]
 
 
 def sample_images(pipe, requests: list[Request]) -> list[list[ImageOut]]:
@@ -236,7 +252,7 @@ def _sample_group(pipe, requests: list[Request], settings: tuple | None) -> list
             out.append([ImageOut(to_uint8(x), dict(extra)) for x in chunk])
         else:
             labels = y[i : i + r.n * k] if y is not None else None
-            scorer = quality_scorer(pipe)
+            scorer = quality_scorer(pipe, r.gate)
             best, scores = best_of_each(scorer, chunk, labels, k)
             gate = ",".join(scorer.components)
             out.append([
@@ -297,8 +313,10 @@ def _check_image(pipe, r: Request) -> None:
         total = int(pipe.model.scheduler.config.num_train_timesteps)
         if not 1 <= steps <= total:
             raise GenforgeError(f"steps must be between 1 and {total} for this model, got {steps}")
+    if r.gate is not None and r.best_of is None:
+        raise GenforgeError("gate chooses how best_of scores candidates; give best_of too")
     if r.best_of is not None:
-        quality_scorer(pipe)  # built here, outside the batch, on the first best-of request
+        quality_scorer(pipe, r.gate)  # built here, outside the batch, on the first request
 
 
 # -- text -----------------------------------------------------------------------------------
@@ -506,7 +524,8 @@ def encode_audio(clip, params: dict[str, Any], oid: str) -> Encoded:
 
 IMAGE = ServeHandler(
     _load_image, sample_images, encode_image,
-    ("n", "seed", "label", "sampler", "steps", "guidance", "truncation", "best_of", "attributes"),
+    ("n", "seed", "label", "sampler", "steps", "guidance", "truncation", "best_of", "gate",
+     "attributes"),
     check=_check_image, run_controls=image_controls,
 )  # fmt: skip
 # text-to-image runs: a prompt, or a label (a caption index or text) as in training
@@ -535,7 +554,7 @@ AUDIO = ServeHandler(
 # Request fields a modality may refuse (anything not in its controls).
 OPTIONAL_FIELDS = ("label", "truncation", "prompt", "steps", "max_new_tokens", "decoding",
                    "num_beams", "temperature", "top_k", "top_p", "watermark", "sampler",
-                   "guidance", "eta", "best_of", "attributes")  # fmt: skip
+                   "guidance", "eta", "best_of", "gate", "attributes")  # fmt: skip
 
 
 def run_modality(run: Run) -> str:

@@ -126,6 +126,10 @@ class GenerateRequest(Strict):
         default=None, ge=1, description="GANs, VAEs, diffusion: keep the best-scored of k "
         "candidates per output (the quality gate's score)",
     )  # fmt: skip
+    gate: Literal["auto", "learned", "both"] | None = Field(
+        default=None, description="with best_of: score candidates by the automatic gate "
+        "(default), the learned gate fitted on people's ratings (genforge gate fit), or both",
+    )  # fmt: skip
     attributes: dict[str, str] | None = Field(
         default=None, description="attribute runs (attrgan): {attribute: value}, e.g. "
         '{"hair": "red"}; attributes not given are random, fixed by the seed',
@@ -287,3 +291,44 @@ class DetectVerdict(BaseModel):
     score: float | None
     evidence: list[DetectEvidence]
     error: str | None = None
+
+
+class RatingRequest(Strict):
+    """A person's verdict on one output: every field optional, but one must be given."""
+
+    thumb: Literal["up", "down"] | None = None
+    score: int | None = Field(default=None, ge=1, le=5)
+    tags: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
+        default_factory=list, max_length=20
+    )
+    note: str = Field(default="", max_length=2000)
+
+
+class RatingOut(BaseModel):
+    output_id: str
+    rater: str
+    run: str
+    updated: str
+    thumb: str | None
+    score: int | None
+    tags: list[str]
+    note: str
+
+
+class FeedbackSummary(BaseModel):
+    run: str
+    ratings: int
+    outputs: int
+    raters: list[str]
+    up: int
+    down: int
+    mean_score: float | None
+    approved: int
+    rejected: int
+    agreement: dict[str, float] | None
+
+
+class FeedbackList(BaseModel):
+    total: int
+    summary: FeedbackSummary
+    items: list[RatingOut]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from genforge.safety.feedback import FeedbackStore
 from genforge.safety.provenance import ProvenanceStore
 from genforge.serve.auth import KeyStore, RateLimiter
 from genforge.serve.chats import ChatModels, ChatStore
@@ -26,6 +27,7 @@ class Services:
         self.jobs = JobStore(s.db_path)
         self.datasets = DatasetStore(s.db_path, s.datasets_dir)
         self.provenance = ProvenanceStore(s.db_path)
+        self.feedback = FeedbackStore(s.db_path)
         self.chats = ChatStore(s.db_path)
         self.chat_models = ChatModels(s.chat_models, s.device)
         self.cache = ModelCache(s.cache_mb, s.device, s.precision)

@@ -1,0 +1,110 @@
+"""`genforge feedback` (summary, export, import) and `genforge gate fit` / `sample --gate`:
+the learned gate refuses too few or one-sided ratings and recovers a planted rating rule."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from sklearn.datasets import load_digits
+
+from genforge.safety.feedback import FeedbackStore, Rating
+from textkit import make_docs, make_folder
+
+
+def _record(store: FeedbackStore, run: str, path: Path, modality: str) -> str:
+    oid = store.provenance.new_id()
+    store.provenance.add(oid, who="local", run=run, modality=modality, params={"file": path.name},
+                         content=path.read_bytes(), phash_hex=None, watermarked=False,
+                         path=str(path))  # fmt: skip
+    return oid
+
+
+def _digit_outputs(store, run: str, folder: Path, per_class: int = 14) -> dict[str, int]:
+    """Real 8x8 digits of classes 0 and 1 recorded as outputs of `run`: id -> class."""
+    digits = load_digits()
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for c in (0, 1):
+        for j, i in enumerate(np.flatnonzero(digits.target == c)[:per_class]):
+            path = folder / f"c{c}-{j}.png"
+            Image.fromarray((digits.images[i] * 255 / 16).astype(np.uint8), "L").save(path)
+            out[_record(store, run, path, "image")] = c
+    return out
+
+
+def test_image_gate_refuses_then_learns_a_planted_rule(cli, dcgan_run, tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(dcgan_run, runs / "g")
+    db = runs / ".serve" / "genforge.sqlite"
+    store = FeedbackStore(db)
+    outputs = _digit_outputs(store, "g", tmp_path / "outs")
+    ids = list(outputs)
+    # the planted rule: the reviewer approves zeros and rejects ones
+    for oid in ids[:10]:
+        store.rate(oid, "ann", Rating(thumb="up" if outputs[oid] == 0 else "down"))
+    assert "no ratings yet" not in cli.ok("feedback", "g", "--runs-dir", runs).output
+    msg = cli.fails("gate", "fit", "g", "--runs-dir", runs)
+    assert "needs at least 20 rated outputs" in msg and "has 10 (10 approved, 0 rejected)" in msg
+    for oid in ids[10:]:
+        store.rate(oid, "ann", Rating(score=5 if outputs[oid] == 0 else 1, tags=["planted"]))
+    store.rate(ids[-1], "bob", Rating(thumb="down"))  # agrees with ann (a one, rated 1)
+    out = cli.ok("feedback", "g", "--runs-dir", runs).output
+    assert "28 outputs by 2 rater(s)" in out and "14 approved, 14 rejected" in out
+    assert "100% of rater pairs agree" in out
+    out = cli.ok("gate", "fit", "g", "--runs-dir", runs).output
+    info = json.loads((runs / "g" / "gate" / "learned.json").read_text())
+    assert info["ratings"] == 28 and info["cv_auc"] > 0.9, info
+    assert info["features"].startswith("domain classifier") and "AUC" in out
+    # sampling through the learned gate, alone and with the automatic one
+    for gate in ("learned", "both"):
+        out = cli.ok("sample", "g", "--runs-dir", runs, "--n", "4", "--best-of", "2",
+                     "--min-score", "0", "--gate", gate, "--out-dir", tmp_path / gate).output  # fmt: skip
+        assert "learned" in out and len(list((tmp_path / gate).glob("*.png"))) == 4
+    assert "--gate is one of" in cli.fails("sample", "g", "--runs-dir", runs, "--gate", "x")
+
+    # export -> import into another store: the same ratings, with their outputs' provenance
+    cli.ok("feedback", "g", "--runs-dir", runs, "--export", tmp_path / "fb.jsonl")
+    rows = [json.loads(x) for x in (tmp_path / "fb.jsonl").read_text().splitlines()]
+    assert len(rows) == 29 and {r["rater"] for r in rows} == {"ann", "bob"}
+    assert all(r["output"]["run"] == "g" for r in rows)
+    other = tmp_path / "other.sqlite"
+    out = cli.ok("feedback", "g", "--runs-dir", runs, "--db", other, "--import",
+                 tmp_path / "fb.jsonl").output  # fmt: skip
+    assert "imported 29 of 29" in out and "28 outputs added" in out
+    back, total = FeedbackStore(other).for_run("g")
+    assert total == 29
+    assert {(s.output_id, s.rater, s.rating.thumb, s.rating.score) for s in back} == {
+        (r["output_id"], r["rater"], r["thumb"], r["score"]) for r in rows
+    }
+    (tmp_path / "bad.jsonl").write_text('{"output_id": "ffffffff", "rater": "x", "thumb": "up"}\n'
+                                        "not json\n")  # fmt: skip
+    assert "bad.jsonl:2: not JSON" in cli.fails("feedback", "g", "--runs-dir", runs, "--import",
+                                                tmp_path / "bad.jsonl")  # fmt: skip
+
+
+def test_text_gate_learns_to_reject_repetition(cli, tmp_path):
+    from textkit import tiny_run
+
+    runs = tmp_path / "runs"
+    tiny_run("ngram", make_folder(tmp_path / "corpus", n=12), runs, "t")
+    store = FeedbackStore(runs / ".serve" / "genforge.sqlite")
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    docs = make_docs(15, seed=7, words=30)
+    rng = np.random.default_rng(0)
+    for i, doc in enumerate(docs):
+        good = folder / f"good{i}.txt"
+        good.write_text(doc, encoding="utf-8")
+        words = doc.split()[:4]
+        bad = folder / f"bad{i}.txt"  # a short loop repeated: the reviewer's pet hate
+        bad.write_text(" ".join(words * int(rng.integers(5, 9))), encoding="utf-8")
+        store.rate(_record(store, "t", good, "text"), "local", Rating(thumb="up"))
+        store.rate(_record(store, "t", bad, "text"), "local", Rating(thumb="down"))
+    cli.ok("gate", "fit", "t", "--runs-dir", runs)
+    info = json.loads((runs / "t" / "gate" / "learned.json").read_text())
+    assert info["cv_auc"] > 0.9 and "the run's own LM" in info["features"], info
+    assert "no run 'nope'" in cli.fails("gate", "fit", "nope", "--runs-dir", runs)
