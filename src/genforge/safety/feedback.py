@@ -141,6 +141,18 @@ class FeedbackStore:
             ).fetchall()
         return [_stored(r) for r in rows]
 
+    def by_rater(self, output_ids: list[str], rater: str) -> dict[str, StoredRating]:
+        """`rater`'s ratings of the given outputs (those they rated), by output id."""
+        if not output_ids:
+            return {}
+        marks = ",".join("?" * len(output_ids))
+        with connect(self.db_path, write=False) as con:
+            rows = con.execute(
+                f"SELECT * FROM ratings WHERE rater=? AND output_id IN ({marks})",
+                [rater, *output_ids],
+            ).fetchall()
+        return {r["output_id"]: _stored(r) for r in rows}
+
     def for_run(
         self,
         run: str,

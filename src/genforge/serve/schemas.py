@@ -177,6 +177,7 @@ class OutputRecord(BaseModel):
     phash: str | None
     watermarked: bool
     url: str
+    rating: RatingOut | None = Field(default=None, description="the caller's own rating")
 
 
 class OutputList(BaseModel):

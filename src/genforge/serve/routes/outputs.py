@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi.responses import FileResponse
 
+from genforge.safety.feedback import StoredRating
 from genforge.safety.provenance import Record
 from genforge.serve import schemas as S
-from genforge.serve.deps import OutputId, Svc, caller
+from genforge.serve.deps import OutputId, Svc, Who, caller
 from genforge.serve.services import Services
 
 router = APIRouter(dependencies=[Depends(caller)])
@@ -19,11 +20,13 @@ MEDIA = {".png": "image/png", ".txt": "text/plain; charset=utf-8", ".csv": "text
          ".wav": "audio/wav"}  # fmt: skip
 
 
-def record_out(rec: Record) -> S.OutputRecord:
-    """A provenance record as the API shows it: no server path, the URL of its content."""
+def record_out(rec: Record, rating: StoredRating | None = None) -> S.OutputRecord:
+    """A provenance record as the API shows it: no server path, the URL of its content, and
+    the caller's rating when they gave one."""
     d = rec.to_dict()
     d.pop("path")
-    return S.OutputRecord(**d, url=f"/v1/outputs/{rec.id}/content")
+    mine = S.RatingOut(**rating.to_dict()) if rating is not None else None
+    return S.OutputRecord(**d, url=f"/v1/outputs/{rec.id}/content", rating=mine)
 
 
 def record_or_404(svc: Services, oid: str) -> Record:
@@ -36,18 +39,21 @@ def record_or_404(svc: Services, oid: str) -> Record:
 @router.get("/outputs", response_model=S.OutputList, tags=["outputs"])
 def outputs(
     svc: Svc,
+    who: Who,
     q: Annotated[str | None, Query(max_length=200)] = None,
     run: Annotated[str | None, Query(pattern=S.NAME_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> S.OutputList:
     items, total = svc.provenance.search(q, run, limit, offset)
-    return S.OutputList(total=total, items=[record_out(x) for x in items])
+    mine = svc.feedback.by_rater([x.id for x in items], who)
+    return S.OutputList(total=total, items=[record_out(x, mine.get(x.id)) for x in items])
 
 
 @router.get("/outputs/{oid}", response_model=S.OutputRecord, tags=["outputs"])
-def output(svc: Svc, oid: OutputId) -> S.OutputRecord:
-    return record_out(record_or_404(svc, oid))
+def output(svc: Svc, who: Who, oid: OutputId) -> S.OutputRecord:
+    rec = record_or_404(svc, oid)
+    return record_out(rec, svc.feedback.by_rater([oid], who).get(oid))
 
 
 @router.get("/outputs/{oid}/content", tags=["outputs"],

@@ -566,10 +566,96 @@ const loadGallery = guard(async (ev) => {
   $("#gallery-count").textContent = `${res.total} output(s)`;
   $("#gallery-items").replaceChildren(...res.items.map((r) => {
     const card = outputCard(r);
-    card.append(el("small", {}, `${r.created.replace("T", " ").slice(0, 19)} by ${r.who}`));
+    const bar = ratingBar(r);
+    card.append(el("small", {}, `${r.created.replace("T", " ").slice(0, 19)} by ${r.who}`), bar);
+    showRating(bar);
+    card.addEventListener("click", (e) => { if (!e.target.closest("button, input, audio")) selectCard(card); });
     return card;
   }));
+  state.selected = null;
+  updateRatingCounts();
 });
+
+// -- ratings: thumbs, a 1-5 score, tags and a note per output; j/k move, u/d, 1-5 rate -------
+function ratingBar(o) {
+  const bar = el("div", { class: "rating" });
+  bar.rating = o.rating ? { thumb: o.rating.thumb, score: o.rating.score, tags: o.rating.tags, note: o.rating.note } : {};
+  const thumb = (t, label) => el("button", { type: "button", class: `thumb ${t}`, "data-thumb": t, title: `${t} (${t[0]})`,
+    onclick: guard(() => rate(bar.closest(".card"), { thumb: bar.rating.thumb === t ? null : t })) }, label);
+  const scores = el("span", { class: "scores" }, ...[1, 2, 3, 4, 5].map((n) => el("button", { type: "button", "data-score": n,
+    title: `score ${n} (${n})`, onclick: guard(() => rate(bar.closest(".card"), { score: bar.rating.score === n ? null : n })) }, n)));
+  const tags = el("input", { class: "tags", placeholder: "tags, comma-separated", maxlength: "200" });
+  const note = el("input", { class: "note", placeholder: "note", maxlength: "2000" });
+  tags.value = (bar.rating.tags || []).join(", ");
+  note.value = bar.rating.note || "";
+  const save = guard(() => rate(bar.closest(".card"), {
+    tags: tags.value.split(",").map((t) => t.trim()).filter(Boolean), note: note.value }));
+  tags.addEventListener("change", save);
+  note.addEventListener("change", save);
+  bar.append(thumb("up", "\u2713 up"), thumb("down", "\u2717 down"), scores, tags, note);
+  showRating(bar);
+  return bar;
+}
+
+function showRating(bar) {
+  const r = bar.rating;
+  bar.querySelectorAll("[data-thumb]").forEach((b) => b.classList.toggle("on", b.dataset.thumb === r.thumb));
+  bar.querySelectorAll("[data-score]").forEach((b) => b.classList.toggle("on", Number(b.dataset.score) === r.score));
+  bar.closest(".card")?.classList.toggle("rated", isRated(r));
+}
+
+const isRated = (r) => Boolean(r.thumb || r.score || (r.tags && r.tags.length) || r.note);
+
+async function rate(card, change) {
+  const bar = $(".rating", card);
+  const next = { ...bar.rating, ...change };
+  const body = {};
+  if (next.thumb) body.thumb = next.thumb;
+  if (next.score) body.score = next.score;
+  if (next.tags && next.tags.length) body.tags = next.tags;
+  if (next.note) body.note = next.note;
+  if (!isRated(body)) throw new Error("a rating needs a thumb, a score, a tag or a note");
+  const saved = await api(`/outputs/${card.dataset.id}/rating`, { method: "PUT", body });
+  bar.rating = { thumb: saved.thumb, score: saved.score, tags: saved.tags, note: saved.note };
+  showRating(bar);
+  updateRatingCounts();
+}
+
+function updateRatingCounts() {
+  const bars = [...document.querySelectorAll("#gallery-items .rating")].map((b) => b.rating);
+  const rated = bars.filter(isRated);
+  const up = rated.filter((r) => r.thumb === "up").length, down = rated.filter((r) => r.thumb === "down").length;
+  const scores = rated.map((r) => r.score).filter(Boolean);
+  const mean = scores.length ? ` · mean score ${(scores.reduce((a, b) => a + b, 0) / scores.length).toFixed(1)}` : "";
+  $("#gallery-rated").textContent = bars.length ? `· rated ${rated.length} of ${bars.length} shown · ${up} up · ${down} down${mean}` : "";
+}
+
+function selectCard(card) {
+  state.selected?.classList.remove("selected");
+  state.selected = card;
+  if (!card) return;
+  card.classList.add("selected");
+  card.scrollIntoView({ block: "nearest" });
+}
+
+function reviewKeys(e) {
+  if (!$("#gallery").classList.contains("active") || e.ctrlKey || e.metaKey || e.altKey) return;
+  if (e.target.closest("input, textarea, select")) {  // Escape leaves a field for the keys
+    if (e.key === "Escape" && e.target.closest(".rating")) e.target.blur();
+    return;
+  }
+  const cards = [...document.querySelectorAll("#gallery-items .card")];
+  if (!cards.length) return;
+  const i = cards.indexOf(state.selected);
+  if (e.key === "j" || e.key === "k") {
+    selectCard(cards[e.key === "j" ? Math.min(cards.length - 1, i + 1) : Math.max(0, i - 1)]);
+  } else if (state.selected && (e.key === "u" || e.key === "d")) {
+    guard(() => rate(state.selected, { thumb: e.key === "u" ? "up" : "down" }))();
+  } else if (state.selected && "12345".includes(e.key) && e.key.length === 1) {
+    guard(() => rate(state.selected, { score: Number(e.key) }))();
+  } else return;
+  e.preventDefault();
+}
 
 // -- compare --------------------------------------------------------------------------------
 const loadCompare = guard(async () => {
@@ -694,6 +780,7 @@ async function start() {
     }, 150);
   });
   $("#gallery-form").addEventListener("submit", loadGallery);
+  document.addEventListener("keydown", reviewKeys);
   $("#report-run").addEventListener("change", showReportFiles);
   $("#report-file").addEventListener("change", showReport);
   try {

@@ -1,0 +1,78 @@
+"""Review in a real browser: rate outputs in the gallery with the keyboard (j/k, u/d, 1-5),
+see the counts update, and find the ratings on the server."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
+)
+
+
+def test_rate_three_outputs_with_the_keyboard(tmp_path, free_port, start_server, trained_runs):
+    from playwright.sync_api import expect, sync_playwright
+
+    runs, port = tmp_path / "runs", free_port()
+    shutil.copytree(trained_runs / "dc", runs / "dc")
+    server = start_server(runs, port)
+    base = f"http://127.0.0.1:{port}"
+    shots = Path(os.environ.get("GENFORGE_SHOTS") or tmp_path)
+    try:
+        gen = httpx.post(f"{base}/v1/generate", json={"run": "dc", "n": 4, "seed": 2}, timeout=60)
+        ids = [o["id"] for o in gen.json()["outputs"]]
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM),
+                                        args=["--headless", "--no-sandbox", "--disable-gpu"])  # fmt: skip
+            page = browser.new_page(viewport={"width": 1100, "height": 800})
+            page.set_default_timeout(60_000)
+            expect.set_options(timeout=30_000)
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(base + "/")
+            page.locator("#tabs button[data-tab=gallery]").click()  # one load: the only run's 4
+            cards = page.locator("#gallery-items .card")
+            expect(cards).to_have_count(4)
+            expect(page.locator("#gallery-rated")).to_have_text(
+                "· rated 0 of 4 shown · 0 up · 0 down"
+            )
+            page.locator("body").click(position={"x": 5, "y": 5})  # focus the page, not an input
+            for key in ("j", "u", "j", "d", "j", "3"):
+                page.keyboard.press(key)
+            expect(page.locator("#gallery-rated")).to_have_text(
+                "· rated 3 of 4 shown · 1 up · 1 down · mean score 3.0"
+            )
+            selected_rated = re.compile(r"(?=.*\bselected\b)(?=.*\brated\b)")
+            expect(cards.nth(2)).to_have_class(selected_rated)
+            # tags and a note from the card itself; the note is shown as text, never as HTML
+            third = cards.nth(2)
+            third.locator("input.tags").fill("blurry, <i>odd</i>")
+            third.locator("input.tags").press("Enter")
+            third.locator("input.note").fill("<img src=x onerror=alert(1)>")
+            third.locator("input.note").press("Enter")
+            page.keyboard.press("Escape")  # leave the field: the keys review again
+            page.keyboard.press("k")  # back to the second card
+            expect(cards.nth(1)).to_have_class(selected_rated)
+            expect(cards.nth(3)).not_to_have_class(re.compile(r"\brated\b"))
+            page.screenshot(path=shots / "review-gallery.png", full_page=True)
+            assert not errors, errors
+            browser.close()
+        fb = httpx.get(f"{base}/v1/runs/dc/feedback", timeout=10).json()
+        got = {i["output_id"]: i for i in fb["items"]}
+        order = list(reversed(ids))  # the gallery lists newest first
+        assert got[order[0]]["thumb"] == "up" and got[order[1]]["thumb"] == "down"
+        third_rating = got[order[2]]
+        assert third_rating["score"] == 3 and third_rating["tags"] == ["<i>odd</i>", "blurry"]
+        assert third_rating["note"] == "<img src=x onerror=alert(1)>"
+        assert fb["summary"]["ratings"] == 3
+    finally:
+        server.kill()
+        server.wait(timeout=30)
