@@ -108,3 +108,42 @@ def test_text_gate_learns_to_reject_repetition(cli, tmp_path):
     info = json.loads((runs / "t" / "gate" / "learned.json").read_text())
     assert info["cv_auc"] > 0.9 and "the run's own LM" in info["features"], info
     assert "no run 'nope'" in cli.fails("gate", "fit", "nope", "--runs-dir", runs)
+
+
+def test_review_draws_least_sure_first_and_records_verdicts(cli, runner, dcgan_run, tmp_path):
+    from genforge.cli.main import app
+
+    runs = tmp_path / "runs"
+    shutil.copytree(dcgan_run, runs / "g")
+    args = ["review", "g", "--n", "6", "--seed", "4", "--rater", "ann", "--runs-dir", str(runs)]
+    r = runner.invoke(app, args, input="u\nd4\nx\n3\ns\nq\n")
+    assert r.exit_code == 0, r.output
+    assert "least sure first by the auto gate" in r.output and "not a verdict: 'x'" in r.output
+    assert "rated 3 of 6" in r.output
+    store = FeedbackStore(runs / ".serve" / "genforge.sqlite")
+    recs, total = store.provenance.search(run="g", limit=10)
+    assert total == 6 and all(Path(x.path).is_file() for x in recs)
+    by_id = {x.id: x for x in recs}
+    # the order shown is by doubt: |score - 0.5| never decreases along the queue
+    shown = [line.split()[1] for line in r.output.splitlines() if "/6 " in line]
+    doubts = [abs(by_id[i].params["score"] - 0.5) for i in shown]
+    assert doubts == sorted(doubts) and len(shown) == 5  # q at the 6th prompt stopped it
+    ratings, _ = store.for_run("g")
+    got = {s.output_id: (s.rating.thumb, s.rating.score) for s in ratings}
+    assert got == {shown[0]: ("up", None), shown[1]: ("down", 4), shown[2]: (None, 3)}
+    assert all(s.rater == "ann" for s in ratings)
+
+
+def test_review_of_a_text_run_and_unsupported_runs(cli, runner, tmp_path):
+    from genforge.cli.main import app
+    from textkit import tiny_run
+
+    runs = tmp_path / "runs"
+    tiny_run("ngram", make_folder(tmp_path / "corpus", n=12), runs, "t")
+    r = runner.invoke(app, ["review", "t", "--n", "3", "--runs-dir", str(runs)], input="u\n")
+    assert r.exit_code == 0, r.output
+    assert "in drawing order (no gate yet)" in r.output and "rated 1 of 3" in r.output
+    texts = sorted((runs / "t" / "samples" / "review-s0").glob("*.txt"))
+    assert len(texts) == 3 and all(t.read_text() for t in texts)
+    assert "--n must be between 1 and 512" in cli.fails("review", "t", "--n", "0",
+                                                        "--runs-dir", runs)  # fmt: skip

@@ -128,3 +128,17 @@ def test_generate_through_the_learned_gate(client, runs_dir, tmp_path):
     assert r.json()["outputs"][0]["params"]["gate"] == "realism,confidence,manifold,learned"
     r = client.post("/v1/generate", json={"run": "dc", "n": 1, "gate": "both"})
     assert r.status_code == 400 and "give best_of too" in r.json()["detail"]
+
+
+def test_review_batch_over_rest(client):
+    r = client.post("/v1/runs/dc/review", json={"n": 5, "seed": 1})
+    assert r.status_code == 200, r.text
+    batch = r.json()
+    assert batch["gate"] == "auto" and len(batch["items"]) == 5
+    doubts = [abs(o["params"]["score"] - 0.5) for o in batch["items"]]
+    assert doubts == sorted(doubts)
+    first = batch["items"][0]["id"]
+    assert client.get(f"/v1/outputs/{first}/content").status_code == 200
+    assert client.put(f"/v1/outputs/{first}/rating", json={"thumb": "up"}).status_code == 200
+    assert client.post("/v1/runs/nope/review", json={}).status_code == 404
+    assert client.post("/v1/runs/dc/review", json={"n": 0}).status_code == 422

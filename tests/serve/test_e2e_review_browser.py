@@ -63,6 +63,22 @@ def test_rate_three_outputs_with_the_keyboard(tmp_path, free_port, start_server,
             expect(cards.nth(1)).to_have_class(selected_rated)
             expect(cards.nth(3)).not_to_have_class(re.compile(r"\brated\b"))
             page.screenshot(path=shots / "review-gallery.png", full_page=True)
+            # a review batch of the run: fresh outputs, least sure first, rated the same way
+            page.select_option("#gallery-run", "dc")
+            page.fill("#review-n", "3")
+            page.click("#review-draw")
+            expect(page.locator("#gallery-count")).to_have_text(
+                "review batch of 3, least sure first by the auto gate"
+            )
+            expect(cards).to_have_count(3)
+            page.locator("body").click(position={"x": 5, "y": 5})
+            page.keyboard.press("j")
+            page.keyboard.press("u")
+            expect(page.locator("#gallery-rated")).to_have_text(
+                "· rated 1 of 3 shown · 1 up · 0 down"
+            )
+            expect(page.locator("#gallery-agreement")).to_have_text("· dc: 4 ratings by 1 rater(s)")
+            page.screenshot(path=shots / "review-batch.png", full_page=True)
             assert not errors, errors
             browser.close()
         fb = httpx.get(f"{base}/v1/runs/dc/feedback", timeout=10).json()
@@ -72,7 +88,7 @@ def test_rate_three_outputs_with_the_keyboard(tmp_path, free_port, start_server,
         third_rating = got[order[2]]
         assert third_rating["score"] == 3 and third_rating["tags"] == ["<i>odd</i>", "blurry"]
         assert third_rating["note"] == "<img src=x onerror=alert(1)>"
-        assert fb["summary"]["ratings"] == 3
+        assert fb["summary"]["ratings"] == 4
     finally:
         server.kill()
         server.wait(timeout=30)

@@ -147,3 +147,70 @@ def gate_fit_command(
         console.print(f"  left out {len(i['left_out'])} rated outputs whose files are gone")
     console.print(f"  saved: {found.path / 'gate'}; use it: genforge sample {found.name} "
                   "--gate learned")  # fmt: skip
+
+
+@user_errors
+def review_command(
+    run: Annotated[str, typer.Argument(help="Run name or path (image or text run).")],
+    n: Annotated[int | None, typer.Option(help="Outputs to draw for review (default 64).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the batch (default 0).")] = None,
+    rater: Annotated[
+        str | None, typer.Option(help="Your name in the ratings (default: local).")
+    ] = None,
+    prompt: Annotated[str | None, typer.Option(help="Text runs: the prompt to continue.")] = None,
+    draw_only: Annotated[
+        bool,
+        typer.Option("--draw-only", help="Draw and record the batch; rate it in the web gallery."),
+    ] = False,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    runs_dir: RunsDir = None,
+    db: Db = None,
+) -> None:
+    """Draw a batch, least-sure-first by the current gate, and record your verdict on each:
+    u/d (thumbs), 1-5 (score) or both (u4); s skips, q stops. The outputs go into the
+    provenance store, so the web gallery and genforge gate fit see them."""
+    import sys
+
+    from rich.markup import escape
+
+    from genforge.core.run import resolve_run
+    from genforge.evaluate.review import draw_batch, parse_verdict
+    from genforge.safety.feedback import Rating
+
+    found = resolve_run(run, runs_dir)
+    store = feedback_store(runs_dir, db)
+    who, n = rater or "local", 64 if n is None else n
+    with console.status(f"drawing {n} outputs and scoring them with the current gate ..."):
+        items = draw_batch(found, store.provenance, n, seed or 0, who, device or "auto",
+                           prompt or "")  # fmt: skip
+    gate = items[0].gate if items else None
+    order = f"least sure first by the {gate} gate" if gate else "in drawing order (no gate yet)"
+    console.print(f"{len(items)} outputs of '{found.name}' recorded, {order}; files in "
+                  f"{items[0].path.parent}")  # fmt: skip
+    if draw_only:
+        console.print("rate them in the web gallery (genforge serve, Gallery, search 'review')")
+        return
+    rated = 0
+    for k, it in enumerate(items, 1):
+        score = f"gate {it.score:.2f}" if it.score is not None else "no gate score"
+        console.print(f"\n[bold]{k}/{len(items)}[/] {it.id} ({score}): {escape(str(it.path))}")
+        if it.text is not None:
+            console.print(escape(it.text), highlight=False)
+        while True:
+            console.print("verdict (u/d/1-5/u4, s skip, q quit): ", end="", markup=False)
+            line = sys.stdin.readline()
+            if not line or line.strip().lower() == "q":
+                break
+            try:
+                verdict = parse_verdict(line)
+            except GenforgeError as e:
+                console.print(f"[yellow]{escape(str(e))}[/]")
+                continue
+            if verdict is not None:
+                store.rate(it.id, who, Rating(**verdict))
+                rated += 1
+            break
+        if not line or line.strip().lower() == "q":
+            break
+    console.print(f"\nrated {rated} of {len(items)}")
+    print_summary(store.summary(found.name))

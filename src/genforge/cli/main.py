@@ -9,7 +9,7 @@ from genforge.cli.chat import chat_command
 from genforge.cli.demo import demo_command
 from genforge.cli.detect import detect_command
 from genforge.cli.eval import compare_command, eval_command
-from genforge.cli.feedback import feedback_command, gate_app
+from genforge.cli.feedback import feedback_command, gate_app, review_command
 from genforge.cli.restore import restore_command, upscale_command
 from genforge.cli.sample import encode_command, sample_command
 from genforge.cli.serve import ServeCommand, serve_command
@@ -48,6 +48,7 @@ app.command("eval")(eval_command)
 app.command("compare")(compare_command)
 app.command("detect")(detect_command)
 app.command("feedback")(feedback_command)
+app.command("review")(review_command)
 
 
 def _version(value: bool) -> None:

@@ -333,3 +333,15 @@ class FeedbackList(BaseModel):
     total: int
     summary: FeedbackSummary
     items: list[RatingOut]
+
+
+class ReviewRequest(Strict):
+    n: int = Field(default=16, ge=1, le=128, description="outputs to draw")
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    prompt: str = Field(default="", max_length=500, description="text runs: what to continue")
+
+
+class ReviewBatch(BaseModel):
+    run: str
+    gate: str | None = Field(description="the gate that ordered the batch (None: drawing order)")
+    items: list[OutputRecord]

@@ -9,9 +9,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from genforge.core.errors import GenforgeError
+from genforge.core.run import Run
 from genforge.safety.feedback import Rating, StoredRating, UnknownOutput
 from genforge.serve import schemas as S
 from genforge.serve.deps import OutputId, RunName, Svc, Who, caller
+from genforge.serve.routes.outputs import record_out
 
 router = APIRouter(dependencies=[Depends(caller)])
 
@@ -59,3 +61,22 @@ def run_feedback(
                                         limit=limit, offset=offset)  # fmt: skip
     return S.FeedbackList(total=total, summary=S.FeedbackSummary(**svc.feedback.summary(run)),
                           items=[rating_out(s) for s in items])  # fmt: skip
+
+
+@router.post("/runs/{run}/review", response_model=S.ReviewBatch, tags=["feedback"])
+def review_batch(svc: Svc, who: Who, run: RunName, body: S.ReviewRequest) -> S.ReviewBatch:
+    """Draw a batch of the run's outputs for review, recorded like any output, the ones the
+    current gate (learned if fitted, else automatic) is least sure about first."""
+    from genforge.evaluate.review import draw_batch
+
+    found = Run(svc.settings.runs_dir / run)
+    if found.read_meta() is None:
+        raise HTTPException(404, f"no trained run '{run}'")
+    try:
+        items = draw_batch(found, svc.provenance, body.n, body.seed, who, svc.settings.device,
+                           body.prompt)  # fmt: skip
+    except GenforgeError as e:
+        raise HTTPException(400, str(e)) from None
+    records = [svc.provenance.get(it.id) for it in items]
+    return S.ReviewBatch(run=run, gate=items[0].gate if items else None,
+                         items=[record_out(r) for r in records if r is not None])  # fmt: skip

@@ -524,6 +524,7 @@ function paramLine(kind, p, watermarked) {
   if (p.guidance !== undefined && p.guidance !== null) parts.push(`guidance ${p.guidance}`);
   if (p.truncation !== undefined && p.truncation !== null) parts.push(`trunc ${p.truncation}`);
   if (p.best_of) parts.push(`best of ${p.best_of} (score ${p.score})`);
+  else if (p.review && p.score !== undefined) parts.push(`review · ${p.gate} gate ${p.score}`);
   if (watermarked) parts.push("watermarked");
   return parts.join(" · ") || "defaults";
 }
@@ -564,7 +565,35 @@ const loadGallery = guard(async (ev) => {
   const res = await api(`/outputs?${q}`);
   if (ticket !== state.galleryTicket) return; // a newer search was sent while this one ran
   $("#gallery-count").textContent = `${res.total} output(s)`;
-  $("#gallery-items").replaceChildren(...res.items.map((r) => {
+  showGalleryCards(res.items);
+  showAgreement(sel.value);
+});
+
+// A review batch: fresh outputs of the selected run, the ones the gate doubts most first.
+const drawReview = guard(async () => {
+  const run = $("#gallery-run").value;
+  if (!run) throw new Error("pick a run to review");
+  say(`drawing a review batch of ${run} ...`);
+  const res = await api(`/runs/${run}/review`, { method: "POST", body: { n: Number($("#review-n").value) || 16, seed: Date.now() % 2 ** 31 } });
+  $("#gallery-count").textContent = `review batch of ${res.items.length}, ` +
+    (res.gate ? `least sure first by the ${res.gate} gate` : "in drawing order (no gate yet)");
+  showGalleryCards(res.items);
+  showAgreement(run);
+  say("");
+});
+
+async function showAgreement(run) {
+  const box = $("#gallery-agreement");
+  box.textContent = "";
+  if (!run) return;
+  const s = (await api(`/runs/${run}/feedback?limit=1`)).summary;
+  const a = s.agreement;
+  box.textContent = `· ${run}: ${s.ratings} ratings by ${s.raters.length} rater(s)` +
+    (a ? ` · raters agree on ${Math.round(a.pairs_agreeing * 100)}% of pairs (kappa ${a.fleiss_kappa.toFixed(2)})` : "");
+}
+
+function showGalleryCards(items) {
+  $("#gallery-items").replaceChildren(...items.map((r) => {
     const card = outputCard(r);
     const bar = ratingBar(r);
     card.append(el("small", {}, `${r.created.replace("T", " ").slice(0, 19)} by ${r.who}`), bar);
@@ -574,7 +603,7 @@ const loadGallery = guard(async (ev) => {
   }));
   state.selected = null;
   updateRatingCounts();
-});
+}
 
 // -- ratings: thumbs, a 1-5 score, tags and a note per output; j/k move, u/d, 1-5 rate -------
 function ratingBar(o) {
@@ -619,6 +648,8 @@ async function rate(card, change) {
   bar.rating = { thumb: saved.thumb, score: saved.score, tags: saved.tags, note: saved.note };
   showRating(bar);
   updateRatingCounts();
+  const run = $("#gallery-run").value;
+  if (run) showAgreement(run).catch(() => {});
 }
 
 function updateRatingCounts() {
@@ -781,6 +812,7 @@ async function start() {
   });
   $("#gallery-form").addEventListener("submit", loadGallery);
   document.addEventListener("keydown", reviewKeys);
+  $("#review-draw").addEventListener("click", drawReview);
   $("#report-run").addEventListener("change", showReportFiles);
   $("#report-file").addEventListener("change", showReport);
   try {
