@@ -107,6 +107,9 @@ def test_text_gate_learns_to_reject_repetition(cli, tmp_path):
     cli.ok("gate", "fit", "t", "--runs-dir", runs)
     info = json.loads((runs / "t" / "gate" / "learned.json").read_text())
     assert info["cv_auc"] > 0.9 and "the run's own LM" in info["features"], info
+    r = cli.ok("generate", "text", "t", "--runs-dir", runs, "--do-sample", "--best-of", "2",
+               "--gate", "both", "--max-new-tokens", "20")  # fmt: skip
+    assert "text gate (fluency + repetition + learned): kept 1 of 1" in r.stderr
     assert "no run 'nope'" in cli.fails("gate", "fit", "nope", "--runs-dir", runs)
 
 

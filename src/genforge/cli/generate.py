@@ -225,6 +225,26 @@ def speech_command(
 D = DecodeOptions  # the defaults of `genforge generate text`
 
 
+# Options of the text quality gate (genforge.evaluate.text_gate), shared as types.
+BestOf = Annotated[
+    int | None, typer.Option(help="Text gate: sample this many per text, keep the best-scored.")
+]
+MinScore = Annotated[
+    float | None, typer.Option(help="Text gate: keep texts scoring at least this (0-1; default 0).")
+]
+Gate = Annotated[
+    str | None,
+    typer.Option(
+        help="Text gate: auto (fluency + repetition), learned (genforge gate fit) or both."
+    ),
+]
+Ban = Annotated[
+    list[str] | None, typer.Option(help="Text gate: reject texts with this word (repeatable).")
+]
+MinWords = Annotated[int | None, typer.Option(help="Text gate: reject texts shorter than this.")]
+MaxWords = Annotated[int | None, typer.Option(help="Text gate: reject texts longer than this.")]
+
+
 @app.command("text")
 @user_errors
 def text_command(
@@ -304,9 +324,15 @@ def text_command(
         str | None,
         typer.Option(help=f"auto, cpu or cuda (default {default_of(TextPipeline, 'device')})."),
     ] = None,
+    best_of: BestOf = None,
+    min_score: MinScore = None,
+    gate: Gate = None,
+    ban: Ban = None,
+    min_words: MinWords = None,
+    max_words: MaxWords = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
-    """Generate text from a text run (gpt, lstm, ngram)."""
+    """Generate text from a text run (gpt, lstm, ngram), optionally through the text gate."""
     prompts = _prompts(prompt, prompt_file)
     opts = DecodeOptions(**given(
         max_new_tokens=max_new_tokens, max_length=max_length, min_new_tokens=min_new_tokens,
@@ -320,6 +346,17 @@ def text_command(
     if stream and opts.num_beams > 1:
         raise GenforgeError("beam search cannot stream: the best beam is known only at the end")
     pipe = TextPipeline(resolve_run(run, runs_dir), **given(device=device))
+    if any(x is not None for x in (best_of, min_score, gate, ban, min_words, max_words)):
+        from genforge.evaluate.text_gate import TextLimits
+
+        if stream:
+            raise GenforgeError("the text gate picks among finished texts; drop --stream")
+        limits = TextLimits(**given(min_words=min_words, max_words=max_words,
+                                    banned=tuple(ban) if ban else None))  # fmt: skip
+        results = gated_texts(pipe, prompts, opts, best_of or 4, min_score or 0.0,
+                              gate or "auto", limits)  # fmt: skip
+        _print_texts(results, as_json, stream, out)
+        return
     write = (lambda s: typer.echo(s, nl=False)) if stream and not as_json else None
     results = []
     for i, p in enumerate(prompts):
@@ -327,6 +364,41 @@ def text_command(
             typer.echo(f"--- prompt {i + 1}: {p!r}")
         results += pipe.generate([p], _shift(opts, i), stream=write)[0]
     _print_texts(results, as_json, stream, out)
+
+
+def gated_texts(pipe, prompts: list[str], opts, k: int, min_score: float, gate: str,
+                limits) -> list:  # fmt: skip
+    """Sample `k` texts per requested text and keep the best the text gate passes; says on
+    stderr how many were kept and why candidates were rejected."""
+    from collections import Counter
+    from dataclasses import replace
+
+    from genforge.evaluate.text_gate import TextGate, best_texts
+
+    if not opts.do_sample:
+        raise GenforgeError("the text gate picks among sampled texts; add --do-sample")
+    if k < 1 or not 0.0 <= min_score <= 1.0:
+        raise GenforgeError(
+            f"--best-of must be >= 1 and --min-score in [0, 1], got {k}, {min_score}"
+        )
+    with console.status("preparing the text gate (held-out reference, training text) ..."):
+        tg = TextGate(pipe, gate, limits)
+    kept, reasons, drawn = [], Counter(), 0
+    n = opts.num_return_sequences
+    for i, p in enumerate(prompts):
+        gens = pipe.generate([p], _shift(replace(opts, num_return_sequences=n * k), i))[0]
+        verdicts = tg.score([g.text for g in gens])
+        drawn += len(gens)
+        reasons.update(r.split(" (")[0] for v in verdicts for r in v.rejected)
+        by_text = {id(v): g for v, g in zip(verdicts, gens, strict=True)}
+        for v in best_texts(verdicts, k, min_score):
+            if v is not None:
+                kept.append(replace(by_text[id(v)], score=round(v.score, 4)))
+    why = "; ".join(f"{c} x {r}" for r, c in reasons.most_common(5))
+    typer.echo(f"text gate ({' + '.join(tg.components)}): kept {len(kept)} of "
+               f"{n * len(prompts)} requested from {drawn} candidates (best of {k}, score >= "
+               f"{min_score:g}){'; rejected: ' + why if why else ''}", err=True)  # fmt: skip
+    return kept
 
 
 def _prompts(prompt: list[str] | None, prompt_file: Path | None) -> list[str]:
@@ -346,7 +418,8 @@ def _print_texts(results: list, as_json: bool, stream: bool, out: Path | None) -
 
     if as_json:
         for r in results:
-            typer.echo(json.dumps(r.__dict__, ensure_ascii=False))
+            rec = {k: v for k, v in r.__dict__.items() if k != "score" or v is not None}
+            typer.echo(json.dumps(rec, ensure_ascii=False))
     elif not stream:
         for r in results:
             console.print(f"[dim]--- {r.prompt!r} (seed {r.seed}):[/dim]", highlight=False)

@@ -78,6 +78,7 @@ class Generated:
     text: str  # the continuation only
     new_tokens: int
     seed: int | None  # the seed of this sample (sampling), None for greedy/beams
+    score: float | None = None  # the text gate's score, when it picked this text
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,0 +1,149 @@
+"""Does a gate learned from ratings pick outputs a reviewer approves of more often?
+
+Used by the "Feedback: the learned gate" benchmark (docs/benchmarks.md). No people here, so
+the reviewer is simulated by a model genforge never sees: an RBF support-vector classifier
+trained on all 1,797 8x8 scikit-learn digits (a different model family and input size from
+genforge's domain network). It approves an image when it reads a digit with probability
+>= `--approve` (a legible digit) and rejects it otherwise.
+
+Per seed:
+1. `--ratings` samples of the run are drawn, written, recorded in a fresh provenance store and
+   rated by the reviewer (thumbs up/down), exactly as ratings from the web UI would be;
+2. `genforge gate fit`'s library call fits the learned gate on them (its CV AUC is reported);
+3. on fresh seeds, `--n` x `--best-of` candidates are drawn, and each gate keeps the best of
+   every `--best-of`: no gate (the first candidate), the automatic gate, the learned gate,
+   and both; the reviewer then judges the kept images.
+Prints one JSON object: per selector the reviewer's approval rate (mean and 95 % t-interval
+over seeds) and the diversity of what was kept (classes the reviewer reads with at least a
+quarter of their fair share, and the entropy of those classes in bits).
+
+    python scripts/bench_feedback_gate.py --run bench-dcgan --seeds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def reviewer():
+    """The simulated reviewer: P(digit) from an SVC on 8x8 digits (0..16 scale)."""
+    from sklearn.datasets import load_digits
+    from sklearn.svm import SVC
+
+    d = load_digits()
+    clf = SVC(C=10, gamma=0.001, probability=True, random_state=0).fit(d.data, d.target)
+
+    def probs(images: torch.Tensor) -> np.ndarray:
+        x = torch.nn.functional.adaptive_avg_pool2d((images[:, :1] + 1) / 2, 8)  # (n,1,8,8)
+        return clf.predict_proba(x.reshape(len(x), -1).numpy() * 16)
+
+    return probs
+
+
+def t_interval(values: list[float]) -> list[float]:
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2:
+        return [float(v.mean())] * 2
+    h = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
+    return [float(v.mean() - h), float(v.mean() + h)]
+
+
+def diversity(pred: np.ndarray, k: int = 10) -> tuple[int, float]:
+    counts = np.bincount(pred, minlength=k)
+    share = counts / counts.sum()
+    covered = int((share >= 0.25 / k).sum())
+    nz = share[share > 0]
+    return covered, float(-(nz * np.log2(nz)).sum())
+
+
+def rate_and_fit(run, probs, approve: float, n: int, seed: int, work: Path):
+    """Draw `n` samples, record them, rate them by the reviewer, fit the learned gate."""
+    from genforge.core.images import to_uint8
+    from genforge.evaluate.learned_gate import fit_gate
+    from genforge.generate.image import open_pipeline
+    from genforge.safety.feedback import FeedbackStore, Rating
+    from genforge.safety.marking import encode_png
+
+    pipe = open_pipeline(run, "cpu")
+    images = pipe.sample(n, seed=seed)
+    ok = probs(images).max(1) >= approve
+    store = FeedbackStore(work / f"ratings-{seed}.sqlite")
+    for i, img in enumerate(images):
+        oid = store.provenance.new_id()
+        png = encode_png(to_uint8(img), {"seed": seed, "index": i}, oid)
+        path = work / f"{seed}-{i}.png"
+        path.write_bytes(png.content)
+        store.provenance.add(oid, who="reviewer", run=run.name, modality="image", params={},
+                             content=png.content, phash_hex=png.phash, watermarked=False,
+                             path=str(path))  # fmt: skip
+        store.rate(oid, "reviewer", Rating(thumb="up" if ok[i] else "down"))
+    return fit_gate(run, store, seed=seed), float(ok.mean())
+
+
+def main() -> None:
+    from genforge.core.run import resolve_run
+    from genforge.evaluate.gate import QualityScorer, best_of_each
+    from genforge.evaluate.image import ImageEvaluator
+    from genforge.generate.image import open_pipeline
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--run", required=True)
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--ratings", type=int, default=200)
+    ap.add_argument("--n", type=int, default=200, help="kept images per selector and seed")
+    ap.add_argument("--best-of", type=int, default=4)
+    ap.add_argument("--approve", type=float, default=0.9)
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    t0 = time.time()
+    run = resolve_run(a.run)
+    probs = reviewer()
+    pipe = open_pipeline(run, "cpu")
+    ev = ImageEvaluator(run, pipeline=pipe, device="cpu")
+    selectors = ("none", "auto", "learned", "both")
+    approval = {s: [] for s in selectors}
+    covered = {s: [] for s in selectors}
+    entropy = {s: [] for s in selectors}
+    fits = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for s in range(a.seeds):
+            gate, rated_rate = rate_and_fit(run, probs, a.approve, a.ratings, 1000 + s, Path(tmp))
+            fits.append({"cv_auc": gate.info["cv_auc"], "approved_share": rated_rate})
+            cand = pipe.sample(a.n * a.best_of, seed=5000 + s)
+            keep = {"none": torch.arange(a.n) * a.best_of}
+            for g in ("auto", "learned", "both"):
+                keep[g] = best_of_each(QualityScorer(ev, g), cand, None, a.best_of)[0]
+            for sel, idx in keep.items():
+                p = probs(cand[idx])
+                approval[sel].append(float((p.max(1) >= a.approve).mean()))
+                c, h = diversity(p.argmax(1))
+                covered[sel].append(c)
+                entropy[sel].append(h)
+    out = {
+        "run": run.name,
+        "reviewer": f"SVC on 8x8 digits, approves P(digit) >= {a.approve}",
+        "seeds": a.seeds, "ratings_per_seed": a.ratings, "kept_per_seed": a.n,
+        "best_of": a.best_of,
+        "gate_fits": fits,
+        "approval": {s: {"mean": float(np.mean(v)), "ci95": t_interval(v), "per_seed": v}
+                     for s, v in approval.items()},
+        "classes_covered": {s: float(np.mean(v)) for s, v in covered.items()},
+        "class_entropy_bits": {s: float(np.mean(v)) for s, v in entropy.items()},
+        "seconds": round(time.time() - t0, 1),
+    }  # fmt: skip
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
