@@ -4,7 +4,8 @@ Used by the "Feedback: the learned gate" benchmark (docs/benchmarks.md). No peop
 the reviewer is simulated by a model genforge never sees: an RBF support-vector classifier
 trained on all 1,797 8x8 scikit-learn digits (a different model family and input size from
 genforge's domain network). It approves an image when it reads a digit with probability
->= `--approve` (a legible digit) and rejects it otherwise.
+>= `--approve` (a legible digit) and rejects it otherwise; with `--prefer 0,2,4,6,8` it also
+wants the digit to be one of those (a taste the automatic gate cannot know).
 
 Per seed:
 1. `--ratings` samples of the run are drawn, written, recorded in a fresh provenance store and
@@ -66,7 +67,7 @@ def diversity(pred: np.ndarray, k: int = 10) -> tuple[int, float]:
     return covered, float(-(nz * np.log2(nz)).sum())
 
 
-def rate_and_fit(run, probs, approve: float, n: int, seed: int, work: Path):
+def rate_and_fit(run, judge, n: int, seed: int, work: Path):
     """Draw `n` samples, record them, rate them by the reviewer, fit the learned gate."""
     from genforge.core.images import to_uint8
     from genforge.evaluate.learned_gate import fit_gate
@@ -76,7 +77,7 @@ def rate_and_fit(run, probs, approve: float, n: int, seed: int, work: Path):
 
     pipe = open_pipeline(run, "cpu")
     images = pipe.sample(n, seed=seed)
-    ok = probs(images).max(1) >= approve
+    ok = judge(images)[0]
     store = FeedbackStore(work / f"ratings-{seed}.sqlite")
     for i, img in enumerate(images):
         oid = store.provenance.new_id()
@@ -103,12 +104,20 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200, help="kept images per selector and seed")
     ap.add_argument("--best-of", type=int, default=4)
     ap.add_argument("--approve", type=float, default=0.9)
+    ap.add_argument("--prefer", default=None, help="digits the reviewer wants, e.g. 0,2,4,6,8")
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     t0 = time.time()
     run = resolve_run(a.run)
     probs = reviewer()
+    wanted = [int(c) for c in a.prefer.split(",")] if a.prefer else list(range(10))
+
+    def judge(images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """The reviewer's verdicts (legible, and a wanted digit) and the digits it reads."""
+        p = probs(images)
+        return (p.max(1) >= a.approve) & np.isin(p.argmax(1), wanted), p.argmax(1)
+
     pipe = open_pipeline(run, "cpu")
     ev = ImageEvaluator(run, pipeline=pipe, device="cpu")
     selectors = ("none", "auto", "learned", "both")
@@ -118,21 +127,21 @@ def main() -> None:
     fits = []
     with tempfile.TemporaryDirectory() as tmp:
         for s in range(a.seeds):
-            gate, rated_rate = rate_and_fit(run, probs, a.approve, a.ratings, 1000 + s, Path(tmp))
+            gate, rated_rate = rate_and_fit(run, judge, a.ratings, 1000 + s, Path(tmp))
             fits.append({"cv_auc": gate.info["cv_auc"], "approved_share": rated_rate})
             cand = pipe.sample(a.n * a.best_of, seed=5000 + s)
             keep = {"none": torch.arange(a.n) * a.best_of}
             for g in ("auto", "learned", "both"):
                 keep[g] = best_of_each(QualityScorer(ev, g), cand, None, a.best_of)[0]
             for sel, idx in keep.items():
-                p = probs(cand[idx])
-                approval[sel].append(float((p.max(1) >= a.approve).mean()))
-                c, h = diversity(p.argmax(1))
+                ok, digits = judge(cand[idx])
+                approval[sel].append(float(ok.mean()))
+                c, h = diversity(digits)
                 covered[sel].append(c)
                 entropy[sel].append(h)
     out = {
         "run": run.name,
-        "reviewer": f"SVC on 8x8 digits, approves P(digit) >= {a.approve}",
+        "reviewer": f"SVC on 8x8 digits, approves P(digit) >= {a.approve}, digits {wanted}",
         "seeds": a.seeds, "ratings_per_seed": a.ratings, "kept_per_seed": a.n,
         "best_of": a.best_of,
         "gate_fits": fits,

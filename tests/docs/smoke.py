@@ -85,6 +85,7 @@ SHRINK: dict[str, dict[str, str]] = {
     "sample": {"--n": "4", "--steps": "2", "--best-of": "2", "--interpolate": "2",
                "--frames": "4"},
     "generate text": {"--n": "2", "--num-beams": "2", "--max-length": "24"},
+    "review": {"--n": "24"},  # with the verdicts test_readme_commands types: gate fit's minimum
     "recipe medical-augment": {"--real-per-class": "4"},
 }  # fmt: skip
 # config keys of the generator a recipe trains

@@ -147,7 +147,8 @@ class Sandbox:
             if espeak and shutil.which("espeak-ng") is None:
                 self.not_run.append(f"{cmd.text}: {ESPEAK}, which is not installed")
                 return
-            stdin = "hello there\nwhere is my order\n/quit\n" if inv.name == "chat" else None
+            stdin = {"chat": "hello there\nwhere is my order\n/quit\n",
+                     "review": "u\nd\n" * 12}.get(inv.name)  # fmt: skip
             served = len(self.served)
             self.genforge(smoke(["genforge", *args]), stdin)
             if inv.name == "serve":

@@ -118,7 +118,7 @@ class QualityScorer:
         """Component scores and their mean ("score"), each (N,) in [0, 1]."""
         out: dict[str, torch.Tensor] = {}
         if self.learned is not None:
-            out["learned"] = self.learned.prob(self.learned_space.features(images))
+            out["learned"] = self.learned.prob(self.learned_space.of_outputs(images))
         if self.components == ["learned"]:
             out["score"] = out["learned"]
             return out
@@ -140,17 +140,17 @@ class QualityScorer:
 def load_learned(evaluator: Any) -> tuple[Any, Any]:
     """The run's learned gate and the feature space it was fitted in (checked to be the one
     this evaluator gives)."""
-    from genforge.evaluate.learned_gate import LearnedGate, gate_space
+    from genforge.evaluate.learned_gate import ImageFeatures, LearnedGate
 
     gate = LearnedGate.load(evaluator.run)
-    space = gate_space(evaluator)
-    if gate.info.get("features") != space.label:
+    feats = ImageFeatures(evaluator.run, evaluator)
+    if gate.info.get("features") != feats.name or gate.info.get("dim") != len(gate.weight):
         raise GenforgeError(
             f"the learned gate of '{evaluator.run.name}' was fitted in {gate.info.get('features')}"
-            f", but this evaluation's space is {space.label}; refit it: genforge gate fit "
+            f", but this evaluation's space is {feats.name}; refit it: genforge gate fit "
             f"{evaluator.run.name}"
         )
-    return gate, space
+    return gate, feats
 
 
 def best_of_each(

@@ -23,6 +23,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,7 +98,8 @@ class ImageFeatures:
 
         self.ev = evaluator or ImageEvaluator(run, features="domain", load_pipeline=False)
         self.space = gate_space(self.ev)
-        self.name = self.space.label
+        head = self.space.num_classes >= 2
+        self.name = self.space.label + (" + its class probabilities" if head else "")
         spec = run.read_config()["spec"]
         self.size, self.channels = int(spec["size"]), int(spec["channels"])
 
@@ -114,7 +118,17 @@ class ImageFeatures:
         return self.of_outputs(torch.stack(arrs))
 
     def of_outputs(self, images: torch.Tensor) -> torch.Tensor:
-        return self.space.features(images)
+        """The encoder's features and, for a classifier, its log-probabilities, top
+        probability and entropy (how legible the image is as one of the classes)."""
+        feats = self.space.features(images)
+        logits = self.space.logits(images)
+        if logits is None:
+            return feats
+        logp = logits.log_softmax(1)
+        p = logp.exp()
+        top = p.max(1, keepdim=True).values
+        entropy = -(p * logp).sum(1, keepdim=True)
+        return torch.cat([feats, logp, top, entropy], 1)
 
 
 def gate_space(evaluator: Any) -> Any:
@@ -237,11 +251,12 @@ def fit_gate(run: Run, store: FeedbackStore, seed: int = 0, **kw: Any) -> Learne
     feats = featurizer(run, **kw)
     x = feats.of_files([Path(r.path) for r in records]).numpy()
     y = np.asarray(ys, dtype=np.int64)
-    quality = cross_validate(x, y, seed)
     mean = x.mean(0)
     scale = x.std(0)
     scale[scale < 1e-8] = 1.0
-    clf = logistic(seed).fit((x - mean) / scale, y)
+    with quiet_sklearn():
+        quality = cross_validate(x, y, seed)
+        clf = logistic(seed).fit((x - mean) / scale, y)
     info = {
         "fitted": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "run": run.name,
@@ -252,7 +267,8 @@ def fit_gate(run: Run, store: FeedbackStore, seed: int = 0, **kw: Any) -> Learne
         "approved": int(y.sum()),
         "rejected": int(len(y) - y.sum()),
         "left_out": missing,
-        "model": "logistic regression (L2, C=1) on standardised features",
+        "model": "logistic regression (L2, strength by inner CV) on standardised features",
+        "C": float(np.atleast_1d(clf.C_)[0]),
         **quality,
     }
     gate = LearnedGate(torch.from_numpy(clf.coef_[0]).double(), float(clf.intercept_[0]),
@@ -261,10 +277,22 @@ def fit_gate(run: Run, store: FeedbackStore, seed: int = 0, **kw: Any) -> Learne
     return gate
 
 
-def logistic(seed: int) -> Any:
-    from sklearn.linear_model import LogisticRegression
+@contextmanager
+def quiet_sklearn() -> Iterator[None]:
+    """scikit-learn's FutureWarnings about LogisticRegressionCV's coming defaults (1.10) say
+    nothing about this fit."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
 
-    return LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
+
+def logistic(seed: int) -> Any:
+    """L2 logistic regression whose strength is picked by an inner 3-fold CV on AUC (a few
+    hundred ratings in 100+ dimensions overfit at a fixed C=1)."""
+    from sklearn.linear_model import LogisticRegressionCV
+
+    return LogisticRegressionCV(Cs=np.logspace(-4, 2, 13).tolist(), cv=3, scoring="roc_auc",
+                                max_iter=3000, random_state=seed)  # fmt: skip
 
 
 def cross_validate(x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict[str, Any]:
