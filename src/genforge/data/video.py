@@ -615,19 +615,22 @@ def inspect_video(source: str) -> VideoReport:
     return read_folder(source, None)[3]
 
 
-def read_clip(path: str | Path, spec: Any) -> torch.Tensor:
-    """One clip file (or frame folder) in the model's shape: (C, T', H, W) in [-1, 1] at the
-    spec's frame rate and size, T' the frames it holds up to the spec's count (nothing is
-    padded: `genforge predict` needs only the first frames, and says when there are too few).
-    """
+def read_clip(
+    path: str | Path, spec: Any, fps: float | None = None, max_frames: int | None = None
+) -> torch.Tensor:
+    """One clip file (or frame folder) in the model's shape: (C, T', H, W) in [-1, 1] at `fps`
+    (default the spec's) and the spec's size, T' the frames it holds up to `max_frames`
+    (default the spec's count). Nothing is padded: `genforge predict` needs only the first
+    frames, and says when there are too few."""
     p = Path(path).expanduser()
     if not p.exists():
         raise GenforgeError(f"no such clip: {path}")
+    fps = fps or spec.fps
     try:
-        clip = decode_file(p) if p.is_file() else decode_frame_folder(p, spec.fps)
+        clip = decode_file(p) if p.is_file() else decode_frame_folder(p, fps)
     except GenforgeError as e:
         raise GenforgeError(f"cannot read clip {path}: {e}") from None
-    span = clip.duration if p.is_file() else len(clip.frames) / spec.fps
-    frames = max(1, min(spec.frames, int(np.floor(span * spec.fps + 1e-6))))
-    x = condition_clip(clip, frames, spec.fps, spec.size, spec.channels)
+    span = clip.duration if p.is_file() else len(clip.frames) / fps
+    frames = max(1, min(max_frames or spec.frames, int(np.floor(span * fps + 1e-6))))
+    x = condition_clip(clip, frames, fps, spec.size, spec.channels)
     return torch.from_numpy(x)
