@@ -720,8 +720,10 @@ class Video(Modality):
     spec_type = VideoSpec
     handlers: ClassVar[dict[str, str]] = {
         "pipeline": "genforge.generate.video:VideoPipeline",
+        "evaluator": "genforge.evaluate.video:evaluate_run",
         "preview": "genforge.train.previews:video_preview",
         "sample": "genforge.cli.sample:sample_video",
+        "serve": "genforge.serve.handlers:VIDEO",
     }
 
     def is_embedded(self, source: str) -> bool:
