@@ -151,3 +151,18 @@ def test_inspect_reports_counts_durations_rates_and_sizes(clips: Path):
     assert r.durations["max"] == pytest.approx(1.5)
     assert r.class_counts == {"left": 4, "right": 2}
     assert r.to_dict()["num_images"] == 6  # the web UI's dataset view reads this count
+
+
+def test_sprite_clips_blink_walk_and_nod():
+    from genforge.data.sprite_clips import MOTIONS, sprite_clips
+
+    x, y = sprite_clips(8, 16, 3, per_motion=4, seed=0)
+    assert x.shape == (12, 3, 8, 16, 16) and [MOTIONS[k] for k in y[::4]] == list(MOTIONS)
+    again, _ = sprite_clips(8, 16, 3, per_motion=4, seed=0)
+    assert np.array_equal(x, again)
+    change = np.abs(np.diff(x, axis=2)).mean(axis=(1, 3, 4))  # (N, T-1)
+    blink, walk = change[:4], change[4:8]
+    assert ((blink > 0).sum(1) >= 3).all()  # the eyes shut and open again
+    assert (walk > 0).all() and walk.mean() > blink.mean()  # walking moves the whole sprite
+    ds = load_video(VideoDataConfig(source="sprite-clips", frames=4, image_size=8, channels=3))
+    assert ds.class_names == ["blink", "walk", "nod"] and len(ds) == 600
