@@ -64,6 +64,8 @@ TRAIN: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "gru-seq2seq": ({"--batch-size": "8"}, {"hidden": "16", "emb_dim": "8"}),
     "vdm": (VIDEO, VDM),
     "cvdm": (VIDEO, VDM),
+    "mocogan": (VIDEO, {"width": "4", "content_dim": "8", "motion_dim": "4", "noise_dim": "4"}),
+    "cmocogan": (VIDEO, {"width": "4", "content_dim": "8", "motion_dim": "4", "noise_dim": "4"}),
     # half the images held out: enough real ones (8) to calibrate the threshold on
     "detector": (IMG8, {"width": "4", "val_fraction": "0.5"}),
 }

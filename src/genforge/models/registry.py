@@ -21,6 +21,7 @@ from genforge.models.gan import GAN
 from genforge.models.gru_seq2seq import GRUSeq2Seq
 from genforge.models.lm import GPT
 from genforge.models.lstm import LSTM
+from genforge.models.mocogan import MoCoGAN
 from genforge.models.ngram import NGram
 from genforge.models.pix2pix import Pix2Pix
 from genforge.models.seq2seq import Seq2Seq
@@ -246,6 +247,21 @@ MODELS: dict[str, ModelEntry] = {
         "class-conditional video diffusion with classifier-free guidance (null-label dropout 0.1)",
         {"conditional": True},
         VIDEO_DIFFUSION_TRAIN,
+        modality="video",
+    ),
+    "mocogan": ModelEntry(
+        MoCoGAN,
+        "MoCoGAN video GAN: content code + GRU motion codes, frame and clip (3-D conv) "
+        "discriminators (Tulyakov et al. 2018)",
+        {},
+        {"channels_last": False, "batch_size": 16, "lr": 2e-4, "betas": (0.5, 0.999)},
+        modality="video",
+    ),
+    "cmocogan": ModelEntry(
+        MoCoGAN,
+        "class-conditional MoCoGAN (label embedding in the content code, projection critics)",
+        {"conditional": True},
+        {"channels_last": False, "batch_size": 16, "lr": 2e-4, "betas": (0.5, 0.999)},
         modality="video",
     ),
     "detector": ModelEntry(
