@@ -66,6 +66,17 @@ def test_train_sample_predict_interpolate(cli: Cli, tmp_path: Path):
     assert decode_bytes((tmp_path / "i.mp4").read_bytes()).shape[0] == 11
     assert "no such clip" in cli.fails("predict", "md", "--clip", tmp_path / "none.mp4",
                                        "--runs-dir", runs)  # fmt: skip
+    mask = np.zeros((8, 8), np.uint8)
+    mask[2:6, 2:6] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    for how in (["--mask", tmp_path / "mask.png"], ["--denoise", "0.5"]):
+        out = cli.ok("restore", "md", "--clip", clip, *how, "--steps", "2", "--out",
+                     tmp_path / "r.mp4", "--runs-dir", runs).stdout  # fmt: skip
+        assert "restored clip" in out
+        assert decode_bytes((tmp_path / "r.mp4").read_bytes()).shape[0] == 4
+    assert "give either --input IMAGE or --clip CLIP" in cli.fails(
+        "restore", "md", "--denoise", "0.5", "--runs-dir", runs
+    )
 
 
 def test_a_video_run_survives_kill_9_and_resumes(cli: Cli, tmp_path: Path):

@@ -122,3 +122,32 @@ def test_resume_continues_from_the_checkpoint(run):
     before = run.step
     resumed = train(resume=str(run.path), steps=before + 1)
     assert resumed.step == before + 1
+
+
+def test_restoring_keeps_known_pixels_and_small_strengths_stay_close(run):
+    pipe = VideoPipeline(run, device="cpu", steps=4)
+    clip = torch.rand(1, 1, 4, 8, 8) * 2 - 1
+    hole = torch.zeros(8, 8)
+    hole[2:6, 2:6] = 1
+    out = pipe.restore(clip, hole=hole, seed=0)
+    keep = hole == 0
+    assert torch.equal(out[..., keep], clip[..., keep])  # every frame, outside the hole
+    assert not torch.equal(out[..., ~keep], clip[..., ~keep])
+    near = pipe.restore(clip, strength=0.25, seed=0)
+    far = pipe.restore(clip, strength=1.0, seed=0)
+    assert (near - clip).abs().mean() < (far - clip).abs().mean()
+    with pytest.raises(GenforgeError, match="--denoise must be above 0"):
+        pipe.restore(clip, strength=1.5)
+
+
+def test_interpolation_keeps_the_input_frames_at_every_factor_th_place(run):
+    from genforge.generate.video import interpolate
+
+    pipe = VideoPipeline(run, device="cpu", steps=2)
+    clip = torch.rand(1, 5, 8, 8) * 2 - 1  # (C, M, H, W)
+    out = interpolate(pipe, clip, 2, seed=0)
+    assert out.shape == (1, 9, 8, 8)  # two windows of 4 frames, sharing one
+    assert torch.equal(out[:, ::2], clip)
+    assert not torch.equal(out[:, 1], torch.zeros(1, 8, 8))
+    with pytest.raises(GenforgeError, match="below the model's 4 frames"):
+        interpolate(pipe, clip, 4)

@@ -173,6 +173,50 @@ class VideoPipeline:
         m = mask.float().view(1, 1, -1, 1, 1).expand(b, 1, -1, 1, 1)
         return self.denoise(self.noise(b, g), self.labels_for(b, label), clip.float(), m, g)
 
+    @torch.no_grad()
+    def restore(
+        self, clip: torch.Tensor, strength: float | None = None, hole: torch.Tensor | None = None,
+        seed: int = 0, label: int | str | None = None,
+    ) -> torch.Tensor:  # fmt: skip
+        """Restore clips (B, C, T, H, W): SDEdit (`strength`: noise to that fraction of the
+        chain, then denoise; Meng et al. 2021) or spatial inpainting (`hole` (H, W), 1 where
+        pixels are filled in every frame: at each step the known pixels are replaced by the
+        input noised to that step; the replacement method RePaint builds on). Known pixels come
+        back exactly."""
+        self._needs_filling("restore clips")
+        if (strength is None) == (hole is None):
+            raise GenforgeError("give either a denoising strength or an inpainting mask")
+        model, dev = self.model, self.device
+        g = torch.Generator().manual_seed(seed)
+        scheduler = make_sampler(self.sampler, model.scheduler, self.steps)
+        options = STEP_OPTIONS.get(type(scheduler).__name__, {})
+        timesteps = scheduler.timesteps
+        x0 = clip.float().to(dev)
+        b = x0.size(0)
+        y = self.labels_for(b, label)
+        y = y.to(dev) if y is not None else None
+        if strength is not None:
+            if not 0 < strength <= 1:
+                raise GenforgeError(f"--denoise must be above 0 and at most 1, got {strength}")
+            timesteps = timesteps[len(timesteps) - max(1, round(strength * len(timesteps))) :]
+            noise = torch.randn(x0.shape, generator=g).to(dev)
+            x = model.scheduler.add_noise(x0, noise, timesteps[:1].repeat(b).to(dev))
+        else:
+            x = torch.randn(x0.shape, generator=g).to(dev) * scheduler.init_noise_sigma
+        keep = None if hole is None else (1 - hole.float()).view(1, 1, 1, *hole.shape[-2:]).to(dev)
+        for i, t in enumerate(timesteps):
+            out = model.predict(scheduler.scale_model_input(x, t), t.to(dev), y, self.guidance)
+            x = scheduler.step(out, t, x, generator=g, **options).prev_sample
+            if keep is not None:  # the known pixels, noised to the next step (exact at the end)
+                known = x0
+                if i + 1 < len(timesteps):
+                    noise = torch.randn(x0.shape, generator=g).to(dev)
+                    known = model.scheduler.add_noise(
+                        x0, noise, timesteps[i + 1 : i + 2].repeat(b).to(dev)
+                    )
+                x = keep * known + (1 - keep) * x
+        return x.clamp(-1, 1).float().cpu()
+
     def _needs_filling(self, what: str) -> None:
         if not self.model.fills_frames:
             raise GenforgeError(
@@ -299,3 +343,27 @@ def interpolate_file(
     write_clip(out, y, pipe.fps, {"run": pipe.run.name, "kind": "interpolation",
                                   "factor": factor, "seed": seed, "source": str(clip)})  # fmt: skip
     return out, x.shape[1], y.shape[1]
+
+
+def restore_file(
+    pipe: VideoPipeline, clip: str | Path, out: Path | None = None, denoise: float | None = None,
+    mask: str | Path | None = None, seed: int = 0, label: int | str | None = None,
+) -> Path:  # fmt: skip
+    """Read `clip` (the run's frames, fps and size), restore it (`denoise`: SDEdit strength;
+    `mask`: an image, light where pixels are filled in every frame) and write it to `out`
+    (default <clip>-restored.mp4)."""
+    from genforge.core.video import write_clip
+    from genforge.data.video import read_clip
+    from genforge.generate.diffusion import read_mask
+
+    x = read_clip(clip, pipe.spec)
+    if x.shape[1] < pipe.spec.frames:
+        raise GenforgeError(f"{clip} holds {x.shape[1]} frames at {pipe.fps:g} fps; restoring "
+                            f"needs the model's {pipe.spec.frames}")  # fmt: skip
+    hole = read_mask(mask, pipe.spec.size)[0, 0] if mask is not None else None
+    y = pipe.restore(x[None], denoise, hole, seed, label)[0]
+    out = out or Path(clip).with_name(f"{Path(clip).stem}-restored.mp4")
+    params = {"run": pipe.run.name, "kind": "sdedit" if denoise is not None else "inpaint",
+              "denoise": denoise, "mask": str(mask) if mask else None, "seed": seed,
+              "source": str(clip)}  # fmt: skip
+    return write_clip(out, y, pipe.fps, params)
