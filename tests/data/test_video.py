@@ -166,3 +166,10 @@ def test_sprite_clips_blink_walk_and_nod():
     assert (walk > 0).all() and walk.mean() > blink.mean()  # walking moves the whole sprite
     ds = load_video(VideoDataConfig(source="sprite-clips", frames=4, image_size=8, channels=3))
     assert ds.class_names == ["blink", "walk", "nod"] and len(ds) == 600
+
+
+def test_the_embedded_video_sets_carry_the_licence_of_what_they_are_made_from():
+    from genforge.data.governance import datasheet_of
+
+    assert datasheet_of("moving-digits", embedded=True).license == "CC-BY-4.0"  # sklearn digits
+    assert datasheet_of("sprite-clips", embedded=True).license == "Apache-2.0"  # drawn here
