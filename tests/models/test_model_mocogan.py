@@ -54,6 +54,8 @@ def test_a_tiny_run_trains_samples_and_refuses_to_fill_frames(tmp_path):
     assert torch.equal(pipe.sample(3, seed=1, label="5")[0], clips)
     with pytest.raises(GenforgeError, match="cannot predict: it generates whole clips only"):
         pipe.predict(clips[:, :, :2])
+    with pytest.raises(GenforgeError, match="apply to diffusion runs"):
+        VideoPipeline(run, device="cpu", steps=10)
     from genforge.evaluate import evaluate_run
 
     keys = {m.key for m in evaluate_run(run, n=8, domain_steps=3, device="cpu").metrics}

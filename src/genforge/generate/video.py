@@ -21,6 +21,8 @@ from genforge.data.video import VideoSpec
 from genforge.generate.diffusion import STEP_OPTIONS, make_sampler
 from genforge.generate.pipeline import load_run_model
 
+DEFAULT_SAMPLER = "ddim"  # deterministic: a seed gives the same clips
+
 
 class VideoPipeline:
     """A loaded video Run.
@@ -29,21 +31,29 @@ class VideoPipeline:
         run: the Run (or its name/path).
         device: "auto", "cpu", "cuda".
         use_ema: sample with the EMA weights when present.
-        sampler: diffusion runs: ddim (deterministic), ddpm or dpm-solver++.
+        sampler: diffusion runs: ddim (deterministic, the default), ddpm or dpm-solver++.
         steps: denoising steps (the sampler's default when None).
         guidance: classifier-free guidance of conditional runs (the run's default when None).
     """
 
     def __init__(
         self, run: Run | str | Path, device: str = "auto", use_ema: bool = True,
-        sampler: str = "ddim", steps: int | None = None, guidance: float | None = None,
+        sampler: str | None = None, steps: int | None = None, guidance: float | None = None,
     ):  # fmt: skip
         loaded = load_run_model(run, "video", VideoSpec, device, use_ema)
         self.run, self.model_name, self.spec = loaded.run, loaded.model_name, loaded.spec
         self.model, self.device = loaded.model, loaded.device
-        self.sampler, self.steps, self.guidance = sampler, steps, guidance
-        if self.model.fills_frames:
-            make_sampler(sampler, self.model.scheduler, steps)  # a bad name or count fails now
+        if not self.model.fills_frames:
+            if sampler is not None or steps is not None or guidance is not None:
+                raise GenforgeError(
+                    f"--sampler, --steps and --guidance apply to diffusion runs; "
+                    f"'{self.run.name}' is a {self.model_name}"
+                )
+        else:
+            make_sampler(
+                sampler or DEFAULT_SAMPLER, self.model.scheduler, steps
+            )  # fails now if bad
+        self.sampler, self.steps, self.guidance = sampler or DEFAULT_SAMPLER, steps, guidance
 
     @property
     def fps(self) -> float:
