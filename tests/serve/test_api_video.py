@@ -43,6 +43,7 @@ def test_generate_returns_a_playable_mp4_of_the_sampled_clips(client):
     assert [o["media_type"] for o in outs] == ["video/mp4", "video/mp4"]
     assert [o["params"]["class"] for o in outs] == ["7", "7"]
     assert len(outs[0]["params"]["keyframe_phashes"]) == 3
+    assert outs[0]["watermarked"] is False  # frames below 256 px carry no pixel watermark
     mp4 = client.get(outs[0]["url"])
     assert mp4.headers["content-type"] == "video/mp4"
     frames = decode_bytes(mp4.content)  # decodes back: 4 frames, upscaled for players

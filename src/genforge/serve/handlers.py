@@ -536,13 +536,13 @@ def sample_video(pipe, requests: list[Request]) -> list[list[Any]]:
 
 
 def encode_video(clip, params: dict[str, Any], oid: str) -> Encoded:
-    """(clip (C, T, H, W), fps, class) -> an H.264 MP4 with `params` as its comment; the
-    perceptual hashes of its first, middle and last frames are recorded (the middle one is the
-    output's lookup hash), and frames of at least 256 px each carry the output id as a
-    watermark."""
+    """(clip (C, T, H, W), fps, class) -> an H.264 MP4 with `params` and the output id as its
+    comment; the perceptual hashes of its first, middle and last frames are recorded (the
+    middle one is the output's lookup hash). No pixel watermark: video runs' frames are at most
+    128 px, below the 256 px an image watermark needs, and the dwtDct mark did not decode even
+    from uncompressed moving-digits frames upscaled to 256 px (mostly flat black)."""
     from genforge.core.images import phash, to_pil
     from genforge.core.video import clip_frames, mp4_bytes
-    from genforge.safety import watermark
 
     x, fps, name = clip
     frames = clip_frames(x, min_side=128)  # uint8 (T, H, W, 3), upscaled for players
@@ -551,11 +551,8 @@ def encode_video(clip, params: dict[str, Any], oid: str) -> Encoded:
     params.update(fps=fps, frames=len(frames), keyframe_phashes=hashes)
     if name is not None:
         params["class"] = name
-    marked = bool(x.shape[-1] >= 256 and watermark.fits(frames[0]))
-    if marked:
-        frames = np.stack([watermark.embed(f, oid) for f in frames])
     return Encoded(mp4_bytes(frames, fps, {**params, "id": oid}), "video/mp4", "mp4",
-                   hashes[len(hashes) // 2], marked)  # fmt: skip
+                   hashes[len(hashes) // 2], False)  # fmt: skip
 
 
 IMAGE = ServeHandler(
