@@ -96,6 +96,11 @@ def test_prediction_keeps_the_given_frames_exactly(run):
     assert out.shape == (3, 1, 7, 8, 8)
     assert torch.equal(out[:, :, :2], context)
     assert torch.equal(pipe.predict(context, frames=5, seed=1), out)  # seeded
+    # without --label, given frames are continued under the null label (their own class), not
+    # the classes in turn that sampling cycles through
+    assert pipe.labels_for(3, None).tolist() == [0, 1, 2]
+    assert pipe.labels_for(3, None, cycle=False) is None
+    assert not torch.equal(pipe.predict(context, frames=5, seed=1, label="0"), out)
     with pytest.raises(GenforgeError, match="1 to 3 given frames"):
         pipe.predict(torch.zeros(1, 1, 4, 8, 8))
     filled = pipe.fill(torch.ones(2, 1, 4, 8, 8), torch.tensor([1, 0, 1, 0]))

@@ -59,16 +59,23 @@ class VideoPipeline:
     def fps(self) -> float:
         return self.spec.fps
 
-    def labels_for(self, n: int, label: int | str | None) -> torch.Tensor | None:
-        """Labels (n,) for `label` (a class name or index), cycling through the classes when
-        None; None for unconditional runs."""
+    def labels_for(
+        self, n: int, label: int | str | None, cycle: bool = True
+    ) -> torch.Tensor | None:
+        """Labels (n,) for `label` (a class name or index); when None, the classes in turn
+        (`cycle`, for sampling) or None: the null label, for clips given frames, whose class
+        the frames show. None for unconditional runs."""
         names = list(self.spec.class_names)
         if label is not None and not self.model.conditional:
             raise GenforgeError(
                 f"--label needs a conditional model; run '{self.run.name}' is unconditional"
             )
         if label is None:
-            return torch.arange(n) % self.spec.num_classes if self.model.conditional else None
+            return (
+                torch.arange(n) % self.spec.num_classes
+                if self.model.conditional and cycle
+                else None
+            )
         if str(label) in names:
             return torch.full((n,), names.index(str(label)))
         if str(label).isdigit() and int(label) < len(names):
@@ -160,7 +167,7 @@ class VideoPipeline:
         if frames < 1:
             raise GenforgeError(f"--frames must be at least 1, got {frames}")
         g = torch.Generator().manual_seed(seed)
-        labels = self.labels_for(b, label)
+        labels = self.labels_for(b, label, cycle=False)
         clip = context.float()
         while clip.shape[2] < k + frames:
             given = clip[:, :, -k:]
@@ -181,7 +188,9 @@ class VideoPipeline:
         b = clip.shape[0]
         g = torch.Generator().manual_seed(seed)
         m = mask.float().view(1, 1, -1, 1, 1).expand(b, 1, -1, 1, 1)
-        return self.denoise(self.noise(b, g), self.labels_for(b, label), clip.float(), m, g)
+        return self.denoise(
+            self.noise(b, g), self.labels_for(b, label, cycle=False), clip.float(), m, g
+        )
 
     @torch.no_grad()
     def restore(
@@ -203,7 +212,7 @@ class VideoPipeline:
         timesteps = scheduler.timesteps
         x0 = clip.float().to(dev)
         b = x0.size(0)
-        y = self.labels_for(b, label)
+        y = self.labels_for(b, label, cycle=False)
         y = y.to(dev) if y is not None else None
         if strength is not None:
             if not 0 < strength <= 1:
