@@ -53,8 +53,8 @@ def test_every_model_names_a_modality_and_declares_a_task():
 
 
 def test_unknown_names_are_one_line_errors():
-    with pytest.raises(GenforgeError, match="unknown modality 'video'; known: audio, "):
-        get_modality("video")
+    with pytest.raises(GenforgeError, match="unknown modality 'hologram'; known: audio, "):
+        get_modality("hologram")
     with pytest.raises(GenforgeError, match="unknown handler role 'train'"):
         get_modality("image").handler("train")
     with pytest.raises(GenforgeError, match="model 'old-gan', which is not registered"):

@@ -26,6 +26,8 @@ DCGAN = {"ngf": "8", "ndf": "8", "latent_dim": "8"}
 UNET = {"block_out_channels": "[8,16]", "norm_num_groups": "4", "preview_steps": "2"}
 TEXT = {"--context": "32", "--batch-size": "4"}
 AUDIO = {"--sample-rate": "4000", "--seconds": "0.25", "--batch-size": "4"}
+VIDEO = {"--image-size": "8", "--frames": "4", "--batch-size": "4"}
+VDM = {"block_out_channels": "[8,16]", "preview_steps": "2", "num_train_timesteps": "50"}
 
 # model -> (CLI options forced to these values, config keys given with --set)
 TRAIN: dict[str, tuple[dict[str, str], dict[str, str]]] = {
@@ -60,6 +62,10 @@ TRAIN: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "specvae": ({**AUDIO, "--batch-size": "8"}, {"size": "16", "width": "4", "latent_dim": "4"}),
     "seq2seq": ({"--batch-size": "8"}, {"size": "micro"}),
     "gru-seq2seq": ({"--batch-size": "8"}, {"hidden": "16", "emb_dim": "8"}),
+    "vdm": (VIDEO, VDM),
+    "cvdm": (VIDEO, VDM),
+    "mocogan": (VIDEO, {"width": "4", "content_dim": "8", "motion_dim": "4", "noise_dim": "4"}),
+    "cmocogan": (VIDEO, {"width": "4", "content_dim": "8", "motion_dim": "4", "noise_dim": "4"}),
     # half the images held out: enough real ones (8) to calibrate the threshold on
     "detector": (IMG8, {"width": "4", "val_fraction": "0.5"}),
 }
@@ -72,6 +78,8 @@ FORCE: dict[str, dict[str, str]] = {
     "generate character": {"--n": "2"},
     "restore": {"--steps": "2", "--jump-length": "1", "--resample": "1"},
     "upscale": {"--steps": "2"},
+    "predict": {"--steps": "2"},
+    "interpolate": {"--steps": "2"},
     "recipe finance-report": {"--stress-steps": "2", "--drafts": "1", "--stress-samples": "100"},
     "recipe medical-augment": {"--target-per-class": "6", "--image-size": "16", "--steps": "2",
                                "--batch-size": "8", "--seeds": "2", "--classifier-steps": "2"},
@@ -87,6 +95,7 @@ SHRINK: dict[str, dict[str, str]] = {
     "generate text": {"--n": "2", "--num-beams": "2", "--max-length": "24"},
     "review": {"--n": "24"},  # with the verdicts test_readme_commands types: gate fit's minimum
     "recipe medical-augment": {"--real-per-class": "4"},
+    "predict": {"--context": "2"},  # smoke video runs have 4 frames
 }  # fmt: skip
 # config keys of the generator a recipe trains
 RECIPE_SETS = {"recipe medical-augment": UNET}
@@ -298,6 +307,18 @@ def _clips(root: Path) -> Path:
     return root
 
 
+def _videos(root: Path) -> Path:
+    from videokit import clip_folder
+
+    return clip_folder(root)
+
+
+def _video(path: Path) -> Path:
+    from videokit import moving_square, write_video
+
+    return write_video(path, moving_square(12, 16))
+
+
 def _transactions(path: Path) -> Path:
     import pandas as pd
 
@@ -367,6 +388,8 @@ INPUTS: dict[str, Callable[[Path], Path]] = {
     "my-local-model": _local_gpt,
     "transactions.csv": _transactions,
     "clips": _clips,
+    "videos": _videos,
+    "in.mp4": _video,
     "mms-tts-eng": _vits,
     "prices.csv": _prices,
     "fin.csv": _fundamentals,

@@ -50,18 +50,22 @@ def inspect_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Counts, sizes, classes, skipped files and why, duplicates (images); column kinds and
-    missing values (tables); durations, sample rates and unreadable files (audio); documents,
+    missing values (tables); durations, sample rates and unreadable files (audio); durations, frame rates, sizes,
+    rotations and unreadable files (video); documents,
     characters, tokens, exact/near duplicates and PII found (text)."""
     from genforge.data import inspect_source
     from genforge.data.audio import inspect_audio, is_audio_source
     from genforge.data.governance import inspect_datasheet
     from genforge.data.table import inspect_table, is_table_source
     from genforge.data.text import looks_like_text
+    from genforge.data.video import inspect_video, is_video_source
 
     if is_table_source(source) and column is None:
         report = inspect_table(source)
     elif is_audio_source(source):
         report = inspect_audio(source)
+    elif is_video_source(source):
+        report = inspect_video(source)
     elif looks_like_text(source) or column is not None:
         options = given(field=field, column=column or None, tokenizer=tokenizer, vocab=vocab)
         report = inspect_text(source, **options)

@@ -15,6 +15,7 @@ from genforge.cli.sample import encode_command, sample_command
 from genforge.cli.serve import ServeCommand, serve_command
 from genforge.cli.train import models_command, train_command
 from genforge.cli.translate import summarize_command, translate_command
+from genforge.cli.video import interpolate_command, predict_command
 from genforge.core.version import __version__
 
 app = typer.Typer(
@@ -49,6 +50,8 @@ app.command("compare")(compare_command)
 app.command("detect")(detect_command)
 app.command("feedback")(feedback_command)
 app.command("review")(review_command)
+app.command("predict")(predict_command)
+app.command("interpolate")(interpolate_command)
 
 
 def _version(value: bool) -> None:

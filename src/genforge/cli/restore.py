@@ -24,7 +24,13 @@ DEVICE_HELP = "auto, cpu or cuda (default {})."
 @user_errors
 def restore_command(
     run: Annotated[str, typer.Argument(help="A diffusion run (name or path).")],
-    input: Annotated[Path, typer.Option("--input", help="The image to restore (model size).")],
+    input: Annotated[
+        Path | None, typer.Option("--input", help="The image to restore (model size).")
+    ] = None,
+    clip: Annotated[
+        Path | None,
+        typer.Option("--clip", help="Video runs: the clip to restore (MP4, WebM, GIF, frames)."),
+    ] = None,
     mask: Annotated[
         Path | None,
         typer.Option(help="Inpaint: a mask, light (>=128) where pixels are to be filled."),
@@ -72,12 +78,18 @@ def restore_command(
     ] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
-    """Inpaint (--mask) or restore/denoise (--denoise) an image with a diffusion run."""
+    """Inpaint (--mask) or restore/denoise (--denoise) an image, or a clip (--clip, video
+    runs: the mask applies to every frame), with a diffusion run."""
     from genforge.generate.diffusion import read_image, read_mask
     from genforge.generate.image import write_restored
 
     if (mask is None) == (denoise is None):
         raise GenforgeError("give either --mask MASK.png (inpainting) or --denoise S (SDEdit)")
+    if (input is None) == (clip is None):
+        raise GenforgeError("give either --input IMAGE or --clip CLIP (video runs)")
+    if clip is not None:
+        return _restore_clip(run, runs_dir, clip, mask, denoise, out, seed, label, sampler,
+                             steps, guidance, device)  # fmt: skip
     if mask is not None and sampler is not None:
         raise GenforgeError("--sampler applies to --denoise; --mask always uses RePaint")
     pipe = DiffusionPipeline(resolve_run(run, runs_dir), guidance=guidance, **given(
@@ -98,6 +110,16 @@ def restore_command(
     out = out or input.with_name(f"{input.stem}-restored.png")
     path = write_restored(pipe, result, out, {**params, "input": str(input), "seed": kw["seed"]})
     console.print(f"restored image: {path}")
+
+
+def _restore_clip(run, runs_dir, clip, mask, denoise, out, seed, label, sampler, steps,
+                  guidance, device) -> None:  # fmt: skip
+    from genforge.generate.video import VideoPipeline, restore_file
+
+    pipe = VideoPipeline(resolve_run(run, runs_dir), **given(
+        device=device, sampler=sampler, steps=steps, guidance=guidance))  # fmt: skip
+    path = restore_file(pipe, clip, out, denoise, mask, **given(seed=seed, label=label))
+    console.print(f"restored clip: {path}")
 
 
 @user_errors

@@ -103,7 +103,8 @@ def sample_command(
     ] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
-    """Sample images, table rows or audio clips from a trained run (images: optionally gated)."""
+    """Sample images, table rows, audio or video clips from a trained run (images: optionally
+    gated; video: --out clip.mp4, .gif or a frame-strip .png)."""
     found = resolve_run(run, runs_dir)
     opts = SampleOptions(**given(
         n=n, seed=seed, label=label, truncation=truncation, grid=grid, out_dir=out_dir,
@@ -183,6 +184,22 @@ def sample_audio(run: Run, o: SampleOptions) -> None:
                              grid=o.out)  # fmt: skip
     console.print(f"{len(wavs)} clips ({pipe.sample_rate} Hz, {pipe.seconds:g} s) in {folder}")
     console.print(f"spectrograms: {grid}")
+
+
+def sample_video(run: Run, o: SampleOptions) -> None:
+    """Video runs: `--n` clips into `--out`: an MP4 or GIF (the clips tiled frame by frame) or a
+    frame-strip PNG (a row per clip); default samples/sample-s<seed>.mp4."""
+    from genforge.generate.video import VideoPipeline, write_clips
+
+    pipe = VideoPipeline(run, o.device, o.ema, **given(sampler=o.sampler, steps=o.steps,
+                                                       guidance=o.guidance))  # fmt: skip
+    out = o.out or run.samples_dir / f"sample-s{o.seed}.mp4"
+    n = o.count("clips")
+    with Stages.for_console(console, title=f"sample {run.name}") as st:
+        st.stage(f"sampling {n} clips", total=n)
+        path, _ = write_clips(pipe, n, out, seed=o.seed, label=o.label, progress=st.callback())
+    s = pipe.spec
+    console.print(f"{n} clips ({s.frames} frames at {s.fps:g} fps, {s.size}x{s.size}): {path}")
 
 
 def sample_text(run: Run, o: SampleOptions) -> None:

@@ -48,6 +48,10 @@ Epochs = Annotated[
 ]
 SampleRate = Annotated[int | None, typer.Option(help="Audio: sample rate in Hz.")]
 Seconds = Annotated[float | None, typer.Option(help="Audio: clip length in seconds.")]
+Frames = Annotated[int | None, typer.Option(help="Video: frames per clip.")]
+Fps = Annotated[
+    float | None, typer.Option(help="Video: frames per second the clips are resampled to.")
+]
 LatentDim = Annotated[int | None, typer.Option(help="Latent (noise/code) dimension.")]
 Lr = Annotated[float | None, typer.Option(help="Learning rate (generator for GANs).")]
 Precision = Annotated[str | None, typer.Option(help="fp32, bf16 (CPU/GPU) or fp16 (GPU).")]
@@ -151,6 +155,8 @@ def train_command(
     epochs: Epochs = None,
     sample_rate: SampleRate = None,
     seconds: Seconds = None,
+    frames: Frames = None,
+    fps: Fps = None,
     latent_dim: LatentDim = None,
     lr: Lr = None,
     precision: Precision = None,
@@ -183,8 +189,8 @@ def train_command(
     samples: Samples = None,
     fpr: Fpr = None,
 ) -> None:
-    """Train a generative model on images, a table (CSV), audio clips, a text corpus, or an
-    embedded set; or a real-vs-generated detector (genforge train detector --real --fake)."""
+    """Train a generative model on images, a table (CSV), audio clips, video clips, a text
+    corpus, or an embedded set; or a real-vs-generated detector (genforge train detector --real --fake)."""
     from genforge.api import train_run as train
 
     options = parse_overrides(set_ or [])  # the options given by name override --set
@@ -198,7 +204,7 @@ def train_command(
         latent_dim=latent_dim, lr=lr, precision=precision, device=device, seed=seed,
         augment=tuple(a.strip() for a in augment.split(",") if a.strip()) if augment else None,
         conditional=conditional, cfg_dropout=cfg_dropout, scale=scale, epochs=epochs,
-        sample_rate=sample_rate, seconds=seconds, eval_every=eval_every, keep_best=keep_best,
+        sample_rate=sample_rate, seconds=seconds, frames=frames, fps=fps, eval_every=eval_every, keep_best=keep_best,
         early_stop=early_stop, attributes=str(attributes) if attributes is not None else None,
         **domains, **_text_options(tokenizer, init, vocab, context, field, column, size, lora, n),
     ))  # fmt: skip

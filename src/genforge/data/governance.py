@@ -57,6 +57,10 @@ EMBEDDED_LICENCES = {
     "tones": ("tones synthesised by genforge", "Apache-2.0"),
     "spoken-digits": ("digits spoken by espeak-ng, synthesised by genforge", "Apache-2.0"),
     "country-names": ("Unicode CLDR country names, via babel", "Unicode-DFS-2016"),
+    # video: moving clips made by genforge from the sets above (their licences carry over)
+    "moving-digits": ("UCI ML hand-written digits (scikit-learn) moved by genforge", "CC-BY-4.0"),
+    "moving-digits-2": ("UCI ML hand-written digits (scikit-learn) moved by genforge", "CC-BY-4.0"),
+    "sprite-clips": ("character sprites drawn and animated by genforge", "Apache-2.0"),
 }
 
 

@@ -56,6 +56,7 @@ from genforge.data.text_pairs import (
     pair_spec,
 )
 from genforge.data.text_tokenizers import make_tokenizer
+from genforge.data.video import EMBEDDED_VIDEO, VideoDataConfig, VideoSpec, load_video
 
 if TYPE_CHECKING:
     from genforge.core.run import Run
@@ -80,6 +81,7 @@ TASKS = (
     "complete",
     "text-to-text",
     "detect",
+    "predict",
 )
 
 
@@ -701,9 +703,80 @@ class Audio(Modality):
         ]
 
 
+# ---------------------------------------------------------------------------------------
+# Video
+# ---------------------------------------------------------------------------------------
+
+
+class Video(Modality):
+    """Clips resampled to one frame rate, frame count and square size, (N, C, T, H, W) in
+    [-1, 1]; previews are a frame-strip PNG (one row per clip) and an MP4."""
+
+    name = "video"
+    default_data = "moving-digits"
+    item_name = "clips"
+    unit = "clips"
+    data_config = VideoDataConfig
+    spec_type = VideoSpec
+    handlers: ClassVar[dict[str, str]] = {
+        "pipeline": "genforge.generate.video:VideoPipeline",
+        "evaluator": "genforge.evaluate.video:evaluate_run",
+        "preview": "genforge.train.previews:video_preview",
+        "sample": "genforge.cli.sample:sample_video",
+        "serve": "genforge.serve.handlers:VIDEO",
+    }
+
+    def is_embedded(self, source: str) -> bool:
+        return source in EMBEDDED_VIDEO
+
+    def load(self, cfg: Any, seed: int, **options: Any) -> Any:
+        return load_video(cfg, seed=seed)
+
+    def spec_of(self, dataset: Any) -> Any:
+        return self.spec_type(dataset.channels, dataset.frames, dataset.image_size, dataset.fps,
+                              dataset.num_classes, tuple(dataset.class_names))  # fmt: skip
+
+    def describe(self, cfg: dict[str, Any]) -> str:
+        s = cfg["spec"]
+        return (
+            f"{s['frames']} frames at {s['fps']:g} fps, {s['size']}×{s['size']}, {s['channels']} ch"
+        )
+
+    def card_data(self, report: dict[str, Any]) -> list[str]:
+        classes = report.get("class_counts") or {}
+        named = ", ".join(f"{k} ({v})" for k, v in classes.items()) if classes else "unlabeled"
+        return [
+            f"- clips used: {report.get('num_clips', '?')} of {report.get('num_files', '?')} found "
+            f"(train {report.get('train', '?')}, held-out val {report.get('val', '?')})",
+            f"- classes: {named}",
+            f"- skipped files: {len(report.get('skipped', []))}; variable frame rate: "
+            f"{len(report.get('variable_rate', []))}; rotated: {len(report.get('rotated', []))}",
+        ]
+
+    def card_samples(self) -> str:
+        return (
+            "![frame strips](samples/latest.png)\n\nWatch: [samples/latest.mp4](samples/latest.mp4)"
+        )
+
+    def card_limits(self, report: dict[str, Any]) -> list[str]:
+        return [
+            "- Losses say little about the clips; watch them and compare the evaluation's per-frame",
+            "  and clip-level Fréchet distances and temporal statistics (`genforge eval`).",
+            "- A model trained on few clips can reproduce them; the evaluation audits memorisation.",
+            f"- Trained on {report.get('train', '?')} clips only; it knows nothing outside that data.",
+        ]
+
+    def card_usage(self, run_name: str, task: str) -> list[str]:
+        return [
+            f"genforge sample {run_name} --n 8 --out clip.mp4 --seed 0",
+            f"genforge predict {run_name} --clip in.mp4 --frames 4 --out next.mp4",
+            f"genforge eval {run_name}",
+        ]
+
+
 MODALITIES: dict[str, Modality] = {
     m.name: m
-    for m in (Image(), CaptionedImage(), ImagePair(), Text(), TextPair(), Table(), Audio())
+    for m in (Image(), CaptionedImage(), ImagePair(), Text(), TextPair(), Table(), Audio(), Video())
 }
 
 

@@ -21,6 +21,7 @@ from genforge.models.gan import GAN
 from genforge.models.gru_seq2seq import GRUSeq2Seq
 from genforge.models.lm import GPT
 from genforge.models.lstm import LSTM
+from genforge.models.mocogan import MoCoGAN
 from genforge.models.ngram import NGram
 from genforge.models.pix2pix import Pix2Pix
 from genforge.models.seq2seq import Seq2Seq
@@ -29,6 +30,7 @@ from genforge.models.super_resolution import SuperResolution
 from genforge.models.text_to_image import TextToImage
 from genforge.models.tvae import TVAE
 from genforge.models.vae import VAE
+from genforge.models.vdm import VDM
 from genforge.models.wavegan import WaveGAN
 
 # Table models train on (N, D) rows: no channels_last; CTGAN's optimiser settings.
@@ -66,6 +68,9 @@ class ModelEntry:
 # Diffusion trains with plain Adam and a short LR warmup (Ho et al. 2020 use 2e-4 with
 # 5000 warmup steps on CIFAR-10; small UNets on small data take a larger step).
 DIFFUSION_TRAIN = {"lr": 5e-4, "betas": (0.9, 0.999), "warmup_steps": 100, "ema_decay": 0.999}
+
+# Video diffusion: the image diffusion settings on 5-d clips (no channels_last), smaller batches.
+VIDEO_DIFFUSION_TRAIN = {**DIFFUSION_TRAIN, "channels_last": False, "batch_size": 16, "lr": 1e-3}
 
 MODELS: dict[str, ModelEntry] = {
     "gan": ModelEntry(
@@ -228,6 +233,36 @@ MODELS: dict[str, ModelEntry] = {
         {},
         {"channels_last": False, "lr": 1e-3, "betas": (0.9, 0.999)},
         modality="audio",
+    ),
+    "vdm": ModelEntry(
+        VDM,
+        "video diffusion: factorised space-time UNet (per-frame ResNet + spatial attention, "
+        "temporal attention; Ho et al. 2022); also continues and fills in given frames",
+        {},
+        VIDEO_DIFFUSION_TRAIN,
+        modality="video",
+    ),
+    "cvdm": ModelEntry(
+        VDM,
+        "class-conditional video diffusion with classifier-free guidance (null-label dropout 0.1)",
+        {"conditional": True},
+        VIDEO_DIFFUSION_TRAIN,
+        modality="video",
+    ),
+    "mocogan": ModelEntry(
+        MoCoGAN,
+        "MoCoGAN video GAN: content code + GRU motion codes, frame and clip (3-D conv) "
+        "discriminators (Tulyakov et al. 2018)",
+        {},
+        {"channels_last": False, "batch_size": 16, "lr": 2e-4, "betas": (0.5, 0.999)},
+        modality="video",
+    ),
+    "cmocogan": ModelEntry(
+        MoCoGAN,
+        "class-conditional MoCoGAN (label embedding in the content code, projection critics)",
+        {"conditional": True},
+        {"channels_last": False, "batch_size": 16, "lr": 2e-4, "betas": (0.5, 0.999)},
+        modality="video",
     ),
     "detector": ModelEntry(
         Detector,

@@ -1,7 +1,7 @@
 """How the server loads a run and generates from it, one `ServeHandler` per modality.
 
 The modality table (`genforge.data.modalities.MODALITIES`) names each modality's handler
-("serve" role: `IMAGE`, `CAPTIONED_IMAGE`, `TEXT`, `TEXT_PAIR`, `TABLE`, `AUDIO` below). A handler loads a
+("serve" role: `IMAGE`, `CAPTIONED_IMAGE`, `TEXT`, `TEXT_PAIR`, `TABLE`, `AUDIO`, `VIDEO` below). A handler loads a
 run once (the cache keeps it), samples a whole batch of requests in one forward pass, and
 encodes each output (bytes + media type + perceptual hash + watermark); its `controls` also
 decide which inputs the web playground shows.
@@ -522,6 +522,57 @@ def encode_audio(clip, params: dict[str, Any], oid: str) -> Encoded:
     return Encoded(wav_bytes(wave, rate), "audio/wav", "wav", None, False)
 
 
+# -- video ----------------------------------------------------------------------------------
+
+
+def _load_video(run: Run, device: str):
+    from genforge.generate.video import VideoPipeline
+
+    return VideoPipeline(run, device=device)
+
+
+def _check_video(pipe, r: Request) -> None:
+    pipe.labels_for(1, r.label)
+
+
+def sample_video(pipe, requests: list[Request]) -> list[list[Any]]:
+    """Starting noise per request from its own seeded generator (as `VideoPipeline.sample`
+    draws it), then one denoising pass for all; each clip comes back with the frame rate."""
+    zs, ys = [], []
+    for r in requests:
+        zs.append(pipe.noise(r.n, torch.Generator().manual_seed(r.seed)))
+        ys.append(pipe.labels_for(r.n, r.label))
+    y = torch.cat(ys) if ys[0] is not None else None
+    clips = pipe.denoise(torch.cat(zs), y)
+    names = list(pipe.spec.class_names)
+    out, i = [], 0
+    for r, labels in zip(requests, ys, strict=True):
+        out.append([(clips[i + j], pipe.fps, names[int(labels[j])] if labels is not None else None)
+                    for j in range(r.n)])  # fmt: skip
+        i += r.n
+    return out
+
+
+def encode_video(clip, params: dict[str, Any], oid: str) -> Encoded:
+    """(clip (C, T, H, W), fps, class) -> an H.264 MP4 with `params` and the output id as its
+    comment; the perceptual hashes of its first, middle and last frames are recorded (the
+    middle one is the output's lookup hash). No pixel watermark: video runs' frames are at most
+    128 px, below the 256 px an image watermark needs, and the dwtDct mark did not decode even
+    from uncompressed moving-digits frames upscaled to 256 px (mostly flat black)."""
+    from genforge.core.images import phash, to_pil
+    from genforge.core.video import clip_frames, mp4_bytes
+
+    x, fps, name = clip
+    frames = clip_frames(x, min_side=128)  # uint8 (T, H, W, 3), upscaled for players
+    keys = sorted({0, len(frames) // 2, len(frames) - 1})
+    hashes = [phash(to_pil(frames[k])) for k in keys]
+    params.update(fps=fps, frames=len(frames), keyframe_phashes=hashes)
+    if name is not None:
+        params["class"] = name
+    return Encoded(mp4_bytes(frames, fps, {**params, "id": oid}), "video/mp4", "mp4",
+                   hashes[len(hashes) // 2], False)  # fmt: skip
+
+
 IMAGE = ServeHandler(
     _load_image, sample_images, encode_image,
     ("n", "seed", "label", "sampler", "steps", "guidance", "truncation", "best_of", "gate",
@@ -550,6 +601,11 @@ TABLE = ServeHandler(_load_table, sample_tables, encode_table, ("n", "seed"), ma
 AUDIO = ServeHandler(
     _load_audio, sample_audio, encode_audio, ("n", "seed", "label"), check=_check_audio
 )
+VIDEO = ServeHandler(
+    _load_video, sample_video, encode_video, ("n", "seed", "label"), check=_check_video,
+    run_controls=lambda cfg: ("n", "seed", "label") if cfg["model_config"].get("conditional")
+    else ("n", "seed"),
+)  # fmt: skip
 
 # Request fields a modality may refuse (anything not in its controls).
 OPTIONAL_FIELDS = ("label", "truncation", "prompt", "steps", "max_new_tokens", "decoding",

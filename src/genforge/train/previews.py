@@ -96,6 +96,25 @@ def audio_preview(trainer: Trainer, run: Run, step: int, logger: MetricsLogger |
         write_wav(run.samples_dir / f"latest-{i}.wav", w, spec.sample_rate)
 
 
+def video_preview(trainer: Trainer, run: Run, step: int, logger: MetricsLogger | None) -> None:
+    """A frame strip of 8 clips (samples/latest.png, one row per clip; one per class, up to
+    10, when conditional) and the same clips tiled into one MP4 (samples/latest.mp4)."""
+    from genforge.core.io import write_bytes
+    from genforge.core.video import grid_frames, mp4_bytes, write_strip
+
+    spec = trainer.model.spec
+    clips, _ = trainer.preview(n=10 if trainer.model.conditional else 8)
+    params = {"run": run.name, "step": step, "seed": trainer.preview_seed, "kind": "preview"}
+    for path in (run.samples_dir / f"step-{step:07d}.png", run.samples_dir / "latest.png"):
+        write_strip(path, clips, params, min_side=32)
+    write_bytes(run.samples_dir / "latest.mp4",
+                mp4_bytes(grid_frames(clips, nrow=4, min_side=128), spec.fps, params))  # fmt: skip
+    if logger:
+        from genforge.core.video import strip_array
+
+        logger.image(step, strip_array(clips))
+
+
 # trainer -> the held-out pairs its previews translate (dropped with the trainer)
 _PREVIEW_PAIRS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 

@@ -17,7 +17,7 @@ from genforge.serve.services import Services
 router = APIRouter(dependencies=[Depends(caller)])
 
 MEDIA = {".png": "image/png", ".txt": "text/plain; charset=utf-8", ".csv": "text/csv",
-         ".wav": "audio/wav"}  # fmt: skip
+         ".wav": "audio/wav", ".mp4": "video/mp4"}  # fmt: skip
 
 
 def record_out(rec: Record, rating: StoredRating | None = None) -> S.OutputRecord:

@@ -335,7 +335,7 @@ const num = (name, label, attrs = {}) => el("label", { "data-control": name }, l
 const CONTROL_INPUTS = {
   n: (run) => run.modality === "table"
     ? num("n", "Rows (n)", { min: 1, max: state.info.limits.max_rows, value: 20 })
-    : num("n", run.modality === "audio" ? "Clips (n)" : run.modality === "text" ? "Texts (n)" : "How many (n)",
+    : num("n", run.modality === "audio" || run.modality === "video" ? "Clips (n)" : run.modality === "text" ? "Texts (n)" : "How many (n)",
       { min: 1, max: state.info.limits.max_n, value: run.modality === "text" ? 1 : 4 }),
   seed: () => num("seed", "Seed", { min: 0, value: 0 }),
   truncation: () => num("truncation", "Truncation (empty = none)", { step: "0.1", min: "0.1" }),
@@ -479,7 +479,7 @@ function downloadLink(url, name, label) {
 const PREVIEW_ROWS = 10;
 
 function outputBody(o) {
-  // What the card shows: the image, the text, a table preview or an audio player.
+  // What the card shows: the image, the text, a table preview, an audio or a video player.
   const kind = o.modality ?? "image";
   if (kind === "text") {
     const pre = el("pre", { class: "gen-text" });
@@ -505,6 +505,11 @@ function outputBody(o) {
     showImage(img, o.spectrogram_url ?? `/v1/outputs/${o.id}/spectrogram.png`);
     return [img, audio];
   }
+  if (kind === "video") {
+    const video = el("video", { controls: "", loop: "", muted: "", autoplay: "", playsinline: "", class: "clip" });
+    blobUrl(o.url).then((u) => { video.src = u; }).catch(() => {});
+    return [video];
+  }
   const img = el("img", { alt: o.id, "data-id": o.id });
   showImage(img, o.url);
   return [img];
@@ -517,6 +522,7 @@ function paramLine(kind, p, watermarked) {
   }
   if (kind === "table") return `${p.n} rows · ${(p.columns || []).length} columns`;
   if (kind === "audio") return `${p.class ?? "unconditional"} · ${p.sample_rate} Hz`;
+  if (kind === "video") return `${p.class ?? "unconditional"} · ${p.frames} frames at ${p.fps} fps`;
   const parts = [];
   if (p.prompt) parts.push(`"${p.prompt}"`);
   if (p.label !== undefined && p.label !== null) parts.push(`label ${p.label}`);
