@@ -59,11 +59,11 @@ def close(a: np.ndarray, b: np.ndarray) -> bool:
 def test_each_run_lists_the_controls_it_takes(mixed):
     c = mixed()
     runs = {r["name"]: r["controls"] for r in c.get("/v1/runs").json()}
-    assert runs["dc"] == ["n", "seed", "truncation", "best_of"]
-    assert runs["cg"] == ["n", "seed", "label", "truncation", "best_of"]
-    assert runs["dd"] == ["n", "seed", "sampler", "steps", "eta", "truncation", "best_of"]
+    assert runs["dc"] == ["n", "seed", "truncation", "best_of", "gate"]
+    assert runs["cg"] == ["n", "seed", "label", "truncation", "best_of", "gate"]
+    assert runs["dd"] == ["n", "seed", "sampler", "steps", "eta", "truncation", "best_of", "gate"]
     assert runs["cd"] == ["n", "seed", "label", "sampler", "steps", "eta", "guidance",
-                          "truncation", "best_of"]  # fmt: skip
+                          "truncation", "best_of", "gate"]  # fmt: skip
     assert runs["ti"] == ["n", "seed", "prompt", "label", "sampler", "steps", "eta", "guidance"]
     cd = c.get("/v1/runs/cd/controls").json()
     assert cd["samplers"] == ["ddpm", "ddim", "dpm-solver++"] and cd["default_sampler"] == "ddim"
