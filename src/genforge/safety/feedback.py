@@ -252,16 +252,21 @@ class FeedbackStore:
         return {"imported": imported, "added_outputs": added_outputs, "skipped": skipped}
 
 
-def approval(ratings: list[StoredRating]) -> dict[str, bool]:
-    """Output id -> approved, by majority of the raters who said up or down (ties say nothing,
-    as do ratings with neither a thumb nor a decisive score)."""
-    votes: dict[str, list[bool]] = defaultdict(list)
+def votes(ratings: list[StoredRating]) -> dict[str, list[bool]]:
+    """Output id -> the up/down verdicts of its raters (ratings that decide nothing left out)."""
+    out: dict[str, list[bool]] = defaultdict(list)
     for s in ratings:
         a = s.rating.approves
         if a is not None:
-            votes[s.output_id].append(a)
+            out[s.output_id].append(a)
+    return out
+
+
+def approval(ratings: list[StoredRating]) -> dict[str, bool]:
+    """Output id -> approved, by majority of the raters who said up or down (ties say nothing,
+    as do ratings with neither a thumb nor a decisive score)."""
     out = {}
-    for oid, v in votes.items():
+    for oid, v in votes(ratings).items():
         ups = sum(v)
         if 2 * ups != len(v):
             out[oid] = 2 * ups > len(v)
@@ -272,12 +277,7 @@ def agreement(ratings: list[StoredRating]) -> dict[str, Any] | None:
     """How often raters agree on up/down over outputs two or more of them judged: the raw
     share of agreeing rater pairs and Fleiss' kappa (agreement beyond chance; 1 = always,
     0 = no better than chance). None when no output has two verdicts."""
-    votes: dict[str, list[bool]] = defaultdict(list)
-    for s in ratings:
-        a = s.rating.approves
-        if a is not None:
-            votes[s.output_id].append(a)
-    shared = [v for v in votes.values() if len(v) >= 2]
+    shared = [v for v in votes(ratings).values() if len(v) >= 2]
     if not shared:
         return None
     pair_agree = pairs = 0
