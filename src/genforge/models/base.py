@@ -8,6 +8,7 @@ family's own file. Samplers call `latent`, `generate` (and `encode`/`decode` for
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -22,6 +23,22 @@ Batch = tuple[
 ]  # images (B, C, H, W) in [-1, 1], labels (B,) or None
 
 
+@dataclass
+class FeedbackBatch:
+    """Rated outputs for one feedback step (`genforge train --resume RUN --feedback`).
+
+    images: (K, C, H, W) in [-1, 1]; labels: (K,) class indices, -1 where the output's class
+    is unknown (the null condition), or None for unconditional runs; weights: (K,) how much
+    each item counts (its reward for reward-weighted fine-tuning, 1 - reward for negatives);
+    scale: the feedback term's weight against the usual loss on real data.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor | None
+    weights: torch.Tensor
+    scale: float
+
+
 class GenerativeModel(nn.Module):
     """What the trainer and samplers need from any latent-variable family (images, audio)."""
 
@@ -33,6 +50,10 @@ class GenerativeModel(nn.Module):
     task: ClassVar[str] = "sample"
     encodes: ClassVar[bool] = False  # True: a VAE (`encode`, `reconstruct`)
     count_based: ClassVar[bool] = False  # True: fitted by counting (text n-grams)
+    # How ratings reach the weights (`--feedback`): "reward-weighted" fine-tuning on approved
+    # outputs, down-rated outputs as extra "negatives" for a discriminator, or "preference"
+    # pairs (DPO); None: this family does not learn from ratings.
+    feedback: ClassVar[str | None] = None
 
     def __init__(self, config: Any, spec: Any):
         super().__init__()
@@ -77,6 +98,18 @@ class GenerativeModel(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """One optimisation step; returns detached scalar losses by name."""
         raise NotImplementedError
+
+    def feedback_step(
+        self,
+        nets: dict[str, nn.Module],
+        opts: dict[str, torch.optim.Optimizer],
+        next_batch: Callable[[], Batch],
+        feedback: Callable[[], FeedbackBatch],
+        accelerator: Any,
+    ) -> dict[str, torch.Tensor]:
+        """One step of a feedback round: the usual step on real data plus a term on the rated
+        outputs `feedback()` draws (families with a `feedback` kind override this)."""
+        raise GenforgeError(f"{type(self).__name__} does not learn from ratings")
 
     # -- sampling ----------------------------------------------------------------------
     def latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -26,12 +26,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from genforge.core.errors import GenforgeError
 from genforge.data.dataset import ImageSpec
-from genforge.models.base import Batch, ImageModel
+from genforge.models.base import Batch, FeedbackBatch, ImageModel
 
 Prediction = Literal["epsilon", "v_prediction"]
 BetaSchedule = Literal["linear", "squaredcos_cap_v2"]  # squaredcos_cap_v2: the cosine schedule
@@ -109,6 +108,7 @@ class DDPM(ImageModel):
 
     Config = DDPMConfig
     supported_sizes = (8, 16, 32, 64, 128)
+    feedback = "reward-weighted"
 
     def __init__(self, config: DDPMConfig, spec: ImageSpec):
         super().__init__(config, spec)
@@ -149,6 +149,22 @@ class DDPM(ImageModel):
         return "unet"
 
     # -- training -------------------------------------------------------------------------
+    def denoising_loss(
+        self, net: nn.Module, x0: torch.Tensor, cond: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Per-item denoising loss (B,) of images x0 (B, C, H, W) under condition `cond`."""
+        b = x0.size(0)
+        # (1) Forward process: x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) eps, t ~ U{0..T-1}
+        noise = torch.randn_like(x0)
+        t = torch.randint(0, self.config.num_train_timesteps, (b,), device=x0.device)
+        x_t = self.scheduler.add_noise(x0, noise, t)
+        target = noise
+        if self.config.prediction_type == "v_prediction":
+            target = self.scheduler.get_velocity(x0, noise, t)
+        # (2) The UNet's output regressed on eps (or v)
+        pred = self.forward_net(net, x_t, t, cond)
+        return (pred.float() - target.float()).pow(2).flatten(1).mean(1)
+
     def training_step(
         self,
         nets: dict[str, nn.Module],
@@ -157,22 +173,41 @@ class DDPM(ImageModel):
         accelerator: Any,
     ) -> dict[str, torch.Tensor]:
         x0, labels = next_batch()  # (B, C, H, W) in [-1, 1]
-        b = x0.size(0)
-        cond = self.training_condition(x0, labels)
-        # (1) Forward process: x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) eps, t ~ U{0..T-1}
-        noise = torch.randn_like(x0)
-        t = torch.randint(0, self.config.num_train_timesteps, (b,), device=x0.device)
-        x_t = self.scheduler.add_noise(x0, noise, t)
-        target = noise
-        if self.config.prediction_type == "v_prediction":
-            target = self.scheduler.get_velocity(x0, noise, t)
-        # (2) Update the UNet: regress its output on eps (or v)
-        pred = self.forward_net(nets["unet"], x_t, t, cond)
-        loss = F.mse_loss(pred.float(), target.float())
+        loss = self.denoising_loss(nets["unet"], x0, self.training_condition(x0, labels)).mean()
         opts["unet"].zero_grad(set_to_none=True)
         accelerator.backward(loss)
         opts["unet"].step()
         return {"loss": loss.detach()}
+
+    def feedback_step(
+        self,
+        nets: dict[str, nn.Module],
+        opts: dict[str, torch.optim.Optimizer],
+        next_batch: Callable[[], Batch],
+        feedback: Callable[[], FeedbackBatch],
+        accelerator: Any,
+    ) -> dict[str, torch.Tensor]:
+        """Reward-weighted fine-tuning (Lee et al. 2023, "Aligning text-to-image models using
+        human feedback", arXiv:2302.12192): the denoising loss on rated outputs, each weighted
+        by its reward, plus the usual loss on real images, which keeps the model near the data."""
+        x0, labels = next_batch()  # (B, C, H, W) real images
+        fb = feedback()  # (K, C, H, W) rated outputs, K <= B * feedback_share
+        cond = self.training_condition(x0, labels)
+        fb_cond = None
+        if self.conditional:  # an output of unknown class (-1) is trained unconditionally
+            null = self.null_condition(len(fb.images), x0.device)
+            fb_cond = torch.where(fb.labels >= 0, self.condition(fb.labels.clamp(min=0)), null)
+        both = torch.cat([x0, fb.images.to(x0.dtype)])
+        per_item = self.denoising_loss(
+            nets["unet"], both, None if cond is None else torch.cat([cond, fb_cond])
+        )
+        loss_real, loss_fb = per_item[: len(x0)].mean(), per_item[len(x0) :]
+        loss_fb = (fb.weights * loss_fb).sum() / fb.weights.sum().clamp(min=1e-8)
+        loss = loss_real + fb.scale * loss_fb
+        opts["unet"].zero_grad(set_to_none=True)
+        accelerator.backward(loss)
+        opts["unet"].step()
+        return {"loss": loss_real.detach(), "loss_feedback": loss_fb.detach()}
 
     def training_condition(
         self, x0: torch.Tensor, labels: torch.Tensor | None

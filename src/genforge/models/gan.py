@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genforge.data.dataset import ImageSpec
-from genforge.models.base import Batch, ImageModel
+from genforge.models.base import Batch, FeedbackBatch, ImageModel
 from genforge.models.diffaug import augmenter, parse_policy
 
 Loss = Literal["bce", "hinge", "wgan-gp"]
@@ -36,10 +36,19 @@ Loss = Literal["bce", "hinge", "wgan-gp"]
 def discriminator_loss(loss: Loss, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
     """D's loss on real and fake logits/critic values, each (B,)."""
     if loss == "bce":  # maximize log D(x) + log(1 - D(G(z)))
-        return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+        return F.softplus(-d_real).mean() + fake_term(loss, d_fake).mean()
     if loss == "hinge":
-        return F.relu(1.0 - d_real).mean() + F.relu(1.0 + d_fake).mean()
-    return d_fake.mean() - d_real.mean()  # wgan-gp: critic estimates W-distance
+        return F.relu(1.0 - d_real).mean() + fake_term(loss, d_fake).mean()
+    return fake_term(loss, d_fake).mean() - d_real.mean()  # wgan-gp: critic estimates W-distance
+
+
+def fake_term(loss: Loss, d_fake: torch.Tensor) -> torch.Tensor:
+    """The per-item part (B,) of D's loss that pushes D(x) towards "fake"."""
+    if loss == "bce":
+        return F.softplus(d_fake)
+    if loss == "hinge":
+        return F.relu(1.0 + d_fake)
+    return d_fake
 
 
 def generator_loss(loss: Loss, d_fake: torch.Tensor) -> torch.Tensor:
@@ -117,6 +126,7 @@ class GAN(ImageModel):
     """Unconditional GAN with fully-connected G and D."""
 
     Config = GANConfig
+    feedback = "negatives"
 
     def __init__(self, config: GANConfig, spec: ImageSpec):
         super().__init__(config, spec)
@@ -145,6 +155,7 @@ class GAN(ImageModel):
         opts: dict[str, torch.optim.Optimizer],
         next_batch: Callable[[], Batch],
         accelerator: Any,
+        negatives: Callable[[], FeedbackBatch] | None = None,
     ) -> dict[str, torch.Tensor]:
         G, D = nets["generator"], nets["discriminator"]
         opt_g, opt_d = opts["generator"], opts["discriminator"]
@@ -162,6 +173,12 @@ class GAN(ImageModel):
             real = aug(real)
             d_real, d_fake = D(real, y).float(), D(fake, y).float()
             loss_d = discriminator_loss(cfg.loss, d_real, d_fake)
+            if negatives is not None:  # (1b) down-rated outputs count as fakes too
+                neg = negatives()
+                d_neg = D(aug(neg.images.to(real.dtype)), self._fake_labels(neg.labels)).float()
+                loss_neg = (neg.weights * fake_term(cfg.loss, d_neg.view(-1))).sum()
+                loss_neg = loss_neg / neg.weights.sum().clamp(min=1e-8)
+                loss_d = loss_d + neg.scale * loss_neg
             if cfg.loss == "wgan-gp":
                 gp = gradient_penalty(lambda x, y=y: D(x, y).float(), real, fake.float())
                 loss_d = loss_d + cfg.gp_weight * gp
@@ -184,4 +201,18 @@ class GAN(ImageModel):
         }
         if cfg.loss == "wgan-gp":
             logs["gp"] = gp.detach()
+        if negatives is not None:
+            logs["d_negative"] = d_neg.detach().mean()
         return logs
+
+    def feedback_step(
+        self,
+        nets: dict[str, nn.Module],
+        opts: dict[str, torch.optim.Optimizer],
+        next_batch: Callable[[], Batch],
+        feedback: Callable[[], FeedbackBatch],
+        accelerator: Any,
+    ) -> dict[str, torch.Tensor]:
+        """The usual step, with down-rated outputs as extra negatives for D: G then learns to
+        stay away from what people rejected."""
+        return self.training_step(nets, opts, next_batch, accelerator, negatives=feedback)

@@ -34,6 +34,7 @@ class NGramConfig:
 class NGram(TextModel):
     Config = NGramConfig
     count_based = True
+    feedback = None  # counts, not gradients: nothing for DPO to move
 
     def __init__(self, config: NGramConfig, spec: TextSpec):
         super().__init__(config, spec)

@@ -45,6 +45,7 @@ class SuperResolution(DDPM):
 
     Config = SRConfig
     task = "upscale"
+    feedback = None  # ratings of prompts and upscales are not learned from yet
 
     def __init__(self, config: SRConfig, spec: ImageSpec):
         if config.conditional:

@@ -7,6 +7,7 @@ Batches are `(x, None)` with x (B, T + 1) token ids: inputs x[:, :-1], targets x
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,6 +20,30 @@ from genforge.core.errors import GenforgeError
 from genforge.data.text import TextSpec
 
 
+@dataclass
+class PreferenceBatch:
+    """Preference pairs for one DPO step: token ids (K, L) of the chosen and the rejected
+    texts, right-padded; masks (K, L) mark the tokens whose probability counts (the text, not
+    its prompt or padding); ref_*: (K,) their log-probabilities under the weights the round
+    started from (the frozen reference); beta: DPO's temperature; scale: the DPO term's weight
+    against the next-token loss on real text."""
+
+    chosen: torch.Tensor
+    chosen_mask: torch.Tensor
+    rejected: torch.Tensor
+    rejected_mask: torch.Tensor
+    ref_chosen: torch.Tensor
+    ref_rejected: torch.Tensor
+    beta: float
+    scale: float
+
+
+def dpo_loss(policy_margin: torch.Tensor, ref_margin: torch.Tensor, beta: float) -> torch.Tensor:
+    """DPO (Rafailov et al. 2023, arXiv:2305.18290), per pair (K,):
+    -log sigmoid(beta [(log pi(y_w) - log pi(y_l)) - (log ref(y_w) - log ref(y_l))])."""
+    return -F.logsigmoid(beta * (policy_margin - ref_margin))
+
+
 class TextModel(nn.Module):
     """Base class of text families (n-gram, LSTM, GPT)."""
 
@@ -26,6 +51,7 @@ class TextModel(nn.Module):
     task: ClassVar[str] = "complete"  # continue a prompt (genforge.data.modalities.TASKS)
     count_based: ClassVar[bool] = False  # True: fitted by counting (no optimiser steps)
     fused_optimizer: ClassVar[bool] = True  # one fused Adam/AdamW kernel per step
+    feedback: ClassVar[str | None] = "preference"  # ratings become DPO pairs (`--feedback`)
     conditional = False
 
     def __init__(self, config: Any, spec: TextSpec):
@@ -58,6 +84,42 @@ class TextModel(nn.Module):
         loss = F.cross_entropy(logits.flatten(0, 1).float(), x[:, 1:].flatten())
         optimizer_step(net, opt, loss, accelerator, getattr(self.config, "grad_clip", 0.0))
         return {"loss": loss.detach()}
+
+    def sequence_logprob(
+        self, net: nn.Module, ids: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Sum of log p(token | tokens before it) over the tokens `mask` (B, L) marks, (B,)."""
+        logp = self.logits(net, ids[:, :-1]).float().log_softmax(-1)  # (B, L - 1, V)
+        tok = torch.gather(logp, 2, ids[:, 1:, None]).squeeze(-1)  # (B, L - 1)
+        return (tok * mask[:, 1:]).sum(1)
+
+    def feedback_step(
+        self,
+        nets: dict[str, nn.Module],
+        opts: dict[str, torch.optim.Optimizer],
+        next_batch: Callable[[], tuple[torch.Tensor, None]],
+        feedback: Callable[[], PreferenceBatch],
+        accelerator: Any,
+    ) -> dict[str, torch.Tensor]:
+        """DPO on preference pairs (an approved and a rejected text for the same prompt), plus
+        the next-token loss on real text, which anchors the model to the corpus."""
+        net, opt = nets["lm"], opts["lm"]
+        x, _ = next_batch()  # (B, T + 1) token windows of the corpus
+        logits = self.logits(net, x[:, :-1])
+        loss_lm = F.cross_entropy(logits.flatten(0, 1).float(), x[:, 1:].flatten())
+        p = feedback()
+        policy = self.sequence_logprob(net, p.chosen, p.chosen_mask) - self.sequence_logprob(
+            net, p.rejected, p.rejected_mask
+        )
+        ref = p.ref_chosen - p.ref_rejected
+        loss_dpo = dpo_loss(policy, ref, p.beta).mean()
+        optimizer_step(net, opt, loss_lm + p.scale * loss_dpo, accelerator,
+                       getattr(self.config, "grad_clip", 0.0))  # fmt: skip
+        return {
+            "loss": loss_lm.detach(),
+            "dpo_loss": loss_dpo.detach(),
+            "preference_accuracy": (policy > ref).float().mean().detach(),
+        }
 
     # -- inference ---------------------------------------------------------------------
     @property

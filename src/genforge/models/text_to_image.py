@@ -299,6 +299,7 @@ class TextToImage(DDPM):
 
     Config = T2IConfig
     task = "prompt"
+    feedback = None  # ratings of prompts and upscales are not learned from yet
 
     def __init__(self, config: T2IConfig, spec: ImageSpec):
         if not config.conditional:
