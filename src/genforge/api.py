@@ -9,6 +9,7 @@ from genforge.core.errors import GenforgeError
 from genforge.core.run import Run, resolve_run
 from genforge.models import get_entry, modality_of
 from genforge.train import launch
+from genforge.train.card import write_model_card
 
 
 def train_run(model: str | None = None, data: str | None = None, **options: Any) -> Run:
@@ -27,6 +28,82 @@ def train_run(model: str | None = None, data: str | None = None, **options: Any)
 
     hook = get_modality(name).handler("train_eval")
     return launch.train(model, data, evaluate=hook, **options)
+
+
+def feedback_round(
+    run: str | Path | Run,
+    *,
+    runs_dir: str | Path | None = None,
+    db: str | Path | None = None,
+    checks: int = 200,
+    force: bool = False,
+    progress: bool = False,
+    **options: Any,
+) -> dict[str, Any]:
+    """One feedback round (`genforge train --resume RUN --feedback`): continue `run` for
+    `feedback_steps` more steps (or up to `steps`) learning from its ratings, keep the weights
+    from before in feedback/round-N/model, and check diversity and memorisation on `checks`
+    fresh samples before and after. Returns the round's record (also in config.yaml).
+
+    Raises GenforgeError when the family cannot learn from ratings, there are none usable, or
+    the previous round lowered diversity (pass `force=True` to go on anyway).
+    """
+    from genforge.core.config import from_dict
+    from genforge.evaluate import feedback_guard
+    from genforge.safety.feedback import FeedbackStore
+    from genforge.safety.provenance import default_db_path
+    from genforge.train import feedback as fb
+    from genforge.train.config import TrainConfig
+
+    r = run if isinstance(run, Run) else resolve_run(run, runs_dir)
+    cfg = r.read_config()
+    if r.read_meta() is None:
+        raise GenforgeError(f"run '{r.name}' has no checkpoint yet; train it first")
+    done = r.feedback_rounds()
+    if done and done[-1].get("diversity_fell") and not force:
+        raise GenforgeError(
+            f"stopped: diversity fell in feedback round {done[-1]['round']} of '{r.name}' "
+            f"({'; '.join(done[-1]['diversity_fell'])}); its weights from before are in "
+            f"{r.before_feedback_dir()}. Rate a broader set, or pass --set feedback_force=true"
+        )
+    family = get_entry(cfg["model"]).family
+    store = FeedbackStore(db or default_db_path(runs_dir))
+    data = fb.collect(r, store, getattr(family, "feedback", None))
+    tcfg = from_dict(
+        TrainConfig,
+        {
+            **cfg["train"],
+            **{k: v for k, v in options.items() if k in TrainConfig.__dataclass_fields__},
+        },
+    )
+    fb.per_step(tcfg)  # a bad feedback_share fails before anything runs
+    steps = int(options.pop("steps", None) or r.step + tcfg.feedback_steps)
+    if steps <= r.step:
+        raise GenforgeError(f"--steps {steps} is not past the run's step {r.step}")
+    n = len(done) + 1
+    before = feedback_guard.checks(r, n=checks, seed=n)
+    kept = fb.keep_before(r, n)
+    start = r.step
+    train_run(resume=r.path, runs_dir=runs_dir, feedback=data, progress=progress, steps=steps,
+              **options)  # fmt: skip
+    after = feedback_guard.checks(r, n=checks, seed=n)
+    entry = {
+        "round": n,
+        "steps": [start, r.step],
+        "kind": data.kind,
+        "share": tcfg.feedback_share,
+        "weight": tcfg.feedback_weight,
+        **({"dpo_beta": tcfg.dpo_beta} if data.kind == "preference" else {}),
+        **{k: v for k, v in data.summary().items() if k != "output_ids"},
+        "outputs": data.summary()["output_ids"],
+        "before": before,
+        "after": after,
+        "diversity_fell": feedback_guard.fell(before, after),
+        "previous_weights": str(kept.relative_to(r.path)),
+    }
+    fb.record_round(r, entry)
+    write_model_card(r)
+    return entry
 
 
 def train(model: str, data: str | None = None, **options: Any) -> Any:

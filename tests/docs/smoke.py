@@ -136,6 +136,9 @@ def smoke(tokens: tuple[str, ...] | list[str]) -> list[str]:
 
 def _smoke_train(args: list[str], inv: Invocation) -> None:
     if inv.params["resume"]:
+        if inv.params.get("feedback"):  # a feedback round: two steps past wherever the run is
+            force_set(args, "feedback_steps", "2")
+            return
         force(args, "--steps", "4")  # two more than the tiny run it resumes
         return
     model = inv.params["model"]

@@ -88,7 +88,8 @@ def sample_command(
     checkpoint: Annotated[
         str | None,
         typer.Option(
-            help=f"last, or best (kept by training with --keep-best; default {S.checkpoint})."
+            help="last, best (kept by training with --keep-best) or before-feedback (the "
+            f"weights before the latest feedback round; default {S.checkpoint})."
         ),
     ] = None,
     device: Annotated[

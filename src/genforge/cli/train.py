@@ -37,6 +37,14 @@ DomainB = Annotated[
 Name = Annotated[str | None, typer.Option(help="Run name (default <data>-<model>).")]
 Resume = Annotated[str | None, typer.Option(help="Continue this run from its last checkpoint.")]
 Steps = Annotated[int | None, typer.Option(help="Total optimisation steps.")]
+Feedback = Annotated[
+    bool,
+    typer.Option(
+        help="With --resume: one feedback round that learns from the run's ratings (feedback_"
+        "steps more steps; diffusion: reward-weighted, GANs: rejected outputs as negatives, "
+        "LMs: DPO)."
+    ),
+]
 BatchSize = Annotated[
     int | None, typer.Option(help="Training items per step: images, text windows, rows, clips.")
 ]
@@ -148,6 +156,7 @@ def train_command(
     domain_b: DomainB = None,
     name: Name = None,
     resume: Resume = None,
+    feedback: Feedback = False,
     steps: Steps = None,
     batch_size: BatchSize = None,
     image_size: ImageSize = None,
@@ -208,6 +217,8 @@ def train_command(
         early_stop=early_stop, attributes=str(attributes) if attributes is not None else None,
         **domains, **_text_options(tokenizer, init, vocab, context, field, column, size, lora, n),
     ))  # fmt: skip
+    if feedback:
+        return _feedback_round(model, data, resume, runs_dir, name, options)
     detector = given(real=real, fake=fake, eval_fake=eval_fake, samples=samples, target_fpr=fpr)
     if detector:
         return _train_detector(model, data, resume, detector, name=name, runs_dir=runs_dir,
@@ -263,6 +274,34 @@ def _text_options(tokenizer, init, vocab, context, field, column, size, lora, n)
         "column": column, "size": size, "init": str(Path(init).resolve()) if init else None,
         "finetune": "lora" if lora else None, "n": n,
     }  # fmt: skip
+
+
+def _feedback_round(model, data, resume, runs_dir, name, options: dict) -> None:
+    """`--resume RUN --feedback`: one round, then what it learned from and what it did."""
+    from genforge.api import feedback_round
+    from genforge.core.run import resolve_run
+
+    if resume is None or model is not None or data is not None or name is not None:
+        raise GenforgeError("--feedback continues a trained run: genforge train --resume RUN "
+                            "--feedback (no model, --data or --name)")  # fmt: skip
+    force = bool(options.pop("feedback_force", False))
+    r = feedback_round(resume, runs_dir=runs_dir, force=force, progress=show_progress(),
+                       **options)  # fmt: skip
+    a, b = r["steps"]
+    console.print(
+        f"[green]feedback round {r['round']}[/] of [bold]{resume}[/] ({r['kind']}, steps {a} to "
+        f"{b}): {r['ratings']} ratings by {', '.join(r['raters'])} of {r['rated_outputs']} "
+        f"outputs, {r['approved']} approved and {r['rejected']} rejected"
+    )
+    for key in r["after"]:
+        if key in r["before"]:
+            console.print(f"  {key:<22} {r['before'][key]:.4g} → {r['after'][key]:.4g}")
+    if r["diversity_fell"]:
+        console.print(f"[yellow]warning: diversity fell[/] ({'; '.join(r['diversity_fell'])}); "
+                      "the next round will refuse to start unless --set feedback_force=true")  # fmt: skip
+    before = resolve_run(resume, runs_dir).path / r["previous_weights"]
+    console.print(f"  the weights from before: {before} (genforge sample {resume} "
+                  "--checkpoint before-feedback)")  # fmt: skip
 
 
 def _report(run) -> None:

@@ -74,6 +74,22 @@ class Run:
         return self.path / "best"
 
     @property
+    def feedback_dir(self) -> Path:
+        """feedback/round-N/model: the weights as they were before feedback round N."""
+        return self.path / "feedback"
+
+    def feedback_rounds(self) -> list[dict[str, Any]]:
+        """The feedback rounds recorded in config.yaml, oldest first."""
+        return list(self.read_config().get("feedback") or [])
+
+    def before_feedback_dir(self) -> Path:
+        """The weights before the latest feedback round (`--checkpoint before-feedback`)."""
+        done = self.feedback_rounds()
+        if not done:
+            raise GenforgeError(f"run '{self.name}' has had no feedback round")
+        return self.feedback_dir / f"round-{int(done[-1]['round'])}" / "model"
+
+    @property
     def report_path(self) -> Path:
         return self.path / "report.html"
 

@@ -111,7 +111,7 @@ def _text_batch(run: Run, store: ProvenanceStore, n: int, seed: int, who: str, d
     from genforge.generate.text import DecodeOptions, TextPipeline
 
     pipe = TextPipeline(run, device="cpu" if device == "auto" else device)
-    opts = DecodeOptions(do_sample=True, num_return_sequences=n, seed=seed, max_new_tokens=100)
+    opts = DecodeOptions(do_sample=True, num_return_sequences=n, seed=seed)  # <= 100 tokens
     texts = [g.text for g in pipe.generate([prompt], opts)[0]]
     scores: list[float | None] = [None] * n
     gate = None

@@ -107,7 +107,7 @@ class ImagePipeline:
         run: Run | str | Path,
         device: str = "auto",
         use_ema: bool = True,
-        checkpoint: Literal["last", "best"] = "last",
+        checkpoint: Literal["last", "best", "before-feedback"] = "last",
     ):
         self.run = run if isinstance(run, Run) else resolve_run(run)
         cfg = self.run.read_config()
@@ -123,8 +123,13 @@ class ImagePipeline:
                     "--keep-best fd"
                 )
             self.step = json.loads((folder / "best.json").read_text())["step"]
+        elif checkpoint == "before-feedback":
+            folder = self.run.before_feedback_dir()
+            self.step = json.loads((folder / "meta.json").read_text())["step"]
         elif checkpoint != "last":
-            raise GenforgeError(f"checkpoint must be 'last' or 'best', got {checkpoint!r}")
+            raise GenforgeError(
+                f"checkpoint must be 'last', 'best' or 'before-feedback', got {checkpoint!r}"
+            )
         self.model: ImageModel = build_model(
             self.model_name, self.spec, cfg["model_config"], model_dir=folder or self.run.model_dir
         )

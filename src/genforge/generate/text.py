@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -132,7 +133,8 @@ def cut_at_stop(text: str, stops: tuple[str, ...]) -> str:
 class TextPipeline:
     """A text run ready to decode: its family with weights, its tokenizer, on `device`."""
 
-    def __init__(self, run: Run, device: str = "cpu"):
+    def __init__(self, run: Run, device: str = "cpu", model_dir: Path | None = None):
+        """`model_dir`: weights other than the run's last (feedback/round-N/model)."""
         from genforge.core.hf import quiet_transformers
         from genforge.data.text import TextSpec
         from genforge.data.text_tokenizers import TextTokenizer
@@ -149,15 +151,16 @@ class TextPipeline:
             raise GenforgeError(f"run '{run.name}' has no checkpoint yet")
         self.run, self.cfg = run, cfg
         self.spec = TextSpec.from_dict(cfg["spec"])
-        self.tokenizer = TextTokenizer.load(run.model_dir)
+        model_dir = model_dir or run.model_dir
+        self.tokenizer = TextTokenizer.load(model_dir)
         if self.spec.tokenizer_sha and self.tokenizer.sha != self.spec.tokenizer_sha:
             raise GenforgeError(
-                f"tokenizer mismatch: {run.model_dir / 'tokenizer.json'} is not the tokenizer "
+                f"tokenizer mismatch: {model_dir / 'tokenizer.json'} is not the tokenizer "
                 f"run '{run.name}' was trained with"
             )
         entry = get_entry(cfg["model"])
         config = model_config(cfg["model"], cfg["model_config"])
-        self.model = entry.family.from_run(config, self.spec, run.model_dir)
+        self.model = entry.family.from_run(config, self.spec, model_dir)
         self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available()
                                    else "cpu" if device == "auto" else device)  # fmt: skip
         self.model.to(self.device)

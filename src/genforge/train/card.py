@@ -76,6 +76,7 @@ def write_model_card(run: Run) -> Path:
         finals = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k.startswith("loss"))
         lines.append(f"- final losses: {finals}; throughput {_throughput(records, modality)}")
     lines += _detection_lines(run)
+    lines += feedback_lines(cfg.get("feedback") or [])
     lines += ["", "## Samples", "", modality.card_samples(), ""]
     if losses_png:
         lines += ["## Loss curves", "", "![losses](samples/losses.png)", ""]
@@ -140,6 +141,27 @@ def _text_encoder_lines(run: Run, cfg: dict) -> list[str]:
         f"{layers} layers) from `{mc['text_encoder']}`, {how}; its last hidden states are "
         f"{proj}; a copy with its tokenizer is in `model/diffusers/text_encoder/`"
     ]
+
+
+def feedback_lines(rounds: list[dict]) -> list[str]:
+    """The "Feedback" section: what each round learned from, and what it did to diversity."""
+    if not rounds:
+        return []
+    lines = ["", "## Feedback", ""]
+    for r in rounds:
+        a, b = r.get("steps", ["?", "?"])
+        lines.append(
+            f"- round {r['round']} (steps {a} to {b}, {r['kind']}): {r['ratings']} ratings by "
+            f"{', '.join(r['raters'])} of {r['rated_outputs']} outputs ({r['approved']} approved, "
+            f"{r['rejected']} rejected); at most {r['share']:.0%} of each step rated outputs, "
+            f"weight {r['weight']}; the weights from before: `{r['previous_weights']}`"
+        )
+        keys = [k for k in r.get("after", {}) if k in r.get("before", {})]
+        moves = ", ".join(f"{k} {r['before'][k]:.3g} → {r['after'][k]:.3g}" for k in keys)
+        lines.append(f"  - fresh samples before → after: {moves}")
+        if r.get("diversity_fell"):
+            lines.append(f"  - **warning: diversity fell** ({'; '.join(r['diversity_fell'])})")
+    return lines
 
 
 def _detection_lines(run: Run) -> list[str]:

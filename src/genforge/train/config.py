@@ -34,3 +34,8 @@ class TrainConfig:
         None  # keep the best checkpoint in best/ by: fd, precision, recall, accuracy
     )
     early_stop: int = 0  # stop after this many evaluations without keep_best improving (0: never)
+    # a feedback round (`genforge train --resume RUN --feedback`, train/feedback.py)
+    feedback_steps: int = 200  # steps a round adds when --steps is not given
+    feedback_share: float = 0.25  # at most this share of a step's examples are rated outputs
+    feedback_weight: float = 1.0  # the feedback term's weight against the loss on real data
+    dpo_beta: float = 0.1  # DPO's temperature (text runs)

@@ -22,6 +22,7 @@ from genforge.data.modalities import Modality, Split, get_modality
 from genforge.models import build_model, get_entry, modality_of, model_config
 from genforge.train.card import write_model_card
 from genforge.train.config import TrainConfig
+from genforge.train.feedback import FeedbackSet, attach
 from genforge.train.loop import check_eval_config, fit
 from genforge.train.trainer import Trainer
 
@@ -71,6 +72,7 @@ def train(
     stop_after: int | None = None,
     evaluate: Callable[[Trainer, Run, int], dict[str, float]] | None = None,
     use: str | None = None,
+    feedback: FeedbackSet | None = None,
     **options: Any,
 ) -> Run:
     """Train `model` on `data` and return the Run.
@@ -90,6 +92,7 @@ def train(
         use: what the model will be used for (commercial, research, personal, internal;
             default unspecified), recorded with each source's datasheet in config.yaml so that
             licences forbidding it are flagged (`genforge runs show`, the model card).
+        feedback: with `resume`, every step also learns from these rated outputs.
         **options: config keys of the data (image_size, channels, val_fraction, augment), the
             training (steps, batch_size, lr, precision, seed, ...) or the model (latent_dim, ...).
 
@@ -109,6 +112,8 @@ def train(
         )
     if model is None and resume is None:
         raise GenforgeError("which model? e.g. genforge train dcgan --data digits")
+    if feedback is not None and resume is None:
+        raise GenforgeError("--feedback continues a trained run: pass --resume RUN")
     dataset = None  # loaded once: by _create for a new run, below otherwise
     if procs.is_main_process:  # only the main process creates or updates the run folder
         if resume is not None:
@@ -139,12 +144,8 @@ def train(
     # a resumed run rebuilds from its checkpoint (e.g. its copy of a pretrained text encoder)
     saved = run.model_dir if resume is not None else None
     family = build_model(cfg["model"], spec, cfg["model_config"], model_dir=saved)
-    meta = {
-        "model": cfg["model"],
-        "modality": modality.name,
-        "spec": spec.to_dict(),
-        "genforge_version": __version__,
-    }
+    meta = {"model": cfg["model"], "modality": modality.name, "spec": spec.to_dict(),
+            "genforge_version": __version__}  # fmt: skip
     try:
         if family.count_based:  # n-gram: fitted by counting, no steps
             fit_counts(family, split.train, run, meta, procs.is_main_process)
@@ -155,6 +156,7 @@ def train(
         trainer = Trainer(family, split.train, train_cfg, split.data_config, run=run)
         if resume is not None:
             trainer.restore(run)
+            attach(trainer, feedback)  # a feedback round; nothing without one
         elif procs.is_main_process:
             _write_data_report(run, modality, split)
         fit(

@@ -208,13 +208,22 @@ class Trainer:
             world_size=self.accelerator.num_processes,
         )
         self.step_count = 0
+        # a feedback round (`--feedback`): () -> a batch of rated outputs (train/feedback.py)
+        self.feedback: Any = None
 
     # -- one step ---------------------------------------------------------------------------
     def step(self) -> dict[str, torch.Tensor]:
         """One optimisation step: the family's phases, LR schedule, EMA."""
         self.model.train()
         with self.accelerator.autocast():  # mixed precision (a no-op in fp32)
-            logs = self.model.training_step(self.nets, self.opts, self.batches, self.accelerator)
+            if self.feedback is None:
+                logs = self.model.training_step(
+                    self.nets, self.opts, self.batches, self.accelerator
+                )
+            else:  # a feedback round: the family's step on real data plus rated outputs
+                logs = self.model.feedback_step(
+                    self.nets, self.opts, self.batches, self.feedback, self.accelerator
+                )
         for sched in self.schedulers.values():
             sched.step()
         if self.ema is not None:
