@@ -163,6 +163,9 @@ def test_audio_gate_learns_a_planted_rule(cli, tmp_path):
     cli.ok("train", "wavegan", "--data", "tones", "--name", "a", "--runs-dir", runs,
            "--sample-rate", "4000", "--seconds", "0.25", "--steps", "1", "--batch-size", "4",
            "--set", "model_size=4", "--set", "latent_dim=8", "--set", "n_critic=1")  # fmt: skip
+    out = cli.ok("review", "a", "--n", "3", "--draw-only", "--runs-dir", runs).output
+    assert "3 outputs of 'a' recorded, least sure first by the auto gate" in out
+    assert len(list((runs / "a" / "samples" / "review-s0").glob("*.wav"))) == 3
     store = FeedbackStore(runs / ".serve" / "genforge.sqlite")
     waves = load_audio("tones", 4000, 0.25, seed=5).images[::20][:15]  # (15, 1, 1000)
     g = torch.Generator().manual_seed(0)
@@ -214,3 +217,7 @@ def test_table_gate_learns_a_planted_rule(cli, tmp_path):
     assert "table gate (learned): kept 6 of 6 requested" in out
     kept = pd.read_csv(tmp_path / "kept.csv")
     assert (kept["city"] == "A").mean() > 0.5  # the learned gate prefers what was approved
+    out = cli.ok("review", "p", "--n", "4", "--draw-only", "--runs-dir", runs).output
+    assert "4 outputs of 'p' recorded, least sure first by the learned gate" in out
+    drawn = sorted((runs / "p" / "samples" / "review-s0").glob("*.csv"))
+    assert len(drawn) == 4 and all(len(pd.read_csv(f)) == 1 for f in drawn)
