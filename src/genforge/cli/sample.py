@@ -268,7 +268,7 @@ def _report_gate(kind: str, stats: dict, what: str) -> None:
         console.print(
             f"[yellow]warning[/]: only {stats['accepted']} of {stats['requested']} {what} had a "
             f"candidate within the limits scoring at least {stats['min_score']:g} among "
-            f"{stats['best_of']}; lower --min-score or raise --best-of"
+            f"{stats['best_of']}; lower --min-score, relax the limits or raise --best-of"
         )
 
 
