@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from genforge.cli.common import call_values, console, default_of, given, on_off, user_errors
+from genforge.cli.common import (
+    call_values,
+    console,
+    default_of,
+    deferred_help,
+    given,
+    on_off,
+    user_errors,
+)
 from genforge.core.errors import GenforgeError
 from genforge.core.progress import Stages
 from genforge.core.run import Run, resolve_run
@@ -17,6 +25,45 @@ from genforge.models import modality_of
 
 S = SampleOptions  # the defaults of `genforge sample`
 COUNTS = SampleOptions.COUNTS
+
+
+def _gate_defaults_shown() -> dict:
+    """The gates' defaults, read when `genforge sample --help` is shown (the gates import
+    torch, too heavy for every start of genforge)."""
+    from genforge.evaluate.audio_gate import AudioLimits
+    from genforge.evaluate.gate import gated_sample
+
+    return {"AudioLimits": AudioLimits, "best_of": default_of(gated_sample, "best_of"),
+            "min_score": default_of(gated_sample, "min_score")}  # fmt: skip
+
+
+SampleCommand = deferred_help(_gate_defaults_shown)
+
+# Hard limits of the audio and table gates (genforge.evaluate.audio_gate, table_gate).
+MaxClipping = Annotated[
+    float | None,
+    typer.Option(
+        help="Audio gate: reject clips with more clipped samples than this share (default "
+        "{AudioLimits.max_clipping})."
+    ),
+]
+MaxSilence = Annotated[
+    float | None,
+    typer.Option(
+        help="Audio gate: reject clips with more silent frames than this share (default "
+        "{AudioLimits.max_silence})."
+    ),
+]
+MinSnr = Annotated[
+    float | None, typer.Option(help="Audio gate: reject clips below this SNR in dB.")
+]
+MinDcr = Annotated[
+    float | None,
+    typer.Option(
+        help="Table gate: reject rows this close to a training row or closer (mean per-column "
+        "distance, 0-1; default: exact copies)."
+    ),
+]
 
 
 @user_errors
@@ -72,42 +119,29 @@ def sample_command(
     ] = None,
     best_of: Annotated[
         int | None,
-        typer.Option(help="Quality gate: draw up to this many candidates per kept image."),
+        typer.Option(
+            help="Quality gate: draw up to this many candidates per kept image, clip or row "
+            "(default {best_of})."
+        ),
     ] = None,
     min_score: Annotated[
         float | None,
-        typer.Option(help="Quality gate: keep candidates scoring at least this (0-1)."),
+        typer.Option(
+            help="Quality gate: keep candidates scoring at least this (0-1; default {min_score})."
+        ),
     ] = None,
     gate: Annotated[
         str | None,
         typer.Option(
-            help="Quality gate: auto (default; realism, confidence, manifold), learned (fitted "
-            "on people's ratings: genforge gate fit), or both."
+            help="Quality gate: auto (default; images: realism, confidence, manifold; audio: "
+            "confidence, clipping, silence, SNR; tables: realism), learned (fitted on people's "
+            "ratings: genforge gate fit), or both."
         ),
     ] = None,
-    max_clipping: Annotated[
-        float | None,
-        typer.Option(
-            help="Audio gate: reject clips with more clipped samples than this share "
-            "(default 0.01)."
-        ),
-    ] = None,
-    max_silence: Annotated[
-        float | None,
-        typer.Option(
-            help="Audio gate: reject clips with more silent frames than this share (default 0.9)."
-        ),
-    ] = None,
-    min_snr: Annotated[
-        float | None, typer.Option(help="Audio gate: reject clips below this SNR in dB.")
-    ] = None,
-    min_dcr: Annotated[
-        float | None,
-        typer.Option(
-            help="Table gate: reject rows this close to a training row or closer "
-            "(mean per-column distance, 0-1; default: exact copies)."
-        ),
-    ] = None,
+    max_clipping: MaxClipping = None,
+    max_silence: MaxSilence = None,
+    min_snr: MinSnr = None,
+    min_dcr: MinDcr = None,
     checkpoint: Annotated[
         str | None,
         typer.Option(
