@@ -76,6 +76,8 @@ def render() -> str:
         lines += [f"{heading} `{name}` {{ #{_anchor(path)} }}", ""]
         if cmd.help:
             lines += [_text(cmd.help), ""]
+        if hasattr(cmd, "fill_help"):  # cli.common.deferred_help: defaults read when shown
+            cmd.fill_help()
         usage = " ".join(cmd.collect_usage_pieces(ctx))
         lines += ["```text", f"{name} {usage}".rstrip(), "```", ""]
         lines += _params_table(cmd, ctx, "argument", "Argument")

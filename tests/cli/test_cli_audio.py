@@ -48,3 +48,22 @@ def test_generate_speech(cli: Cli, tmp_path: Path):
                  "--out", tmp_path / "msg.wav").stdout  # fmt: skip
     assert "espeak-ng, 22050 Hz" in out
     assert sf.info(str(tmp_path / "msg.wav")).duration > 0.5
+
+
+def test_sample_through_the_audio_gate(cli: Cli, tmp_path: Path):
+    cli.ok("train", "wavegan", "--data", "tones", "--name", "tn", *TINY)
+    out = cli.ok("sample", "tn", "--n", "3", "--best-of", "2", "--min-score", "0", "--out-dir",
+                 tmp_path / "gated").stdout  # fmt: skip
+    assert "audio gate (confidence + clipping + silence + snr): kept " in out
+    assert "drew 6 candidates to find them, and 6 of the 6 (100.0%) scored at least 0" in out
+    kept = int(out.split("kept ")[1].split(" of 3 requested")[0])
+    assert len(list((tmp_path / "gated").glob("*.wav"))) == kept
+    # a limit no clip can meet: nothing is kept, and the reason is counted
+    out = cli.ok("sample", "tn", "--n", "2", "--best-of", "2", "--min-snr", "200", "--out-dir",
+                 tmp_path / "none").stdout  # fmt: skip
+    assert "kept 0 of 2 requested" in out and "4 x noise" in out and "warning" in out
+    assert not (tmp_path / "none").exists()
+    assert "--max-clipping is a share in [0, 1]" in cli.fails("sample", "tn", "--max-clipping", "2")
+    assert "--min-dcr applies to table runs, not audio runs" in cli.fails(
+        "sample", "tn", "--min-dcr", "0.1"
+    )

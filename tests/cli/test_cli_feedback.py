@@ -150,3 +150,74 @@ def test_review_of_a_text_run_and_unsupported_runs(cli, runner, tmp_path):
     assert len(texts) == 3 and all(t.read_text() for t in texts)
     assert "--n must be between 1 and 512" in cli.fails("review", "t", "--n", "0",
                                                         "--runs-dir", runs)  # fmt: skip
+
+
+def test_audio_gate_learns_a_planted_rule(cli, tmp_path):
+    """The reviewer approves clean tones and rejects the same tones under loud noise."""
+    import soundfile as sf
+    import torch
+
+    from genforge.data.audio import load_audio
+
+    runs = tmp_path / "runs"
+    cli.ok("train", "wavegan", "--data", "tones", "--name", "a", "--runs-dir", runs,
+           "--sample-rate", "4000", "--seconds", "0.25", "--steps", "1", "--batch-size", "4",
+           "--set", "model_size=4", "--set", "latent_dim=8", "--set", "n_critic=1")  # fmt: skip
+    out = cli.ok("review", "a", "--n", "3", "--draw-only", "--runs-dir", runs).output
+    assert "3 outputs of 'a' recorded, least sure first by the auto gate" in out
+    assert len(list((runs / "a" / "samples" / "review-s0").glob("*.wav"))) == 3
+    store = FeedbackStore(runs / ".serve" / "genforge.sqlite")
+    waves = load_audio("tones", 4000, 0.25, seed=5).images[::20][:15]  # (15, 1, 1000)
+    g = torch.Generator().manual_seed(0)
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for i, w in enumerate(waves):
+        noisy = w + torch.randn(w.shape, generator=g) * w.pow(2).mean().sqrt() * 0.7
+        for tag, x, thumb in (("clean", w, "up"), ("noisy", noisy.clamp(-1, 1), "down")):
+            path = folder / f"{tag}{i}.wav"
+            sf.write(path, x.flatten().numpy(), 4000, subtype="PCM_16")
+            store.rate(_record(store, "a", path, "audio"), "local", Rating(thumb=thumb))
+    cli.ok("gate", "fit", "a", "--runs-dir", runs)
+    info = json.loads((runs / "a" / "gate" / "learned.json").read_text())
+    assert info["cv_auc"] > 0.9 and info["features"].startswith("domain CNN on log-mels"), info
+    out = cli.ok("sample", "a", "--runs-dir", runs, "--n", "2", "--best-of", "2", "--gate",
+                 "both", "--min-score", "0", "--out-dir", tmp_path / "both").output  # fmt: skip
+    assert "audio gate (confidence + clipping + silence + snr + learned)" in out
+
+
+def test_table_gate_learns_a_planted_rule(cli, tmp_path):
+    """The reviewer approves rows of city A and rejects the others; each output is one row."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"age": rng.integers(18, 90, 120), "city": rng.choice(["A", "B", "C"], 120),
+                          "income": np.round(rng.lognormal(10, 0.5, 120), 2)})  # fmt: skip
+    frame.to_csv(tmp_path / "people.csv", index=False)
+    runs = tmp_path / "runs"
+    cli.ok("train", "copula", "--data", tmp_path / "people.csv", "--name", "p", "--runs-dir",
+           runs, "--steps", "20", "--batch-size", "50")  # fmt: skip
+    store = FeedbackStore(runs / ".serve" / "genforge.sqlite")
+    folder = tmp_path / "rows"
+    folder.mkdir()
+    rows = pd.DataFrame({"age": rng.integers(18, 90, 30), "city": ["A", "B", "C"] * 10,
+                         "income": np.round(rng.lognormal(10, 0.5, 30), 2)})  # fmt: skip
+    for i in range(len(rows)):
+        path = folder / f"row{i}.csv"
+        rows.iloc[[i]].to_csv(path, index=False)
+        thumb = "up" if rows["city"].iloc[i] == "A" else "down"
+        store.rate(_record(store, "p", path, "table"), "local", Rating(thumb=thumb))
+    msg = cli.fails("sample", "p", "--runs-dir", runs, "--gate", "learned")
+    assert "has no learned gate" in msg and "genforge gate fit p" in msg
+    cli.ok("gate", "fit", "p", "--runs-dir", runs)
+    info = json.loads((runs / "p" / "gate" / "learned.json").read_text())
+    assert info["cv_auc"] > 0.9 and info["features"].startswith("per-column values"), info
+    assert info["dim"] == 2 + 3 + 2  # age, income; city one-hot; DCR and P(real)
+    out = cli.ok("sample", "p", "--runs-dir", runs, "--n", "6", "--best-of", "4", "--gate",
+                 "learned", "--min-score", "0", "--out", tmp_path / "kept.csv").output  # fmt: skip
+    assert "table gate (learned): kept 6 of 6 requested" in out
+    kept = pd.read_csv(tmp_path / "kept.csv")
+    assert (kept["city"] == "A").mean() > 0.5  # the learned gate prefers what was approved
+    out = cli.ok("review", "p", "--n", "4", "--draw-only", "--runs-dir", runs).output
+    assert "4 outputs of 'p' recorded, least sure first by the learned gate" in out
+    drawn = sorted((runs / "p" / "samples" / "review-s0").glob("*.csv"))
+    assert len(drawn) == 4 and all(len(pd.read_csv(f)) == 1 for f in drawn)

@@ -44,3 +44,19 @@ def test_bad_tables_are_one_line_errors(cli: Cli, tmp_path: Path):
     msg = cli.fails("train", "copula", "--data", "wine", "--set", "target=colour")
     assert "unknown target column 'colour'" in msg
     assert "unknown config key 'epochs' for dcgan" in cli.fails("train", "dcgan", "--epochs", "3")
+
+
+def test_sample_through_the_table_gate(cli: Cli, tmp_path: Path):
+    csv = write_csv(tmp_path / "tx.csv")
+    cli.ok("train", "ctgan", "--data", csv, "--epochs", "1", "--name", "tx", *TINY)
+    out = cli.ok("sample", "tx", "--n", "10", "--best-of", "3", "--min-score", "0", "--out",
+                 tmp_path / "kept.csv").stdout  # fmt: skip
+    assert "table gate (realism): kept 10 of 10 requested; drew 30 candidates" in out
+    syn = pd.read_csv(tmp_path / "kept.csv")
+    assert len(syn) == 10 and list(syn["id"]) == list(range(30, 40))  # IDs numbered afresh
+    # every row counts as a copy when the bar is the largest distance there is
+    out = cli.ok("sample", "tx", "--n", "4", "--best-of", "2", "--min-dcr", "1", "--out",
+                 tmp_path / "none.csv").stdout  # fmt: skip
+    assert "kept 0 of 4 requested" in out and "8 x copy of a training row" in out
+    assert "--gate is one of" in cli.fails("sample", "tx", "--gate", "x")
+    assert "--max-silence applies to audio runs" in cli.fails("sample", "tx", "--max-silence", "1")

@@ -61,7 +61,7 @@ def test_info_declares_each_modality_controls(make_modal):
     info = make_modal().get("/v1/info").json()
     assert set(info["modalities"]) >= {"image", "text", "table", "audio"}
     assert "prompt" in info["modalities"]["text"] and "top_p" in info["modalities"]["text"]
-    assert info["modalities"]["table"] == ["n", "seed"]
+    assert info["modalities"]["table"] == ["n", "seed", "best_of", "gate"]
     assert "label" in info["modalities"]["audio"]
 
 
@@ -282,7 +282,36 @@ def test_batched_audio_and_text_equal_unbatched(modal_runs):
     for (loaded, req), got in zip(asks, results, strict=True):
         if loaded is audio:
             want, _ = pipe.sample(req.n, seed=req.seed, label=req.label)
-            assert torch.allclose(torch.stack([w for w, _, _ in got]), want, atol=1e-5)
+            assert torch.allclose(torch.stack([c.wave for c in got]), want, atol=1e-5)
         else:
             alone = sample_texts(loaded.model, [req])[0]
             assert [g.text for g in got] == [g.text for g in alone]
+
+
+def test_best_of_for_table_and_audio_runs(make_modal):
+    """best_of keeps the best of each group of candidates by the run's gate, as its score."""
+    import torch
+
+    from genforge.core.audio import wav_bytes
+    from genforge.core.run import Run
+    from genforge.evaluate.audio_gate import AudioGate
+    from genforge.generate.audio import AudioPipeline
+
+    c = make_modal()
+    (rows,) = gen(c, run="tb", n=5, seed=1, best_of=3).json()["outputs"]
+    assert len(rows["rows"]) == 5 and rows["params"]["gate"] == "realism"
+    assert len(rows["params"]["scores"]) == 5 and all(0 <= s <= 1 for s in rows["params"]["scores"])
+    outs = gen(c, run="au", n=2, seed=3, best_of=3, label="A4").json()["outputs"]
+    assert [o["params"]["gate"] for o in outs] == ["confidence,clipping,silence,snr"] * 2
+    # the clips served are the best-scored of each three `AudioPipeline.sample` draws
+    pipe = AudioPipeline(Run(c.app.state.services.settings.runs_dir / "au"), device="cpu")
+    waves, labels = pipe.sample(2, seed=3, label="A4", repeat=3)
+    scores = AudioGate(pipe).score(waves, labels).score.view(2, 3)
+    best = [waves[3 * g + int(scores[g].argmax())] for g in range(2)]
+    assert [c.get(o["url"]).content for o in outs] == [wav_bytes(w, 4000) for w in best]
+    assert torch.allclose(scores.max(1).values, torch.tensor([o["params"]["score"] for o in outs]),
+                          atol=1e-4)  # fmt: skip
+    r = gen(c, run="au", n=1, gate="both")
+    assert r.status_code == 400 and "give best_of too" in r.text
+    r = gen(c, run="tb", n=1, best_of=2, gate="learned")
+    assert r.status_code == 400 and "has no learned gate" in r.text

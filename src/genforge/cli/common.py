@@ -81,13 +81,17 @@ def deferred_help(names: Callable[[], dict[str, Any]]) -> type[TyperCommand]:
     class Command(TyperCommand):
         filled = False
 
-        def format_help(self, ctx: Any, formatter: Any) -> None:
+        def fill_help(self) -> None:
+            """Fill the option help texts in (once); the CLI reference of the docs calls it."""
             if not self.filled:
                 values = names()
                 for p in self.params:
                     if getattr(p, "help", None):
                         p.help = p.help.format(**values)
                 self.filled = True
+
+        def format_help(self, ctx: Any, formatter: Any) -> None:
+            self.fill_help()
             return super().format_help(ctx, formatter)
 
     return Command

@@ -119,7 +119,7 @@ gate_app = typer.Typer(help="The learned quality gate, fitted on people's rating
 @gate_app.command("fit")
 @user_errors
 def gate_fit_command(
-    run: Annotated[str, typer.Argument(help="Run name or path (image or text run).")],
+    run: Annotated[str, typer.Argument(help="Run name or path (image, text, audio or table run).")],
     seed: Annotated[int | None, typer.Option(help="Seed of the cross-validation folds.")] = None,
     runs_dir: RunsDir = None,
     db: Db = None,
@@ -151,7 +151,7 @@ def gate_fit_command(
 
 @user_errors
 def review_command(
-    run: Annotated[str, typer.Argument(help="Run name or path (image or text run).")],
+    run: Annotated[str, typer.Argument(help="Run name or path (image, text, audio or table run).")],
     n: Annotated[int | None, typer.Option(help="Outputs to draw for review (default 64).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the batch (default 0).")] = None,
     rater: Annotated[

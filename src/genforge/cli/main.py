@@ -11,7 +11,7 @@ from genforge.cli.detect import detect_command
 from genforge.cli.eval import compare_command, eval_command
 from genforge.cli.feedback import feedback_command, gate_app, review_command
 from genforge.cli.restore import restore_command, upscale_command
-from genforge.cli.sample import encode_command, sample_command
+from genforge.cli.sample import SampleCommand, encode_command, sample_command
 from genforge.cli.serve import ServeCommand, serve_command
 from genforge.cli.train import models_command, train_command
 from genforge.cli.translate import summarize_command, translate_command
@@ -35,7 +35,7 @@ app.add_typer(recipe.app, name="recipe")
 app.add_typer(optout.app, name="optout")
 app.add_typer(gate_app, name="gate")
 app.command("train")(train_command)
-app.command("sample")(sample_command)
+app.command("sample", cls=SampleCommand)(sample_command)
 app.command("encode")(encode_command)
 app.command("restore")(restore_command)
 app.command("upscale")(upscale_command)

@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from genforge.cli.common import call_values, console, default_of, given, on_off, user_errors
+from genforge.cli.common import (
+    call_values,
+    console,
+    default_of,
+    deferred_help,
+    given,
+    on_off,
+    user_errors,
+)
 from genforge.core.errors import GenforgeError
 from genforge.core.progress import Stages
 from genforge.core.run import Run, resolve_run
@@ -17,6 +25,45 @@ from genforge.models import modality_of
 
 S = SampleOptions  # the defaults of `genforge sample`
 COUNTS = SampleOptions.COUNTS
+
+
+def _gate_defaults_shown() -> dict:
+    """The gates' defaults, read when `genforge sample --help` is shown (the gates import
+    torch, too heavy for every start of genforge)."""
+    from genforge.evaluate.audio_gate import AudioLimits
+    from genforge.evaluate.gate import gated_sample
+
+    return {"AudioLimits": AudioLimits, "best_of": default_of(gated_sample, "best_of"),
+            "min_score": default_of(gated_sample, "min_score")}  # fmt: skip
+
+
+SampleCommand = deferred_help(_gate_defaults_shown)
+
+# Hard limits of the audio and table gates (genforge.evaluate.audio_gate, table_gate).
+MaxClipping = Annotated[
+    float | None,
+    typer.Option(
+        help="Audio gate: reject clips with more clipped samples than this share (default "
+        "{AudioLimits.max_clipping})."
+    ),
+]
+MaxSilence = Annotated[
+    float | None,
+    typer.Option(
+        help="Audio gate: reject clips with more silent frames than this share (default "
+        "{AudioLimits.max_silence})."
+    ),
+]
+MinSnr = Annotated[
+    float | None, typer.Option(help="Audio gate: reject clips below this SNR in dB.")
+]
+MinDcr = Annotated[
+    float | None,
+    typer.Option(
+        help="Table gate: reject rows this close to a training row or closer (mean per-column "
+        "distance, 0-1; default: exact copies)."
+    ),
+]
 
 
 @user_errors
@@ -72,19 +119,29 @@ def sample_command(
     ] = None,
     best_of: Annotated[
         int | None,
-        typer.Option(help="Quality gate: draw up to this many candidates per kept image."),
+        typer.Option(
+            help="Quality gate: draw up to this many candidates per kept image, clip or row "
+            "(default {best_of})."
+        ),
     ] = None,
     min_score: Annotated[
         float | None,
-        typer.Option(help="Quality gate: keep candidates scoring at least this (0-1)."),
+        typer.Option(
+            help="Quality gate: keep candidates scoring at least this (0-1; default {min_score})."
+        ),
     ] = None,
     gate: Annotated[
         str | None,
         typer.Option(
-            help="Quality gate: auto (default; realism, confidence, manifold), learned (fitted "
-            "on people's ratings: genforge gate fit), or both."
+            help="Quality gate: auto (default; images: realism, confidence, manifold; audio: "
+            "confidence, clipping, silence, SNR; tables: realism), learned (fitted on people's "
+            "ratings: genforge gate fit), or both."
         ),
     ] = None,
+    max_clipping: MaxClipping = None,
+    max_silence: MaxSilence = None,
+    min_snr: MinSnr = None,
+    min_dcr: MinDcr = None,
     checkpoint: Annotated[
         str | None,
         typer.Option(
@@ -104,16 +161,20 @@ def sample_command(
     ] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
-    """Sample images, table rows, audio or video clips from a trained run (images: optionally
-    gated; video: --out clip.mp4, .gif or a frame-strip .png)."""
+    """Sample images, table rows, audio or video clips from a trained run (images, rows and
+    clips: optionally through a quality gate; video: --out clip.mp4, .gif or a frame-strip
+    .png)."""
     found = resolve_run(run, runs_dir)
     opts = SampleOptions(**given(
         n=n, seed=seed, label=label, truncation=truncation, grid=grid, out_dir=out_dir,
         nrow=nrow, interpolate=interpolate, frames=frames, fps=fps, out=out, sampler=sampler,
         steps=steps, guidance=guidance, eta=eta, best_of=best_of, min_score=min_score,
-        gate=gate, checkpoint=checkpoint, device=device, ema=ema,
+        gate=gate, max_clipping=max_clipping, max_silence=max_silence, min_snr=min_snr,
+        min_dcr=min_dcr, checkpoint=checkpoint, device=device, ema=ema,
     ))  # fmt: skip
-    modality_of(found.read_config()).handler("sample")(found, opts)
+    modality = modality_of(found.read_config())
+    opts.check_for(modality.name)
+    modality.handler("sample")(found, opts)
 
 
 # ---------------------------------------------------------------------------------------
@@ -161,19 +222,39 @@ def sample_images(run: Run, o: SampleOptions) -> None:
 
 
 def sample_table(run: Run, o: SampleOptions) -> None:
-    """Table runs: `--n` rows into the CSV `--out` (default samples/sample-s<seed>.csv)."""
+    """Table runs: `--n` rows into the CSV `--out` (default samples/sample-s<seed>.csv),
+    optionally through the table gate (--best-of, --min-score, --gate, --min-dcr)."""
+    from genforge.core.io import write_text
     from genforge.generate.table import TablePipeline, write_table
 
     pipe = TablePipeline(run, device=o.device, use_ema=o.ema)
     out = o.out or run.samples_dir / f"sample-s{o.seed}.csv"
+    if out.suffix.lower() != ".csv":
+        raise GenforgeError(
+            f"a table sample is written as CSV; --out must end in .csv, got {out.name}"
+        )
     count = o.count("rows")
-    path = write_table(pipe, count, out, seed=o.seed)
-    console.print(f"{count} synthetic rows: {path}")
+    if not o.gated():
+        path = write_table(pipe, count, out, seed=o.seed)
+        console.print(f"{count} synthetic rows: {path}")
+        return
+    from genforge.evaluate.table_gate import TableLimits, gated_rows
+
+    best_of, min_score = _gate_defaults(gated_rows, o)
+    with console.status("preparing the table gate (real-vs-synthetic classifier) ..."):
+        kept, _, stats = gated_rows(pipe, count, best_of, min_score, seed=o.seed,
+                                    gate=o.gate or "auto",
+                                    limits=TableLimits(**given(min_dcr=o.min_dcr)))  # fmt: skip
+    write_text(out, kept.to_csv(index=False))
+    _report_gate("table", stats, "rows")
+    console.print(f"{len(kept)} synthetic rows: {out}")
 
 
 def sample_audio(run: Run, o: SampleOptions) -> None:
-    """Audio runs: `--n` WAV files into `--out-dir` plus a spectrogram grid PNG."""
-    from genforge.generate.audio import AudioPipeline, write_clips
+    """Audio runs: `--n` WAV files into `--out-dir` plus a spectrogram grid PNG, optionally
+    through the audio gate (--best-of, --min-score, --gate, --max-clipping, --max-silence,
+    --min-snr)."""
+    from genforge.generate.audio import AudioPipeline, save_clips, write_clips
 
     pipe = AudioPipeline(run, device=o.device, use_ema=o.ema)
     if o.out is not None and o.out.suffix.lower() != ".png":
@@ -181,10 +262,49 @@ def sample_audio(run: Run, o: SampleOptions) -> None:
             f"for audio runs --out is the spectrogram grid (.png), got {o.out.name}"
         )
     folder = o.out_dir or run.samples_dir / f"sample-s{o.seed}"
-    wavs, grid = write_clips(pipe, o.count("clips"), folder, seed=o.seed, label=o.label,
-                             grid=o.out)  # fmt: skip
+    if not o.gated():
+        wavs, grid = write_clips(pipe, o.count("clips"), folder, seed=o.seed, label=o.label,
+                                 grid=o.out)  # fmt: skip
+    else:
+        from genforge.evaluate.audio_gate import AudioLimits, gated_clips
+
+        best_of, min_score = _gate_defaults(gated_clips, o)
+        limits = AudioLimits(**given(max_clipping=o.max_clipping, max_silence=o.max_silence,
+                                     min_snr_db=o.min_snr))  # fmt: skip
+        with console.status("preparing the audio gate (domain networks) ..."):
+            waves, labels, _, stats = gated_clips(pipe, o.count("clips"), best_of, min_score,
+                                                  seed=o.seed, label=o.label,
+                                                  gate=o.gate or "auto", limits=limits)  # fmt: skip
+        _report_gate("audio", stats, "clips")
+        params = {"run": run.name, "seed": o.seed, "kind": "sample", "n": o.count("clips"),
+                  "best_of": best_of, "min_score": min_score,
+                  "gate": ",".join(stats["components"])}  # fmt: skip
+        if not len(waves):
+            return
+        wavs, grid = save_clips(pipe, waves, labels, folder, params, o.out)
     console.print(f"{len(wavs)} clips ({pipe.sample_rate} Hz, {pipe.seconds:g} s) in {folder}")
     console.print(f"spectrograms: {grid}")
+
+
+def _gate_defaults(fn, o: SampleOptions) -> tuple[int, float]:
+    """--best-of and --min-score, each from the gate function's default when not given."""
+    values = call_values(fn, best_of=o.best_of, min_score=o.min_score)
+    return values["best_of"], values["min_score"]
+
+
+def _report_gate(kind: str, stats: dict, what: str) -> None:
+    """The audio and table gates' outcome in plain words, the limits' rejections, and a
+    warning when fewer were kept than asked for."""
+    console.print(f"{kind} gate ({' + '.join(stats['components'])}): {gate_summary(stats)}")
+    if stats["rejected"]:
+        why = "; ".join(f"{c} x {r}" for r, c in sorted(stats["rejected"].items()))
+        console.print(f"  rejected by the limits whatever their score: {why}")
+    if stats["accepted"] < stats["requested"]:
+        console.print(
+            f"[yellow]warning[/]: only {stats['accepted']} of {stats['requested']} {what} had a "
+            f"candidate within the limits scoring at least {stats['min_score']:g} among "
+            f"{stats['best_of']}; lower --min-score, relax the limits or raise --best-of"
+        )
 
 
 def sample_video(run: Run, o: SampleOptions) -> None:
@@ -192,6 +312,10 @@ def sample_video(run: Run, o: SampleOptions) -> None:
     frame-strip PNG (a row per clip); default samples/sample-s<seed>.mp4."""
     from genforge.generate.video import VideoPipeline, write_clips
 
+    if o.gated():
+        raise GenforgeError(
+            "video runs have no quality gate yet; drop --best-of/--min-score/--gate"
+        )
     pipe = VideoPipeline(run, o.device, o.ema, **given(sampler=o.sampler, steps=o.steps,
                                                        guidance=o.guidance))  # fmt: skip
     out = o.out or run.samples_dir / f"sample-s{o.seed}.mp4"

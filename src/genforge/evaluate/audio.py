@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import io
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genforge.core.audio import log_mel, spectrogram_grid
+from genforge.core.audio import log_mel, spectrogram_grid, stft_magnitude
 from genforge.core.errors import GenforgeError
 from genforge.core.progress import Stages
 from genforge.core.run import Run
@@ -226,3 +228,107 @@ def evaluate_run(
                                                    ["generated", len(fake)]])),
     ]  # fmt: skip
     return EvalResult("audio", metrics, sections, extra)
+
+
+# ---------------------------------------------------------------------------------------
+# Per-clip signal checks and the cached domain networks (the audio gates' feature space)
+# ---------------------------------------------------------------------------------------
+
+CLIP_LEVEL = 0.999  # a sample at |x| >= this is clipped
+SILENCE_DB = -50.0  # a frame whose RMS is below this (dBFS) is silent
+FRAME_SECONDS = 0.02  # frames of the silence check
+
+
+def signal_stats(
+    waves: torch.Tensor, sample_rate: int, silence_db: float = SILENCE_DB
+) -> dict[str, torch.Tensor]:
+    """Per clip of (B, 1, L) or (B, L): `clipped` (share of samples at |x| >= 0.999),
+    `silent` (share of 20 ms frames with RMS below `silence_db` dBFS) and `snr_db`.
+
+    The SNR is estimated from the clip alone: in each STFT frame the noise is taken to be
+    broadband, so its power per bin is the median bin power / ln 2 (the median of an
+    exponential variable is its mean times ln 2); the signal is what lies above it. Sparse
+    spectra (tones, voices) read high, white noise reads about 0 dB and below, and a silent
+    clip has nothing above its floor: 0 dB.
+    """
+    x = waves.reshape(len(waves), -1).float()
+    clipped = (x.abs() >= CLIP_LEVEL).float().mean(1)
+    frame = max(1, int(sample_rate * FRAME_SECONDS))
+    usable = x[:, : x.shape[1] // frame * frame] if x.shape[1] >= frame else x
+    frames = usable.reshape(len(x), -1, min(frame, usable.shape[1]))  # (B, T, frame)
+    rms_db = 10 * torch.log10(frames.pow(2).mean(2).clamp_min(1e-20))
+    silent = (rms_db < silence_db).float().mean(1)
+    n_fft = 512 if sample_rate >= 12000 else 256
+    power = stft_magnitude(x, n_fft, n_fft // 4).pow(2)  # (B, F, T)
+    if power.shape[2] > 4:  # the two frames at each end reach into the reflected padding
+        power = power[:, :, 2:-2]
+    noise = power.median(1).values / math.log(2) * power.shape[1]  # (B, T)
+    signal = (power.sum(1) - noise).clamp_min(0)
+    eps = 1e-10
+    snr_db = 10 * torch.log10((signal.sum(1) + eps) / (noise.sum(1) + eps))
+    return {"clipped": clipped, "silent": silent, "snr_db": snr_db}
+
+
+@dataclass
+class AudioSpace:
+    """The audio evaluator's two networks for one run's data, trained once and cached:
+    `net`, the FD's log-mel CNN (a classifier of the labels, or an autoencoder without them),
+    and `judge`, the noise-robust label classifier of conditional accuracy (labeled data)."""
+
+    net: DomainCNN
+    judge: DomainCNN | None
+    sample_rate: int
+    label: str  # what the features are, for the learned gate's record
+
+    @torch.no_grad()
+    def features(self, waves: torch.Tensor) -> torch.Tensor:
+        """(B, 64) features of the FD network (float64)."""
+        x = features_in(waves, self.sample_rate)
+        out = [self.net.features(x[i : i + 256]) for i in range(0, len(x), 256)]
+        return torch.cat(out).double()
+
+    @torch.no_grad()
+    def probs(self, waves: torch.Tensor) -> torch.Tensor | None:
+        """(B, K) class probabilities of the judge; None for unlabeled data."""
+        if self.judge is None:
+            return None
+        x = _level_free(features_in(waves, self.sample_rate))
+        out = [self.judge(x[i : i + 256]).softmax(1) for i in range(0, len(x), 256)]
+        return torch.cat(out).double()
+
+
+def audio_space(run: Run, steps: int | None = None) -> AudioSpace:
+    """The domain networks of `run`'s training clips, from the cache (`$GENFORGE_CACHE`/features,
+    keyed by the exact clips, labels and steps) or trained now (`steps`, default
+    $GENFORGE_DOMAIN_STEPS or 800)."""
+    from safetensors.torch import load_file, save_file
+
+    from genforge.core.io import atomic_path, write_json
+    from genforge.data.modalities import get_modality
+    from genforge.evaluate.features import cache_root, default_domain_steps, fingerprint
+
+    split = get_modality("audio").reload(run)
+    ds, train = split.dataset, split.train
+    rate, k = ds.sample_rate, ds.num_classes
+    labels = train.labels if k >= 2 else None
+    steps = steps or default_domain_steps()
+    folder = cache_root() / "features" / f"audio-{rate}-{fingerprint(train.images, labels, steps)}"
+    label = (f"domain CNN on log-mels ({'classifier' if labels is not None else 'autoencoder'}, "
+             f"{run.read_config()['data']['source']})")  # fmt: skip
+    net = DomainCNN(k if labels is not None else 0)
+    judge = DomainCNN(k) if labels is not None else None
+    if (folder / "info.json").is_file():  # written last: the networks are complete
+        net.load_state_dict(load_file(str(folder / "net.safetensors")))
+        if judge is not None:
+            judge.load_state_dict(load_file(str(folder / "judge.safetensors")))
+        return AudioSpace(net.eval(), judge.eval() if judge else None, rate, label)
+    net = train_domain_cnn(features_in(train.images, rate), labels, k, steps, seed=0)
+    nets = {"net": net}
+    if labels is not None:
+        judge = nets["judge"] = train_label_classifier(train.images, labels, k, rate, steps, 0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, m in nets.items():
+        with atomic_path(folder / f"{name}.safetensors") as tmp:
+            save_file({n: v.detach().contiguous() for n, v in m.state_dict().items()}, str(tmp))
+    write_json(folder / "info.json", {"data": label, "steps": steps, "clips": len(train)})
+    return AudioSpace(net, judge, rate, label)

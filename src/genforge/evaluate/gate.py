@@ -43,23 +43,56 @@ class GateResult:
         return float((self.all_scores >= self.stats["min_score"]).double().mean())
 
     def summary(self) -> dict[str, Any]:
-        q = torch.quantile(
-            self.all_scores.double(), torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)
-        )
-        return {
-            "requested": self.requested,
-            "accepted": len(self.images),
-            "candidates": self.candidates,
-            "acceptance_rate": self.acceptance_rate,
-            "score_p10": float(q[0]),
-            "score_p50": float(q[1]),
-            "score_p90": float(q[2]),
-            "components": self.components,
-            **self.stats,
-        }
+        out = score_stats(self.all_scores, len(self.images), self.requested, self.components,
+                          **self.stats)  # fmt: skip
+        out["candidates"] = self.candidates
+        return out
+
+
+def score_stats(
+    all_scores: torch.Tensor, kept: int, requested: int, components: list[str], **stats: Any
+) -> dict[str, Any]:
+    """What a gate did, for `genforge sample`'s plain-words line (cli.sample.gate_summary): kept
+    and requested counts, candidates drawn, the share that scored at least `stats["min_score"]`
+    and the candidate scores' 10th, 50th and 90th percentiles."""
+    s = all_scores.double()
+    q = torch.quantile(s, torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64))
+    return {
+        "requested": requested,
+        "accepted": kept,
+        "candidates": len(s),
+        "acceptance_rate": float((s >= stats["min_score"]).double().mean()),
+        "score_p10": float(q[0]),
+        "score_p50": float(q[1]),
+        "score_p90": float(q[2]),
+        "components": components,
+        **stats,
+    }
+
+
+def best_in_groups(
+    scores: torch.Tensor, rejected: list[list[str]], k: int, min_score: float
+) -> list[int | None]:
+    """Of every `k` consecutive candidates, the index of the best-scored one that no hard limit
+    rejected and that scores at least `min_score` (None where none of the group does)."""
+    out: list[int | None] = []
+    for g in range(0, len(scores), k):
+        ok = [i for i in range(g, min(g + k, len(scores)))
+              if not rejected[i] and float(scores[i]) >= min_score]  # fmt: skip
+        out.append(max(ok, key=lambda i: float(scores[i])) if ok else None)
+    return out
 
 
 GATES = ("auto", "learned", "both")
+
+
+@dataclass
+class Scored:
+    """A batch of candidates as the audio and table gates see them."""
+
+    score: torch.Tensor  # (N,) in [0, 1]
+    components: dict[str, torch.Tensor]  # name -> (N,)
+    rejected: list[list[str]]  # per candidate: "kind (detail)"; empty: within the limits
 
 
 class QualityScorer:

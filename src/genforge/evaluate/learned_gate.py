@@ -12,7 +12,11 @@ Feature spaces, by modality:
   trained once on the run's own data), the same space the automatic gate and FD use;
 - text: the run's own language model (mean, spread and worst per-token NLL of the text, its
   tokens per word) plus surface statistics (distinct-1/2 words, repeated 3-gram share,
-  log length).
+  log length);
+- audio: the audio evaluator's log-mel CNN and label classifier (evaluate/audio.py, trained
+  once on the run's clips and cached) plus the clipped and silent shares and the SNR;
+- table: each row's columns (numbers standardised, categories one-hot), its distance to the
+  closest training row and its P(real) under a real-vs-synthetic classifier.
 
 The fit lives in the run folder: `gate/learned.safetensors` (the standardised linear model) and
 `gate/learned.json` (what it was fitted on, and its measured quality).
@@ -43,7 +47,6 @@ from genforge.safety.provenance import Record
 MIN_RATINGS = 20
 MIN_PER_SIDE = 5
 GATE_DIR = "gate"
-GATED = ("image", "text")  # modalities the learned gate covers
 
 
 @dataclass
@@ -69,6 +72,18 @@ class LearnedGate:
         write_with(folder / "learned.safetensors", lambda p: save_file(tensors, str(p)))
         write_json(folder / "learned.json", self.info)
         return folder
+
+    @classmethod
+    def load_for(cls, run: Run, features: Any) -> LearnedGate:
+        """The run's gate, checked to be fitted in the feature space `features` gives."""
+        gate = cls.load(run)
+        if gate.info.get("features") != features.name or gate.info.get("dim") != len(gate.weight):
+            raise GenforgeError(
+                f"the learned gate of '{run.name}' was fitted in {gate.info.get('features')}, but "
+                f"this run's feature space is {features.name}; refit it: genforge gate fit "
+                f"{run.name}"
+            )
+        return gate
 
     @classmethod
     def load(cls, run: Run) -> LearnedGate:
@@ -199,16 +214,109 @@ class TextFeatures:
         return nll.cpu().numpy()
 
 
-def featurizer(run: Run, **kw: Any) -> ImageFeatures | TextFeatures:
-    """The feature space the gate of `run` works in (image or text runs)."""
+class AudioFeatures:
+    """Clips in the audio evaluator's domain space (evaluate/audio.py: its log-mel CNN and,
+    for labeled data, its label classifier, trained once per data set and cached) plus the
+    audio gate's signal checks."""
+
+    def __init__(self, run: Run, space: Any = None):
+        from genforge.evaluate.audio import audio_space
+
+        self.space = space or audio_space(run)
+        head = " + its class probabilities" if self.space.judge is not None else ""
+        self.name = f"{self.space.label}{head} + clipping, silence, SNR"
+        spec = run.read_config()["spec"]
+        self.rate, self.length = int(spec["sample_rate"]), int(spec["length"])
+
+    def of_files(self, paths: list[Path]) -> torch.Tensor:
+        import soundfile as sf
+
+        from genforge.data.audio import fit_length, resample
+
+        waves = []
+        for p in paths:
+            x, rate = sf.read(str(p), dtype="float32", always_2d=True)
+            x = fit_length(resample(x.mean(1), rate, self.rate), self.length)
+            waves.append(torch.from_numpy(np.ascontiguousarray(x)))
+        return self.of_outputs(torch.stack(waves)[:, None])
+
+    def of_outputs(self, waves: torch.Tensor) -> torch.Tensor:
+        """(B, 1, L) -> the CNN's 64 features, the class log-probabilities, top probability
+        and entropy (labeled data), the clipped and silent shares and the SNR (dB)."""
+        from genforge.evaluate.audio import signal_stats
+
+        parts = [self.space.features(waves)]
+        p = self.space.probs(waves)
+        if p is not None:
+            logp = p.clamp_min(1e-12).log()
+            parts += [logp, p.max(1, keepdim=True).values, -(p * logp).sum(1, keepdim=True)]
+        st = signal_stats(waves, self.rate)
+        parts.append(torch.stack([st["clipped"], st["silent"], st["snr_db"]], 1).double())
+        return torch.cat(parts, 1)
+
+
+class TableFeatures:
+    """Rows by their columns (numbers and dates standardised by the training rows, missing ones
+    at the mean; categories one-hot; ID columns left out) plus their distance to the closest
+    training row and the P(real) of the table gate's real-vs-synthetic classifier. An output of
+    several rows (a served CSV) is described by the mean of its rows."""
+
+    def __init__(self, run: Run, judge: Any = None):
+        from genforge.evaluate.table import RowJudge, column_numbers, real_split
+
+        self.judge = judge or RowJudge.of_run(run)
+        train, _, self.spec, _ = real_split(run)
+        self.name = ("per-column values (numbers standardised, categories one-hot) + distance to "
+                     "the closest training row + P(real) of a real-vs-synthetic classifier")  # fmt: skip
+        self.stats: dict[str, tuple[float, float]] = {}  # column -> training mean, std
+        for c in self.spec.learned:
+            if c["kind"] != "categorical":
+                x = column_numbers(train, c)
+                self.stats[c["name"]] = (float(np.nanmean(x)), float(np.nanstd(x)) or 1.0)
+
+    def of_files(self, paths: list[Path]) -> torch.Tensor:
+        import pandas as pd
+
+        rows = [self.of_outputs(pd.read_csv(p)).mean(0) for p in paths]
+        return torch.stack(rows)
+
+    def of_outputs(self, rows: Any) -> torch.Tensor:
+        """A DataFrame of n rows -> (n, d) features."""
+        from genforge.data.table import category_values
+        from genforge.evaluate.table import column_numbers
+
+        parts = []
+        for c in self.spec.learned:
+            if c["kind"] == "categorical":
+                v = np.array(category_values(rows[c["name"]]), dtype=object)
+                parts += [(v == k).astype(float) for k in c["categories"]]
+            else:
+                mean, std = self.stats[c["name"]]
+                parts.append(np.nan_to_num((column_numbers(rows, c) - mean) / std, nan=0.0))
+        parts += [self.judge.dcr(rows), self.judge.p_real(rows)]
+        return torch.from_numpy(np.stack(parts, 1)).double()
+
+
+# The feature space of each modality's learned gate, and what each reuses when it is given
+# (an evaluator, a pipeline, a domain space, a row judge the caller already built).
+FEATURIZERS: dict[str, tuple[type, str]] = {
+    "image": (ImageFeatures, "evaluator"),
+    "text": (TextFeatures, "pipeline"),
+    "audio": (AudioFeatures, "space"),
+    "table": (TableFeatures, "judge"),
+}
+GATED = tuple(FEATURIZERS)  # modalities the learned gate covers
+
+
+def featurizer(run: Run, **kw: Any) -> Any:
+    """The feature space the gate of `run` works in (a FEATURIZERS entry)."""
     name = modality_of(run.read_config()).name
-    if name == "image":
-        return ImageFeatures(run, kw.get("evaluator"))
-    if name == "text":
-        return TextFeatures(run, kw.get("pipeline"))
-    raise GenforgeError(
-        f"run '{run.name}' is a {name} run; the learned gate covers {', '.join(GATED)} runs"
-    )
+    if name not in FEATURIZERS:
+        raise GenforgeError(
+            f"run '{run.name}' is a {name} run; the learned gate covers {', '.join(GATED)} runs"
+        )
+    cls, reuse = FEATURIZERS[name]
+    return cls(run, kw.get(reuse))
 
 
 # ---------------------------------------------------------------------------------------

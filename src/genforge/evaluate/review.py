@@ -1,13 +1,15 @@
 """The review queue: draw a batch of outputs, put the ones the current gate is least sure
 about first, and record people's verdicts on them.
 
-A batch is drawn from the run (images: seeded samples; text: seeded sampled continuations),
-each output written under `<run>/samples/review-s<seed>/` and recorded in the provenance store
-like a served output, so the gallery, the REST API and `genforge gate fit` all see it.
+A batch is drawn from the run (images: seeded samples; text: seeded sampled continuations;
+audio: seeded clips; tables: seeded rows, each row its own output), each output written under
+`<run>/samples/review-s<seed>/` and recorded in the provenance store like a served output, so
+the gallery, the REST API and `genforge gate fit` all see it.
 
 "Least sure" is measured by the gate that would judge the output today:
 - the learned gate, when the run has one (`genforge gate fit`): P(approved) closest to 0.5;
-- otherwise the automatic gate (image runs): score closest to its default bar of 0.5;
+- otherwise the automatic gate (image, audio and table runs): score closest to its default
+  bar of 0.5;
 - text runs without a learned gate have no score yet, and keep their drawing order.
 """
 
@@ -33,7 +35,7 @@ class ReviewItem:
     path: Path
     score: float | None  # the gate's score (P(approved) for the learned gate)
     gate: str | None  # which gate gave the score ("learned", "auto") or None
-    text: str | None = None  # text runs: the output itself
+    text: str | None = None  # text runs: the output itself; table runs: the row
 
     @property
     def doubt(self) -> float:
@@ -55,15 +57,12 @@ def draw_batch(
     if not 1 <= n <= MAX_BATCH:
         raise GenforgeError(f"--n must be between 1 and {MAX_BATCH}, got {n}")
     name = modality_of(run.read_config()).name
-    if name == "image":
-        items = _image_batch(run, store, n, seed, who, device)
-    elif name == "text":
-        items = _text_batch(run, store, n, seed, who, device, prompt)
-    else:
+    if name not in BATCHES:
         raise GenforgeError(
-            f"run '{run.name}' is a {name} run; review batches cover image and text runs "
+            f"run '{run.name}' is a {name} run; review batches cover {', '.join(BATCHES)} runs "
             "(rate any served output over PUT /v1/outputs/{id}/rating)"
         )
+    items = BATCHES[name](run, store, n, seed, who, device, prompt)
     return sorted(items, key=lambda it: it.doubt)  # stable: drawing order within ties
 
 
@@ -73,8 +72,8 @@ def _has_learned(run: Run) -> bool:
     return (run.path / GATE_DIR / "learned.safetensors").is_file()
 
 
-def _image_batch(run: Run, store: ProvenanceStore, n: int, seed: int, who: str, device: str
-                 ) -> list[ReviewItem]:  # fmt: skip
+def _image_batch(run: Run, store: ProvenanceStore, n: int, seed: int, who: str, device: str,
+                 prompt: str) -> list[ReviewItem]:  # fmt: skip
     from genforge.core.images import to_uint8
     from genforge.evaluate.gate import QualityScorer
     from genforge.evaluate.image import ImageEvaluator
@@ -137,6 +136,70 @@ def _text_batch(run: Run, store: ProvenanceStore, n: int, seed: int, who: str, d
         items.append(ReviewItem(oid, path, s, gate if s is not None else None, text=text))
     store.add_many(records)
     return items
+
+
+def _audio_batch(run: Run, store: ProvenanceStore, n: int, seed: int, who: str, device: str,
+                 prompt: str) -> list[ReviewItem]:  # fmt: skip
+    from genforge.core.audio import wav_bytes
+    from genforge.evaluate.audio_gate import AudioGate
+    from genforge.generate.audio import AudioPipeline
+
+    pipe = AudioPipeline(run, device=device)
+    waves, labels = pipe.sample(n, seed=seed)
+    gate = "learned" if _has_learned(run) else "auto"
+    scores = AudioGate(pipe, gate).score(waves, labels).score.tolist()
+    names = list(pipe.spec.class_names)
+    outputs = []
+    for i, w in enumerate(waves):
+        params: dict[str, Any] = {"sample_rate": pipe.sample_rate}
+        if labels is not None:
+            params["class"] = names[int(labels[i])]
+        outputs.append((wav_bytes(w, pipe.sample_rate), params, None))
+    return _save(run, store, seed, who, "audio", "wav", gate, outputs, scores)
+
+
+def _table_batch(run: Run, store: ProvenanceStore, n: int, seed: int, who: str, device: str,
+                 prompt: str) -> list[ReviewItem]:  # fmt: skip
+    """Each row is one output (a one-row CSV), so each verdict is about one row."""
+    from genforge.evaluate.table_gate import TableGate
+    from genforge.generate.table import TablePipeline
+
+    pipe = TablePipeline(run, device=device)
+    rows = pipe.sample(n, seed)
+    gate = "learned" if _has_learned(run) else "auto"
+    scores = TableGate(pipe, gate).score(rows).score.tolist()
+    outputs = []
+    for i in range(len(rows)):
+        row = rows.iloc[[i]]
+        shown = ", ".join(f"{k}={v}" for k, v in row.iloc[0].items())
+        outputs.append((row.to_csv(index=False).encode("utf-8"), {"columns": list(rows.columns)},
+                        shown))  # fmt: skip
+    return _save(run, store, seed, who, "table", "csv", gate, outputs, scores)
+
+
+def _save(run: Run, store: ProvenanceStore, seed: int, who: str, modality: str, ext: str,
+          gate: str, outputs: list[tuple[bytes, dict[str, Any], str | None]],
+          scores: list[float]) -> list[ReviewItem]:  # fmt: skip
+    """Write each (content, params, text shown) under samples/review-s<seed>/ and record it."""
+    folder = run.samples_dir / f"review-s{seed}"
+    records, items = [], []
+    for i, ((content, extra, text), s) in enumerate(zip(outputs, scores, strict=True)):
+        oid = store.new_id()
+        params = {"run": run.name, "seed": seed, "index": i, "review": True, "gate": gate,
+                  "score": round(float(s), 4), **extra}  # fmt: skip
+        path = folder / f"{i:03d}-{oid}.{ext}"
+        write_bytes(path, content)
+        records.append(store.record(oid, who=who, run=run.name, modality=modality, params=params,
+                                    content=content, phash_hex=None, watermarked=False,
+                                    path=str(path.resolve())))  # fmt: skip
+        items.append(ReviewItem(oid, path, float(s), gate, text=text))
+    store.add_many(records)
+    return items
+
+
+# How each modality draws a review batch: (run, store, n, seed, who, device, prompt) -> items
+BATCHES = {"image": _image_batch, "text": _text_batch, "audio": _audio_batch,
+           "table": _table_batch}  # fmt: skip
 
 
 def parse_verdict(answer: str) -> dict[str, Any] | None:

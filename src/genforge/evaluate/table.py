@@ -36,7 +36,8 @@ COPY_FLAG_FRACTION = 0.01  # flag when more synthetic rows than this (and than h
 # ---------------------------------------------------------------------------------------
 
 
-def _numbers(df: Any, c: dict[str, Any]) -> np.ndarray:
+def column_numbers(df: Any, c: dict[str, Any]) -> np.ndarray:
+    """A numeric or datetime column as floats (dates in seconds), NaN where missing."""
     import pandas as pd
 
     col = df[c["name"]]
@@ -70,7 +71,7 @@ def mixed_features(spec: TableSpec, frames: list[Any], skip: str | None = None):
         else:
             lo, hi = c["min"], c["max"]
             for out, df in zip(outs, frames, strict=True):
-                x = (_numbers(df, c) - lo) / (hi - lo if hi > lo else 1.0)
+                x = (column_numbers(df, c) - lo) / (hi - lo if hi > lo else 1.0)
                 out.append(np.nan_to_num(x, nan=-1.0)[:, None])
     return [np.concatenate(o, 1) for o in outs]
 
@@ -128,6 +129,67 @@ def privacy_dcr(
 
 
 # ---------------------------------------------------------------------------------------
+# Per row: how real it looks, how close it sits to a training row (the table gates)
+# ---------------------------------------------------------------------------------------
+
+REF_ROWS = 2000  # real and synthetic rows the real-vs-synthetic classifier is fitted on, each
+REF_SEED = 1_000_003  # seed of the model's reference batch (not a seed users sample with)
+
+
+class RowJudge:
+    """Judges single rows of one table against its real rows.
+
+    - `p_real`: P(real) from a gradient-boosting classifier fitted on real training rows against
+      a batch of the model's own rows (balanced): it learns what gives this model's rows away;
+    - `realism`: where that P(real) falls among real held-out rows' (rows neither side of the
+      fit saw): 1 for a row at least as real-looking as the median held-out row, falling to 0
+      for one less real-looking than all of them (min(1, 2 x the share rated lower));
+    - `dcr`: distance to the closest training row (the privacy check's space and L1).
+    """
+
+    def __init__(self, spec: TableSpec, train: Any, holdout: Any, synthetic: Any, seed: int = 0):
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        if len(holdout) < 2:
+            raise GenforgeError(
+                "the table gate compares rows with real held-out rows; this run has none "
+                "(train with val_fraction > 0)"
+            )
+        rng = np.random.default_rng(seed)
+        m = min(len(train), len(synthetic), REF_ROWS)
+        real = train.iloc[np.sort(rng.choice(len(train), m, replace=False))]
+        fake = synthetic.iloc[np.sort(rng.choice(len(synthetic), m, replace=False))]
+        self.spec = spec
+        self.train_x = mixed_features(spec, [train])[0]  # every training row: copies anywhere
+        xr, xf = mixed_features(spec, [real, fake])
+        self.clf = HistGradientBoostingClassifier(max_iter=100, random_state=seed).fit(
+            np.concatenate([xr, xf]), np.r_[np.ones(m), np.zeros(m)]
+        )
+        self.holdout_p = np.sort(self.p_real(holdout))
+
+    @classmethod
+    def of_run(cls, run: Run, pipe: Any = None, seed: int = 0) -> RowJudge:
+        """The judge of a table run: its own split, and a reference batch drawn from `pipe`
+        (default: the run's TablePipeline) on a fixed seed."""
+        from genforge.generate.table import TablePipeline
+
+        train, holdout, spec, _ = real_split(run)
+        pipe = pipe or TablePipeline(run)
+        return cls(spec, train, holdout, pipe.sample(min(len(train), REF_ROWS), REF_SEED), seed)
+
+    def p_real(self, rows: Any) -> np.ndarray:
+        return self.clf.predict_proba(mixed_features(self.spec, [rows])[0])[:, 1]
+
+    def realism(self, rows: Any, p_real: np.ndarray | None = None) -> np.ndarray:
+        p = self.p_real(rows) if p_real is None else p_real
+        below = np.searchsorted(self.holdout_p, p, side="left") / len(self.holdout_p)
+        return np.minimum(1.0, 2 * below)
+
+    def dcr(self, rows: Any) -> np.ndarray:
+        return _min_distances(mixed_features(self.spec, [rows])[0], self.train_x, chunk=256)
+
+
+# ---------------------------------------------------------------------------------------
 # Utility: train on synthetic, test on real
 # ---------------------------------------------------------------------------------------
 
@@ -158,7 +220,7 @@ def utility_tstr(
                 "f1_macro": float(f1_score(ys[2], pred, average="macro")),
             }
         return {"task": "classification", "target": target, **scores}
-    ys = [_numbers(df, col) for df in (synthetic, train, holdout)]
+    ys = [column_numbers(df, col) for df in (synthetic, train, holdout)]
     scores = {}
     for name, x, y in (("synthetic", xs[0], ys[0]), ("real", xs[1], ys[1])):
         ok = ~np.isnan(y)

@@ -53,16 +53,20 @@ class AudioPipeline:
 
     @torch.no_grad()
     def sample(
-        self, n: int, seed: int = 0, label: int | str | None = None, batch_size: int = 64
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(waveforms (n, 1, L) in [-1, 1] on the CPU, their labels or None)."""
+        self, n: int, seed: int = 0, label: int | str | None = None, batch_size: int = 64,
+        repeat: int = 1
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
+        """(waveforms (n * repeat, 1, L) in [-1, 1] on the CPU, their labels or None); with
+        `repeat` each of the n labels is drawn `repeat` times in a row (best-of candidates)."""
         if n < 1:
             raise GenforgeError(f"--n must be at least 1, got {n}")
         g = torch.Generator().manual_seed(seed)
-        z = self.model.latent(n, generator=g)
+        z = self.model.latent(n * repeat, generator=g)
         labels = self.labels_for(n, label)
+        if labels is not None:
+            labels = labels.repeat_interleave(repeat)
         out = []
-        for i in range(0, n, batch_size):
+        for i in range(0, n * repeat, batch_size):
             y = labels[i : i + batch_size].to(self.device) if labels is not None else None
             out.append(self.model.generate(z[i : i + batch_size].to(self.device), y).float().cpu())
         return torch.cat(out), labels
@@ -79,13 +83,26 @@ def write_clips(
     """`n` WAV files (the run's rate and length) into `out_dir` and a spectrogram grid PNG
     (default `out_dir/spectrograms.png`, at most 16 clips)."""
     waves, labels = pipe.sample(n, seed, label)
+    params = {"run": pipe.run.name, "seed": seed, "kind": "sample", "n": n}
+    return save_clips(pipe, waves, labels, out_dir, params, grid)
+
+
+def save_clips(
+    pipe: AudioPipeline,
+    waves: torch.Tensor,
+    labels: torch.Tensor | None,
+    out_dir: Path,
+    params: dict,
+    grid: Path | None = None,
+) -> tuple[list[Path], Path]:
+    """Clips (n, 1, L) as WAV files into `out_dir`, and a spectrogram grid PNG of the first 16
+    carrying `params` (default `out_dir/spectrograms.png`)."""
     names = list(pipe.spec.class_names)
     paths = []
     for i, w in enumerate(waves):
         tag = f"-{names[int(labels[i])]}" if labels is not None else ""
         paths.append(write_wav(out_dir / f"clip-{i:04d}{tag}.wav", w, pipe.sample_rate))
     titles = [names[int(y)] for y in labels[:16]] if labels is not None else None
-    params = {"run": pipe.run.name, "seed": seed, "kind": "sample", "n": n}
     grid = grid or out_dir / "spectrograms.png"
     save_spectrogram_grid(grid, waves[:16], pipe.sample_rate, titles, params)
     return paths, grid

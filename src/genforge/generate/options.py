@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from genforge.core.errors import GenforgeError
+
 
 @dataclass
 class SampleOptions:
@@ -33,6 +35,10 @@ class SampleOptions:
     best_of: int | None = None  # quality gate (on when best_of or min_score is given)
     min_score: float | None = None
     gate: str | None = None  # auto | learned | both (None: auto)
+    max_clipping: float | None = None  # audio gate limits (None: evaluate/audio_gate defaults)
+    max_silence: float | None = None
+    min_snr: float | None = None
+    min_dcr: float | None = None  # table gate limit (None: exact copies only)
     checkpoint: str = "last"
     device: str = "auto"
     ema: bool = True
@@ -40,9 +46,26 @@ class SampleOptions:
     # --n when not given, by what is drawn
     COUNTS: ClassVar[dict[str, int]] = {"images": 64, "walks": 1, "rows": 1000, "clips": 8}
 
+    # options that apply to one modality's runs only
+    ONLY: ClassVar[dict[str, str]] = {"max_clipping": "audio", "max_silence": "audio",
+                                      "min_snr": "audio", "min_dcr": "table"}  # fmt: skip
+
     def count(self, what: str) -> int:
         """--n, else the default count of `what` (a key of COUNTS)."""
         return self.COUNTS[what] if self.n is None else self.n
+
+    def check_for(self, modality: str) -> None:
+        """Refuse an option given for a modality it does not apply to (never ignore it)."""
+        for name, only in self.ONLY.items():
+            if getattr(self, name) is not None and modality != only:
+                raise GenforgeError(
+                    f"--{name.replace('_', '-')} applies to {only} runs, not {modality} runs"
+                )
+
+    def gated(self) -> bool:
+        """Whether a quality gate was asked for (any of its options given)."""
+        return any(getattr(self, k) is not None
+                   for k in ("best_of", "min_score", "gate", *self.ONLY))  # fmt: skip
 
 
 @dataclass

@@ -460,14 +460,88 @@ def _load_table(run: Run, device: str):
     return TablePipeline(run, device=device)
 
 
+@dataclass
+class RowsOut:
+    """A request's rows and what the encoder records with them (the best-of scores)."""
+
+    frame: Any  # pandas DataFrame
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def gate_of(pipe, gate: str | None, build: Callable[[Any, str], Any]):
+    """The audio or table gate of kind `gate` (auto, learned or both) for a loaded pipeline,
+    built by `build(pipe, gate)` on first use and kept with the pipeline."""
+    gate = gate or "auto"
+    with _SCORER_LOCK:
+        gates = pipe.__dict__.setdefault("_genforge_gates", {})
+        if gate not in gates:
+            gates[gate] = build(pipe, gate)
+        return gates[gate]
+
+
+def best_of_groups(scored, k: int) -> tuple[list[int], dict[int, list[str]]]:
+    """Of every `k` consecutive candidates (a gate's Scored), the best: the best-scored within
+    the hard limits, else the best-scored of all; and why each pick breaks a limit, if it does
+    (a request always gets its `n` outputs, as image best-of does)."""
+    picks, broken = [], {}
+    for g in range(0, len(scored.score), k):
+        group = range(g, min(g + k, len(scored.score)))
+        best = max(group, key=lambda i: (not scored.rejected[i], float(scored.score[i])))
+        picks.append(best)
+        if scored.rejected[best]:
+            broken[best] = scored.rejected[best]
+    return picks, broken
+
+
+def _check_gate(pipe, r: Request, build: Callable[[Any, str], Any]) -> None:
+    """gate needs best_of; the gate is built here, outside the batch, on the first request."""
+    if r.gate is not None and r.best_of is None:
+        raise GenforgeError("gate chooses how best_of scores candidates; give best_of too")
+    if r.best_of is not None:
+        gate_of(pipe, r.gate, build)
+
+
+def _table_gate(pipe, gate: str):
+    from genforge.evaluate.table_gate import TableGate
+
+    return TableGate(pipe, gate)
+
+
+def _check_table(pipe, r: Request) -> None:
+    _check_gate(pipe, r, _table_gate)
+
+
 def sample_tables(pipe, requests: list[Request]) -> list[list[Any]]:
     """One DataFrame of `n` rows per request (rejection sampling makes batches uneven, so
-    each request draws on its own seeded generator, exactly as `genforge sample` does)."""
-    return [[pipe.sample(r.n, r.seed)] for r in requests]
+    each request draws on its own seeded generator, exactly as `genforge sample` does); with
+    best_of, `n * best_of` rows and the best of each group of best_of by the table gate."""
+    out = []
+    for r in requests:
+        if r.best_of is None:
+            out.append([RowsOut(pipe.sample(r.n, r.seed))])
+            continue
+        from genforge.data.table import fresh_ids
+
+        gate = gate_of(pipe, r.gate, _table_gate)
+        rows = pipe.sample(r.n * r.best_of, r.seed)
+        scored = gate.score(rows)
+        picks, broken = best_of_groups(scored, r.best_of)
+        kept = rows.iloc[picks].reset_index(drop=True)
+        for c in pipe.spec.columns:  # IDs numbered afresh over the rows kept
+            if c["kind"] == "id":
+                kept[c["name"]] = fresh_ids(c, len(kept))
+        extra = {"scores": [round(float(scored.score[i]), 4) for i in picks],
+                 "gate": ",".join(gate.components)}  # fmt: skip
+        if broken:
+            extra["over_limits"] = {str(picks.index(i)): why for i, why in broken.items()}
+        out.append([RowsOut(kept, extra)])
+    return out
 
 
-def encode_table(df, params: dict[str, Any], oid: str) -> Encoded:
+def encode_table(out: RowsOut, params: dict[str, Any], oid: str) -> Encoded:
     """A request's rows -> one CSV output; the rows also go back inline as JSON records."""
+    df = out.frame
+    params.update(out.extra)
     rows = json.loads(df.to_json(orient="records"))
     params["columns"] = list(df.columns)
     return Encoded(df.to_csv(index=False).encode("utf-8"), "text/csv", "csv", None, False,
@@ -483,18 +557,38 @@ def _load_audio(run: Run, device: str):
     return AudioPipeline(run, device=device)
 
 
+@dataclass
+class ClipOut:
+    """One clip, its sample rate and class, and what the encoder records (best-of score)."""
+
+    wave: torch.Tensor  # (1, L)
+    rate: int
+    name: str | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _audio_gate(pipe, gate: str):
+    from genforge.evaluate.audio_gate import AudioGate
+
+    return AudioGate(pipe, gate)
+
+
 def _check_audio(pipe, r: Request) -> None:
     pipe.labels_for(1, r.label)
+    _check_gate(pipe, r, _audio_gate)
 
 
-def sample_audio(pipe, requests: list[Request]) -> list[list[Any]]:
-    """Latents per request from its own seeded generator (as `AudioPipeline.sample` draws
-    them), then one forward pass; each clip comes back with the sample rate."""
+def sample_audio(pipe, requests: list[Request]) -> list[list[ClipOut]]:
+    """Latents per request from its own seeded generator (as `AudioPipeline.sample(n, seed,
+    label, repeat=best_of)` draws them), then one forward pass; with best_of, the best of each
+    group of best_of by the audio gate. Each clip comes back with the sample rate."""
     zs, ys = [], []
     for r in requests:
         g = torch.Generator().manual_seed(r.seed)
-        zs.append(pipe.model.latent(r.n, generator=g))
-        ys.append(pipe.labels_for(r.n, r.label))
+        k = r.best_of or 1
+        zs.append(pipe.model.latent(r.n * k, generator=g))
+        y = pipe.labels_for(r.n, r.label)
+        ys.append(y.repeat_interleave(k) if y is not None else None)
     z = torch.cat(zs).to(pipe.device)
     y = torch.cat(ys).to(pipe.device) if ys[0] is not None else None
     with torch.no_grad():
@@ -502,24 +596,34 @@ def sample_audio(pipe, requests: list[Request]) -> list[list[Any]]:
     names = list(pipe.spec.class_names)
     out, i = [], 0
     for r, labels in zip(requests, ys, strict=True):
-        clips = []
-        for j in range(r.n):
-            name = names[int(labels[j])] if labels is not None else None
-            clips.append((waves[i + j], pipe.sample_rate, name))
-        out.append(clips)
-        i += r.n
+        chunk = waves[i : i + r.n * (r.best_of or 1)]
+        picks, extra = list(range(r.n)), [{} for _ in range(r.n)]
+        if r.best_of is not None:
+            gate = gate_of(pipe, r.gate, _audio_gate)
+            scored = gate.score(chunk, labels)
+            picks, broken = best_of_groups(scored, r.best_of)
+            extra = [{"score": round(float(scored.score[p]), 4),
+                      "gate": ",".join(gate.components),
+                      **({"over_limits": broken[p]} if p in broken else {})}
+                     for p in picks]  # fmt: skip
+        out.append([
+            ClipOut(chunk[p], pipe.sample_rate,
+                    names[int(labels[p])] if labels is not None else None, e)
+            for p, e in zip(picks, extra, strict=True)
+        ])  # fmt: skip
+        i += len(chunk)
     return out
 
 
-def encode_audio(clip, params: dict[str, Any], oid: str) -> Encoded:
-    """(wave, rate, class) -> a 16-bit PCM WAV; its spectrogram is drawn on request."""
+def encode_audio(clip: ClipOut, params: dict[str, Any], oid: str) -> Encoded:
+    """A clip -> a 16-bit PCM WAV; its spectrogram is drawn on request."""
     from genforge.core.audio import wav_bytes
 
-    wave, rate, name = clip
-    params["sample_rate"] = rate
-    if name is not None:
-        params["class"] = name
-    return Encoded(wav_bytes(wave, rate), "audio/wav", "wav", None, False)
+    params["sample_rate"] = clip.rate
+    if clip.name is not None:
+        params["class"] = clip.name
+    params.update(clip.extra)
+    return Encoded(wav_bytes(clip.wave, clip.rate), "audio/wav", "wav", None, False)
 
 
 # -- video ----------------------------------------------------------------------------------
@@ -597,10 +701,12 @@ TEXT_PAIR = ServeHandler(
      "watermark"),
     check=_check_pairs,
 )  # fmt: skip
-TABLE = ServeHandler(_load_table, sample_tables, encode_table, ("n", "seed"), max_n="max_rows")
+TABLE = ServeHandler(_load_table, sample_tables, encode_table, ("n", "seed", "best_of", "gate"),
+                     check=_check_table, max_n="max_rows")  # fmt: skip
 AUDIO = ServeHandler(
-    _load_audio, sample_audio, encode_audio, ("n", "seed", "label"), check=_check_audio
-)
+    _load_audio, sample_audio, encode_audio, ("n", "seed", "label", "best_of", "gate"),
+    check=_check_audio,
+)  # fmt: skip
 VIDEO = ServeHandler(
     _load_video, sample_video, encode_video, ("n", "seed", "label"), check=_check_video,
     run_controls=lambda cfg: ("n", "seed", "label") if cfg["model_config"].get("conditional")
