@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import tempfile
 import time
@@ -35,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_feedback_gate import diversity, reviewer, t_interval
+from bench_feedback_gate import SEEDS, diversity, reviewer, t_interval, text_judge
 
 
 def image_judge(approve: float, prefer: str | None):
@@ -49,24 +48,6 @@ def image_judge(approve: float, prefer: str | None):
         return ok, {"classes_covered": covered, "class_entropy_bits": entropy}
 
     return judge, f"SVC on 8x8 digits, approves P(digit) >= {approve}, digits {wanted}"
-
-
-def text_judge(off_topic: list[str]):
-    from genforge.evaluate.text import distinct_n
-
-    banned = [re.compile(rf"\b{re.escape(w)}\b", re.IGNORECASE) for w in off_topic]
-
-    def one(text: str) -> bool:
-        words = text.split()
-        grams = [tuple(words[i : i + 3]) for i in range(len(words) - 2)]
-        repeated = len(grams) != len(set(grams))
-        return len(words) >= 8 and not repeated and not any(b.search(text) for b in banned)
-
-    def judge(texts: list[str]) -> tuple[np.ndarray, dict]:
-        ok = np.array([one(t) for t in texts])
-        return ok, {"distinct_1": distinct_n(texts, 1), "distinct_2": distinct_n(texts, 2)}
-
-    return judge, f"rejects a repeated word 3-gram, fewer than 8 words, or any of {off_topic}"
 
 
 def draw(run, n: int, seed: int, text: bool, folder: Path | None = None) -> list:
@@ -144,12 +125,14 @@ def main() -> None:
             for r in (fb, plain):
                 shutil.copytree(base.path, r.path, ignore=shutil.ignore_patterns("feedback"))
             (runs / "outputs").mkdir()
-            rated.append(rate(fb, judge, a.ratings, 1000 + s, a.text, runs / "outputs"))
+            first = SEEDS * (s + 1) if a.text else 1000 + s  # text sample j uses seed + j
+            judged = SEEDS * (s + 1) + SEEDS // 2 if a.text else 7000 + s
+            rated.append(rate(fb, judge, a.ratings, first, a.text, runs / "outputs"))
             steps = base.step + a.steps
             rounds.append(feedback_round(fb, runs_dir=runs, steps=steps, seed=s, **options))
             train_run(resume=plain.path, runs_dir=runs, steps=steps, seed=s)
             for v, r in zip(variants, (base, plain, fb), strict=True):
-                ok, d = judge(draw(r, a.n, 7000 + s, a.text))
+                ok, d = judge(draw(r, a.n, judged, a.text))
                 approval[v].append(float(ok.mean()))
                 for k, x in d.items():
                     div[v].setdefault(k, []).append(float(x))
