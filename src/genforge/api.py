@@ -48,6 +48,8 @@ def feedback_round(
     Raises GenforgeError when the family cannot learn from ratings, there are none usable, or
     the previous round lowered diversity (pass `force=True` to go on anyway).
     """
+    import json
+
     from genforge.core.config import from_dict
     from genforge.evaluate import feedback_guard
     from genforge.safety.feedback import FeedbackStore
@@ -81,9 +83,9 @@ def feedback_round(
     if steps <= r.step:
         raise GenforgeError(f"--steps {steps} is not past the run's step {r.step}")
     n = len(done) + 1
-    before = feedback_guard.checks(r, n=checks, seed=n)
     kept = fb.keep_before(r, n)
-    start = r.step
+    before = feedback_guard.checks(r, kept, n=checks, seed=n)
+    start = json.loads((kept / "meta.json").read_text())["step"]
     train_run(resume=r.path, runs_dir=runs_dir, feedback=data, progress=progress, steps=steps,
               **options)  # fmt: skip
     after = feedback_guard.checks(r, n=checks, seed=n)

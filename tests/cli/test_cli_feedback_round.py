@@ -118,3 +118,19 @@ def test_feedback_refuses_what_it_cannot_do(cli, dcgan_run, vae_run, tmp_path):
     store.rate(ids[0], "bob", Rating(thumb="up"))
     msg = cli.fails("train", "--resume", "g", "--feedback", "--runs-dir", runs)
     assert "4 approved, 0 rejected" in msg and "needs rejected outputs" in msg
+
+
+def test_an_interrupted_round_keeps_the_weights_from_before_its_first_attempt(cli, dcgan_run,
+                                                                             tmp_path):  # fmt: skip
+    from genforge.core.run import Run
+    from genforge.train.feedback import keep_before
+
+    runs = tmp_path / "runs"
+    shutil.copytree(dcgan_run, runs / "g")
+    run = Run(runs / "g")
+    first = _weights(runs / "g")
+    kept = keep_before(run, 1)  # the round starts, then is interrupted after some steps
+    cli.ok("train", "--resume", "g", "--steps", run.step + 2, "--runs-dir", runs)
+    assert _changed(first, _weights(runs / "g"))
+    assert keep_before(run, 1) == kept  # run again: the copy from the first attempt stays
+    assert not _changed(first, _weights(runs / "g", "feedback/round-1/model"))

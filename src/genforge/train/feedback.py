@@ -294,13 +294,15 @@ def attach(trainer: Any, fs: FeedbackSet | None) -> None:
 
 def keep_before(run: Run, n: int) -> Path:
     """Copy the weights as they are before round `n` to feedback/round-n/model (loadable as
-    `--checkpoint before-feedback`); returns that folder."""
+    `--checkpoint before-feedback`); returns that folder. A round that was interrupted and is
+    run again keeps the copy from its first attempt: those are the weights from before it."""
     dst = run.feedback_dir / f"round-{n}" / "model"
+    if (dst / "model.safetensors").is_file():
+        return dst
     tmp = dst.with_name("model.tmp")
-    for old in (dst, tmp):
-        if old.exists():
-            shutil.rmtree(old)
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(run.model_dir, tmp)
     tmp.rename(dst)
     return dst
