@@ -14,7 +14,8 @@ audit, each named for what it is.
   Shuffling a clip's frames changes them (a per-frame metric cannot see it).
 - Prediction (models that fill frames): held-out clips given their first half, the second half
   predicted; PSNR and SSIM against the true continuation, beside repeating the last given
-  frame (the baseline a predictor has to beat).
+  frame (the baseline a predictor has to beat). Conditional runs get no label: they infer it
+  from the given frames, and how often that is right is reported.
 - Conditional accuracy (labeled data): the per-frame FD's classifier reads the generated clips,
   per clip (logits averaged over its frames) and per frame (each frame on its own: a digit
   that changes mid-clip loses frames); its accuracy on real held-out clips, both ways, beside.
@@ -318,7 +319,7 @@ def evaluate_run(
     ]
     if pipe.model.fills_frames:
         st.stage("predicting held-out continuations")
-        metrics_p, section = _prediction(pipe, real[:64], seed)
+        metrics_p, section = _prediction(pipe, real[:64], real_labels, seed)
         metrics += metrics_p
         sections.append(section)
 
@@ -335,14 +336,27 @@ def evaluate_run(
     return EvalResult("video", metrics, sections, extra)
 
 
-def _prediction(pipe: Any, real: torch.Tensor, seed: int) -> tuple[list[Metric], Section]:
-    """Held-out clips given their first half; the second half predicted and scored."""
+def _prediction(
+    pipe: Any, real: torch.Tensor, real_labels: torch.Tensor | None, seed: int
+) -> tuple[list[Metric], Section]:
+    """Held-out clips given their first half; the second half predicted and scored. A
+    conditional run is given no label: it continues each clip as the class its own model reads
+    in the given frames (`VideoPipeline.infer_labels`), scored against the true labels."""
     k = pipe.spec.frames // 2
     context, truth = real[:, :, :k], real[:, :, k:]
-    pred = pipe.predict(context, frames=truth.shape[2], seed=seed)[:, :, k:]
+    metrics, labels = [], None
+    if pipe.model.conditional:
+        labels = pipe.infer_labels(context, seed=seed)
+        if real_labels is not None:
+            acc = float((labels == real_labels[: len(real)]).double().mean())
+            metrics.append(Metric("prediction_label_accuracy", "classes the run's model infers "
+                                  f"from the {k} given frames (its denoising loss per class)",
+                                  acc, "higher", f"{len(real)} held-out clips, chance "
+                                  f"{1 / pipe.spec.num_classes:.3g}"))  # fmt: skip
+    pred = pipe.predict(context, frames=truth.shape[2], seed=seed, label=labels)[:, :, k:]
     rows = torch.stack([torch.cat([context, truth], 2), torch.cat([context, pred], 2)], 1)
     strip = strip_array(rows[:4].flatten(0, 1), min_side=32)
-    return prediction_metrics(pred, truth, context), Section(
+    return prediction_metrics(pred, truth, context) + metrics, Section(
         f"Prediction: {k} frames given (pairs of rows: truth, then predicted)", png_img(strip)
     )
 
