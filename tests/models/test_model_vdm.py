@@ -73,6 +73,19 @@ def test_bad_configs_are_clear_errors():
         VDM(VDMConfig(context=1.0), SPEC)
 
 
+def test_256_px_clips_are_a_vdm_size_from_folders_only():
+    from genforge.data.video import VideoDataConfig, check_config
+
+    big = VDM(VDMConfig(block_out_channels=(8, 16), spatial_attention="none"),
+              VideoSpec(3, 4, 256, 8.0))  # fmt: skip  # frames that can carry the watermark
+    assert big.clip_shape(1) == (1, 3, 4, 256, 256)
+    check_config(VideoDataConfig(source="clips/", image_size=256))
+    with pytest.raises(GenforgeError, match="goes up to 128 px"):
+        check_config(VideoDataConfig(source="moving-digits", image_size=256))
+    with pytest.raises(GenforgeError, match="image_size must be"):
+        check_config(VideoDataConfig(source="clips/", image_size=512))
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("vdm")
