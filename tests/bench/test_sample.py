@@ -72,3 +72,11 @@ def test_bench_sample_times_a_video_run_in_clips_per_second(cli, tmp_path):
     assert rows[0][5] == "-"  # no FD for clips: genforge eval scores them
     assert "genforge eval" in cli.fails("bench", "sample", "--run", "v", "--runs-dir", runs,
                                         "--model", "cvdm", "--samplers", "ddim:2", "--fd")  # fmt: skip
+
+
+def test_slow_rates_keep_three_significant_digits():
+    from genforge.bench.sample import rate
+
+    assert rate(0.02941) == "0.0294"  # 1000-step DDPM clips/s: not rounded to 0.03
+    assert rate(0.5912) == "0.591"
+    assert rate(1234.567) == "1,234.57"
