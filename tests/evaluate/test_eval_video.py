@@ -64,7 +64,8 @@ def test_a_tiny_run_evaluates_with_honest_names(tmp_path):
     for key in ("fd_frames", "fd_frames_real_floor", "fd_clips", "fd_clips_real_floor",
                 "motion_w1", "frame_corr_w1", "prediction_psnr", "prediction_psnr_repeat_last",
                 "prediction_ssim", "conditional_accuracy", "conditional_accuracy_frames",
-                "classifier_val_accuracy_frames", "memorised_clips"):  # fmt: skip
+                "classifier_val_accuracy_frames", "prediction_label_accuracy",
+                "prediction_class_kept", "memorised_clips"):  # fmt: skip
         assert key in values, key
     assert "not FVD" in values["fd_clips"].label and "I3D" in values["fd_clips"].note
     assert "frames" in values["fd_frames"].label

@@ -319,7 +319,8 @@ def evaluate_run(
     ]
     if pipe.model.fills_frames:
         st.stage("predicting held-out continuations")
-        metrics_p, section = _prediction(pipe, real[:64], real_labels, seed)
+        metrics_p, section = _prediction(pipe, real[:64], real_labels, seed,
+                                         space if labeled else None)  # fmt: skip
         metrics += metrics_p
         sections.append(section)
 
@@ -337,11 +338,13 @@ def evaluate_run(
 
 
 def _prediction(
-    pipe: Any, real: torch.Tensor, real_labels: torch.Tensor | None, seed: int
+    pipe: Any, real: torch.Tensor, real_labels: torch.Tensor | None, seed: int, space: Any = None
 ) -> tuple[list[Metric], Section]:
     """Held-out clips given their first half; the second half predicted and scored. A
     conditional run is given no label: it continues each clip as the class its own model reads
-    in the given frames (`VideoPipeline.infer_labels`), scored against the true labels."""
+    in the given frames (`VideoPipeline.infer_labels`), scored against the true labels. With
+    labeled data, the frame classifier (`space`) reads the predicted frames: is the clip's
+    class kept (PSNR barely sees a digit that changes at 16 px: position dominates it)?"""
     k = pipe.spec.frames // 2
     context, truth = real[:, :, :k], real[:, :, k:]
     metrics, labels = [], None
@@ -354,6 +357,13 @@ def _prediction(
                                   acc, "higher", f"{len(real)} held-out clips, chance "
                                   f"{1 / pipe.spec.num_classes:.3g}"))  # fmt: skip
     pred = pipe.predict(context, frames=truth.shape[2], seed=seed, label=labels)[:, :, k:]
+    if space is not None and real_labels is not None:
+        y = real_labels[: len(real), None]
+        kept = float((frame_classes(space, pred) == y).double().mean())
+        floor = float((frame_classes(space, truth) == y).double().mean())
+        metrics.append(Metric("prediction_class_kept", "predicted frames the frame classifier "
+                              "reads as the held-out clip's class", kept, "higher",
+                              f"on the true continuations: {floor:.3g}"))  # fmt: skip
     rows = torch.stack([torch.cat([context, truth], 2), torch.cat([context, pred], 2)], 1)
     strip = strip_array(rows[:4].flatten(0, 1), min_side=32)
     return prediction_metrics(pred, truth, context) + metrics, Section(
