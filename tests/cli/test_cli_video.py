@@ -55,6 +55,10 @@ def test_train_sample_predict_interpolate(cli: Cli, tmp_path: Path):
                  "--steps", "2", "--out", tmp_path / "p.png", "--runs-dir", runs).stdout  # fmt: skip
     assert "2 frames given + 3 predicted" in out
     assert "prediction PSNR (dB)" in out and "repeating the last given frame" in out
+    assert "inferred from the given frames" in out  # no --label: the run's model reads it
+    labeled = cli.ok("predict", "md", "--clip", clip, "--context", "2", "--label", "3", "--steps",
+                     "2", "--out", tmp_path / "p3.mp4", "--runs-dir", runs).stdout  # fmt: skip
+    assert "inferred" not in labeled
     strip = np.asarray(Image.open(tmp_path / "p.png"))
     assert strip.shape[1] > 4 * strip.shape[0]  # one row of 5 frames
     assert "--context must be 1 to 3" in cli.fails(

@@ -63,10 +63,46 @@ def test_a_tiny_run_evaluates_with_honest_names(tmp_path):
     values = {m.key: m for m in result.metrics}
     for key in ("fd_frames", "fd_frames_real_floor", "fd_clips", "fd_clips_real_floor",
                 "motion_w1", "frame_corr_w1", "prediction_psnr", "prediction_psnr_repeat_last",
-                "prediction_ssim", "conditional_accuracy", "memorised_clips"):  # fmt: skip
+                "prediction_ssim", "conditional_accuracy", "conditional_accuracy_frames",
+                "classifier_val_accuracy_frames", "prediction_label_accuracy",
+                "prediction_class_kept", "memorised_clips"):  # fmt: skip
         assert key in values, key
     assert "not FVD" in values["fd_clips"].label and "I3D" in values["fd_clips"].note
     assert "frames" in values["fd_frames"].label
     assert result.extra["memorisation"]["samples"] == 12
     html = write_report(run, result).read_text()
     assert "Prediction" in html and "clip-level FD" in html
+
+
+def test_per_frame_conditional_accuracy_reads_every_frame_against_the_judge():
+    from genforge.evaluate.features import domain_space
+    from genforge.evaluate.video import conditional_metrics, frames_of
+
+    clips, labels = (torch.from_numpy(a) for a in moving_digits(8, 8.0, 16, per_class=18))
+    labels = labels.long()
+    train, held = torch.arange(len(clips)) % 3 != 0, torch.arange(len(clips)) % 3 == 0
+    space = domain_space(frames_of(clips[train]), labels[train].repeat_interleave(8),
+                         "moving-digits frames", steps=400)  # fmt: skip
+    real, real_labels = clips[held], labels[held]
+
+    def values(fake, fake_labels):
+        return {m.key: m.value for m in conditional_metrics(space, real, real_labels, fake,
+                                                            fake_labels, 10)}  # fmt: skip
+
+    # planted: the real held-out clips passed as "generated" score exactly the judge's accuracy
+    same = values(real, real_labels)
+    assert same["conditional_accuracy_frames"] == same["classifier_val_accuracy_frames"]
+    assert same["conditional_accuracy"] == same["classifier_val_accuracy"]
+    assert same["classifier_val_accuracy_frames"] > 0.5  # a judge that reads digits
+    # labels shuffled among clips of other digits: the per-frame reading drops towards chance
+    wrong = values(real, (real_labels + 1 + torch.arange(len(real_labels)) % 9) % 10)
+    assert wrong["conditional_accuracy_frames"] < 0.3 * same["conditional_accuracy_frames"]
+    # half of each clip's frames swapped for another digit's: per frame sees it, per clip may not
+    partner = torch.stack([(real_labels != y).nonzero()[0, 0] for y in real_labels])
+    mixed = torch.cat([real[:, :, :6], real[partner][:, :, 6:]], 2)  # 2 of 8 frames foreign
+    mix = values(mixed, real_labels)
+    drop = same["conditional_accuracy_frames"] - mix["conditional_accuracy_frames"]
+    assert drop > 0.1  # about 2/8 of the frames the judge reads right
+    assert mix["conditional_accuracy"] >= same["conditional_accuracy"] - 0.15
+    # without asked-for labels (unconditional runs) only the judge is reported
+    assert set(values(real, None)) == {"classifier_val_accuracy", "classifier_val_accuracy_frames"}

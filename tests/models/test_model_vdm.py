@@ -73,6 +73,19 @@ def test_bad_configs_are_clear_errors():
         VDM(VDMConfig(context=1.0), SPEC)
 
 
+def test_256_px_clips_are_a_vdm_size_from_folders_only():
+    from genforge.data.video import VideoDataConfig, check_config
+
+    big = VDM(VDMConfig(block_out_channels=(8, 16), spatial_attention="none"),
+              VideoSpec(3, 4, 256, 8.0))  # fmt: skip  # frames that can carry the watermark
+    assert big.clip_shape(1) == (1, 3, 4, 256, 256)
+    check_config(VideoDataConfig(source="clips/", image_size=256))
+    with pytest.raises(GenforgeError, match="goes up to 128 px"):
+        check_config(VideoDataConfig(source="moving-digits", image_size=256))
+    with pytest.raises(GenforgeError, match="image_size must be"):
+        check_config(VideoDataConfig(source="clips/", image_size=512))
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("vdm")
@@ -96,11 +109,15 @@ def test_prediction_keeps_the_given_frames_exactly(run):
     assert out.shape == (3, 1, 7, 8, 8)
     assert torch.equal(out[:, :, :2], context)
     assert torch.equal(pipe.predict(context, frames=5, seed=1), out)  # seeded
-    # without --label, given frames are continued under the null label (their own class), not
-    # the classes in turn that sampling cycles through
+    # without --label, each clip goes on as the class the model reads in its given frames,
+    # not the classes in turn that sampling cycles through
     assert pipe.labels_for(3, None).tolist() == [0, 1, 2]
     assert pipe.labels_for(3, None, cycle=False) is None
-    assert not torch.equal(pipe.predict(context, frames=5, seed=1, label="0"), out)
+    inferred = pipe.infer_labels(context, seed=1)
+    assert torch.equal(pipe.predict(context, frames=5, seed=1, label=inferred), out)
+    other = (inferred + 1) % 10
+    assert not torch.equal(pipe.predict(context, frames=5, seed=1, label=other), out)
+    assert torch.equal(pipe.predict(context, frames=5, seed=1, label=other)[:, :, :2], context)
     with pytest.raises(GenforgeError, match="1 to 3 given frames"):
         pipe.predict(torch.zeros(1, 1, 4, 8, 8))
     filled = pipe.fill(torch.ones(2, 1, 4, 8, 8), torch.tensor([1, 0, 1, 0]))
@@ -156,3 +173,25 @@ def test_interpolation_keeps_the_input_frames_at_every_factor_th_place(run):
     assert not torch.equal(out[:, 1], torch.zeros(1, 8, 8))
     with pytest.raises(GenforgeError, match="below the model's 4 frames"):
         interpolate(pipe, clip, 4)
+
+
+def test_the_label_inferred_for_given_frames_is_the_class_the_model_denoises_best(run):
+    """A planted model: for each clip, the network's output is the exact v target under one
+    class and off under the others; `infer_labels` must find that class."""
+    pipe = VideoPipeline(run, device="cpu")
+    model = pipe.model
+    frames = torch.rand(4, 1, 2, 8, 8) * 2 - 1  # 2 of the 4 frames given
+    planted = torch.tensor([7, 0, 3, 3])
+    x0 = torch.cat([frames, frames[:, :, -1:].expand(-1, -1, 2, -1, -1)], 2)
+    a = model.scheduler.alphas_cumprod
+
+    def oracle(x, t, labels, guidance=None, known=None, mask=None, net=None):
+        ab = a[t].view(-1, 1, 1, 1, 1)
+        eps = (x - ab.sqrt() * x0) / (1 - ab).sqrt()
+        v = ab.sqrt() * eps - (1 - ab).sqrt() * x0  # the exact target
+        wrong = (labels != planted).float().view(-1, 1, 1, 1, 1)
+        return v + 0.3 * wrong * torch.sin(7 * x0)
+
+    model.predict = oracle
+    assert pipe.infer_labels(frames, draws=4).tolist() == planted.tolist()
+    assert pipe.infer_labels(frames[:, :, :1], draws=4).tolist() == planted.tolist()

@@ -92,20 +92,28 @@ def train_bench(
 @user_errors
 def sample_bench(
     run: Annotated[
-        str | None, option(SampleBench, "run", "A trained diffusion run (name or path).")
+        str | None,
+        option(SampleBench, "run", "A trained diffusion run, image or video (name or path)."),
     ] = None,
     model: Annotated[
-        str | None, option(SampleBench, "model", "The run's model family (ddpm or cddpm).")
+        str | None,
+        option(SampleBench, "model", "The run's model family (ddpm, cddpm, vdm or cvdm)."),
     ] = None,
     samplers: Annotated[
         str | None, option(SampleBench, "samplers", "Comma list of sampler:steps.")
     ] = None,
-    n: Annotated[int | None, option(SampleBench, "n", "Images per timed repeat.")] = None,
+    n: Annotated[int | None, option(SampleBench, "n", "Images (clips) per timed repeat.")] = None,
     repeats: Annotated[
         int | None, option(SampleBench, "repeats", "Timed repeats (the median is reported).")
     ] = None,
     fd: Annotated[
-        bool | None, option(SampleBench, "fd", "Also compute the FD of each sampler's images.")
+        bool | None,
+        option(
+            SampleBench,
+            "fd",
+            "Also compute the FD of each sampler's images (default: image "
+            "runs yes; video runs are timed only).",
+        ),
     ] = None,
     device: Annotated[str | None, option(SampleBench, "device", "auto, cpu or cuda.")] = None,
     runs_dir: Annotated[
@@ -122,7 +130,8 @@ def sample_bench(
         option(SampleBench, "eta", "The ddim rows' eta: 0 deterministic (default) to 1."),
     ] = None,
 ) -> None:
-    """Diffusion sampling speed (images/s) and quality (FD) per sampler, on one run."""
+    """Diffusion sampling speed (images/s, or clips/s for video runs) and quality (FD, image
+    runs) per sampler, on one run."""
     bench = SampleBench(**given(run=run, model=model, samplers=samplers, n=n, repeats=repeats,
                                 fd=fd, device=device, runs_dir=runs_dir, guidance=guidance,
                                 eta=eta))  # fmt: skip

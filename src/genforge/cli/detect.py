@@ -16,7 +16,10 @@ COLOURS = {"generated": "red", "real": "green", "unknown": "yellow"}
 
 @user_errors
 def detect_command(
-    paths: Annotated[list[Path], typer.Argument(help="Image or text files, or folders of them.")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Image, clip (MP4, WebM) or text files, or folders of them."),
+    ],
     detector: Annotated[
         str | None,
         typer.Option(help="A detector run (genforge train detector): P(generated) of images."),

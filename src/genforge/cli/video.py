@@ -17,7 +17,13 @@ Seed = Annotated[
     int | None,
     typer.Option(help=f"Seed of the noise (default {default_of(predict_file, 'seed')})."),
 ]
-Label = Annotated[str | None, typer.Option(help="Class name or index (conditional runs).")]
+Label = Annotated[
+    str | None,
+    typer.Option(
+        help="Class name or index (conditional runs; predict: default the class the run's "
+        "model reads in the given frames)."
+    ),
+]
 Sampler = Annotated[str | None, typer.Option(help="ddim (default), ddpm or dpm-solver++.")]
 Steps = Annotated[int | None, typer.Option(help="Denoising steps (the sampler's default).")]
 Guidance = Annotated[
@@ -69,6 +75,8 @@ def predict_command(
     k = done.given
     console.print(f"{k} frames given + {done.clip.shape[1] - k} predicted "
                   f"({pipe.fps:g} fps): {done.path}")  # fmt: skip
+    if done.inferred:
+        console.print(f"  class {done.label}: inferred from the given frames (--label to choose)")
     if done.truth is not None:
         n = done.truth.shape[1]
         pred = done.clip[None, :, k : k + n]

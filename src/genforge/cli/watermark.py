@@ -1,4 +1,4 @@
-"""`genforge watermark detect FILE`: which run made this image, when, with which parameters;
+"""`genforge watermark detect FILE`: which run made this image or clip, when, with which parameters;
 `genforge watermark detect-text FILE --model RUN`: the green-list watermark of a text run."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ app = typer.Typer(help="Watermarks and provenance of generated outputs.", no_arg
 @app.command("detect")
 @user_errors
 def detect_command(
-    file: Annotated[Path, typer.Argument(help="An image (PNG, JPEG, ...).")],
+    file: Annotated[Path, typer.Argument(help="An image (PNG, JPEG, ...) or a clip (MP4, WebM).")],
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
     db: Annotated[Path | None, typer.Option(help="SQLite file of the server.")] = None,
 ) -> None:

@@ -566,8 +566,11 @@ def check_config(cfg: VideoDataConfig) -> None:
         raise GenforgeError(f"frames must be 2..256, got {cfg.frames}")
     if not 0 < cfg.fps <= 240:
         raise GenforgeError(f"fps must be above 0 and at most 240, got {cfg.fps}")
-    if cfg.image_size not in (8, 16, 32, 64, 128):
-        raise GenforgeError(f"image_size must be 8, 16, 32, 64 or 128, got {cfg.image_size}")
+    if cfg.image_size not in (8, 16, 32, 64, 128, 256):
+        raise GenforgeError(f"image_size must be 8, 16, 32, 64, 128 or 256, got {cfg.image_size}")
+    if cfg.image_size > 128 and cfg.source in EMBEDDED_VIDEO:  # 1800 clips of 256 px: GBs
+        raise GenforgeError(f"the embedded set {cfg.source} goes up to 128 px; 256 px clips "
+                            "come from a folder")  # fmt: skip
     if cfg.channels not in (1, 3):
         raise GenforgeError(f"channels must be 1 or 3, got {cfg.channels}")
 

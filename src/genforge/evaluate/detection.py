@@ -1,4 +1,5 @@
-"""Was this file generated? One verdict per file, with every piece of evidence behind it.
+"""Was this file generated? One verdict per file (an image, a clip or a text), with every piece
+of evidence behind it.
 
 Evidence, strongest first; the first piece that says "generated" or "real" decides:
 
@@ -33,6 +34,7 @@ from genforge.data.images import IMAGE_EXTENSIONS
 from genforge.data.text import TEXT_EXTENSIONS
 
 Verdict = Literal["generated", "real", "unknown"]
+CLIP_EXTENSIONS = (".mp4", ".webm", ".mov", ".mkv")  # GIFs are judged as images
 MAX_TEXT_CHARS = 200_000  # a longer text is judged on its first part (the models' context)
 
 
@@ -83,9 +85,13 @@ class Judge:
         """The verdict on one file's bytes (`name` tells an image from a text by extension
         when it can; an unreadable file gets verdict "unknown" and `error`)."""
         try:
-            image = _open_image(content) if kind_of(name, content) == "image" else None
-            evidence = (self._image_evidence(content, image) if image is not None
-                        else self._text_evidence(content, name))  # fmt: skip
+            kind = kind_of(name, content)
+            if kind == "clip":
+                evidence = self._clip_evidence(content)
+            elif kind == "image":
+                evidence = self._image_evidence(content, _open_image(content))
+            else:
+                evidence = self._text_evidence(content, name)
         except GenforgeError as e:
             return Judgement(name, "unknown", None, [], str(e))
         return decide(name, evidence)
@@ -152,6 +158,19 @@ class Judge:
                         f"{cal['fpr_ci'][0]:.3f}-{cal['fpr_ci'][1]:.3f}), generated caught "
                         f"{cal['tpr']:.3f}, held-out AUC {auc:.3f}",
                         {"run": det.run.name, "error_rates": {**rates, "auc": auc}})  # fmt: skip
+
+    # -- clips ---------------------------------------------------------------------------------
+    def _clip_evidence(self, content: bytes) -> list[Evidence]:
+        """A clip (MP4, WebM): genforge's marks on its decoded key frames (the watermark every
+        frame of a >= 256 px output carries, else their perceptual hashes); the detector and
+        the opt-out list judge images only."""
+        from genforge.safety.detect import detect, key_frames
+
+        if self.store is None:
+            key_frames(content)  # unreadable clips are reported as such
+            return []
+        d = detect(content, self.store)
+        return [_mark(d, self.store)] if d.found and d.record is not None else []
 
     # -- text ----------------------------------------------------------------------------------
     def _text_evidence(self, content: bytes, name: str) -> list[Evidence]:
@@ -252,8 +271,12 @@ def _mark(d: Any, store: Any) -> Evidence:
 
 
 def kind_of(name: str, content: bytes) -> str:
-    """Image or text: by the file name's extension, else by whether the bytes decode."""
+    """Clip, image or text: by the file name's extension, else by what the bytes are."""
+    from genforge.safety.detect import is_clip
+
     suffix = Path(name).suffix.lower()
+    if suffix in CLIP_EXTENSIONS or is_clip(content):
+        return "clip"
     if suffix in IMAGE_EXTENSIONS:
         return "image"
     if suffix in TEXT_EXTENSIONS:

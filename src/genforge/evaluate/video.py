@@ -14,7 +14,11 @@ audit, each named for what it is.
   Shuffling a clip's frames changes them (a per-frame metric cannot see it).
 - Prediction (models that fill frames): held-out clips given their first half, the second half
   predicted; PSNR and SSIM against the true continuation, beside repeating the last given
-  frame (the baseline a predictor has to beat).
+  frame (the baseline a predictor has to beat). Conditional runs get no label: they infer it
+  from the given frames, and how often that is right is reported.
+- Conditional accuracy (labeled data): the per-frame FD's classifier reads the generated clips,
+  per clip (logits averaged over its frames) and per frame (each frame on its own: a digit
+  that changes mid-clip loses frames); its accuracy on real held-out clips, both ways, beside.
 """
 
 from __future__ import annotations
@@ -142,10 +146,62 @@ def repeat_last(context: torch.Tensor, frames: int) -> torch.Tensor:
     return context[:, :, -1:].expand(-1, -1, frames, -1, -1)
 
 
+def frame_logits(space: Any, clips: torch.Tensor) -> torch.Tensor:
+    """A frame classifier's logits for every frame: (N, T, classes)."""
+    n, frames = clips.shape[0], clips.shape[2]
+    return space.logits(frames_of(clips)).view(n, frames, -1)
+
+
 def clip_classes(space: Any, clips: torch.Tensor) -> torch.Tensor:
     """The class of each clip (N,) by a frame classifier: its logits averaged over the frames."""
-    n, frames = clips.shape[0], clips.shape[2]
-    return space.logits(frames_of(clips)).view(n, frames, -1).mean(1).argmax(1)
+    return frame_logits(space, clips).mean(1).argmax(1)
+
+
+def frame_classes(space: Any, clips: torch.Tensor) -> torch.Tensor:
+    """The class of every frame (N, T) by a frame classifier, each frame read on its own."""
+    return frame_logits(space, clips).argmax(2)
+
+
+def conditional_metrics(
+    space: Any, real: torch.Tensor, real_labels: torch.Tensor, fake: torch.Tensor,
+    fake_labels: torch.Tensor | None, num_classes: int,
+) -> list[Metric]:  # fmt: skip
+    """Conditional accuracy read two ways by the frame classifier (the judge): per clip (its
+    logits averaged over the clip's frames) and per frame (the share of all frames read as the
+    clip's label; a digit that changes halfway through a clip costs frames here, not clips).
+    The judge's own accuracy on real held-out clips, read the same two ways, comes first.
+
+    Args:
+        space: a classifier feature space (`logits`), trained on the run's training frames.
+        real, real_labels: held-out clips (N, C, T, H, W) and their labels (N,).
+        fake, fake_labels: generated clips and the labels they were asked for (None: none).
+    """
+    chance = f"chance {1 / num_classes:.3g}"
+    real_clip = float((clip_classes(space, real) == real_labels).double().mean())
+    real_frame = float((frame_classes(space, real) == real_labels[:, None]).double().mean())
+    out = [
+        Metric("classifier_val_accuracy", f"frame classifier ({space.label}) accuracy on real "
+               "held-out clips (mean logits over frames)", real_clip, "higher",
+               "the judge of conditional_accuracy"),
+        Metric("classifier_val_accuracy_frames", f"frame classifier ({space.label}) accuracy "
+               "on the frames of real held-out clips, each frame on its own", real_frame,
+               "higher", "the judge of conditional_accuracy_frames"),
+    ]  # fmt: skip
+    if fake_labels is None:
+        return out
+    per_clip = float((clip_classes(space, fake) == fake_labels).double().mean())
+    per_frame = float((frame_classes(space, fake) == fake_labels[:, None]).double().mean())
+    frames = fake.shape[0] * fake.shape[2]
+    return [
+        *out,
+        Metric("conditional_accuracy", "conditional accuracy per clip (generated clips whose "
+               "frames' mean logits read the asked-for label)", per_clip, "higher",
+               f"{chance}; judge on real held-out clips {real_clip:.3g}"),
+        Metric("conditional_accuracy_frames", "conditional accuracy per frame (generated "
+               "frames read, each on its own, as their clip's asked-for label)", per_frame,
+               "higher", f"{frames} frames; {chance}; judge on real held-out frames "
+               f"{real_frame:.3g}"),
+    ]  # fmt: skip
 
 
 def frames_of(clips: torch.Tensor) -> torch.Tensor:
@@ -254,24 +310,17 @@ def evaluate_run(
     extra: dict[str, Any] = {
         "clips": {"generated": len(fake), "val": len(val), "train": len(train)}
     }
-    if labeled:  # the judge: the frame classifier's logits, averaged over each clip's frames
-        real_acc = float((clip_classes(space, real) == real_labels).double().mean())
-        metrics.append(Metric("classifier_val_accuracy", f"frame classifier ({space.label}) "
-                              "accuracy on real held-out clips (mean logits over frames)",
-                              real_acc, "higher", "the judge of conditional accuracy"))  # fmt: skip
-        if fake_labels is not None:
-            acc = float((clip_classes(space, fake) == fake_labels).double().mean())
-            metrics.append(Metric("conditional_accuracy", "conditional accuracy (generated clips "
-                                  "classified as their asked-for label)", acc, "higher",
-                                  f"chance {1 / dataset.num_classes:.3g}; judge on real held-out "
-                                  f"{real_acc:.3g}"))  # fmt: skip
+    if labeled:  # the judge: the frame classifier, per clip and per frame
+        metrics += conditional_metrics(space, real, real_labels, fake, fake_labels,
+                                       dataset.num_classes)  # fmt: skip
     sections = [
         Section("Generated clips (a row per clip)", png_img(strip_array(fake[:8], min_side=32))),
         Section("Real held-out clips", png_img(strip_array(real[:8], min_side=32))),
     ]
     if pipe.model.fills_frames:
         st.stage("predicting held-out continuations")
-        metrics_p, section = _prediction(pipe, real[:64], seed)
+        metrics_p, section = _prediction(pipe, real[:64], real_labels, seed,
+                                         space if labeled else None)  # fmt: skip
         metrics += metrics_p
         sections.append(section)
 
@@ -288,14 +337,36 @@ def evaluate_run(
     return EvalResult("video", metrics, sections, extra)
 
 
-def _prediction(pipe: Any, real: torch.Tensor, seed: int) -> tuple[list[Metric], Section]:
-    """Held-out clips given their first half; the second half predicted and scored."""
+def _prediction(
+    pipe: Any, real: torch.Tensor, real_labels: torch.Tensor | None, seed: int, space: Any = None
+) -> tuple[list[Metric], Section]:
+    """Held-out clips given their first half; the second half predicted and scored. A
+    conditional run is given no label: it continues each clip as the class its own model reads
+    in the given frames (`VideoPipeline.infer_labels`), scored against the true labels. With
+    labeled data, the frame classifier (`space`) reads the predicted frames: is the clip's
+    class kept (PSNR barely sees a digit that changes at 16 px: position dominates it)?"""
     k = pipe.spec.frames // 2
     context, truth = real[:, :, :k], real[:, :, k:]
-    pred = pipe.predict(context, frames=truth.shape[2], seed=seed)[:, :, k:]
+    metrics, labels = [], None
+    if pipe.model.conditional:
+        labels = pipe.infer_labels(context, seed=seed)
+        if real_labels is not None:
+            acc = float((labels == real_labels[: len(real)]).double().mean())
+            metrics.append(Metric("prediction_label_accuracy", "classes the run's model infers "
+                                  f"from the {k} given frames (its denoising loss per class)",
+                                  acc, "higher", f"{len(real)} held-out clips, chance "
+                                  f"{1 / pipe.spec.num_classes:.3g}"))  # fmt: skip
+    pred = pipe.predict(context, frames=truth.shape[2], seed=seed, label=labels)[:, :, k:]
+    if space is not None and real_labels is not None:
+        y = real_labels[: len(real), None]
+        kept = float((frame_classes(space, pred) == y).double().mean())
+        floor = float((frame_classes(space, truth) == y).double().mean())
+        metrics.append(Metric("prediction_class_kept", "predicted frames the frame classifier "
+                              "reads as the held-out clip's class", kept, "higher",
+                              f"on the true continuations: {floor:.3g}"))  # fmt: skip
     rows = torch.stack([torch.cat([context, truth], 2), torch.cat([context, pred], 2)], 1)
     strip = strip_array(rows[:4].flatten(0, 1), min_side=32)
-    return prediction_metrics(pred, truth, context), Section(
+    return prediction_metrics(pred, truth, context) + metrics, Section(
         f"Prediction: {k} frames given (pairs of rows: truth, then predicted)", png_img(strip)
     )
 

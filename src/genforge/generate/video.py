@@ -60,16 +60,18 @@ class VideoPipeline:
         return self.spec.fps
 
     def labels_for(
-        self, n: int, label: int | str | None, cycle: bool = True
+        self, n: int, label: int | str | torch.Tensor | None, cycle: bool = True
     ) -> torch.Tensor | None:
-        """Labels (n,) for `label` (a class name or index); when None, the classes in turn
-        (`cycle`, for sampling) or None: the null label, for clips given frames, whose class
-        the frames show. None for unconditional runs."""
+        """Labels (n,) for `label` (a class name or index, or labels (n,) already); when None,
+        the classes in turn (`cycle`, for sampling) or None: the null label. None for
+        unconditional runs."""
         names = list(self.spec.class_names)
         if label is not None and not self.model.conditional:
             raise GenforgeError(
                 f"--label needs a conditional model; run '{self.run.name}' is unconditional"
             )
+        if isinstance(label, torch.Tensor):
+            return label.long().reshape(n)
         if label is None:
             return (
                 torch.arange(n) % self.spec.num_classes
@@ -83,6 +85,42 @@ class VideoPipeline:
         raise GenforgeError(
             f"unknown class {label!r}; run '{self.run.name}' knows {', '.join(names)}"
         )
+
+    @torch.no_grad()
+    def infer_labels(self, frames: torch.Tensor, draws: int = 10, seed: int = 0) -> torch.Tensor:
+        """The class (B,) under which the run's own model best denoises the given frames
+        (B, C, K, H, W): argmin_y of the conditional denoising loss, averaged over `draws`
+        noise levels spread evenly over the chain. The loss is the diffusion ELBO's bound on
+        -log p(frames | y), so this is the model's own classifier (Li et al. 2023, "Your
+        Diffusion Model is Secretly a Zero-Shot Classifier", arXiv:2303.16203).
+
+        The model sees T frames: beyond the K given, the last given frame is repeated (the same
+        for every class) and its loss is not counted. Every class meets the same t and noise
+        (a paired comparison), and the seed fixes them."""
+        model, dev = self.model, self.device
+        if not (self.model.fills_frames and model.conditional):
+            raise GenforgeError(f"run '{self.run.name}' has no classes to infer")
+        T = self.spec.frames
+        k = min(frames.shape[2], T)
+        given = frames[:, :, :k].float()
+        x0 = torch.cat([given, given[:, :, -1:].expand(-1, -1, T - k, -1, -1)], 2).to(dev)
+        counted = torch.zeros(1, 1, T, 1, 1, device=dev)
+        counted[:, :, :k] = 1
+        b, chain = len(x0), model.config.num_train_timesteps
+        g = torch.Generator().manual_seed(seed)
+        loss = torch.zeros(b, self.spec.num_classes, dtype=torch.float64)
+        for i in range(draws):
+            t = torch.full((b,), int((i + 0.5) * chain / draws), device=dev)
+            noise = torch.randn(x0.shape, generator=g).to(dev)
+            x_t = model.scheduler.add_noise(x0, noise, t)
+            target = noise
+            if model.config.prediction_type == "v_prediction":
+                target = model.scheduler.get_velocity(x0, noise, t)
+            for y in range(self.spec.num_classes):
+                out = model.predict(x_t, t, torch.full((b,), y, device=dev), guidance=1.0)
+                err = ((out.float() - target.float()) ** 2 * counted).mean(dim=(1, 2, 3, 4))
+                loss[:, y] += err.double().cpu()
+        return loss.argmin(1)
 
     # -- the loop ---------------------------------------------------------------------------
     @torch.no_grad()
@@ -144,7 +182,7 @@ class VideoPipeline:
 
     def predict(
         self, context: torch.Tensor, frames: int | None = None, seed: int = 0,
-        label: int | str | None = None,
+        label: int | str | torch.Tensor | None = None,
     ) -> torch.Tensor:  # fmt: skip
         """Continue clips from their first frames.
 
@@ -152,6 +190,9 @@ class VideoPipeline:
             context: the given frames (B, C, K, H, W), K < the model's frame count T.
             frames: frames to add (default T - K); more than T - K rolls the window forward,
                 each new window given its last K frames.
+            label: the class to continue as (name, index or labels (B,)); None on a
+                conditional run: each clip's class inferred from its given frames
+                (`infer_labels`), so the digit the frames show is the one that goes on.
 
         Returns:
             (B, C, K + frames, H, W): the given frames unchanged, then the predicted ones.
@@ -168,6 +209,8 @@ class VideoPipeline:
             raise GenforgeError(f"--frames must be at least 1, got {frames}")
         g = torch.Generator().manual_seed(seed)
         labels = self.labels_for(b, label, cycle=False)
+        if labels is None and self.model.conditional:
+            labels = self.infer_labels(context, seed=seed)
         clip = context.float()
         while clip.shape[2] < k + frames:
             given = clip[:, :, -k:]
@@ -276,6 +319,8 @@ class Predicted:
     clip: torch.Tensor  # (C, K + frames, H, W)
     given: int  # K
     truth: torch.Tensor | None  # (C, <= frames, H, W): the input's own next frames
+    label: str | None = None  # the class it was continued as (conditional runs)
+    inferred: bool = False  # that class was inferred from the given frames (no --label)
 
 
 def predict_file(
@@ -298,12 +343,18 @@ def predict_file(
         raise GenforgeError(
             f"{clip} holds {x.shape[1]} frames at {pipe.fps:g} fps; --context asks for {k}"
         )
-    out_clip = pipe.predict(x[None, :, :k], n, seed, label)[0]
+    labels = pipe.labels_for(1, label, cycle=False)
+    inferred = labels is None and pipe.model.conditional
+    if inferred:
+        labels = pipe.infer_labels(x[None, :, :k], seed=seed)
+    out_clip = pipe.predict(x[None, :, :k], n, seed, labels)[0]
+    name = pipe.spec.class_names[int(labels[0])] if labels is not None else None
     params = {"run": pipe.run.name, "seed": seed, "kind": "prediction", "given": k,
-              "predicted": n, "source": str(clip)}  # fmt: skip
+              "predicted": n, "source": str(clip), "label": name,
+              "label_inferred": inferred}  # fmt: skip
     write_clip(out, out_clip, pipe.fps, params)
     truth = x[:, k:] if x.shape[1] > k else None
-    return Predicted(out, out_clip, k, truth)
+    return Predicted(out, out_clip, k, truth, name, inferred)
 
 
 def interpolate(

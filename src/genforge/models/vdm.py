@@ -202,6 +202,9 @@ class VDM(VideoModel):
 
     Config = VDMConfig
     fills_frames = True
+    # 256 px frames carry the invisible watermark per frame when served; at that size use
+    # spatial_attention="none" or enough levels that the lowest resolution stays small
+    supported_sizes = (8, 16, 32, 64, 128, 256)
 
     def __init__(self, config: VDMConfig, spec: VideoSpec):
         super().__init__(config, spec)

@@ -7,6 +7,10 @@ png-metadata the `genforge` PNG chunk names an output id that the store knows (e
              or strip: reported as a claim)
 phash        the nearest perceptual hash within `max_distance` bits (re-encoded, resized or
              slightly cropped copies of outputs too small to watermark)
+
+A clip (MP4, WebM) is judged on its key frames, decoded: the first, middle and last frame are
+read for the watermark every frame of a >= 256 px output carries, then matched by perceptual
+hash (the server records the middle key frame's).
 """
 
 from __future__ import annotations
@@ -61,11 +65,40 @@ def _rgb(im: Image.Image) -> np.ndarray:
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
+MAX_CLIP_FRAMES = 1024  # a clip's frames read at most when looking for its key frames
+
+
+def is_clip(content: bytes) -> bool:
+    """MP4/MOV (an `ftyp` box first) or WebM/Matroska (the EBML magic) bytes."""
+    return content[4:8] == b"ftyp" or content[:4] == b"\x1a\x45\xdf\xa3"
+
+
+def key_frames(content: bytes) -> list[np.ndarray]:
+    """The first, middle and last frames (uint8 (H, W, 3)) of a clip's first
+    `MAX_CLIP_FRAMES` frames."""
+    import av
+
+    try:
+        with av.open(io.BytesIO(content)) as c:
+            frames = []
+            for f in c.decode(video=0):
+                frames.append(f.to_ndarray(format="rgb24"))
+                if len(frames) >= MAX_CLIP_FRAMES:
+                    break
+    except (av.error.FFmpegError, ValueError, IndexError) as e:
+        raise GenforgeError(f"not a readable clip: {e}") from None
+    if not frames:
+        raise GenforgeError("not a readable clip: no video frames")
+    return [frames[i] for i in sorted({0, len(frames) // 2, len(frames) - 1})]
+
+
 def detect(content: bytes, store: ProvenanceStore) -> Detection:
-    """Identify `content` (image bytes) against the provenance store."""
+    """Identify `content` (image or clip bytes) against the provenance store."""
     rec = store.by_sha256(hashlib.sha256(content).hexdigest())
     if rec is not None:
         return Detection(True, "sha256", rec)
+    if is_clip(content):
+        return detect_frames(key_frames(content), store)
     try:
         im = Image.open(io.BytesIO(content))
         im.load()
@@ -85,6 +118,26 @@ def detect(content: bytes, store: ProvenanceStore) -> Detection:
     if near is not None:
         rec, dist, ties = near
         return Detection(True, "phash", rec, dist, ties)
+    return Detection(False, None, None)
+
+
+def detect_frames(frames: list[np.ndarray], store: ProvenanceStore) -> Detection:
+    """Identify a clip by its key frames (uint8 (H, W, 3)): the watermark in any of them, then
+    the nearest perceptual hash, the middle frame's first."""
+    for frame in frames:
+        for candidate in watermark_sizes(frame):
+            oid = watermark.decode(candidate, ID_BYTES, "dwtDct")
+            if oid and (rec := store.get(oid)) is not None:
+                return Detection(True, "watermark", rec)
+    mid = len(frames) // 2
+    best = None
+    for frame in [frames[mid], *frames[:mid], *frames[mid + 1 :]]:  # the recorded hash's first
+        h = phash(Image.fromarray(frame))
+        near = store.nearest_phash(h, PHASH_MAX_DISTANCE) if h else None
+        if near is not None and (best is None or near[1] < best[1]):
+            best = near
+    if best is not None:
+        return Detection(True, "phash", best[0], best[1], best[2])
     return Detection(False, None, None)
 
 

@@ -76,6 +76,22 @@ def check_image_pixels(content: bytes, max_pixels: int) -> None:
         raise LimitError(f"image has {w}x{h} pixels; the limit is {max_pixels}")
 
 
+def check_clip_pixels(content: bytes, max_pixels: int) -> None:
+    """GenforgeError unless `content` is a readable clip; LimitError when its frames are over
+    `max_pixels`."""
+    import io
+
+    import av
+
+    try:
+        with av.open(io.BytesIO(content)) as c:
+            w, h = c.streams.video[0].width, c.streams.video[0].height
+    except (av.error.FFmpegError, ValueError, IndexError):
+        raise GenforgeError("not a readable clip") from None
+    if w * h > max_pixels:
+        raise LimitError(f"clip frames have {w}x{h} pixels; the limit is {max_pixels}")
+
+
 def thumbnails(source: str, n: int) -> bytes:
     """A grid of the first `n` images of a dataset, 64 px (32 for embedded sets' own size)."""
     import io

@@ -660,21 +660,24 @@ def sample_video(pipe, requests: list[Request]) -> list[list[Any]]:
 def encode_video(clip, params: dict[str, Any], oid: str) -> Encoded:
     """(clip (C, T, H, W), fps, class) -> an H.264 MP4 with `params` and the output id as its
     comment; the perceptual hashes of its first, middle and last frames are recorded (the
-    middle one is the output's lookup hash). No pixel watermark: video runs' frames are at most
-    128 px, below the 256 px an image watermark needs, and the dwtDct mark did not decode even
-    from uncompressed moving-digits frames upscaled to 256 px (mostly flat black)."""
+    middle one is the output's lookup hash). Frames of at least 256 px (a run trained at 256)
+    carry the output id as the invisible image watermark, in every frame; it survives the MP4's
+    H.264 at crf 12. Smaller clips are not watermarked: the 16 px moving digits, upscaled, are
+    flat black, and the mark did not decode from them even uncompressed."""
     from genforge.core.images import phash, to_pil
     from genforge.core.video import clip_frames, mp4_bytes
+    from genforge.safety.marking import mark_frames
 
     x, fps, name = clip
     frames = clip_frames(x, min_side=128)  # uint8 (T, H, W, 3), upscaled for players
+    frames, marked = mark_frames(frames, oid)  # >= 256 px: the id in every frame
     keys = sorted({0, len(frames) // 2, len(frames) - 1})
     hashes = [phash(to_pil(frames[k])) for k in keys]
     params.update(fps=fps, frames=len(frames), keyframe_phashes=hashes)
     if name is not None:
         params["class"] = name
     return Encoded(mp4_bytes(frames, fps, {**params, "id": oid}), "video/mp4", "mp4",
-                   hashes[len(hashes) // 2], False)  # fmt: skip
+                   hashes[len(hashes) // 2], marked)  # fmt: skip
 
 
 IMAGE = ServeHandler(

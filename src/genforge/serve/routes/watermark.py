@@ -9,11 +9,11 @@ from fastapi import APIRouter, Depends, File, HTTPException, UploadFile
 
 from genforge.core.errors import GenforgeError
 from genforge.core.run import Run
-from genforge.safety.detect import Detection, detect
+from genforge.safety.detect import Detection, detect, is_clip
 from genforge.serve import schemas as S
 from genforge.serve.datasets import LimitError
 from genforge.serve.deps import Svc, caller
-from genforge.serve.files import check_image_pixels
+from genforge.serve.files import check_clip_pixels, check_image_pixels
 from genforge.serve.routes.outputs import record_out
 from genforge.serve.services import Services
 
@@ -23,7 +23,9 @@ router = APIRouter(dependencies=[Depends(caller)])
 @router.post("/watermark/detect", response_model=S.DetectResponse, tags=["provenance"])
 def watermark_detect(
     svc: Svc,
-    file: Annotated[UploadFile, File(description="an image, or any file genforge wrote")],
+    file: Annotated[
+        UploadFile, File(description="an image, a clip (MP4, WebM), or any file genforge wrote")
+    ],
 ) -> S.DetectResponse:
     content = file.file.read()
     if not content:
@@ -31,8 +33,9 @@ def watermark_detect(
     rec = svc.provenance.by_sha256(hashlib.sha256(content).hexdigest())
     if rec is not None:  # exact bytes of any output (text, CSV, WAV, PNG)
         d = Detection(True, "sha256", rec).to_dict()
-    else:
-        check_image_pixels(content, svc.settings.max_pixels)
+    else:  # an image, or a clip (judged on its decoded key frames)
+        check = check_clip_pixels if is_clip(content) else check_image_pixels
+        check(content, svc.settings.max_pixels)
         d = detect(content, svc.provenance).to_dict()
     rec = svc.provenance.get(d["record"]["id"]) if d["record"] else None
     d["record"] = record_out(rec) if rec else None
