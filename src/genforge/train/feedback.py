@@ -187,11 +187,11 @@ def image_source(fs: FeedbackSet, trainer: Any) -> Callable[[], FeedbackBatch]:
     labels = [spec.class_names.index(o.label) if o.label in (spec.class_names or []) else -1
               for o in keep]  # fmt: skip
     if model.conditional and fs.kind == "negatives":  # D judges an image *for* a class
-        keep, labels = zip(*[(o, y) for o, y in zip(keep, labels, strict=True) if y >= 0],
-                           strict=True) if any(y >= 0 for y in labels) else ((), ())  # fmt: skip
-        if not keep:
+        known = [(o, y) for o, y in zip(keep, labels, strict=True) if y >= 0]
+        if not known:
             raise GenforgeError(f"run '{fs.run}' is conditional, and none of its rejected "
                                 "outputs says which class it was drawn for")  # fmt: skip
+        keep, labels = [o for o, _ in known], [y for _, y in known]
     images = torch.stack([read_image(o.path, spec.size, spec.channels) for o in keep])
     images = images.to(device, memory_format=torch.channels_last if cfg.channels_last
                        else torch.contiguous_format)  # fmt: skip
