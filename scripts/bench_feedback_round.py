@@ -12,7 +12,9 @@ Per seed, from copies of one trained run:
    the reviewer, as ratings from the web UI are stored;
 2. **feedback**: one round, `genforge.api.feedback_round` (what `genforge train --resume RUN
    --feedback` runs), `--steps` more steps;
-3. **control**: the same number of plain training steps on another copy, no ratings;
+3. **control**: the same round on another copy with the ratings' term weighted 0
+   (`feedback_weight=0`): the same steps, start and EMA restart, nothing learnt from ratings
+   (`--control plain`: plain training steps instead);
 4. the reviewer judges `--n` fresh, ungated samples of the base, the control and the
    feedback weights (same seeds for all three).
 Prints one JSON object: approval per variant (mean, 95 % t-interval over seeds) and diversity
@@ -63,23 +65,25 @@ def draw(run, n: int, seed: int, text: bool, folder: Path | None = None) -> list
     return open_pipeline(run, "cpu").sample(n, seed=seed)
 
 
-def rate(run, judge, n: int, seed: int, text: bool, work: Path) -> float:
-    """Draw, record and rate `n` samples in the run's provenance store; the approved share."""
+def rate(runs: list, judge, n: int, seed: int, text: bool, work: Path) -> float:
+    """Draw `n` samples of runs[0], record and rate them in the provenance store for every run
+    of `runs` (copies of one run); the approved share."""
     from genforge.core.images import to_uint8
     from genforge.safety.feedback import FeedbackStore, Rating
     from genforge.safety.marking import encode_png
     from genforge.safety.provenance import default_db_path
 
-    items = draw(run, n, seed, text)
+    items = draw(runs[0], n, seed, text)
     ok = judge(items)[0]
-    store = FeedbackStore(default_db_path(run.path.parent))
-    for i, item in enumerate(items):
+    store = FeedbackStore(default_db_path(runs[0].path.parent))
+    for (i, item), run in ((x, r) for x in enumerate(items) for r in runs):
         oid = store.provenance.new_id()
         if text:
             content, ph, path = item.encode(), None, work / f"{seed}-{i}.txt"
         else:
             png = encode_png(to_uint8(item), {"seed": seed, "index": i}, oid)
             content, ph, path = png.content, png.phash, work / f"{seed}-{i}.png"
+        path = path.with_stem(f"{path.stem}-{run.name}")
         path.write_bytes(content)
         store.provenance.add(oid, who="reviewer", run=run.name, modality="text" if text else "image",
                              params={"prompt": ""} if text else {}, content=content, phash_hex=ph,
@@ -105,6 +109,7 @@ def main() -> None:
     ap.add_argument(
         "--set", action="append", default=[], help="round options, e.g. feedback_weight=2"
     )
+    ap.add_argument("--control", choices=("zero-weight", "plain"), default="zero-weight")
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -127,10 +132,15 @@ def main() -> None:
             (runs / "outputs").mkdir()
             first = SEEDS * (s + 1) if a.text else 1000 + s  # text sample j uses seed + j
             judged = SEEDS * (s + 1) + SEEDS // 2 if a.text else 7000 + s
-            rated.append(rate(fb, judge, a.ratings, first, a.text, runs / "outputs"))
+            both = [fb, plain] if a.control == "zero-weight" else [fb]
+            rated.append(rate(both, judge, a.ratings, first, a.text, runs / "outputs"))
             steps = base.step + a.steps
             rounds.append(feedback_round(fb, runs_dir=runs, steps=steps, seed=s, **options))
-            train_run(resume=plain.path, runs_dir=runs, steps=steps, seed=s)
+            if a.control == "plain":
+                train_run(resume=plain.path, runs_dir=runs, steps=steps, seed=s)
+            else:
+                feedback_round(plain, runs_dir=runs, steps=steps, seed=s,
+                               **{**options, "feedback_weight": 0})  # fmt: skip
             for v, r in zip(variants, (base, plain, fb), strict=True):
                 ok, d = judge(draw(r, a.n, judged, a.text))
                 approval[v].append(float(ok.mean()))
@@ -139,6 +149,7 @@ def main() -> None:
     out = {
         "run": base.name, "reviewer": who, "seeds": a.seeds, "ratings_per_seed": a.ratings,
         "rated_up_share": rated, "round_steps": a.steps, "judged_per_variant": a.n,
+        "control": a.control,
         "options": options,
         "approval": {v: {"mean": float(np.mean(x)), "ci95": t_interval(x), "per_seed": x}
                      for v, x in approval.items()},

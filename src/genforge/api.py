@@ -86,6 +86,7 @@ def feedback_round(
     kept = fb.keep_before(r, n)
     before = feedback_guard.checks(r, kept, n=checks, seed=n)
     start = json.loads((kept / "meta.json").read_text())["step"]
+    data.start_step = start
     train_run(resume=r.path, runs_dir=runs_dir, feedback=data, progress=progress, steps=steps,
               **options)  # fmt: skip
     after = feedback_guard.checks(r, n=checks, seed=n)

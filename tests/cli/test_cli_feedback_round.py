@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from safetensors.torch import load_file
 
@@ -134,3 +135,35 @@ def test_an_interrupted_round_keeps_the_weights_from_before_its_first_attempt(cl
     assert _changed(first, _weights(runs / "g"))
     assert keep_before(run, 1) == kept  # run again: the copy from the first attempt stays
     assert not _changed(first, _weights(runs / "g", "feedback/round-1/model"))
+
+
+def test_a_round_tunes_the_rated_model_with_a_fresh_ema(cli, cddpm_run, tmp_path, monkeypatch):
+    """The ratings judged samples of the EMA: the round starts from those weights, and its EMA
+    restarts (a carried-over 0.999 EMA would barely move in a 200-step round)."""
+    from genforge.core.checkpoint import load_ema
+    from genforge.core.run import Run
+    from genforge.train.trainer import Trainer
+
+    runs = tmp_path / "runs"
+    shutil.copytree(cddpm_run, runs / "g")
+    _rate_review(cli, runs, "g", 8)
+    seen, ema_before = [], {}
+    restart = Trainer.restart_from_sampled
+
+    def spy(trainer):
+        restart(trainer)
+        raw = {f"{trainer.sampling_name}.{k}": v
+               for k, v in trainer.sampling_raw.state_dict().items()}  # fmt: skip
+        seen.append(int(trainer.ema.n_averaged))
+        assert all(torch.equal(raw[k], ema_before[k]) for k in ema_before)
+
+    monkeypatch.setattr(Trainer, "restart_from_sampled", spy)
+    step = Run(runs / "g").step
+    cli.ok("train", "--resume", "g", "--steps", step + 1, "--runs-dir", runs)  # a plain resume
+    assert seen == []
+    ema_before.update(load_ema(Run(runs / "g")))
+    cli.ok("train", "--resume", "g", "--feedback", "--steps", step + 2, "--runs-dir", runs)
+    assert seen == [0]
+    # one step later the fresh EMA is a copy of the round's weights
+    raw, ema = _weights(runs / "g"), load_ema(Run(runs / "g"))
+    assert all(torch.equal(raw[k], ema[k]) for k in ema)

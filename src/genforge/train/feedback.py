@@ -80,6 +80,7 @@ class FeedbackSet:
     ratings: int  # ratings read (every rater's, including tags-only ones)
     raters: list[str]
     skipped: list[str] = field(default_factory=list)  # "<id>: why"
+    start_step: int | None = None  # the step the round starts from (set by the round)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -283,8 +284,15 @@ SOURCES: dict[str, Callable[[FeedbackSet, Any], Callable[[], Any]]] = {
 
 
 def attach(trainer: Any, fs: FeedbackSet | None) -> None:
-    """Make every step of `trainer` a feedback step over `fs` (None: plain steps)."""
-    trainer.feedback = None if fs is None else SOURCES[fs.kind](fs, trainer)
+    """Make every step of `trainer` a feedback step over `fs` (None: plain steps). At the
+    round's first step the trainer continues from the model that was rated (its EMA); a round
+    resumed after an interruption goes on from its own checkpoint."""
+    if fs is None:
+        trainer.feedback = None
+        return
+    if fs.start_step is not None and trainer.step_count == fs.start_step:
+        trainer.restart_from_sampled()
+    trainer.feedback = SOURCES[fs.kind](fs, trainer)
 
 
 # ---------------------------------------------------------------------------------------

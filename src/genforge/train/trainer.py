@@ -244,6 +244,21 @@ class Trainer:
             return None
         return {f"{self.sampling_name}.{k}": v for k, v in self.ema.module.state_dict().items()}
 
+    @torch.no_grad()
+    def restart_from_sampled(self) -> None:
+        """Continue from the weights that samples are drawn from (the EMA) with a fresh EMA.
+
+        A feedback round starts here: its ratings judged samples of the EMA, so the round tunes
+        that model, and a restarted EMA (warmup, see `ema_with_warmup`) follows the round's own
+        steps; a 0.999 EMA carried over would keep three quarters of the old model after 300."""
+        if self.ema is None:
+            return
+        torch._foreach_copy_(
+            list(self.sampling_raw.state_dict().values()),
+            list(self.ema.module.state_dict().values()),
+        )
+        self.ema.n_averaged.zero_()
+
     def state(self) -> dict[str, Any]:
         state: dict[str, Any] = {
             "optimizers": {k: o.state_dict() for k, o in self.opts.items()},
