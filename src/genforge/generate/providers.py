@@ -25,6 +25,9 @@ from typing import Any
 from PIL import Image
 
 from genforge.core.errors import GenforgeError, unknown_choice
+from genforge.models.pipeline_folder import is_pipeline_folder, missing_pipeline_files
+
+__all__ = ["is_pipeline_folder", "missing_pipeline_files"]  # their old home; they live in models
 
 
 class Provider:
@@ -70,43 +73,6 @@ class Provider:
 # ---------------------------------------------------------------------------------------
 # Local diffusers pipeline folder
 # ---------------------------------------------------------------------------------------
-
-_NO_WEIGHTS = ("scheduler", "tokenizer", "feature_extractor", "image_processor", "processor")
-
-
-def is_pipeline_folder(path: str | Path) -> bool:
-    return (Path(path) / "model_index.json").is_file()
-
-
-def missing_pipeline_files(path: Path) -> list[str]:
-    """What a diffusers pipeline folder lacks: component folders, configs, safetensors weights."""
-    if not (path / "model_index.json").is_file():
-        return ["model_index.json"]
-    index = json.loads((path / "model_index.json").read_text())
-    missing = []
-    for name, value in index.items():
-        if name.startswith("_") or not isinstance(value, list) or value[0] is None:
-            continue  # metadata, or an optional component left out (e.g. safety_checker)
-        folder, cls = path / name, str(value[1])
-        if not folder.is_dir():
-            missing.append(f"{name}/")
-            continue
-        if any(k in cls.lower() for k in ("tokenizer", "processor", "extractor")):
-            if not any(folder.iterdir()):
-                missing.append(f"{name}/ (empty)")
-        elif "scheduler" in cls.lower() or name in _NO_WEIGHTS:
-            if not (folder / "scheduler_config.json").is_file():
-                missing.append(f"{name}/scheduler_config.json")
-        else:
-            if not (folder / "config.json").is_file():
-                missing.append(f"{name}/config.json")
-            if not list(folder.glob("*.safetensors")):
-                pickled = " (only pickle .bin weights, which genforge does not load)"
-                missing.append(
-                    f"{name}/*.safetensors{pickled if list(folder.glob('*.bin')) else ''}"
-                )
-    return missing
-
 
 class LocalPipeline(Provider):
     """A diffusers pipeline folder, e.g. a Stable Diffusion checkpoint saved with
