@@ -120,7 +120,10 @@ def load_base(path: Path) -> Any:
     """The base StableDiffusionPipeline on the CPU, from local safetensors only."""
     from diffusers import StableDiffusionPipeline
 
+    from genforge.core.hf import quiet_diffusers
+
     check_base_folder(path)
+    quiet_diffusers()
     try:
         pipe = StableDiffusionPipeline.from_pretrained(
             path, local_files_only=True, use_safetensors=True, safety_checker=None,
@@ -147,7 +150,7 @@ def add_adapters(pipe: Any, cfg: SDLoraConfig) -> list[torch.nn.Parameter]:
     """Freeze the base, add LoRA to the UNet (and the text encoder); return the trainable
     parameters, which are the adapters' and nothing else."""
     from diffusers.models.attention_processor import AttnProcessor2_0
-    from peft import LoraConfig
+    from peft import LoraConfig, inject_adapter_in_model
 
     for module in (pipe.unet, pipe.vae, pipe.text_encoder):
         module.requires_grad_(False)
@@ -157,10 +160,11 @@ def add_adapters(pipe: Any, cfg: SDLoraConfig) -> list[torch.nn.Parameter]:
         pipe.unet.add_adapter(LoraConfig(r=cfg.rank, lora_alpha=alpha,
                                          init_lora_weights="gaussian",
                                          target_modules=list(cfg.targets)))  # fmt: skip
-        if cfg.train_text_encoder:
-            pipe.text_encoder.add_adapter(LoraConfig(r=cfg.rank, lora_alpha=alpha,
-                                                     init_lora_weights="gaussian",
-                                                     target_modules=list(cfg.text_targets)))  # fmt: skip
+        if cfg.train_text_encoder:  # transformers' add_adapter wants peft >= 0.22: peft's own
+            inject_adapter_in_model(LoraConfig(r=cfg.rank, lora_alpha=alpha,
+                                               init_lora_weights="gaussian",
+                                               target_modules=list(cfg.text_targets)),
+                                    pipe.text_encoder, adapter_name="default")  # fmt: skip
     except ValueError as e:  # peft: no module matches the targets
         raise GenforgeError(f"LoRA cannot wrap this pipeline: {str(e).splitlines()[0]}") from None
     if cfg.gradient_checkpointing:
@@ -181,17 +185,20 @@ def lora_state_dicts(pipe: Any, cfg: SDLoraConfig) -> dict[str, Any]:
     from diffusers.utils import convert_state_dict_to_diffusers
     from peft.utils import get_peft_model_state_dict
 
-    def layers(module: Any) -> dict[str, torch.Tensor]:
-        state = get_peft_model_state_dict(module)
-        return {k: v.detach().cpu().contiguous() for k, v in convert_state_dict_to_diffusers(state).items()}
+    def layers(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        converted = convert_state_dict_to_diffusers(state)
+        return {k: v.detach().cpu().contiguous() for k, v in converted.items()}
 
     out = {
-        "unet_lora_layers": layers(pipe.unet),
+        "unet_lora_layers": layers(get_peft_model_state_dict(pipe.unet)),
         "unet_lora_adapter_metadata": pipe.unet.peft_config["default"].to_dict(),
     }
-    if cfg.train_text_encoder:
-        out["text_encoder_lora_layers"] = layers(pipe.text_encoder)
-        out["text_encoder_lora_adapter_metadata"] = pipe.text_encoder.peft_config["default"].to_dict()
+    if cfg.train_text_encoder:  # injected by peft directly: its adapter keys, named as peft does
+        te = {k.replace(".default", ""): v for k, v in pipe.text_encoder.state_dict().items()
+              if "lora_" in k}  # fmt: skip
+        out["text_encoder_lora_layers"] = layers(te)
+        meta = pipe.unet.peft_config["default"].to_dict()
+        out["text_encoder_lora_adapter_metadata"] = {**meta, "target_modules": list(cfg.text_targets)}
     return out
 
 

@@ -249,10 +249,10 @@ def _fit(run: Run, pipe: Any, cfg: SDLoraConfig, params: list[torch.nn.Parameter
         scaler.update()
         stages.advance()
         if step % cfg.log_every == 0 or step == cfg.steps:
-            record = {"step": step, "loss": round(float(loss), 6),
+            record = {"step": step, "loss": round(float(loss.detach()), 6),
                       "images_per_s": round(step * len(latents) / (time.perf_counter() - t0), 2)}  # fmt: skip
             if prior_loss is not None:
-                record["loss_prior"] = round(float(prior_loss), 6)
+                record["loss_prior"] = round(float(prior_loss.detach()), 6)
             append_line(run.metrics_path, json.dumps(record))
     pipe.unet.eval()
     pipe.text_encoder.eval()
