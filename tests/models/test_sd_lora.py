@@ -10,22 +10,12 @@ import torch
 from genforge.core.errors import GenforgeError
 from genforge.models import sd_lora
 from genforge.models.sd_lora import SDLoraConfig
-from hf_tiny import save_tiny_sd_pipeline
+from hf_tiny import save_tiny_ddpm_pipeline, save_tiny_sd_pipeline
 
 
 @pytest.fixture(scope="module")
 def sd_folder(tmp_path_factory) -> Path:
     return save_tiny_sd_pipeline(tmp_path_factory.mktemp("sd"))
-
-
-def save_ddpm_pipeline(folder: Path) -> Path:
-    from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
-
-    unet = UNet2DModel(sample_size=8, in_channels=3, out_channels=3, block_out_channels=(8,),
-                       layers_per_block=1, norm_num_groups=4, down_block_types=("DownBlock2D",),
-                       up_block_types=("UpBlock2D",))  # fmt: skip
-    DDPMPipeline(unet=unet, scheduler=DDPMScheduler()).save_pretrained(folder)
-    return folder
 
 
 def test_only_stable_diffusion_folders_qualify(tmp_path: Path, sd_folder: Path):
@@ -35,7 +25,7 @@ def test_only_stable_diffusion_folders_qualify(tmp_path: Path, sd_folder: Path):
     (tmp_path / "plain").mkdir()
     with pytest.raises(GenforgeError, match="not a diffusers pipeline folder"):
         sd_lora.check_base_folder(tmp_path / "plain")
-    ddpm = save_ddpm_pipeline(tmp_path / "ddpm")
+    ddpm = save_tiny_ddpm_pipeline(tmp_path / "ddpm")
     with pytest.raises(GenforgeError, match="holds a DDPMPipeline .*unet UNet2DModel.*needs a Stable"):
         sd_lora.check_base_folder(ddpm)
 
