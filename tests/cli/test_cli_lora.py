@@ -116,3 +116,10 @@ def test_generate_lora_user_errors_are_one_line(cli: Cli, lora_home: Path, tmp_p
     msg = cli.fails("generate", "image", "--model", "gan", "--runs-dir", runs, "--prompt", "x",
                     "--lora", lora_home / "runs" / "dog")  # fmt: skip
     assert "need a local diffusers pipeline" in msg
+
+
+def test_runs_list_and_show_read_a_lora_run(cli: Cli, lora_home: Path):
+    out = cli.ok("runs", "list", "--runs-dir", lora_home / "runs").stdout
+    assert "dog" in out and "lora" in out and "4/4" in out
+    out = cli.ok("runs", "show", "dog", "--runs-dir", lora_home / "runs").stdout
+    assert "step 4 of 4" in out and "rank: 4" in out

@@ -66,8 +66,8 @@ def test_only_adapters_train_and_the_base_is_untouched(tmp_path, sd_folder, imag
     assert saved and all("lora" in k and k.startswith("unet.") for k in saved)
     cfg = yaml.safe_load(run.config_path.read_text())
     assert cfg["model"] == "lora" and cfg["base"]["weights_sha256"] == weights_hash(sd_folder)
-    assert cfg["model_config"]["alpha"] == 4 and cfg["model_config"]["optimizer"] == "adamw"
-    assert cfg["model_config"]["image_size"] == 8  # the UNet's 8 latents x VAE factor 1
+    assert cfg["model_config"]["alpha"] == 4 and cfg["train"]["optimizer"] == "adamw"
+    assert cfg["train"]["image_size"] == 8  # the UNet's 8 latents x VAE factor 1
     meta = json.loads((run.model_dir / "meta.json").read_text())
     assert meta["step"] == 6 and meta["lora_parameters"] == sum(v.numel() for v in saved.values())
     assert [r["step"] for r in run.metrics()] == [2, 4, 6]

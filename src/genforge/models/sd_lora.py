@@ -75,6 +75,14 @@ class SDLoraConfig:
     sample_steps: int = 20
     guidance: float = 7.5
 
+    def sections(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(model_config, train): the keys as config.yaml groups them for every run."""
+        from genforge.core.config import to_dict
+
+        values = to_dict(self)
+        train = {k: v for k, v in values.items() if k in TRAIN_KEYS}
+        return {k: v for k, v in values.items() if k not in TRAIN_KEYS}, train
+
     def check(self) -> None:
         if self.rank < 1 or self.steps < 1 or self.batch_size < 1:
             raise GenforgeError("rank, steps and batch_size must be at least 1")
@@ -82,6 +90,11 @@ class SDLoraConfig:
             raise GenforgeError("--prior-images needs --class-prompt (e.g. 'a photo of a dog')")
         if self.class_prompt and self.prior_images < 1:
             raise GenforgeError("--class-prompt needs --prior-images N (class images to draw)")
+
+
+# the keys config.yaml keeps under `train` (as every run does), the rest under `model_config`
+TRAIN_KEYS = ("steps", "batch_size", "lr", "max_grad_norm", "image_size", "precision",
+              "optimizer", "gradient_checkpointing", "device", "seed", "log_every")  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------

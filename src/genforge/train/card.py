@@ -198,7 +198,7 @@ def write_lora_card(run: Run) -> Path:
     """README.md of a LoRA run (`genforge train lora`): the base it adapts, the adapter's size
     against the UNet's, the training, the samples before and after, and how to use it."""
     cfg = run.read_config()
-    mc, base, meta = cfg["model_config"], cfg["base"], run.read_meta() or {}
+    mc, base, meta = {**cfg["model_config"], **cfg["train"]}, cfg["base"], run.read_meta() or {}
     records = run.metrics()
     last = records[-1] if records else {}
     lora_file = run.path / "pytorch_lora_weights.safetensors"
@@ -260,7 +260,7 @@ def write_lora_card(run: Run) -> Path:
         "## Config",
         "",
         "```yaml",
-        yaml.safe_dump({k: cfg[k] for k in ("model", "base", "data", "model_config")},
+        yaml.safe_dump({k: cfg[k] for k in ("model", "base", "data", "model_config", "train")},
                        sort_keys=False).rstrip(),  # fmt: skip
         "```",
         "",

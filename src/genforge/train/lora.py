@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from genforge.core.config import from_dict, to_dict
+from genforge.core.config import from_dict
 from genforge.core.device import pick_device
 from genforge.core.errors import GenforgeError
 from genforge.core.images import make_grid, save_png
@@ -131,7 +131,8 @@ def _train(run: Run, base: Path, items: list[CaptionedImage], cfg: SDLoraConfig,
         "base": {"path": str(base), "pipeline": read_model_index(base).get("_class_name"),
                  "weights_sha256": base_hash},
         "data": {"source": source, "images": len(items), "captions": caption_source},
-        "model_config": to_dict(cfg),
+        "model_config": cfg.sections()[0],
+        "train": cfg.sections()[1],
     })  # fmt: skip
     prior = _class_images(run, pipe, cfg, stages) if cfg.prior_images else None
     stages.stage("encoding the images with the VAE", total=len(items) + len(prior or []))
