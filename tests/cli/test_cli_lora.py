@@ -123,3 +123,8 @@ def test_runs_list_and_show_read_a_lora_run(cli: Cli, lora_home: Path):
     assert "dog" in out and "lora" in out and "4/4" in out
     out = cli.ok("runs", "show", "dog", "--runs-dir", lora_home / "runs").stdout
     assert "step 4 of 4" in out and "rank: 4" in out
+
+
+def test_models_lists_lora(cli: Cli):
+    rows = [line for line in cli.ok("models").stdout.splitlines() if line.startswith("│ lora ")]
+    assert len(rows) == 1 and "Stable Diffusion" in rows[0]

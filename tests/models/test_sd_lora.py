@@ -26,7 +26,9 @@ def test_only_stable_diffusion_folders_qualify(tmp_path: Path, sd_folder: Path):
     with pytest.raises(GenforgeError, match="not a diffusers pipeline folder"):
         sd_lora.check_base_folder(tmp_path / "plain")
     ddpm = save_tiny_ddpm_pipeline(tmp_path / "ddpm")
-    with pytest.raises(GenforgeError, match="holds a DDPMPipeline .*unet UNet2DModel.*needs a Stable"):
+    with pytest.raises(
+        GenforgeError, match="holds a DDPMPipeline .*unet UNet2DModel.*needs a Stable"
+    ):
         sd_lora.check_base_folder(ddpm)
 
 
@@ -36,7 +38,9 @@ def test_another_pipeline_class_name_is_refused(tmp_path: Path, sd_folder: Path)
     other = tmp_path / "other"
     shutil.copytree(sd_folder, other)
     index = json.loads((other / "model_index.json").read_text())
-    (other / "model_index.json").write_text(json.dumps({**index, "_class_name": "KandinskyPipeline"}))
+    (other / "model_index.json").write_text(
+        json.dumps({**index, "_class_name": "KandinskyPipeline"})
+    )
     with pytest.raises(GenforgeError, match="holds a KandinskyPipeline"):
         sd_lora.check_base_folder(other)
 

@@ -96,3 +96,23 @@ def test_a_failed_run_leaves_no_folder(tmp_path, sd_folder, images):
     assert not (tmp_path / "bad").exists()
     with pytest.raises(GenforgeError, match="unknown config key 'ranks'"):
         train_lora(sd_folder, images, runs_dir=tmp_path, caption="x", ranks=3)
+
+
+def test_bf16_autocast_and_gradient_checkpointing_train(tmp_path, sd_folder, images):
+    run = train_lora(sd_folder, images, runs_dir=tmp_path, caption="a cat", precision="bf16",
+                     gradient_checkpointing=True, train_text_encoder=True, **TINY)  # fmt: skip
+    assert all(np.isfinite(r["loss"]) for r in run.metrics())
+    assert (run.path / "pytorch_lora_weights.safetensors").is_file()
+
+
+def test_fp16_and_8bit_adam_need_cuda(tmp_path, sd_folder, images):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(GenforgeError, match="fp16 needs a CUDA GPU"):
+        train_lora(sd_folder, images, runs_dir=tmp_path, caption="x", precision="fp16")
+    with pytest.raises(GenforgeError, match="adamw8bit needs bitsandbytes and a CUDA GPU"):
+        train_lora(sd_folder, images, runs_dir=tmp_path, caption="x", optimizer="adamw8bit",
+                   name="eightbit", **TINY)  # fmt: skip
+    assert not (tmp_path / "eightbit").exists()

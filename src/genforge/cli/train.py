@@ -281,7 +281,9 @@ def _train_lora(model, data, resume, name, runs_dir, lora: dict, options: dict) 
                          **lora, **options)  # fmt: skip
     console.print(f"[green]done[/]: LoRA run [bold]{run.name}[/] at step {run.step}")
     console.print(f"  run folder  {run.path}")
-    console.print(f"  samples     {run.samples_dir / 'before.png'}, {run.samples_dir / 'after.png'}")
+    console.print(
+        f"  samples     {run.samples_dir / 'before.png'}, {run.samples_dir / 'after.png'}"
+    )
     console.print(f"  model card  {run.card_path}")
 
 
@@ -405,4 +407,7 @@ def models_command() -> None:
             else "no"
         )
         table.add_row(name, entry.description, cond)
+    from genforge.models.sd_lora import DESCRIPTION, LORA_MODEL
+
+    table.add_row(LORA_MODEL, DESCRIPTION, "yes")  # on prompts; adapts a pretrained folder
     console.print(table)

@@ -80,9 +80,7 @@ def load_captioned_folder(
         raise GenforgeError(f"no image folder {root}")
     images = image_files(root)
     if not images:
-        raise GenforgeError(
-            f"no images in {root} (looked for {', '.join(IMAGE_EXTENSIONS)})"
-        )
+        raise GenforgeError(f"no images in {root} (looked for {', '.join(IMAGE_EXTENSIONS)})")
     if caption is not None and instance_prompt is not None:
         raise GenforgeError("--caption and --instance-prompt both caption every image; give one")
     shared = caption if caption is not None else instance_prompt
@@ -99,7 +97,9 @@ def load_captioned_folder(
         else:
             out.append(CaptionedImage(p, text))
     if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        shown = ", ".join(missing[:5]) + (
+            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        )
         raise GenforgeError(
             f"no caption for {shown} in {root}: give a {CAPTIONS_CSV} (file,caption), "
             "NAME.txt files, --caption or --instance-prompt"

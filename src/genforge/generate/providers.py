@@ -74,6 +74,7 @@ class Provider:
 # Local diffusers pipeline folder
 # ---------------------------------------------------------------------------------------
 
+
 class LocalPipeline(Provider):
     """A diffusers pipeline folder, e.g. a Stable Diffusion checkpoint saved with
     `save_pretrained`.

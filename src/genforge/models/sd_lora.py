@@ -27,6 +27,10 @@ from genforge.core.errors import GenforgeError
 from genforge.models.pipeline_folder import missing_pipeline_files, read_model_index
 
 LORA_MODEL = "lora"  # the `model` of a LoRA run's config.yaml
+DESCRIPTION = (
+    "LoRA adapters of a local Stable Diffusion folder, trained on your captioned images "
+    "(genforge train lora --base FOLDER --data IMAGES; not in the trained-from-scratch registry)"
+)
 LORA_WEIGHTS = "pytorch_lora_weights.safetensors"  # diffusers' file name, in the run folder
 ADAPTER = "genforge"  # the adapter's name when genforge loads it into a pipeline
 
@@ -125,7 +129,9 @@ def check_base_folder(path: Path) -> dict[str, Any]:
         )
     missing = missing_pipeline_files(path)
     if missing:
-        raise GenforgeError(f"{path} is not a complete diffusers pipeline; missing: {', '.join(missing)}")
+        raise GenforgeError(
+            f"{path} is not a complete diffusers pipeline; missing: {', '.join(missing)}"
+        )
     return index
 
 
@@ -211,7 +217,10 @@ def lora_state_dicts(pipe: Any, cfg: SDLoraConfig) -> dict[str, Any]:
               if "lora_" in k}  # fmt: skip
         out["text_encoder_lora_layers"] = layers(te)
         meta = pipe.unet.peft_config["default"].to_dict()
-        out["text_encoder_lora_adapter_metadata"] = {**meta, "target_modules": list(cfg.text_targets)}
+        out["text_encoder_lora_adapter_metadata"] = {
+            **meta,
+            "target_modules": list(cfg.text_targets),
+        }
     return out
 
 
@@ -246,7 +255,9 @@ def tokenize(pipe: Any, prompts: list[str]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def encode_latents(pipe: Any, images: torch.Tensor, prompts: list[str], batch: int = 8) -> LatentCache:
+def encode_latents(
+    pipe: Any, images: torch.Tensor, prompts: list[str], batch: int = 8
+) -> LatentCache:
     """Run the VAE encoder once over `images` (N, 3, H, W) in [-1, 1]."""
     vae = pipe.vae
     scale = float(vae.config.scaling_factor)

@@ -247,7 +247,7 @@ def write_lora_card(run: Run) -> Path:
         "## Use",
         "",
         "```bash",
-        f'genforge generate image --model {base["path"]} --lora {run.name} --lora-scale 0.8 '
+        f"genforge generate image --model {base['path']} --lora {run.name} --lora-scale 0.8 "
         f'--prompt "{mc["sample_prompts"][0] if mc["sample_prompts"] else "..."}"',
         "```",
         "",
@@ -260,8 +260,9 @@ def write_lora_card(run: Run) -> Path:
         "## Config",
         "",
         "```yaml",
-        yaml.safe_dump({k: cfg[k] for k in ("model", "base", "data", "model_config", "train")},
-                       sort_keys=False).rstrip(),  # fmt: skip
+        yaml.safe_dump(
+            {k: cfg[k] for k in ("model", "base", "data", "model_config", "train")}, sort_keys=False
+        ).rstrip(),
         "```",
         "",
         "## Limits",

@@ -136,7 +136,9 @@ def _train(run: Run, base: Path, items: list[CaptionedImage], cfg: SDLoraConfig,
     })  # fmt: skip
     prior = _class_images(run, pipe, cfg, stages) if cfg.prior_images else None
     stages.stage("encoding the images with the VAE", total=len(items) + len(prior or []))
-    cache = sd_lora.encode_latents(pipe, decode_rgb(items, cfg.image_size), [i.caption for i in items])
+    cache = sd_lora.encode_latents(
+        pipe, decode_rgb(items, cfg.image_size), [i.caption for i in items]
+    )
     stages.advance(len(items))
     prior_cache = None
     if prior:
