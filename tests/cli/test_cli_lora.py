@@ -69,12 +69,17 @@ def test_generate_with_lora_draws_what_plain_diffusers_draws(cli: Cli, lora_home
     assert np.array_equal(off, base)
 
 
-def test_lora_with_image_to_image(cli: Cli, lora_home: Path, tmp_path: Path):
+def test_lora_with_image_to_image_and_inpainting(cli: Cli, lora_home: Path, tmp_path: Path):
     Image.fromarray(np.full((8, 8, 3), 120, np.uint8)).save(tmp_path / "in.png")
     cli.ok("generate", "image", "--model", lora_home / "pipe", "--lora", "dog", "--lora-scale",
            "0.8", *DRAW, "--input", tmp_path / "in.png", "--out", tmp_path / "grid.png",
            "--runs-dir", lora_home / "runs")  # fmt: skip
     assert (tmp_path / "grid.png").is_file()
+    Image.fromarray(np.full((8, 8), 255, np.uint8)).save(tmp_path / "mask.png")
+    cli.ok("generate", "image", "--model", lora_home / "pipe", "--lora", "dog", *DRAW,
+           "--input", tmp_path / "in.png", "--mask", tmp_path / "mask.png",
+           "--out", tmp_path / "inpainted.png", "--runs-dir", lora_home / "runs")  # fmt: skip
+    assert (tmp_path / "inpainted.png").is_file()
 
 
 def test_train_lora_user_errors_are_one_line(cli: Cli, lora_home: Path, tmp_path: Path):
