@@ -93,7 +93,10 @@ TextEncoder = Annotated[
     typer.Option(help="t2i: a local transformers text encoder folder (CLIP, BERT, ...)."),
 ]
 TrainTextEncoder = Annotated[
-    bool, typer.Option(help="t2i with --text-encoder: fine-tune it (default: frozen).")
+    bool,
+    typer.Option(
+        help="t2i with --text-encoder: fine-tune it (default: frozen); lora: LoRA on it too."
+    ),
 ]
 EvalEvery = Annotated[
     int | None,

@@ -193,9 +193,7 @@ def add_adapters(pipe: Any, cfg: SDLoraConfig) -> list[torch.nn.Parameter]:
     params = [p for p in pipe.unet.parameters() if p.requires_grad]
     if cfg.train_text_encoder:
         params += [p for p in pipe.text_encoder.parameters() if p.requires_grad]
-    for p in params:  # adapters train in fp32 even when the base is half precision
-        p.data = p.data.float()
-    return params
+    return params  # fp32, as the base is loaded; --precision autocasts the forward pass
 
 
 def lora_state_dicts(pipe: Any, cfg: SDLoraConfig) -> dict[str, Any]:

@@ -102,6 +102,7 @@ def _resolve(cfg: SDLoraConfig, pipe: Any, device: torch.device) -> SDLoraConfig
         image_size=cfg.image_size or sd_lora.default_image_size(pipe),
         alpha=cfg.alpha if cfg.alpha is not None else float(cfg.rank),
         optimizer=optimizer,
+        device=device.type,  # recorded as resolved, so config.yaml says where it trained
     )
 
 
