@@ -204,7 +204,12 @@ def write_lora_card(run: Run) -> Path:
     lora_file = run.path / "pytorch_lora_weights.safetensors"
     size = lora_file.stat().st_size if lora_file.exists() else 0
     lora_n, unet_n = meta.get("lora_parameters", 0), meta.get("unet_parameters", 0)
-    share = f" ({100 * lora_n / unet_n:.3g} % of the UNet's {unet_n:,})" if unet_n else ""
+    unet_lora = meta.get("unet_lora_parameters", lora_n)
+    share = (
+        f" (the UNet's adapters {unet_lora:,}: {100 * unet_lora / unet_n:.3g} % of its {unet_n:,})"
+        if unet_n
+        else ""
+    )
     losses_png = plot_losses(run)
     targets = ", ".join(mc["targets"]) + (
         f"; text encoder: {', '.join(mc['text_targets'])}" if mc["train_text_encoder"] else ""

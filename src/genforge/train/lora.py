@@ -158,6 +158,7 @@ def _train(run: Run, base: Path, items: list[CaptionedImage], cfg: SDLoraConfig,
     write_json(run.model_dir / "meta.json", {
         "step": cfg.steps, "model": sd_lora.LORA_MODEL, "train_seconds": round(seconds, 2),
         "lora_parameters": sum(p.numel() for p in params),
+        "unet_lora_parameters": sum(p.numel() for n, p in pipe.unet.named_parameters() if "lora_" in n),
         "unet_parameters": sum(p.numel() for n, p in pipe.unet.named_parameters() if "lora_" not in n),
         "genforge_version": __version__,
     })  # fmt: skip
