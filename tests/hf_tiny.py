@@ -116,6 +116,19 @@ def save_tiny_sd_pipeline(root: Path) -> Path:
     return root / "pipe"
 
 
+def save_tiny_ddpm_pipeline(folder: Path) -> Path:
+    """A random unconditional DDPM pipeline (UNet2DModel, 8x8 RGB) saved in `folder`."""
+    from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
+
+    torch.manual_seed(0)
+    unet = UNet2DModel(
+        sample_size=8, in_channels=3, out_channels=3, block_out_channels=(8,), layers_per_block=1,
+        norm_num_groups=4, down_block_types=("DownBlock2D",), up_block_types=("UpBlock2D",),
+    )  # fmt: skip
+    DDPMPipeline(unet=unet, scheduler=DDPMScheduler()).save_pretrained(folder)
+    return folder
+
+
 def save_tiny_vits(folder: Path) -> Path:
     """A randomly initialised, tiny VITS model and character tokenizer, saved like MMS-TTS."""
     import transformers

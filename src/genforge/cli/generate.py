@@ -15,7 +15,7 @@ from genforge.core.errors import GenforgeError
 from genforge.core.run import resolve_run
 from genforge.generate.options import PromptOptions
 from genforge.generate.pipeline import ImagePipeline
-from genforge.generate.providers import OpenAICompatible
+from genforge.generate.providers import LocalPipeline, OpenAICompatible
 from genforge.generate.speech import speak_to_file, speech_provider
 from genforge.generate.text import DEFAULT_NEW_TOKENS, DecodeOptions, TextPipeline
 from genforge.recipes.characters import generate_characters, open_character_run
@@ -73,6 +73,17 @@ def image_command(
             f"(default {default_of(OpenAICompatible, 'size')})."
         ),
     ] = None,
+    lora: Annotated[
+        str | None,
+        typer.Option(help="Local pipelines: load this LoRA run's adapters (name or path)."),
+    ] = None,
+    lora_scale: Annotated[
+        float | None,
+        typer.Option(
+            help="With --lora: adapter strength, 0 = base alone "
+            f"(default {default_of(LocalPipeline, 'lora_scale')})."
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Grid PNG.")] = None,
     out_dir: Annotated[
         Path | None, typer.Option(help="Write one PNG per image into this folder.")
@@ -103,13 +114,19 @@ def image_command(
         raise GenforgeError("--input/--mask need a local diffusers pipeline (--provider local)")
     if mask is not None and input is None:
         raise GenforgeError("--mask needs --input (the image to inpaint)")
+    if provider != "local" and (lora is not None or lora_scale is not None):
+        raise GenforgeError("--lora/--lora-scale need a local diffusers pipeline (--model FOLDER)")
+    if lora_scale is not None and lora is None:
+        raise GenforgeError("--lora-scale needs --lora RUN")
+    adapters = {} if lora is None else {"lora": resolve_run(lora, runs_dir).path,
+                                        **given(lora_scale=lora_scale)}  # fmt: skip
     if provider == "run":
         paths = _from_run(model, prompt, opts, sampler, out, out_dir, device, runs_dir)
     else:
         if sampler is not None:
             raise GenforgeError("--sampler applies to genforge runs only")
         paths = _from_provider(provider, model, prompt, opts, input, mask, size, out, out_dir,
-                               device)  # fmt: skip
+                               device, adapters)  # fmt: skip
     paths, grid = paths
     if grid is not None:
         console.print(f"grid: {paths[0]}")
@@ -134,14 +151,14 @@ def _from_run(model, prompt, opts: PromptOptions, sampler, out, out_dir, device,
 
 
 def _from_provider(name, model, prompt, opts: PromptOptions, input, mask, size, out, out_dir,
-                   device):  # fmt: skip
+                   device, adapters: dict):  # fmt: skip
     from genforge.generate.image import write_pil_images
     from genforge.generate.providers import get_provider
 
     if name == "local":
         if model is None:
             raise GenforgeError("--provider local needs --model PIPELINE_FOLDER")
-        prov = get_provider("local", path=model, **given(device=device))
+        prov = get_provider("local", path=model, **given(device=device), **adapters)
     else:
         prov = get_provider(name, model=model, **given(size=size))
     n, seed, guidance, steps = opts.n, opts.seed, opts.guidance, opts.steps
@@ -156,7 +173,8 @@ def _from_provider(name, model, prompt, opts: PromptOptions, input, mask, size, 
     else:
         images = prov.txt2img(prompt, n=n, seed=seed, guidance=guidance, steps=steps)
     params = {"provider": name, "model": model, "prompt": prompt, "seed": seed,
-              "guidance": guidance, "steps": steps}  # fmt: skip
+              "guidance": guidance, "steps": steps, "lora": adapters.get("lora"),
+              "lora_scale": adapters.get("lora_scale")}  # fmt: skip
     params = {k: v for k, v in params.items() if v is not None}
     if out is None and out_dir is None:
         out = Path(f"{name}-s{seed}.png")

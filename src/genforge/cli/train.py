@@ -93,7 +93,10 @@ TextEncoder = Annotated[
     typer.Option(help="t2i: a local transformers text encoder folder (CLIP, BERT, ...)."),
 ]
 TrainTextEncoder = Annotated[
-    bool, typer.Option(help="t2i with --text-encoder: fine-tune it (default: frozen).")
+    bool,
+    typer.Option(
+        help="t2i with --text-encoder: fine-tune it (default: frozen); lora: LoRA on it too."
+    ),
 ]
 EvalEvery = Annotated[
     int | None,
@@ -112,6 +115,23 @@ KeepBest = Annotated[
 EarlyStop = Annotated[
     int | None,
     typer.Option(help="Stop after this many evaluations without --keep-best improving."),
+]
+Base = Annotated[
+    Path | None,
+    typer.Option(help="lora: the Stable Diffusion pipeline folder to adapt (never modified)."),
+]
+Caption = Annotated[str | None, typer.Option(help="lora: one caption for every image.")]
+InstancePrompt = Annotated[
+    str | None,
+    typer.Option(help='lora, DreamBooth style: the subject\'s prompt, e.g. "a photo of sks dog".'),
+]
+ClassPrompt = Annotated[
+    str | None,
+    typer.Option(help='lora: prior preservation on images of this class, e.g. "a photo of a dog".'),
+]
+PriorImages = Annotated[
+    int | None,
+    typer.Option(help="lora with --class-prompt: class images drawn once from the base."),
 ]
 Set = Annotated[
     list[str] | None,
@@ -197,12 +217,26 @@ def train_command(
     eval_fake: EvalFake = None,
     samples: Samples = None,
     fpr: Fpr = None,
+    base: Base = None,
+    caption: Caption = None,
+    instance_prompt: InstancePrompt = None,
+    class_prompt: ClassPrompt = None,
+    prior_images: PriorImages = None,
 ) -> None:
     """Train a generative model on images, a table (CSV), audio clips, video clips, a text
-    corpus, or an embedded set; or a real-vs-generated detector (genforge train detector --real --fake)."""
+    corpus, or an embedded set; or a real-vs-generated detector (genforge train detector --real --fake);
+    or LoRA adapters of a Stable Diffusion folder (genforge train lora --base FOLDER --data IMAGES)."""
     from genforge.api import train_run as train
 
     options = parse_overrides(set_ or [])  # the options given by name override --set
+    lora_data = given(base=base, caption=caption, instance_prompt=instance_prompt,
+                      class_prompt=class_prompt, prior_images=prior_images)  # fmt: skip
+    if model == "lora" or lora_data:
+        options.update(given(steps=steps, batch_size=batch_size, image_size=image_size, lr=lr,
+                             precision=precision, device=device, seed=seed))  # fmt: skip
+        if train_text_encoder:
+            options["train_text_encoder"] = True
+        return _train_lora(model, data, resume, name, runs_dir, lora_data, options)
     data, domains = _domains(data, domain_a, domain_b)
     if text_encoder is not None:  # absolute, so the config says which folder was used
         options["text_encoder"] = str(text_encoder.expanduser().resolve())
@@ -226,6 +260,34 @@ def train_command(
     run = train(model, data, name=name, resume=resume, runs_dir=runs_dir,
                 progress=show_progress(), use=use, **options)  # fmt: skip
     _report(run)
+
+
+def _train_lora(model, data, resume, name, runs_dir, lora: dict, options: dict) -> None:
+    """`genforge train lora --base FOLDER --data IMAGES`: adapters of a Stable Diffusion folder."""
+    from genforge.core.progress import Stages
+    from genforge.train.lora import train_lora
+
+    if model != "lora":
+        raise GenforgeError(
+            f"--base, --caption, --instance-prompt, --class-prompt and --prior-images train LoRA "
+            f"adapters, not {model}: genforge train lora --base FOLDER --data IMAGES"
+        )
+    if resume is not None:
+        raise GenforgeError("LoRA runs do not resume; start a new one (they train in minutes)")
+    if "base" not in lora or data is None:
+        raise GenforgeError("genforge train lora needs --base SD_FOLDER and --data IMAGE_FOLDER")
+    for key in ("class_prompt", "prior_images"):
+        if key in lora:
+            options[key] = lora.pop(key)
+    with Stages.for_console(console, title="lora", live=show_progress()) as stages:
+        run = train_lora(lora.pop("base"), data, name=name, runs_dir=runs_dir, stages=stages,
+                         **lora, **options)  # fmt: skip
+    console.print(f"[green]done[/]: LoRA run [bold]{run.name}[/] at step {run.step}")
+    console.print(f"  run folder  {run.path}")
+    console.print(
+        f"  samples     {run.samples_dir / 'before.png'}, {run.samples_dir / 'after.png'}"
+    )
+    console.print(f"  model card  {run.card_path}")
 
 
 def _train_detector(model, data, resume, detector: dict, **options) -> None:
@@ -348,4 +410,7 @@ def models_command() -> None:
             else "no"
         )
         table.add_row(name, entry.description, cond)
+    from genforge.models.sd_lora import DESCRIPTION, LORA_MODEL
+
+    table.add_row(LORA_MODEL, DESCRIPTION, "yes")  # on prompts; adapts a pretrained folder
     console.print(table)

@@ -10,3 +10,12 @@ def quiet_transformers() -> None:
 
     logging.disable_progress_bar()
     logging.set_verbosity_error()
+
+
+def quiet_diffusers() -> None:
+    """No loading progress bars and only errors from diffusers' logger (and transformers')."""
+    from diffusers.utils import logging
+
+    quiet_transformers()
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()

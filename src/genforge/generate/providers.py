@@ -25,6 +25,9 @@ from typing import Any
 from PIL import Image
 
 from genforge.core.errors import GenforgeError, unknown_choice
+from genforge.models.pipeline_folder import is_pipeline_folder, missing_pipeline_files
+
+__all__ = ["is_pipeline_folder", "missing_pipeline_files"]  # their old home; they live in models
 
 
 class Provider:
@@ -71,42 +74,6 @@ class Provider:
 # Local diffusers pipeline folder
 # ---------------------------------------------------------------------------------------
 
-_NO_WEIGHTS = ("scheduler", "tokenizer", "feature_extractor", "image_processor", "processor")
-
-
-def is_pipeline_folder(path: str | Path) -> bool:
-    return (Path(path) / "model_index.json").is_file()
-
-
-def missing_pipeline_files(path: Path) -> list[str]:
-    """What a diffusers pipeline folder lacks: component folders, configs, safetensors weights."""
-    if not (path / "model_index.json").is_file():
-        return ["model_index.json"]
-    index = json.loads((path / "model_index.json").read_text())
-    missing = []
-    for name, value in index.items():
-        if name.startswith("_") or not isinstance(value, list) or value[0] is None:
-            continue  # metadata, or an optional component left out (e.g. safety_checker)
-        folder, cls = path / name, str(value[1])
-        if not folder.is_dir():
-            missing.append(f"{name}/")
-            continue
-        if any(k in cls.lower() for k in ("tokenizer", "processor", "extractor")):
-            if not any(folder.iterdir()):
-                missing.append(f"{name}/ (empty)")
-        elif "scheduler" in cls.lower() or name in _NO_WEIGHTS:
-            if not (folder / "scheduler_config.json").is_file():
-                missing.append(f"{name}/scheduler_config.json")
-        else:
-            if not (folder / "config.json").is_file():
-                missing.append(f"{name}/config.json")
-            if not list(folder.glob("*.safetensors")):
-                pickled = " (only pickle .bin weights, which genforge does not load)"
-                missing.append(
-                    f"{name}/*.safetensors{pickled if list(folder.glob('*.bin')) else ''}"
-                )
-    return missing
-
 
 class LocalPipeline(Provider):
     """A diffusers pipeline folder, e.g. a Stable Diffusion checkpoint saved with
@@ -115,11 +82,19 @@ class LocalPipeline(Provider):
     Args:
         path: the folder holding model_index.json.
         device: "auto", "cpu" or "cuda".
+        lora: a LoRA run's folder (`genforge train lora`) whose adapters to load.
+        lora_scale: how strongly the adapters act (0: the base alone, 1: as trained).
     """
 
     name = "local"
 
-    def __init__(self, path: str | Path, device: str = "auto"):
+    def __init__(
+        self,
+        path: str | Path,
+        device: str = "auto",
+        lora: str | Path | None = None,
+        lora_scale: float = 1.0,
+    ):
         from diffusers import DiffusionPipeline
 
         from genforge.core.device import pick_device
@@ -140,8 +115,36 @@ class LocalPipeline(Provider):
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise GenforgeError(f"cannot load the pipeline in {self.path}: {first}") from None
         self.device = pick_device(device)
+        if lora is not None:
+            self.load_lora(Path(lora), lora_scale)
         self.pipe.to(self.device)
         self.pipe.set_progress_bar_config(disable=True)
+
+    def load_lora(self, run_path: Path, scale: float) -> None:
+        """Load a LoRA run's adapters (diffusers' `load_lora_weights`) at strength `scale`;
+        the image-to-image and inpainting pipelines share them (same components)."""
+        from genforge.core.hf import quiet_diffusers
+        from genforge.core.run import Run
+        from genforge.models.sd_lora import ADAPTER, lora_weights_file
+
+        quiet_diffusers()  # "no LoRA keys for the text encoder" is expected without one
+
+        weights = lora_weights_file(run_path, Run(run_path).read_config())
+        if not hasattr(self.pipe, "load_lora_weights"):
+            raise GenforgeError(
+                f"the pipeline in {self.path} ({type(self.pipe).__name__}) does not take LoRA "
+                "adapters"
+            )
+        try:
+            self.pipe.load_lora_weights(weights.parent, weight_name=weights.name,
+                                        adapter_name=ADAPTER)  # fmt: skip
+        except (ValueError, RuntimeError, KeyError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise GenforgeError(
+                f"the LoRA of run '{run_path.name}' does not fit the pipeline in {self.path}: "
+                f"{first}"
+            ) from None
+        self.pipe.set_adapters([ADAPTER], adapter_weights=[scale])
 
     def _call(self, pipe: Any, seed: int, guidance, steps, **kwargs) -> list[Image.Image]:
         import torch

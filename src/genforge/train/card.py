@@ -192,3 +192,91 @@ def _source(data: dict) -> str:
         joint = "paired by name" if data.get("paired") else "unpaired"
         return f"`{data['source']}` -> `{data['domain_b']}` ({joint})"
     return f"`{data['source']}`"
+
+
+def write_lora_card(run: Run) -> Path:
+    """README.md of a LoRA run (`genforge train lora`): the base it adapts, the adapter's size
+    against the UNet's, the training, the samples before and after, and how to use it."""
+    cfg = run.read_config()
+    mc, base, meta = {**cfg["model_config"], **cfg["train"]}, cfg["base"], run.read_meta() or {}
+    records = run.metrics()
+    last = records[-1] if records else {}
+    lora_file = run.path / "pytorch_lora_weights.safetensors"
+    size = lora_file.stat().st_size if lora_file.exists() else 0
+    lora_n, unet_n = meta.get("lora_parameters", 0), meta.get("unet_parameters", 0)
+    unet_lora = meta.get("unet_lora_parameters", lora_n)
+    share = (
+        f" (the UNet's adapters {unet_lora:,}: {100 * unet_lora / unet_n:.3g} % of its {unet_n:,})"
+        if unet_n
+        else ""
+    )
+    losses_png = plot_losses(run)
+    targets = ", ".join(mc["targets"]) + (
+        f"; text encoder: {', '.join(mc['text_targets'])}" if mc["train_text_encoder"] else ""
+    )
+    lines = [
+        f"# {run.name}",
+        "",
+        f"LoRA adapters trained with genforge {cfg.get('genforge_version', '')} on "
+        f"{cfg['data']['images']} images from `{cfg['data']['source']}` (captions: "
+        f"{cfg['data']['captions']}), for the base pipeline `{base['path']}` "
+        f"({base['pipeline']}, weights sha256 `{base['weights_sha256'][:16]}…`).",
+        "",
+        "## Adapters",
+        "",
+        f"- rank {mc['rank']}, alpha {mc['alpha']:g}, on {targets}",
+        f"- {lora_n:,} parameters{share}; `pytorch_lora_weights.safetensors` is {size:,} bytes",
+        "",
+        "## Training",
+        "",
+        f"- steps {meta.get('step', 0)}, batch size {mc['batch_size']}, lr {mc['lr']:g}, "
+        f"precision {mc['precision']}, optimizer {mc['optimizer']}, image size "
+        f"{mc['image_size']}, seed {mc['seed']}",
+        f"- time {meta.get('train_seconds', 0):.1f} s"
+        + (f"; final loss {last['loss']:.4g}" if "loss" in last else ""),
+    ]
+    if mc.get("class_prompt"):
+        lines.append(f"- prior preservation: {mc['prior_images']} class images of "
+                     f"\"{mc['class_prompt']}\" (class_images/), weight {mc['prior_loss_weight']:g}")  # fmt: skip
+    lines += [
+        "",
+        "## Samples",
+        "",
+        f"Prompts (rows): {' | '.join(mc['sample_prompts'])}; seeds (columns): "
+        f"{', '.join(map(str, mc['sample_seeds']))}; {mc['sample_steps']} steps, guidance "
+        f"{mc['guidance']:g}.",
+        "",
+        "Before training: ![before](samples/before.png)  After: ![after](samples/after.png)",
+        "",
+        *(["![losses](samples/losses.png)", ""] if losses_png else []),
+        "## Use",
+        "",
+        "```bash",
+        f"genforge generate image --model {base['path']} --lora {run.name} --lora-scale 0.8 "
+        f'--prompt "{mc["sample_prompts"][0] if mc["sample_prompts"] else "..."}"',
+        "```",
+        "",
+        "```python",
+        "from diffusers import StableDiffusionPipeline",
+        f'pipe = StableDiffusionPipeline.from_pretrained("{base["path"]}")',
+        f'pipe.load_lora_weights("{run.path.resolve()}")',
+        "```",
+        "",
+        "## Config",
+        "",
+        "```yaml",
+        yaml.safe_dump(
+            {k: cfg[k] for k in ("model", "base", "data", "model_config", "train")}, sort_keys=False
+        ).rstrip(),
+        "```",
+        "",
+        "## Limits",
+        "",
+        "- The adapters belong to this base: another base (or a changed one; compare the "
+        "weights hash) may load them with a warning or not at all.",
+        "- A few images teach a narrow concept; check the samples for overfitting (the same "
+        "picture at every seed) and lower --steps or --lr if they show it.",
+        "",
+    ]
+    write_text(run.card_path, "\n".join(lines))
+    return run.card_path

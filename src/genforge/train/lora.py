@@ -1,0 +1,263 @@
+"""`train_lora()`: LoRA fine-tuning of a local Stable Diffusion folder into a Run.
+
+The run folder holds what every run holds (config.yaml, samples/, metrics.jsonl,
+data_report.json, README.md, model/meta.json) plus diffusers' `pytorch_lora_weights.safetensors`
+at its top, so `StableDiffusionPipeline.from_pretrained(base).load_lora_weights(run_folder)`
+works without genforge. The base folder is only read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genforge.core.config import from_dict
+from genforge.core.device import pick_device
+from genforge.core.errors import GenforgeError
+from genforge.core.images import make_grid, save_png
+from genforge.core.io import append_line, write_json
+from genforge.core.progress import Stages
+from genforge.core.run import Run, new_run_path
+from genforge.core.version import __version__
+from genforge.data.caption_folder import CaptionedImage, decode_rgb, load_captioned_folder
+from genforge.models import sd_lora
+from genforge.models.pipeline_folder import read_model_index, weights_hash
+from genforge.models.sd_lora import SDLoraConfig
+from genforge.train.card import write_lora_card
+
+CLASS_IMAGES = "class_images"  # prior-preservation images, drawn once, kept in the run
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def train_lora(
+    base: str | Path,
+    data: str | Path,
+    *,
+    name: str | None = None,
+    runs_dir: str | Path | None = None,
+    caption: str | None = None,
+    instance_prompt: str | None = None,
+    stages: Stages | None = None,
+    **options: Any,
+) -> Run:
+    """Train LoRA adapters of the pipeline in `base` on the captioned images in `data`.
+
+    Args:
+        base: a Stable Diffusion pipeline folder (model_index.json, safetensors weights).
+        data: an image folder; captions from captions.csv, NAME.txt files, `caption` or
+            `instance_prompt` (see `genforge.data.caption_folder`).
+        name: run name (default "<data>-lora", made unique).
+        runs_dir: where runs live (default ./runs or $GENFORGE_RUNS).
+        caption: one caption for every image.
+        instance_prompt: DreamBooth's subject prompt ("a photo of sks dog"), for every image.
+        stages: progress reporting (default: none).
+        **options: keys of `SDLoraConfig` (rank, alpha, steps, lr, class_prompt, ...).
+
+    Returns:
+        The Run.
+    """
+    stages = stages or Stages.off()
+    cfg = from_dict(SDLoraConfig, options)
+    cfg.check()
+    base_path = Path(base).expanduser().resolve()
+    sd_lora.check_base_folder(base_path)
+    items = load_captioned_folder(data, caption, instance_prompt)
+    if cfg.precision == "fp16" and pick_device(cfg.device).type != "cuda":
+        raise GenforgeError("--precision fp16 needs a CUDA GPU; use bf16 or fp32 on the CPU")
+    run = Run(new_run_path(name, f"{Path(data).expanduser().resolve().name}-lora", runs_dir))
+    run.path.mkdir(parents=True, exist_ok=False)
+    try:
+        _train(run, base_path, items, cfg, stages, source=str(Path(data).expanduser().resolve()),
+               caption_source=_caption_source(Path(data), caption, instance_prompt))  # fmt: skip
+    except BaseException:
+        shutil.rmtree(run.path, ignore_errors=True)  # nothing worth keeping, frees the --name
+        raise
+    return run
+
+
+def _caption_source(folder: Path, caption: str | None, instance_prompt: str | None) -> str:
+    if instance_prompt is not None:
+        return "instance_prompt"
+    if caption is not None:
+        return "caption"
+    return "captions.csv" if (folder / "captions.csv").is_file() else "sidecar .txt files"
+
+
+def _resolve(cfg: SDLoraConfig, pipe: Any, device: torch.device) -> SDLoraConfig:
+    """Fill what the base and the machine decide: image size, LoRA alpha, optimizer."""
+    optimizer = cfg.optimizer
+    if optimizer == "auto":
+        optimizer = "adamw8bit" if device.type == "cuda" and _has_bitsandbytes() else "adamw"
+    elif optimizer == "adamw8bit" and (device.type != "cuda" or not _has_bitsandbytes()):
+        raise GenforgeError("optimizer adamw8bit needs bitsandbytes and a CUDA GPU")
+    return replace(
+        cfg,
+        image_size=cfg.image_size or sd_lora.default_image_size(pipe),
+        alpha=cfg.alpha if cfg.alpha is not None else float(cfg.rank),
+        optimizer=optimizer,
+        device=device.type,  # recorded as resolved, so config.yaml says where it trained
+    )
+
+
+def _has_bitsandbytes() -> bool:
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _train(run: Run, base: Path, items: list[CaptionedImage], cfg: SDLoraConfig,
+           stages: Stages, source: str, caption_source: str) -> None:  # fmt: skip
+    """Load the base, cache latents, draw samples before, train, save, draw samples after."""
+    stages.stage("hashing and loading the base pipeline")
+    base_hash = weights_hash(base)
+    pipe = sd_lora.load_base(base)
+    device = pick_device(cfg.device)
+    cfg = _resolve(cfg, pipe, device)
+    pipe.to(device)
+    prompts = list(cfg.sample_prompts) or list(dict.fromkeys(i.caption for i in items))[:2]
+    cfg = replace(cfg, sample_prompts=tuple(prompts))
+    run.write_config({
+        "name": run.name, "model": sd_lora.LORA_MODEL,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "genforge_version": __version__,
+        "base": {"path": str(base), "pipeline": read_model_index(base).get("_class_name"),
+                 "weights_sha256": base_hash},
+        "data": {"source": source, "images": len(items), "captions": caption_source},
+        "model_config": cfg.sections()[0],
+        "train": cfg.sections()[1],
+    })  # fmt: skip
+    prior = _class_images(run, pipe, cfg, stages) if cfg.prior_images else None
+    stages.stage("encoding the images with the VAE", total=len(items) + len(prior or []))
+    cache = sd_lora.encode_latents(
+        pipe, decode_rgb(items, cfg.image_size), [i.caption for i in items]
+    )
+    stages.advance(len(items))
+    prior_cache = None
+    if prior:
+        prior_cache = sd_lora.encode_latents(pipe, decode_rgb(prior, cfg.image_size),
+                                             [i.caption for i in prior])  # fmt: skip
+        stages.advance(len(prior))
+    write_json(run.data_report_path, {"images": len(items), "captions": caption_source,
+               "distinct_captions": len({i.caption for i in items}),
+               "class_images": len(prior or [])})  # fmt: skip
+    _samples(run, pipe, cfg, "before", stages)
+    params = sd_lora.add_adapters(pipe, cfg)
+    t0 = time.perf_counter()
+    _fit(run, pipe, cfg, params, cache, prior_cache, device, stages)
+    seconds = time.perf_counter() - t0
+    pipe.save_lora_weights(run.path, **sd_lora.lora_state_dicts(pipe, cfg), safe_serialization=True)
+    write_json(run.model_dir / "meta.json", {
+        "step": cfg.steps, "model": sd_lora.LORA_MODEL, "train_seconds": round(seconds, 2),
+        "lora_parameters": sum(p.numel() for p in params),
+        "unet_lora_parameters": sum(p.numel() for n, p in pipe.unet.named_parameters() if "lora_" in n),
+        "unet_parameters": sum(p.numel() for n, p in pipe.unet.named_parameters() if "lora_" not in n),
+        "genforge_version": __version__,
+    })  # fmt: skip
+    _samples(run, pipe, cfg, "after", stages)
+    write_lora_card(run)
+
+
+def _class_images(run: Run, pipe: Any, cfg: SDLoraConfig, stages: Stages) -> list[CaptionedImage]:
+    """Draw `prior_images` class images from the base pipeline into run/class_images/."""
+    folder = run.path / CLASS_IMAGES
+    folder.mkdir()
+    stages.stage("drawing class images with the base pipeline", total=cfg.prior_images)
+    out = []
+    for i in range(cfg.prior_images):
+        image = _draw(pipe, cfg, cfg.class_prompt or "", seed=cfg.seed + 10_000 + i)
+        path = save_png(folder / f"{i:04d}.png", make_grid(image[None], padding=0),
+                        {"kind": "class-image", "prompt": cfg.class_prompt, "seed": cfg.seed + 10_000 + i})  # fmt: skip
+        out.append(CaptionedImage(path, cfg.class_prompt or ""))
+        stages.advance()
+    return out
+
+
+@torch.no_grad()
+def _draw(pipe: Any, cfg: SDLoraConfig, prompt: str, seed: int) -> torch.Tensor:
+    """One image (3, H, W) in [-1, 1] from the pipeline as it is now."""
+    size = cfg.image_size
+    g = torch.Generator().manual_seed(seed)
+    out = pipe(prompt, num_inference_steps=cfg.sample_steps, guidance_scale=cfg.guidance,
+               generator=g, height=size, width=size, output_type="pt").images  # fmt: skip
+    return out[0].float().cpu() * 2 - 1
+
+
+def _samples(run: Run, pipe: Any, cfg: SDLoraConfig, when: str, stages: Stages) -> Path:
+    """samples/<when>.png: one row per sample prompt, one column per seed."""
+    prompts = list(cfg.sample_prompts)
+    stages.stage(f"samples {when} training", total=len(prompts) * len(cfg.sample_seeds))
+    pipe.unet.eval()
+    images = []
+    for p in prompts:
+        for s in cfg.sample_seeds:
+            images.append(_draw(pipe, cfg, p, s))
+            stages.advance()
+    params = {"run": run.name, "kind": f"lora-samples-{when}", "prompts": " | ".join(prompts),
+              "seeds": ",".join(map(str, cfg.sample_seeds)), "steps": cfg.sample_steps,
+              "guidance": cfg.guidance}  # fmt: skip
+    grid = make_grid(torch.stack(images), nrow=len(cfg.sample_seeds))
+    return save_png(run.samples_dir / f"{when}.png", grid, params)
+
+
+def _optimizer(cfg: SDLoraConfig, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adamw8bit":
+        import bitsandbytes as bnb
+
+        return bnb.optim.AdamW8bit(params, lr=cfg.lr)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-2)
+
+
+def _fit(run: Run, pipe: Any, cfg: SDLoraConfig, params: list[torch.nn.Parameter],
+         cache: sd_lora.LatentCache, prior: sd_lora.LatentCache | None, device: torch.device,
+         stages: Stages) -> None:  # fmt: skip
+    """The loop: draw cached latents (+ class latents), one diffusion loss, step the adapters."""
+    from diffusers import DDPMScheduler
+
+    noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    opt = _optimizer(cfg, params)
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
+    autocast = torch.autocast(device.type, dtype=_DTYPES.get(cfg.precision, torch.float32),
+                              enabled=cfg.precision != "fp32")  # fmt: skip
+    g = torch.Generator().manual_seed(cfg.seed)
+    pipe.unet.train()
+    if cfg.train_text_encoder:
+        pipe.text_encoder.train()
+    stages.stage("training the LoRA adapters", total=cfg.steps)
+    t0, b = time.perf_counter(), cfg.batch_size
+    for step in range(1, cfg.steps + 1):
+        # (1) a batch from the cache: instance latents, then as many class latents
+        latents, ids = cache.draw(torch.randint(0, len(cache), (b,), generator=g), g)
+        if prior is not None:
+            p_lat, p_ids = prior.draw(torch.randint(0, len(prior), (b,), generator=g), g)
+            latents, ids = torch.cat([latents, p_lat]), torch.cat([ids, p_ids])
+        # (2) the diffusion loss; the prior half weighted by prior_loss_weight
+        with autocast:
+            losses = sd_lora.diffusion_loss(pipe, noise_scheduler, latents, ids, g)
+        loss = losses[:b].mean()
+        prior_loss = losses[b:].mean() if prior is not None else None
+        total = loss + cfg.prior_loss_weight * prior_loss if prior_loss is not None else loss
+        # (3) update the adapters (only they have gradients)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(total).backward()
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+        scaler.step(opt)
+        scaler.update()
+        stages.advance()
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            record = {"step": step, "loss": round(float(loss.detach()), 6),
+                      "images_per_s": round(step * len(latents) / (time.perf_counter() - t0), 2)}  # fmt: skip
+            if prior_loss is not None:
+                record["loss_prior"] = round(float(prior_loss.detach()), 6)
+            append_line(run.metrics_path, json.dumps(record))
+    pipe.unet.eval()
+    pipe.text_encoder.eval()
