@@ -155,7 +155,7 @@ ModelDir = Annotated[
     typer.Option(
         help="A local model folder to list in /v1/models beside the runs' model families, "
         "under its folder name; repeatable. A transformers causal LM (safetensors) also "
-        'generates text through /v1/generate ({"model": NAME}); a diffusers pipeline is listed.'
+        'generates text through /v1/generate ({{"model": NAME}}); a diffusers pipeline is listed.'
     ),
 ]
 LogLevel = Annotated[str | None, typer.Option(help="uvicorn log level (default {S.log_level}).")]
