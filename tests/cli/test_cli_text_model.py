@@ -99,5 +99,25 @@ def test_wrong_folders_are_one_line_errors(cli, lm_folder: Path, tmp_path: Path)
     model.save_pretrained(no_tok)
     assert "has no tokenizer" in cli.fails("generate", "text", "--model", no_tok)
     assert "one of them" in cli.fails("generate", "text")
-    msg = cli.fails("generate", "text", "--model", lm_folder, "--do-sample", "--best-of", "2")
-    assert "text gate" in msg and "not --model" in msg
+    msg = cli.fails("generate", "text", "--model", lm_folder, "--do-sample", "--gate", "learned")
+    assert "--gate learned needs a text run's fitted gate" in msg
+
+
+def test_text_gate_scores_with_the_folders_own_model(cli, lm_folder: Path):
+    """best-of-k under the auto gate: fluency from the folder's model, repetition, limits."""
+    from genforge.evaluate.text_gate import FolderTextGate
+    from genforge.generate.causal_lm import CausalLMPipeline
+
+    args = ["--do-sample", "--seed", "2", "--max-new-tokens", "8", "--best-of", "3",
+            "--min-words", "1"]  # fmt: skip
+    got = texts(cli, lm_folder, *args)
+    candidates = texts(cli, lm_folder, "--do-sample", "--seed", "2", "--max-new-tokens", "8",
+                       "--n", "3")  # fmt: skip
+    gate = FolderTextGate(CausalLMPipeline(lm_folder))
+    verdicts = gate.score([c["text"] for c in candidates])
+    ok = [v for v in verdicts if not v.rejected]
+    assert len(got) == (1 if ok else 0)
+    if ok:
+        best = max(ok, key=lambda v: v.score)
+        assert got[0]["text"] == best.text and got[0]["score"] == round(best.score, 4)
+        assert 0 < best.components["fluency"] <= 1

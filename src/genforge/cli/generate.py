@@ -357,7 +357,7 @@ def text_command(
     if stream and opts.num_beams > 1:
         raise GenforgeError("beam search cannot stream: the best beam is known only at the end")
     gated = any(x is not None for x in (best_of, min_score, gate, ban, min_words, max_words))
-    pipe = _text_pipeline(run, model, runs_dir, device, gated)
+    pipe = _text_pipeline(run, model, runs_dir, device)
     if gated:
         from genforge.evaluate.text_gate import TextLimits
 
@@ -379,7 +379,7 @@ def text_command(
 
 
 def _text_pipeline(run: str | None, model: Path | None, runs_dir: Path | None,
-                   device: str | None, gated: bool):  # fmt: skip
+                   device: str | None):  # fmt: skip
     """The run's TextPipeline, or the --model folder's CausalLMPipeline."""
     from genforge.generate.causal_lm import CausalLMPipeline
 
@@ -387,10 +387,6 @@ def _text_pipeline(run: str | None, model: Path | None, runs_dir: Path | None,
         raise GenforgeError("give a text run (RUN) or a causal LM folder (--model PATH), one of them")
     if model is None:
         return TextPipeline(resolve_run(run, runs_dir), **given(device=device))
-    if gated:
-        raise GenforgeError("the text gate scores texts against a run's training text; "
-                            "--best-of/--min-score/--gate/--ban/--min-words/--max-words need a "
-                            "text run, not --model")  # fmt: skip
     return CausalLMPipeline(model, **given(device=device))
 
 
@@ -401,7 +397,8 @@ def gated_texts(pipe, prompts: list[str], opts, k: int, min_score: float, gate: 
     from collections import Counter
     from dataclasses import replace
 
-    from genforge.evaluate.text_gate import TextGate, best_texts
+    from genforge.evaluate.text_gate import FolderTextGate, TextGate, best_texts
+    from genforge.generate.causal_lm import CausalLMPipeline
 
     if not opts.do_sample:
         raise GenforgeError("the text gate picks among sampled texts; add --do-sample")
@@ -409,8 +406,9 @@ def gated_texts(pipe, prompts: list[str], opts, k: int, min_score: float, gate: 
         raise GenforgeError(
             f"--best-of must be >= 1 and --min-score in [0, 1], got {k}, {min_score}"
         )
+    gate_type = FolderTextGate if isinstance(pipe, CausalLMPipeline) else TextGate
     with console.status("preparing the text gate (held-out reference, training text) ..."):
-        tg = TextGate(pipe, gate, limits)
+        tg = gate_type(pipe, gate, limits)
     kept, reasons, drawn = [], Counter(), 0
     n = opts.num_return_sequences
     for i, p in enumerate(prompts):
