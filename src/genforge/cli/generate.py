@@ -384,7 +384,9 @@ def _text_pipeline(run: str | None, model: Path | None, runs_dir: Path | None,
     from genforge.generate.causal_lm import CausalLMPipeline
 
     if (run is None) == (model is None):
-        raise GenforgeError("give a text run (RUN) or a causal LM folder (--model PATH), one of them")
+        raise GenforgeError(
+            "give a text run (RUN) or a causal LM folder (--model PATH), one of them"
+        )
     if model is None:
         return TextPipeline(resolve_run(run, runs_dir), **given(device=device))
     return CausalLMPipeline(model, **given(device=device))

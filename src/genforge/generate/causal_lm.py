@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from genforge.core.errors import GenforgeError
-from genforge.generate.text import Decoder
+from genforge.generate.text import DecodeOptions, Decoder
 
 
 class FolderTokenizer:
@@ -79,7 +79,7 @@ class CausalLMPipeline(Decoder):
         pad = self.tokenizer.tok.pad_token_id
         return self._eos[0] if pad is None else pad
 
-    def generate_kwargs(self, ids: list[int], m: int, opts: Any) -> dict[str, Any]:
+    def generate_kwargs(self, ids: list[int], m: int, opts: DecodeOptions) -> dict[str, Any]:
         kwargs = super().generate_kwargs(ids, m, opts)
         kwargs["pad_token_id"] = self.pad_id
         return kwargs

@@ -275,7 +275,6 @@ class Decoder:
         return Generated(prompt, text, len(new), seed)
 
 
-
 class TextPipeline(Decoder):
     """A text run ready to decode: its family with weights, its tokenizer, on `device`."""
 

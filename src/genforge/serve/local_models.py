@@ -70,14 +70,14 @@ def inspect_folder(folder: str | Path) -> LocalModel:
 class LocalModels:
     """The configured folders by name; a causal LM is loaded on its first request and kept."""
 
-    def __init__(self, folders: tuple[Path, ...], device: str = "cpu"):
+    def __init__(self, folders: tuple[Path, ...], device: str = "cpu", precision: str = "fp32"):
         self.models: dict[str, LocalModel] = {}
         for f in folders:
             m = inspect_folder(f)
             if m.name in self.models:
                 raise GenforgeError(f"--model-dir {f}: another folder is named {m.name!r}")
             self.models[m.name] = m
-        self.device = device
+        self.device, self.precision = device, precision
         self._loaded: dict[str, Loaded] = {}
         self._guard = threading.Lock()
 
@@ -96,5 +96,5 @@ class LocalModels:
                 model = LOCAL_CAUSAL_LM.load(m.path, self.device)
                 size = sum(p.numel() * p.element_size() for p in model.model.parameters())
                 self._loaded[name] = Loaded(None, "text", name, LOCAL_CAUSAL_LM, model, 0, 0.0,
-                                            size, "fp32", self.device)  # fmt: skip
+                                            size, self.precision, self.device)  # fmt: skip
             return self._loaded[name]

@@ -31,7 +31,7 @@ class Services:
         self.feedback = FeedbackStore(s.db_path)
         self.chats = ChatStore(s.db_path)
         self.chat_models = ChatModels(s.chat_models, s.device)
-        self.local_models = LocalModels(s.model_dirs, s.device)
+        self.local_models = LocalModels(s.model_dirs, s.device, s.precision)
         self.cache = ModelCache(s.cache_mb, s.device, s.precision)
         self.batcher = (
             Batcher(s.max_batch_requests, s.max_batch_wait_ms, s.batch_workers)

@@ -121,8 +121,10 @@ def _init_lines(cfg: dict) -> list[str]:
     mc = cfg["model_config"]
     if not mc.get("init") or "init_sha256" not in mc:
         return []
-    return [f"- initial UNet weights: `{mc['init']}` (safetensors sha256 `{mc['init_sha256']}`), "
-            "not random; the architecture follows that folder's config"]
+    return [
+        f"- initial UNet weights: `{mc['init']}` (safetensors sha256 `{mc['init_sha256']}`), "
+        "not random; the architecture follows that folder's config"
+    ]
 
 
 def _text_encoder_lines(run: Run, cfg: dict) -> list[str]:

@@ -52,8 +52,13 @@ def models(svc: Svc) -> list[S.ModelInfo]:
         for k, e in MODELS.items()
     ]
     local = [
-        S.ModelInfo(name=m.name, description=f"local {m.kind} folder ({m.architecture})",
-                    modality=m.modality, conditional=False, kind=m.kind)  # fmt: skip
+        S.ModelInfo(
+            name=m.name,
+            description=f"local {m.kind} folder ({m.architecture})",
+            modality=m.modality,
+            conditional=False,
+            kind=m.kind,
+        )
         for m in svc.local_models.list()
     ]
     return families + local
