@@ -262,11 +262,21 @@ Ban = Annotated[
 MinWords = Annotated[int | None, typer.Option(help="Text gate: reject texts shorter than this.")]
 MaxWords = Annotated[int | None, typer.Option(help="Text gate: reject texts longer than this.")]
 
+TextRun = Annotated[str | None, typer.Argument(help="A text run (name or path); or give --model.")]
+CausalLMFolder = Annotated[
+    Path | None,
+    typer.Option(
+        help="A local transformers causal LM folder (save_pretrained: config.json, safetensors, "
+        "tokenizer) instead of a run; never downloaded."
+    ),
+]
+
 
 @app.command("text")
 @user_errors
 def text_command(
-    run: Annotated[str, typer.Argument(help="A text run (name or path).")],
+    run: TextRun = None,
+    model: CausalLMFolder = None,
     prompt: Annotated[list[str] | None, typer.Option(help="Prompt (repeatable).")] = None,
     prompt_file: Annotated[
         Path | None, typer.Option(help="One prompt per line (blank lines skipped).")
@@ -350,7 +360,8 @@ def text_command(
     max_words: MaxWords = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
-    """Generate text from a text run (gpt, lstm, ngram), optionally through the text gate."""
+    """Generate text from a text run (gpt, lstm, ngram) or a local causal LM folder (--model),
+    optionally through the text gate (runs only)."""
     prompts = _prompts(prompt, prompt_file)
     opts = DecodeOptions(**given(
         max_new_tokens=max_new_tokens, max_length=max_length, min_new_tokens=min_new_tokens,
@@ -363,8 +374,9 @@ def text_command(
     opts.check()
     if stream and opts.num_beams > 1:
         raise GenforgeError("beam search cannot stream: the best beam is known only at the end")
-    pipe = TextPipeline(resolve_run(run, runs_dir), **given(device=device))
-    if any(x is not None for x in (best_of, min_score, gate, ban, min_words, max_words)):
+    gated = any(x is not None for x in (best_of, min_score, gate, ban, min_words, max_words))
+    pipe = _text_pipeline(run, model, runs_dir, device)
+    if gated:
         from genforge.evaluate.text_gate import TextLimits
 
         if stream:
@@ -384,6 +396,20 @@ def text_command(
     _print_texts(results, as_json, stream, out)
 
 
+def _text_pipeline(run: str | None, model: Path | None, runs_dir: Path | None,
+                   device: str | None):  # fmt: skip
+    """The run's TextPipeline, or the --model folder's CausalLMPipeline."""
+    from genforge.generate.causal_lm import CausalLMPipeline
+
+    if (run is None) == (model is None):
+        raise GenforgeError(
+            "give a text run (RUN) or a causal LM folder (--model PATH), one of them"
+        )
+    if model is None:
+        return TextPipeline(resolve_run(run, runs_dir), **given(device=device))
+    return CausalLMPipeline(model, **given(device=device))
+
+
 def gated_texts(pipe, prompts: list[str], opts, k: int, min_score: float, gate: str,
                 limits) -> list:  # fmt: skip
     """Sample `k` texts per requested text and keep the best the text gate passes; says on
@@ -391,7 +417,8 @@ def gated_texts(pipe, prompts: list[str], opts, k: int, min_score: float, gate: 
     from collections import Counter
     from dataclasses import replace
 
-    from genforge.evaluate.text_gate import TextGate, best_texts
+    from genforge.evaluate.text_gate import FolderTextGate, TextGate, best_texts
+    from genforge.generate.causal_lm import CausalLMPipeline
 
     if not opts.do_sample:
         raise GenforgeError("the text gate picks among sampled texts; add --do-sample")
@@ -399,8 +426,9 @@ def gated_texts(pipe, prompts: list[str], opts, k: int, min_score: float, gate: 
         raise GenforgeError(
             f"--best-of must be >= 1 and --min-score in [0, 1], got {k}, {min_score}"
         )
+    gate_type = FolderTextGate if isinstance(pipe, CausalLMPipeline) else TextGate
     with console.status("preparing the text gate (held-out reference, training text) ..."):
-        tg = TextGate(pipe, gate, limits)
+        tg = gate_type(pipe, gate, limits)
     kept, reasons, drawn = [], Counter(), 0
     n = opts.num_return_sequences
     for i, p in enumerate(prompts):

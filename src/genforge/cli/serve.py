@@ -150,6 +150,14 @@ ChatModel = Annotated[
         "template formats the conversation when it has one."
     ),
 ]
+ModelDir = Annotated[
+    list[Path] | None,
+    typer.Option(
+        help="A local model folder to list in /v1/models beside the runs' model families, "
+        "under its folder name; repeatable. A transformers causal LM (safetensors) also "
+        'generates text through /v1/generate ({{"model": NAME}}); a diffusers pipeline is listed.'
+    ),
+]
 LogLevel = Annotated[str | None, typer.Option(help="uvicorn log level (default {S.log_level}).")]
 
 
@@ -182,6 +190,7 @@ def serve_command(
     device: Device = None,
     precision: Precision = None,
     chat_model: ChatModel = None,
+    model_dir: ModelDir = None,
     log_level: LogLevel = None,
 ) -> None:
     """Serve the REST API (/v1, OpenAPI at /docs) and the web UI (/)."""
@@ -216,7 +225,8 @@ def serve_command(
                         cors_origins=tuple(cors_origin or ()),
                         allowed_origins=tuple(allow_origin or ()),
                         allowed_hosts=tuple(allow_host or ()),
-                        chat_models=tuple(chat_model or ()), **options)  # fmt: skip
+                        chat_models=tuple(chat_model or ()),
+                        model_dirs=tuple(model_dir or ()), **options)  # fmt: skip
     app = create_app(settings)
     auth = (
         "API keys required"

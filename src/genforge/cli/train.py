@@ -84,7 +84,11 @@ Field = Annotated[str | None, typer.Option(help="Text: .jsonl field holding the 
 Column = Annotated[str | None, typer.Option(help="Text: .csv column holding the text.")]
 Size = Annotated[str | None, typer.Option(help="GPT size: tiny, small, medium.")]
 Init = Annotated[
-    str | None, typer.Option(help="GPT: fine-tune this local transformers model folder.")
+    str | None,
+    typer.Option(
+        help="GPT: fine-tune this local transformers model folder; ddpm, cddpm, t2i: start from "
+        "this local diffusers UNet folder (or a pipeline folder with unet/)."
+    ),
 ]
 Lora = Annotated[bool, typer.Option(help="GPT with --init: train LoRA adapters only.")]
 Order = Annotated[int | None, typer.Option("--n", help="n-gram order (ngram).")]
@@ -242,6 +246,8 @@ def train_command(
         options["text_encoder"] = str(text_encoder.expanduser().resolve())
     if train_text_encoder:
         options["train_text_encoder"] = True
+    if init is not None and not _is_text_model(model):  # a UNet folder: no tokenizer in it
+        options["init"], init = str(Path(init).expanduser().resolve()), None
     options.update(given(
         steps=steps, batch_size=batch_size, image_size=image_size, channels=channels,
         latent_dim=latent_dim, lr=lr, precision=precision, device=device, seed=seed,
@@ -323,6 +329,12 @@ def _domains(
     if data is not None:
         raise GenforgeError("--data and --domain-a/--domain-b do not go together; use one")
     return str(domain_a), {"domain_b": str(domain_b.expanduser().resolve())}
+
+
+def _is_text_model(model: str | None) -> bool:
+    from genforge.models import get_entry
+
+    return model is None or get_entry(model).modality in ("text", "text-pair")
 
 
 def _text_options(tokenizer, init, vocab, context, field, column, size, lora, n) -> dict:

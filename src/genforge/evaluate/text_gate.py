@@ -106,12 +106,7 @@ class TextGate:
         for i, text in enumerate(texts):
             comp: dict[str, float] = {}
             if "fluency" in self.components:
-                ref = self._reference(len(text))
-                nll = self.features.token_nll(text)
-                mean = float(nll.mean()) if len(nll) else float("inf")
-                comp["fluency"] = (
-                    float(1 - np.searchsorted(ref, mean) / len(ref)) if len(ref) else 0.5
-                )
+                comp["fluency"] = self.fluency(text)
                 words = text.split()
                 grams = [tuple(words[j : j + 3]) for j in range(len(words) - 2)]
                 comp["repetition"] = len(set(grams)) / len(grams) if grams else 1.0
@@ -120,6 +115,14 @@ class TextGate:
             score = float(np.mean([comp[k] for k in self.components]))
             out.append(TextVerdict(text, score, comp, self.reasons(text)))
         return out
+
+    def fluency(self, text: str) -> float:
+        """The share of held-out chunks of about the text's length that the run's LM finds
+        less likely than the text."""
+        ref = self._reference(len(text))
+        nll = self.features.token_nll(text)
+        mean = float(nll.mean()) if len(nll) else float("inf")
+        return float(1 - np.searchsorted(ref, mean) / len(ref)) if len(ref) else 0.5
 
     def reasons(self, text: str) -> list[str]:
         """Why a text breaks the hard limits (empty when it does not)."""
@@ -135,6 +138,37 @@ class TextGate:
         if len(copied) >= lim.max_copy_chars:
             why.append(f"copy of training text ({len(copied)} characters shared)")
         return why
+
+
+class FolderTextGate(TextGate):
+    """The text gate over a local causal LM folder (`generate text --model`): no run, so no
+    training text and no fitted gate. Fluency is the geometric mean of the tokens'
+    probabilities under the folder's own model, exp(-mean NLL) (comparable between texts of one
+    model, not with a run's percentile fluency); repetition and the hard limits are as for runs,
+    except the copy check (there is no training text to copy)."""
+
+    def __init__(self, pipe: Any, gate: str = "auto", limits: TextLimits | None = None):
+        if gate != "auto":
+            raise GenforgeError(f"--gate {gate} needs a text run's fitted gate (genforge gate "
+                                "fit RUN); a --model folder has the auto gate only")  # fmt: skip
+        self.pipe, self.gate = pipe, gate
+        self.limits = limits or TextLimits()
+        self.learned = None
+        self.components = ["fluency", "repetition"]
+        self.corpus = ""
+        self._banned = [re.compile(rf"\b{re.escape(w)}\b", re.IGNORECASE)
+                        for w in self.limits.banned]  # fmt: skip
+
+    @torch.no_grad()
+    def fluency(self, text: str) -> float:
+        pipe = self.pipe
+        ids = [pipe.start_id, *pipe.tokenizer.encode(text)][-(pipe.context or 1 << 30) :]
+        if len(ids) < 2:
+            return 0.0
+        x = torch.tensor([ids], device=pipe.device)
+        logits = pipe.hf(x[:, :-1]).logits.float()
+        nll = torch.nn.functional.cross_entropy(logits[0], x[0, 1:])
+        return float(torch.exp(-nll))
 
 
 def best_texts(verdicts: list[TextVerdict], k: int, min_score: float) -> list[TextVerdict | None]:

@@ -242,7 +242,8 @@ PLAIN_STOPS = CHAT_DECODING.stop
 
 class PretrainedChat:
     """A transformers causal LM saved with `save_pretrained` (config.json, safetensors weights,
-    tokenizer files): loaded from disk only, never downloaded, never from pickle.
+    tokenizer files): loaded from disk only, never downloaded, never from pickle
+    (`genforge.core.hf.load_causal_lm`, as `generate text --model` loads it).
 
     Args:
         path: the folder.
@@ -250,25 +251,12 @@ class PretrainedChat:
     """
 
     def __init__(self, path: str | Path, device: str = "cpu"):
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         from genforge.core.device import pick_device
-        from genforge.core.hf import quiet_transformers
+        from genforge.core.hf import load_causal_lm
 
-        quiet_transformers()
         self.path = Path(path)
         self.name = self.path.name
-        if not (self.path / "config.json").is_file() or not list(self.path.glob("*.safetensors")):
-            raise GenforgeError(f"{self.path} is not a transformers model folder "
-                                "(config.json and *.safetensors weights)")  # fmt: skip
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
-            self.model = AutoModelForCausalLM.from_pretrained(
-                self.path, local_files_only=True, use_safetensors=True
-            )
-        except (OSError, ValueError, KeyError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise GenforgeError(f"cannot load the chat model in {self.path}: {first}") from None
+        self.model, self.tokenizer = load_causal_lm(self.path)
         self.device = pick_device(device)
         self.model.to(self.device).eval()
 

@@ -130,50 +130,34 @@ def cut_at_stop(text: str, stops: tuple[str, ...]) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-class TextPipeline:
-    """A text run ready to decode: its family with weights, its tokenizer, on `device`."""
+class Decoder:
+    """Decoding of prompts with transformers' `generate()`: greedy, beams, sampling, repetition
+    controls, stop strings, watermarking, streaming. Subclasses set `tokenizer` (`encode`,
+    `decode`, `eos_id`, `hf()`), `hf` (the transformers causal LM), `device` and `context`."""
 
-    def __init__(self, run: Run, device: str = "cpu", model_dir: Path | None = None):
-        """`model_dir`: weights other than the run's last (feedback/round-N/model)."""
-        from genforge.core.hf import quiet_transformers
-        from genforge.data.text import TextSpec
-        from genforge.data.text_tokenizers import TextTokenizer
-        from genforge.models import get_entry, modality_of, model_config
-
-        quiet_transformers()
-        cfg = run.read_config()
-        if modality_of(cfg).name != "text":
-            raise GenforgeError(
-                f"run '{run.name}' is a {modality_of(cfg).name} run ({cfg['model']}); "
-                "this needs a text run"
-            )
-        if run.read_meta() is None:
-            raise GenforgeError(f"run '{run.name}' has no checkpoint yet")
-        self.run, self.cfg = run, cfg
-        self.spec = TextSpec.from_dict(cfg["spec"])
-        model_dir = model_dir or run.model_dir
-        self.tokenizer = TextTokenizer.load(model_dir)
-        if self.spec.tokenizer_sha and self.tokenizer.sha != self.spec.tokenizer_sha:
-            raise GenforgeError(
-                f"tokenizer mismatch: {model_dir / 'tokenizer.json'} is not the tokenizer "
-                f"run '{run.name}' was trained with"
-            )
-        entry = get_entry(cfg["model"])
-        config = model_config(cfg["model"], cfg["model_config"])
-        self.model = entry.family.from_run(config, self.spec, model_dir)
-        self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available()
-                                   else "cpu" if device == "auto" else device)  # fmt: skip
-        self.model.to(self.device)
-        self.hf = self.model.hf_model() if not self.model.count_based else None
+    tokenizer: Any
+    hf: Any
+    device: torch.device
 
     @property
     def context(self) -> int | None:
-        return self.model.context
+        """The model's context in tokens (None: unbounded)."""
+        raise NotImplementedError
+
+    @property
+    def eos_ids(self) -> list[int]:
+        """The token ids that end a text (the first also pads finished rows)."""
+        return [self.tokenizer.eos_id]
+
+    @property
+    def start_id(self) -> int:
+        """The token an empty prompt starts from."""
+        return self.tokenizer.eos_id
 
     def prompt_ids(self, prompt: str, opts: DecodeOptions) -> list[int]:
         """Token ids of a prompt (end-of-text alone for an empty one), checked for length."""
         ids = self.tokenizer.encode(prompt) if prompt else []
-        ids = ids if ids else [self.tokenizer.eos_id, *ids]
+        ids = ids if ids else [self.start_id]
         ctx = self.context
         if ctx is not None and len(ids) >= ctx:
             if not opts.truncate:
@@ -229,24 +213,24 @@ class TextPipeline:
             raise GenforgeError(
                 "beam search cannot stream: the best beam is known only at the end; drop --stream"
             )
-        if self.model.count_based:
-            return [self._ngram(i, p, opts, stream) for i, p in enumerate(prompts)]
-        return [self._hf(i, p, opts, stream) for i, p in enumerate(prompts)]
+        return [self.decode_one(i, p, opts, stream) for i, p in enumerate(prompts)]
 
-    # -- transformers models -----------------------------------------------------------
-    def _hf(self, i: int, prompt: str, opts: DecodeOptions, stream: Any) -> list[Generated]:
+    def decode_one(self, i: int, prompt: str, opts: DecodeOptions, stream: Any) -> list[Generated]:
+        """The texts of prompt `i` (its seeds start at `opts.seed + 1000 * i`)."""
+        return self._hf(i, prompt, opts, stream)
+
+    def generate_kwargs(self, ids: list[int], m: int, opts: DecodeOptions) -> dict[str, Any]:
+        """The arguments of transformers' `generate()` for `m` new tokens after the prompt
+        `ids` (its GenerationConfig fields; an unset --top-k/--top-p filters nothing)."""
         from transformers import StoppingCriteriaList
 
-        ids = self.prompt_ids(prompt, opts)
-        m = self.new_tokens(len(ids), opts)
-        x = torch.tensor([ids], device=self.device)
-        eos = self.tokenizer.eos_id
+        eos = self.eos_ids
         kwargs: dict[str, Any] = dict(
             max_new_tokens=m, min_new_tokens=min(opts.min_new_tokens, m),
             do_sample=opts.do_sample, num_beams=opts.num_beams,
             repetition_penalty=opts.repetition_penalty,
             no_repeat_ngram_size=opts.no_repeat_ngram_size,
-            pad_token_id=eos, eos_token_id=eos, attention_mask=torch.ones_like(x),
+            pad_token_id=eos[0], eos_token_id=eos[0] if len(eos) == 1 else eos,
         )  # fmt: skip
         if opts.do_sample:
             kwargs.update(temperature=opts.temperature, top_k=opts.top_k or 0,
@@ -257,6 +241,15 @@ class TextPipeline:
             )
         if opts.watermark:
             kwargs["watermarking_config"] = watermark_config(opts.watermark_key)
+        return kwargs
+
+    # -- transformers models -----------------------------------------------------------
+    def _hf(self, i: int, prompt: str, opts: DecodeOptions, stream: Any) -> list[Generated]:
+        ids = self.prompt_ids(prompt, opts)
+        m = self.new_tokens(len(ids), opts)
+        x = torch.tensor([ids], device=self.device)
+        kwargs = self.generate_kwargs(ids, m, opts)
+        kwargs["attention_mask"] = torch.ones_like(x)
         outs: list[tuple[torch.Tensor, int | None]] = []
         with torch.no_grad():
             if opts.num_beams > 1:
@@ -275,11 +268,57 @@ class TextPipeline:
     def _result(
         self, prompt: str, new: list[int], seed: int | None, opts: DecodeOptions
     ) -> Generated:
-        eos = self.tokenizer.eos_id
-        if eos in new:  # end of text: the rest is padding
-            new = new[: new.index(eos)]
+        ends = [k for k, t in enumerate(new) if t in self.eos_ids]
+        if ends:  # end of text: the rest is padding
+            new = new[: ends[0]]
         text = cut_at_stop(self.tokenizer.decode(new), opts.stop)
         return Generated(prompt, text, len(new), seed)
+
+
+class TextPipeline(Decoder):
+    """A text run ready to decode: its family with weights, its tokenizer, on `device`."""
+
+    def __init__(self, run: Run, device: str = "cpu", model_dir: Path | None = None):
+        """`model_dir`: weights other than the run's last (feedback/round-N/model)."""
+        from genforge.core.hf import quiet_transformers
+        from genforge.data.text import TextSpec
+        from genforge.data.text_tokenizers import TextTokenizer
+        from genforge.models import get_entry, modality_of, model_config
+
+        quiet_transformers()
+        cfg = run.read_config()
+        if modality_of(cfg).name != "text":
+            raise GenforgeError(
+                f"run '{run.name}' is a {modality_of(cfg).name} run ({cfg['model']}); "
+                "this needs a text run"
+            )
+        if run.read_meta() is None:
+            raise GenforgeError(f"run '{run.name}' has no checkpoint yet")
+        self.run, self.cfg = run, cfg
+        self.spec = TextSpec.from_dict(cfg["spec"])
+        model_dir = model_dir or run.model_dir
+        self.tokenizer = TextTokenizer.load(model_dir)
+        if self.spec.tokenizer_sha and self.tokenizer.sha != self.spec.tokenizer_sha:
+            raise GenforgeError(
+                f"tokenizer mismatch: {model_dir / 'tokenizer.json'} is not the tokenizer "
+                f"run '{run.name}' was trained with"
+            )
+        entry = get_entry(cfg["model"])
+        config = model_config(cfg["model"], cfg["model_config"])
+        self.model = entry.family.from_run(config, self.spec, model_dir)
+        self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available()
+                                   else "cpu" if device == "auto" else device)  # fmt: skip
+        self.model.to(self.device)
+        self.hf = self.model.hf_model() if not self.model.count_based else None
+
+    @property
+    def context(self) -> int | None:
+        return self.model.context
+
+    def decode_one(self, i: int, prompt: str, opts: DecodeOptions, stream: Any) -> list[Generated]:
+        if self.model.count_based:
+            return self._ngram(i, prompt, opts, stream)
+        return super().decode_one(i, prompt, opts, stream)
 
     # -- n-gram ------------------------------------------------------------------------
     def _ngram(self, i: int, prompt: str, opts: DecodeOptions, stream: Any) -> list[Generated]:

@@ -72,6 +72,22 @@ class GenerativeModel(nn.Module):
         config and tokenizer) build from those; the others need only the config."""
         return cls(config, spec)
 
+    # -- starting weights (--init) ------------------------------------------------------
+    @classmethod
+    def resolve_config(cls, config: Any, given: dict[str, Any]) -> Any:
+        """A new run's config before it is written: families that start from a local folder
+        (`init`) read what they take from it; `given` holds the options a user set. As is by
+        default."""
+        return config
+
+    def check_init(self) -> None:
+        """Raise a one-line GenforgeError when the `init` folder does not fit this network;
+        nothing by default."""
+
+    def load_init(self) -> None:
+        """A new run, before its first step: load the `init` folder's weights; nothing by
+        default."""
+
     @property
     def conditional(self) -> bool:
         return bool(getattr(self.config, "conditional", False))

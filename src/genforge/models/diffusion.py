@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -82,6 +82,68 @@ def build_scheduler(cfg: DDPMConfig) -> Any:
 
 
 # ---------------------------------------------------------------------------------------
+# Starting from a local diffusers UNet (--init)
+# ---------------------------------------------------------------------------------------
+
+# UNet config keys that must be equal for the folder's weights to fit the run's network
+UNET_KEYS = ("sample_size", "in_channels", "out_channels", "block_out_channels",
+             "down_block_types", "up_block_types", "layers_per_block", "norm_num_groups",
+             "attention_head_dim", "add_attention", "num_class_embeds",
+             "cross_attention_dim")  # fmt: skip
+
+
+def unet_folder(path: str | Path, class_name: str) -> Path:
+    """The UNet folder of `path`: itself (a saved `class_name`), or its `unet/` subfolder (a
+    pipeline folder); with safetensors weights. A one-line error otherwise."""
+    import json
+
+    p = Path(path).expanduser()
+    if not p.is_dir():
+        raise GenforgeError(f"--init {path}: no such folder")
+    folder = p / "unet" if (p / "unet" / "config.json").is_file() else p
+    try:
+        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise GenforgeError(f"--init {path}: no diffusers UNet there (config.json, or a "
+                            "pipeline folder with unet/)") from None  # fmt: skip
+    if cfg.get("_class_name") != class_name:
+        raise GenforgeError(f"--init {path}: holds a {cfg.get('_class_name', 'model')}, this "
+                            f"model starts from a {class_name}")  # fmt: skip
+    if not any(folder.glob("*.safetensors")):
+        raise GenforgeError(f"--init {path}: no safetensors weights in {folder} (pickled .bin "
+                            "weights are never loaded)")  # fmt: skip
+    return folder
+
+
+def weights_sha256(folder: Path) -> str:
+    """sha256 over the folder's *.safetensors files, in name order (what --init recorded)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted(folder.glob("*.safetensors")):
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def unet_config(folder: Path) -> dict[str, Any]:
+    import json
+
+    return json.loads((folder / "config.json").read_text(encoding="utf-8"))
+
+
+def differing_keys(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
+    """'key theirs (run: ours)' for each UNET_KEYS entry the two configs set differently."""
+
+    def norm(v: Any) -> Any:
+        return list(v) if isinstance(v, tuple | list) else v
+
+    return [f"{k} {norm(theirs[k])} (run: {norm(ours.get(k))})" for k in UNET_KEYS
+            if k in theirs and norm(theirs[k]) != norm(ours.get(k))]  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------
 # Config and model
 # ---------------------------------------------------------------------------------------
 
@@ -101,6 +163,10 @@ class DDPMConfig:
     cfg_dropout: float = 0.1  # P(label -> null label) in training, for classifier-free guidance
     guidance: float = 3.0  # default guidance scale w for conditional sampling
     preview_steps: int = 25  # DDIM steps of the training previews
+    # a local diffusers UNet folder (or a pipeline folder with unet/) whose weights training
+    # starts from; the architecture keys not given are taken from its config
+    init: str | None = None
+    init_sha256: str | None = None  # of its safetensors weights, recorded when the run starts
 
 
 class DDPM(ImageModel):
@@ -136,6 +202,79 @@ class DDPM(ImageModel):
         self, spec: ImageSpec, config: Any, num_class_embeds: int | None
     ) -> nn.Module:
         return build_unet(spec, config, num_class_embeds)
+
+    # -- starting from a local UNet (--init) -------------------------------------------------
+    init_class: ClassVar[str] = "UNet2DModel"  # the diffusers class --init folders hold
+
+    @classmethod
+    def architecture_of(cls, unet: dict[str, Any]) -> dict[str, Any]:
+        """Config keys of this family read from a diffusers UNet config."""
+        attn = bool(unet.get("add_attention", True)) and any(
+            "Attn" in t for t in unet.get("down_block_types", ())
+        )
+        arch = {"block_out_channels": tuple(unet["block_out_channels"]),
+                "layers_per_block": unet.get("layers_per_block"),
+                "norm_num_groups": unet.get("norm_num_groups"),
+                "attention_head_dim": unet.get("attention_head_dim"),
+                "attention": "lowest" if attn else "none"}  # fmt: skip
+        return {k: v for k, v in arch.items() if v is not None}
+
+    @classmethod
+    def resolve_config(cls, config: Any, given: dict[str, Any]) -> Any:
+        """With `init`: the architecture keys not in `given` (the options a user set) taken
+        from the folder's UNet config, a given one that differs is an error, and the weights'
+        hash recorded."""
+        from dataclasses import replace
+
+        if config.init is None:
+            return config
+        folder = unet_folder(config.init, cls.init_class)
+        arch = cls.architecture_of(unet_config(folder))
+        norm = {k: list(v) if isinstance(v, tuple | list) else v for k, v in arch.items()}
+        bad = [f"{k} {norm[k]} (given {given[k]})" for k in arch
+               if k in given and norm[k] != (list(given[k]) if isinstance(given[k], tuple | list)
+                                             else given[k])]  # fmt: skip
+        if bad:
+            raise GenforgeError(f"--init {config.init}: its UNet differs from the options "
+                                f"given: {'; '.join(bad)}")  # fmt: skip
+        return replace(config, **arch, init=str(Path(config.init).expanduser().resolve()),
+                       init_sha256=weights_sha256(folder))  # fmt: skip
+
+    def init_network(self) -> nn.Module:
+        """The diffusers UNet that --init weights load into."""
+        return self.unet
+
+    def check_init(self) -> Path | None:  # type: ignore[override]
+        """The --init UNet folder after checking that its config fits this run's network (a
+        one-line error naming the keys that differ); None without --init."""
+        if self.config.init is None:
+            return None
+        folder = unet_folder(self.config.init, self.init_class)
+        bad = differing_keys(dict(self.init_network().config), unet_config(folder))
+        if bad:
+            raise GenforgeError(f"--init {self.config.init}: its UNet does not fit this run: "
+                                f"{'; '.join(bad)}")  # fmt: skip
+        return folder
+
+    def load_init(self) -> None:
+        """Before the first step of a new run: the --init folder's weights into the UNet
+        (safetensors only; an error if they changed since the run recorded their hash)."""
+        import diffusers
+
+        folder = self.check_init()
+        if folder is None:
+            return
+        if self.config.init_sha256 and weights_sha256(folder) != self.config.init_sha256:
+            raise GenforgeError(f"--init {self.config.init}: its weights changed since this "
+                                "run recorded their hash")  # fmt: skip
+        loaded = getattr(diffusers, self.init_class).from_pretrained(
+            folder, use_safetensors=True, local_files_only=True
+        )
+        try:
+            self.init_network().load_state_dict(loaded.state_dict())
+        except RuntimeError as e:
+            raise GenforgeError(f"--init {self.config.init}: its weights do not fit the UNet: "
+                                f"{str(e).splitlines()[0]}") from None  # fmt: skip
 
     @property
     def latent_dim(self) -> int:

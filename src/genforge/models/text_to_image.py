@@ -364,6 +364,20 @@ class TextToImage(DDPM):
             )
         return cls(replace(config, text_encoder=str(copy)), spec)
 
+    # -- starting from a local UNet (--init): a UNet2DConditionModel folder -----------------
+    init_class = "UNet2DConditionModel"
+
+    @classmethod
+    def architecture_of(cls, unet: dict[str, Any]) -> dict[str, Any]:
+        arch = super().architecture_of(unet)
+        arch.pop("attention")  # cross-attention at every level but the first, always
+        if unet.get("cross_attention_dim") is not None:
+            arch["text_dim"] = int(unet["cross_attention_dim"])
+        return arch
+
+    def init_network(self) -> nn.Module:
+        return self.unet.unet  # the text encoder starts as without --init
+
     def tokenize(self, prompt: str) -> torch.Tensor:
         """Token ids (1, L) of a prompt."""
         return self.tokenizer(prompt)[None]

@@ -26,7 +26,7 @@ from genforge.serve.handlers import Request, ServeHandler, run_modality, serve_h
 
 @dataclass
 class Loaded:
-    run: Run
+    run: Run | None  # None: a local model folder (`genforge serve --model-dir`)
     modality: str
     model_name: str
     handler: ServeHandler

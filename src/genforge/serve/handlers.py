@@ -353,7 +353,19 @@ def text_options(r: Request):
     )  # fmt: skip
 
 
-def _check_text(model: _LockedText, r: Request) -> None:
+class LockedCausalLM:
+    """A local causal LM folder (`genforge serve --model-dir`) served like a text run: its
+    CausalLMPipeline decodes with the options and seeds of text runs, under its own lock."""
+
+    def __init__(self, path: Any, device: str):
+        from genforge.generate.causal_lm import CausalLMPipeline
+
+        self.pipe = CausalLMPipeline(path, device=device)
+        self.model = self.pipe.hf  # what the cache sizes
+        self.lock = threading.Lock()
+
+
+def check_text_request(model: _LockedText | LockedCausalLM, r: Request) -> None:
     """Options that cannot work and prompts that overflow the context fail here (400)."""
     opts = text_options(r)
     opts.check()
@@ -363,12 +375,17 @@ def _check_text(model: _LockedText, r: Request) -> None:
     if r.num_beams is not None and decoding != "beams":
         raise GenforgeError("num_beams applies to decoding 'beams' only")
     pipe = model.pipe
-    if pipe.model.count_based and (opts.num_beams > 1 or opts.watermark):
-        raise GenforgeError("n-gram runs decode greedily or by sampling, without watermarks")
     pipe.new_tokens(len(pipe.prompt_ids(r.prompt or "", opts)), opts)
 
 
-def sample_texts(model: _LockedText, requests: list[Request]) -> list[list[Any]]:
+def _check_text(model: _LockedText, r: Request) -> None:
+    check_text_request(model, r)
+    opts = text_options(r)
+    if model.pipe.model.count_based and (opts.num_beams > 1 or opts.watermark):
+        raise GenforgeError("n-gram runs decode greedily or by sampling, without watermarks")
+
+
+def sample_texts(model: _LockedText | LockedCausalLM, requests: list[Request]) -> list[list[Any]]:
     """Each request decodes on its own (prompts differ in length); seeds as in the CLI."""
     with model.lock:
         return [model.pipe.generate([r.prompt or ""], text_options(r))[0] for r in requests]
@@ -692,12 +709,12 @@ CAPTIONED_IMAGE = ServeHandler(
     ("n", "seed", "prompt", "label", "sampler", "steps", "eta", "guidance"),
     check=_check_image, run_controls=image_controls,
 )  # fmt: skip
-TEXT = ServeHandler(
-    _LockedText, sample_texts, encode_text,
-    ("n", "seed", "prompt", "max_new_tokens", "decoding", "num_beams", "temperature", "top_k",
-     "top_p", "watermark"),
-    check=_check_text,
-)  # fmt: skip
+TEXT_CONTROLS = ("n", "seed", "prompt", "max_new_tokens", "decoding", "num_beams",
+                 "temperature", "top_k", "top_p", "watermark")  # fmt: skip
+TEXT = ServeHandler(_LockedText, sample_texts, encode_text, TEXT_CONTROLS, check=_check_text)
+# a local causal LM folder (`genforge serve --model-dir`): loaded from its path, not a run
+LOCAL_CAUSAL_LM = ServeHandler(LockedCausalLM, sample_texts, encode_text, TEXT_CONTROLS,
+                               check=check_text_request)  # fmt: skip
 TEXT_PAIR = ServeHandler(
     _LockedPairs, sample_pairs, encode_pair,
     ("n", "seed", "prompt", "max_new_tokens", "decoding", "num_beams", "temperature", "top_p",

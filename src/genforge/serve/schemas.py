@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from genforge.generate.pipeline import TRUNCATION_RANGE
 
@@ -33,6 +33,10 @@ class ModelInfo(BaseModel):
     description: str
     modality: str
     conditional: bool
+    kind: Literal["family", "causal-lm", "text-to-image"] = Field(
+        default="family", description="family: a model genforge trains (POST /v1/runs); "
+        "causal-lm, text-to-image: a local model folder the server was given (--model-dir)",
+    )  # fmt: skip
 
 
 class DatasetRegister(Strict):
@@ -100,7 +104,11 @@ class RunControls(BaseModel):
 
 
 class GenerateRequest(Strict):
-    run: Name
+    run: Name | None = Field(default=None, description="a run (GET /v1/runs); or give model")
+    model: Name | None = Field(
+        default=None, description="a local causal LM folder of this server (GET /v1/models, "
+        "kind causal-lm) instead of a run",
+    )  # fmt: skip
     n: int = Field(default=1, ge=1)
     seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
     label: int | str | None = Field(default=None, description="class name or index")
@@ -146,6 +154,12 @@ class GenerateRequest(Strict):
     watermark: bool | None = Field(default=None, description="text: green-list watermark")
     response: Literal["url", "base64"] = "url"
 
+    @model_validator(mode="after")
+    def _one_source(self) -> GenerateRequest:
+        if (self.run is None) == (self.model is None):
+            raise ValueError("give one of run (a trained run) and model (a local model folder)")
+        return self
+
 
 class OutputInfo(BaseModel):
     id: str
@@ -160,7 +174,8 @@ class OutputInfo(BaseModel):
 
 
 class GenerateResponse(BaseModel):
-    run: str
+    run: str | None
+    model: str | None = Field(default=None, description="the local model folder, if one")
     modality: str
     step: int
     outputs: list[OutputInfo]

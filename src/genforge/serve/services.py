@@ -9,6 +9,7 @@ from genforge.serve.chats import ChatModels, ChatStore
 from genforge.serve.datasets import DatasetStore
 from genforge.serve.generation import Batcher, ModelCache
 from genforge.serve.jobs import JobStore, Worker
+from genforge.serve.local_models import LocalModels
 from genforge.serve.settings import Settings
 
 
@@ -30,6 +31,7 @@ class Services:
         self.feedback = FeedbackStore(s.db_path)
         self.chats = ChatStore(s.db_path)
         self.chat_models = ChatModels(s.chat_models, s.device)
+        self.local_models = LocalModels(s.model_dirs, s.device, s.precision)
         self.cache = ModelCache(s.cache_mb, s.device, s.precision)
         self.batcher = (
             Batcher(s.max_batch_requests, s.max_batch_wait_ms, s.batch_workers)

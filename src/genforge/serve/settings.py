@@ -50,6 +50,10 @@ class Settings:
     precision: str = "fp32"  # generation arithmetic: fp32 or bf16 (autocast)
     # transformers causal LM folders /v1/chat offers by folder name (`--chat-model DIR`)
     chat_models: tuple[Path, ...] = ()
+    # local model folders listed in /v1/models beside the model families, by folder name
+    # (`--model-dir DIR`): transformers causal LMs (served by /v1/generate as text) and
+    # diffusers pipelines
+    model_dirs: tuple[Path, ...] = ()
     # -- limits
     max_n: int = 16  # images, texts or clips per generate request
     max_rows: int = 1000  # table rows per generate request

@@ -72,6 +72,7 @@ def write_model_card(run: Run) -> Path:
         f"precision {cfg['train']['precision']}, seed {cfg['train']['seed']}",
     ]
     lines += _text_encoder_lines(run, cfg)
+    lines += _init_lines(cfg)
     if last:
         finals = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k.startswith("loss"))
         lines.append(f"- final losses: {finals}; throughput {_throughput(records, modality)}")
@@ -113,6 +114,17 @@ def _throughput(records: list[dict], modality: Modality) -> str:
         if "images_per_s" in r:
             return f"{r['images_per_s']:,.0f} {modality.item_name}/s"
     return "not logged"
+
+
+def _init_lines(cfg: dict) -> list[str]:
+    """Where a diffusion run's starting weights came from (--init; none for random ones)."""
+    mc = cfg["model_config"]
+    if not mc.get("init") or "init_sha256" not in mc:
+        return []
+    return [
+        f"- initial UNet weights: `{mc['init']}` (safetensors sha256 `{mc['init_sha256']}`), "
+        "not random; the architecture follows that folder's config"
+    ]
 
 
 def _text_encoder_lines(run: Run, cfg: dict) -> list[str]:

@@ -20,6 +20,7 @@ from genforge.data.governance import check_use, run_provenance, source_record
 from genforge.data.images import scan_image_folder
 from genforge.data.modalities import Modality, Split, get_modality
 from genforge.models import build_model, get_entry, modality_of, model_config
+from genforge.models.base import GenerativeModel
 from genforge.train.card import write_model_card
 from genforge.train.config import TrainConfig
 from genforge.train.feedback import FeedbackSet, attach
@@ -144,6 +145,8 @@ def train(
     # a resumed run rebuilds from its checkpoint (e.g. its copy of a pretrained text encoder)
     saved = run.model_dir if resume is not None else None
     family = build_model(cfg["model"], spec, cfg["model_config"], model_dir=saved)
+    if resume is None and isinstance(family, GenerativeModel):
+        family.load_init()  # --init: a local folder's weights, before the first step
     meta = {"model": cfg["model"], "modality": modality.name, "spec": spec.to_dict(),
             "genforge_version": __version__}  # fmt: skip
     try:
@@ -237,6 +240,11 @@ def resolve(model: str, data: str | None, options: dict[str, Any]) -> Resolved:
     _check_domains(model, getattr(entry.family, "domains", None), data_opts)
     data = data or modality.default_data
     mcfg = model_config(model, model_opts)
+    if issubclass(entry.family, GenerativeModel):  # --init: what the folder fixes, its hash
+        before = to_dict(mcfg)
+        mcfg = entry.family.resolve_config(mcfg, model_opts)
+        model_opts = {**model_opts,
+                      **{k: v for k, v in to_dict(mcfg).items() if before.get(k) != v}}  # fmt: skip
     tcfg = from_dict(TrainConfig, {**entry.train, **train_opts})
     check_eval_config(tcfg)
     if tcfg.eval_every and modality.handlers.get("train_eval") is None:
@@ -248,7 +256,9 @@ def resolve(model: str, data: str | None, options: dict[str, Any]) -> Resolved:
     dataset = modality.load(dcfg, tcfg.seed)
     tcfg = modality.resolve_train(dcfg, dataset, tcfg)
     spec = modality.spec_of(dataset)
-    build_model(model, spec, model_opts)  # fail on unsupported size / unlabeled data before writing
+    family = build_model(model, spec, model_opts)  # fail on unsupported size / unlabeled data
+    if isinstance(family, GenerativeModel):  # ... or an --init folder that does not fit
+        family.check_init()
     return Resolved(modality, dcfg, tcfg, mcfg, model_opts, dataset, spec)
 
 

@@ -82,6 +82,8 @@ def prepare(
     (blocking work: called in a worker thread)."""
     s = svc.settings
     check_limits(s, body)
+    if body.model is not None:
+        return prepare_local(svc, body)
     run = Run(s.runs_dir / body.run)
     # n's limit depends on the modality (rows vs images); without a run, the image limit.
     if not run.config_path.exists():
@@ -106,6 +108,27 @@ def prepare(
     return loaded, controls, seed, req
 
 
+def prepare_local(
+    svc: Services, body: S.GenerateRequest
+) -> tuple[Loaded, tuple[str, ...], int, GenRequest]:
+    """`prepare` for a local model folder named in the server's configuration (`--model-dir`):
+    the request names it; its path never comes from the request."""
+    if body.model not in svc.local_models.models:
+        check_n(svc.settings, body.n, "max_n")
+        raise HTTPException(404, f"no local model '{body.model}' (GET /v1/models)")
+    loaded = svc.local_models.get(body.model)  # blocking: loads it the first time
+    check_n(svc.settings, body.n, loaded.handler.max_n)
+    controls = loaded.handler.controls
+    for field in OPTIONAL_FIELDS:
+        if getattr(body, field) is not None and field not in controls:
+            raise GenforgeError(f"{field} does not apply to local model '{body.model}'; it "
+                                f"takes {', '.join(controls)}")  # fmt: skip
+    seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
+    req = GenRequest(n=body.n, seed=seed, **{f: getattr(body, f) for f in OPTIONAL_FIELDS})
+    loaded.handler.check(loaded.model, req)
+    return loaded, controls, seed, req
+
+
 def encode_outputs(
     svc: Services,
     body: S.GenerateRequest,
@@ -122,6 +145,9 @@ def encode_outputs(
         oid = svc.provenance.new_id()
         params = {"run": body.run, "step": loaded.step, "model": loaded.model_name,
                   "seed": seed, "index": i, "n": body.n}  # fmt: skip
+        if body.model is not None:  # a local folder: no run, no training step
+            params = {"local_model": body.model, "model": loaded.model_name, "seed": seed,
+                      "index": i, "n": body.n}  # fmt: skip
         if loaded.modality == "image":  # kept as before: label and truncation, even None
             params.update(label=body.label, truncation=body.truncation)
         for field in OPTIONAL_FIELDS:
@@ -135,7 +161,7 @@ def encode_outputs(
         path = svc.settings.outputs_dir / f"{oid}.{enc.ext}"
         write_output(path, enc.content)
         records.append(svc.provenance.record(
-            oid, who=who, run=body.run, modality=loaded.modality, params=params,
+            oid, who=who, run=body.run or body.model, modality=loaded.modality, params=params,
             content=enc.content, phash_hex=enc.phash, watermarked=enc.watermarked,
             path=str(path),
         ))  # fmt: skip
@@ -148,5 +174,5 @@ def encode_outputs(
             spectrogram_url=f"/v1/outputs/{oid}/spectrogram.png" if enc.ext == "wav" else None,
         ))  # fmt: skip
     svc.provenance.add_many(records)  # one transaction, before the caller sees anything
-    return S.GenerateResponse(run=body.run, modality=loaded.modality, step=loaded.step,
-                              outputs=outputs).model_dump_json().encode()  # fmt: skip
+    return S.GenerateResponse(run=body.run, model=body.model, modality=loaded.modality,
+                              step=loaded.step, outputs=outputs).model_dump_json().encode()  # fmt: skip

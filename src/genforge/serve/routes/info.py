@@ -39,8 +39,10 @@ def info(svc: Svc) -> S.Info:
 
 
 @router.get("/models", response_model=list[S.ModelInfo], tags=["info"])
-def models() -> list[S.ModelInfo]:
-    return [
+def models(svc: Svc) -> list[S.ModelInfo]:
+    """The model families genforge trains (kind "family"), then the local model folders this
+    server was given (`--model-dir`; kind "causal-lm" or "text-to-image")."""
+    families = [
         S.ModelInfo(
             name=k,
             description=e.description,
@@ -49,3 +51,14 @@ def models() -> list[S.ModelInfo]:
         )
         for k, e in MODELS.items()
     ]
+    local = [
+        S.ModelInfo(
+            name=m.name,
+            description=f"local {m.kind} folder ({m.architecture})",
+            modality=m.modality,
+            conditional=False,
+            kind=m.kind,
+        )
+        for m in svc.local_models.list()
+    ]
+    return families + local

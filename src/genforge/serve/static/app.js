@@ -133,7 +133,7 @@ async function refreshRuns() {
 }
 
 const loadRuns = guard(async () => {
-  if (!state.models.length) state.models = await api("/models");
+  if (!state.models.length) state.models = (await api("/models")).filter((m) => (m.kind ?? "family") === "family");
   if (!state.datasets.length) state.datasets = await api("/datasets");
   fillSelect($("#train-model"), state.models.map((m) => [m.name, `${m.name} (${m.modality})`]), "dcgan");
   fillSelect($("#train-data"), state.datasets.map((d) => [d.name, d.name]), "digits");
