@@ -37,3 +37,13 @@ def test_audit_in_feature_space_too(digits16):
     result = audit(samples, train, val[:200], feats(samples), feats(train), feats(val[:200]))
     assert result.feat_threshold is not None
     assert result.flagged[:2].all() and not result.flagged[2:].any()
+
+
+def test_audit_without_held_out_images_calibrates_leave_one_out(digits16):
+    train = digits16[0][:40]  # a LoRA's handful of instance images: no held-out set
+    samples = torch.cat([train[[2, 9]], digits16[2][:30]])  # two copies, then new digits
+    result = audit(samples, train, None)
+    loo, _ = nearest(train, train, skip_self=True)
+    assert result.calibration["calibration"] == "leave-one-out"
+    assert result.pixel_threshold == 0.5 * float(torch.quantile(loo, 0.05)) > 0
+    assert result.flagged[:2].all() and not result.flagged[2:].any(), result.pixel_dist

@@ -23,6 +23,9 @@ from genforge.core.errors import GenforgeError
 from genforge.data.images import IMAGE_EXTENSIONS, decode_image
 
 CAPTIONS_CSV = "captions.csv"
+# caption sources that give every image the same caption; a LoRA run records that caption in
+# its config.yaml (data.caption) so that evaluation reloads the captions it trained on
+SHARED_SOURCES = ("caption", "instance_prompt")
 
 
 @dataclass(frozen=True)

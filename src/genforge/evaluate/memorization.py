@@ -6,6 +6,10 @@ validation images are also compared with the training set, and a sample is flagg
 closer to a training image than `factor` times the `quantile` of those held-out distances, in
 either space. Held-out images are by construction new images of the same kind, so a sample
 that much closer than them is a copy, not a good sample.
+
+Without held-out images (a LoRA's handful of instance photos: every one was trained on), the
+calibration is leave-one-out: each training image's distance to its nearest *other* training
+image stands for the distance of a new real image of the subject.
 """
 
 from __future__ import annotations
@@ -73,7 +77,7 @@ class Audit:
 def audit(
     samples: torch.Tensor,
     train: torch.Tensor,
-    val: torch.Tensor,
+    val: torch.Tensor | None,
     sample_feats: torch.Tensor | None = None,
     train_feats: torch.Tensor | None = None,
     val_feats: torch.Tensor | None = None,
@@ -85,30 +89,42 @@ def audit(
     Args:
         samples: generated images (S, C, H, W) in [-1, 1].
         train: the training images the model saw.
-        val: held-out real images (calibration: how close is a *new* real image?).
+        val: held-out real images (calibration: how close is a *new* real image?); None:
+            leave-one-out calibration on `train` itself (then `val_feats` is not used).
         *_feats: the same sets in a feature space (optional).
         quantile, factor: threshold = factor * quantile of the held-out nearest distances.
     """
-    if len(val) < 2:
+    loo = val is None
+    if loo and len(train) < 2:
+        raise GenforgeError("the memorization audit needs at least 2 training images to "
+                            "calibrate on (leave-one-out)")  # fmt: skip
+    if not loo and len(val) < 2:
         raise GenforgeError(
             "the memorization audit needs held-out real images to calibrate on; "
             "train with --set val_fraction=0.1 (or more)"
         )
     p_dist, p_idx = nearest(samples, train)
-    v_dist, _ = nearest(val, train)
+    v_dist, _ = nearest(train, train, skip_self=True) if loo else nearest(val, train)
     p_thr = factor * float(torch.quantile(v_dist, quantile))
     flagged = p_dist < p_thr
     calib = {
-        "calibration_items": len(val),
+        "calibration": "leave-one-out" if loo else "held-out",
+        "calibration_items": len(v_dist),
         "quantile": quantile,
         "factor": factor,
         "val_pixel_median": float(v_dist.median()),
     }
     f_dist = f_idx = None
     f_thr = None
+    if loo:
+        val_feats = train_feats
     if sample_feats is not None and train_feats is not None and val_feats is not None:
         f_dist, f_idx = nearest(sample_feats, train_feats)
-        fv, _ = nearest(val_feats, train_feats)
+        fv, _ = (
+            nearest(train_feats, train_feats, skip_self=True)
+            if loo
+            else nearest(val_feats, train_feats)
+        )
         f_thr = factor * float(torch.quantile(fv, quantile))
         flagged = flagged | (f_dist < f_thr)
         calib["val_feature_median"] = float(fv.median())

@@ -144,6 +144,12 @@ class LocalPipeline(Provider):
                 f"the LoRA of run '{run_path.name}' does not fit the pipeline in {self.path}: "
                 f"{first}"
             ) from None
+        self.set_lora_scale(scale)
+
+    def set_lora_scale(self, scale: float) -> None:
+        """How strongly the loaded LoRA adapters act from now on (0: the base alone)."""
+        from genforge.models.sd_lora import ADAPTER
+
         self.pipe.set_adapters([ADAPTER], adapter_weights=[scale])
 
     def _call(self, pipe: Any, seed: int, guidance, steps, **kwargs) -> list[Image.Image]:

@@ -295,6 +295,25 @@ def diffusion_loss(
     return F.mse_loss(pred.float(), target.to(device).float(), reduction="none").mean(dim=(1, 2, 3))
 
 
+# ---------------------------------------------------------------------------------------
+# Sampling
+# ---------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def draw(
+    pipe: Any, prompts: list[str], seeds: list[int], size: int, steps: int, guidance: float
+) -> torch.Tensor:
+    """Images (N, 3, size, size) in [-1, 1] from the pipeline as it is now, one per (prompt,
+    seed) pair, in one batch: image i is what a call with prompt i and a CPU generator seeded
+    with seed i alone would draw (the same starting noise; batched arithmetic may differ in
+    the last bits)."""
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    out = pipe(list(prompts), num_inference_steps=steps, guidance_scale=guidance,
+               generator=gens, height=size, width=size, output_type="pt").images  # fmt: skip
+    return out.float().cpu() * 2 - 1
+
+
 def lora_weights_file(run_path: Path, config: dict[str, Any]) -> Path:
     """The adapter file of a LoRA run; a run of another model is a one-line error."""
     if config.get("model") != LORA_MODEL:

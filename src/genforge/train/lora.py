@@ -26,7 +26,12 @@ from genforge.core.io import append_line, write_json
 from genforge.core.progress import Stages
 from genforge.core.run import Run, new_run_path
 from genforge.core.version import __version__
-from genforge.data.caption_folder import CaptionedImage, decode_rgb, load_captioned_folder
+from genforge.data.caption_folder import (
+    SHARED_SOURCES,
+    CaptionedImage,
+    decode_rgb,
+    load_captioned_folder,
+)
 from genforge.models import sd_lora
 from genforge.models.pipeline_folder import read_model_index, weights_hash
 from genforge.models.sd_lora import SDLoraConfig
@@ -131,7 +136,8 @@ def _train(run: Run, base: Path, items: list[CaptionedImage], cfg: SDLoraConfig,
         "genforge_version": __version__,
         "base": {"path": str(base), "pipeline": read_model_index(base).get("_class_name"),
                  "weights_sha256": base_hash},
-        "data": {"source": source, "images": len(items), "captions": caption_source},
+        "data": {"source": source, "images": len(items), "captions": caption_source,
+                 **({"caption": items[0].caption} if caption_source in SHARED_SOURCES else {})},
         "model_config": cfg.sections()[0],
         "train": cfg.sections()[1],
     })  # fmt: skip
@@ -173,7 +179,7 @@ def _class_images(run: Run, pipe: Any, cfg: SDLoraConfig, stages: Stages) -> lis
     stages.stage("drawing class images with the base pipeline", total=cfg.prior_images)
     out = []
     for i in range(cfg.prior_images):
-        image = _draw(pipe, cfg, cfg.class_prompt or "", seed=cfg.seed + 10_000 + i)
+        image = _draw(pipe, cfg, cfg.class_prompt or "", seed=cfg.seed + 10_000 + i)[0]
         path = save_png(folder / f"{i:04d}.png", make_grid(image[None], padding=0),
                         {"kind": "class-image", "prompt": cfg.class_prompt, "seed": cfg.seed + 10_000 + i})  # fmt: skip
         out.append(CaptionedImage(path, cfg.class_prompt or ""))
@@ -181,14 +187,9 @@ def _class_images(run: Run, pipe: Any, cfg: SDLoraConfig, stages: Stages) -> lis
     return out
 
 
-@torch.no_grad()
 def _draw(pipe: Any, cfg: SDLoraConfig, prompt: str, seed: int) -> torch.Tensor:
-    """One image (3, H, W) in [-1, 1] from the pipeline as it is now."""
-    size = cfg.image_size
-    g = torch.Generator().manual_seed(seed)
-    out = pipe(prompt, num_inference_steps=cfg.sample_steps, guidance_scale=cfg.guidance,
-               generator=g, height=size, width=size, output_type="pt").images  # fmt: skip
-    return out[0].float().cpu() * 2 - 1
+    """One image (1, 3, H, W) in [-1, 1] from the pipeline as it is now."""
+    return sd_lora.draw(pipe, [prompt], [seed], cfg.image_size, cfg.sample_steps, cfg.guidance)
 
 
 def _samples(run: Run, pipe: Any, cfg: SDLoraConfig, when: str, stages: Stages) -> Path:
@@ -199,7 +200,7 @@ def _samples(run: Run, pipe: Any, cfg: SDLoraConfig, when: str, stages: Stages) 
     images = []
     for p in prompts:
         for s in cfg.sample_seeds:
-            images.append(_draw(pipe, cfg, p, s))
+            images.append(_draw(pipe, cfg, p, s)[0])
             stages.advance()
     params = {"run": run.name, "kind": f"lora-samples-{when}", "prompts": " | ".join(prompts),
               "seeds": ",".join(map(str, cfg.sample_seeds)), "steps": cfg.sample_steps,
