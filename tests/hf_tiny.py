@@ -1,7 +1,7 @@
 """Tiny random pretrained models written to a folder inside the tests (no downloads): text
-encoders (a word-level tokenizer plus a CLIP text model or a BERT model), a Stable Diffusion
-pipeline of 8x8 images and a VITS text-to-speech model, all saved with `save_pretrained`
-(safetensors)."""
+encoders (a word-level tokenizer plus a CLIP text model or a BERT model), a CLIP model with its
+image processor, a Stable Diffusion pipeline of 8x8 images and a VITS text-to-speech model, all
+saved with `save_pretrained` (safetensors)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,28 @@ def save_tiny_clip(folder: Path, hidden: int = 32, layers: int = 2, seed: int = 
     )  # fmt: skip
     CLIPTextModel(cfg).save_pretrained(folder, safe_serialization=True)
     tok.save_pretrained(folder)
+    return folder
+
+
+def save_tiny_clip_model(folder: Path, seed: int = 0) -> Path:
+    """A random CLIPModel (text and 16x16 vision towers, 8-d projections), its tokenizer and
+    its image processor in `folder`."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    torch.manual_seed(seed)
+    tok = word_tokenizer([*WORDS, "sks", "dog"])
+    cfg = CLIPConfig(
+        text_config=dict(vocab_size=len(tok), hidden_size=16, intermediate_size=32,
+                         num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=16,
+                         pad_token_id=0, bos_token_id=2, eos_token_id=3),
+        vision_config=dict(image_size=16, patch_size=4, hidden_size=16, intermediate_size=32,
+                           num_hidden_layers=1, num_attention_heads=2),
+        projection_dim=8,
+    )  # fmt: skip
+    CLIPModel(cfg).save_pretrained(folder, safe_serialization=True)
+    tok.save_pretrained(folder)
+    CLIPImageProcessor(size={"shortest_edge": 16},
+                       crop_size={"height": 16, "width": 16}).save_pretrained(folder)  # fmt: skip
     return folder
 
 

@@ -133,3 +133,28 @@ def test_runs_list_and_show_read_a_lora_run(cli: Cli, lora_home: Path):
 def test_models_lists_lora(cli: Cli):
     rows = [line for line in cli.ok("models").stdout.splitlines() if line.startswith("│ lora ")]
     assert len(rows) == 1 and "Stable Diffusion" in rows[0]
+
+
+def test_eval_a_lora_run_prints_metrics_and_writes_the_report(cli: Cli, lora_home: Path):
+    out = cli.ok("eval", "dog", "--runs-dir", lora_home / "runs", "--n", "4", "--steps", "2",
+                 "--device", "cpu").stdout  # fmt: skip
+    assert "nearest-instance distance" in out and "base VAE latents" in out
+    assert "near-copies of instance images" in out
+    run = lora_home / "runs" / "dog"
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["modality"] == "lora" and saved["feature_space"]["kind"] == "vae"
+    assert {"nn_vae_before", "nn_vae_after", "memorized"} <= set(saved["values"])
+    assert "Samples before and after the LoRA" in (run / "report.html").read_text()
+    with Image.open(run / "samples" / "eval-after.png") as im:
+        assert im.size == (4 * 8 + 5 * 2, 8 + 2 * 2)  # 4 samples of 8 px in one row
+
+
+def test_eval_lora_user_errors_are_one_line(cli: Cli, lora_home: Path, tmp_path: Path):
+    ev = ["eval", "dog", "--runs-dir", lora_home / "runs", "--n", "2", "--steps", "1"]
+    assert "no CLIP folder" in cli.fails(*ev, "--clip", tmp_path / "nope")
+    msg = cli.fails(*ev, "--clip", lora_home / "pipe" / "text_encoder")
+    assert "not a CLIPModel" in msg
+    assert "no readable config.json" in cli.fails(*ev, "--clip", lora_home / "pipe")
+    assert "no meaningful feature space" in cli.fails(*ev, "--features", "domain")
+    assert "--features clip needs --clip" in cli.fails(*ev, "--features", "clip")
+    assert "real does not apply to lora runs" in cli.fails(*ev, "--real", lora_home / "dog")

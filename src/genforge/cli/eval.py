@@ -35,13 +35,17 @@ def eval_command(
         typer.Option(
             help="Samples to generate (default 1000); cyclegan/pix2pix: held-out images "
             "translated per domain, at most; sr: held-out images upscaled (default 256); "
-            "text-to-text: held-out pairs decoded (default 500)."
+            "text-to-text: held-out pairs decoded (default 500); lora: samples before and "
+            "after the adapters (default 64 each)."
         ),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Sampling seed (default 0).")] = None,
     features: Annotated[
         str | None,
-        typer.Option(help="Image feature space: auto, domain or inception (default auto)."),
+        typer.Option(
+            help="Image feature space: auto, domain or inception (default auto); lora runs: "
+            "auto, clip, inception or vae."
+        ),
     ] = None,
     inception_weights: Annotated[
         Path | None, typer.Option(help="pt_inception-2015-12-05-6726825d.pth (never downloaded).")
@@ -75,11 +79,19 @@ def eval_command(
         int | None,
         typer.Option(
             help="sr runs: denoising steps (sampler default); --restoration: RePaint "
-            "steps (default 50)."
+            "steps (default 50); lora: denoising steps (default: the run's sample_steps)."
         ),
     ] = None,
     num_beams: Annotated[
         int | None, typer.Option(help="Text-to-text runs: beam width when decoding (default 4).")
+    ] = None,
+    clip: Annotated[
+        Path | None,
+        typer.Option(
+            "--clip",
+            help="lora runs: a local CLIPModel folder (safetensors, tokenizer, processor) for "
+            "the CLIP score and CLIP-I; never downloaded.",
+        ),
     ] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
     out: Annotated[Path | None, typer.Option(help="Report path (default RUN/report.html).")] = None,
@@ -102,7 +114,7 @@ def eval_command(
         real=real, n=n, seed=seed, features=features, inception_weights=inception_weights,
         utility=utility, device=device, domain_steps=domain_steps,
         restoration=restoration or None, sampler=sampler, steps=steps, num_beams=num_beams,
-        eval_fake=eval_fake, target_fpr=fpr,
+        eval_fake=eval_fake, target_fpr=fpr, clip=clip,
     )  # fmt: skip
     with Stages.for_console(console, title=f"eval {r.name}") as stages:
         result = evaluate_run(r, progress=stages, **options)

@@ -1,6 +1,6 @@
 """Evaluation: metrics per modality, feature extractors, memorization audit, quality gate,
 report. `evaluate_run(run)` hands the run to its modality's evaluator (the "evaluator" handler
-of its entry in `genforge.data.modalities.MODALITIES`)."""
+of its entry in `genforge.data.modalities.MODALITIES`; a LoRA run to `evaluate.lora`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from genforge.core.errors import GenforgeError
 from genforge.core.run import Run, resolve_run
 from genforge.evaluate.result import EvalResult, Metric, Section
 from genforge.models import modality_of
+from genforge.models.sd_lora import LORA_MODEL
 
 
 def evaluate_run(run: Any, **options: Any) -> EvalResult:
@@ -19,8 +20,14 @@ def evaluate_run(run: Any, **options: Any) -> EvalResult:
     run = getattr(run, "run", run)  # a pipeline holds its run
     if not isinstance(run, Run):
         run = resolve_run(run)
-    modality = modality_of(run.read_config())
-    evaluator = modality.handler("evaluator")
+    cfg = run.read_config()
+    if cfg.get("model") == LORA_MODEL:  # adapters of a pretrained folder: not in the registry
+        from genforge.evaluate.lora import evaluate_lora
+
+        kind, evaluator = LORA_MODEL, evaluate_lora
+    else:
+        modality = modality_of(cfg)
+        kind, evaluator = modality.name, modality.handler("evaluator")
     params = inspect.signature(evaluator).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         unknown = sorted(set(options) - set(params))
@@ -28,7 +35,7 @@ def evaluate_run(run: Any, **options: Any) -> EvalResult:
             valid = sorted(k for k in params if k != "run")
             raise GenforgeError(
                 f"{', '.join(unknown)} do{'es' if len(unknown) == 1 else ''} not apply to "
-                f"{modality.name} runs; their evaluation takes: {', '.join(valid)}"
+                f"{kind} runs; their evaluation takes: {', '.join(valid)}"
             )
     return evaluator(run, **options)
 
