@@ -120,7 +120,7 @@ def test_generate_lora_user_errors_are_one_line(cli: Cli, lora_home: Path, tmp_p
     assert "--lora-scale needs --lora" in cli.fails(*draw, "--lora-scale", "0.5")
     msg = cli.fails("generate", "image", "--model", "gan", "--runs-dir", runs, "--prompt", "x",
                     "--lora", lora_home / "runs" / "dog")  # fmt: skip
-    assert "need a local diffusers pipeline" in msg
+    assert "--lora needs a local diffusers pipeline" in msg
 
 
 def test_runs_list_and_show_read_a_lora_run(cli: Cli, lora_home: Path):

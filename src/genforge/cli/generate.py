@@ -80,7 +80,7 @@ def image_command(
     lora_scale: Annotated[
         float | None,
         typer.Option(
-            help="With --lora: adapter strength, 0 = base alone "
+            help="With --lora, or a t2i run fine-tuned with LoRA: adapter strength, 0 = base alone "
             f"(default {default_of(LocalPipeline, 'lora_scale')})."
         ),
     ] = None,
@@ -114,14 +114,15 @@ def image_command(
         raise GenforgeError("--input/--mask need a local diffusers pipeline (--provider local)")
     if mask is not None and input is None:
         raise GenforgeError("--mask needs --input (the image to inpaint)")
-    if provider != "local" and (lora is not None or lora_scale is not None):
-        raise GenforgeError("--lora/--lora-scale need a local diffusers pipeline (--model FOLDER)")
-    if lora_scale is not None and lora is None:
-        raise GenforgeError("--lora-scale needs --lora RUN")
+    if provider != "local" and lora is not None:
+        raise GenforgeError("--lora needs a local diffusers pipeline (--model FOLDER)")
+    if lora_scale is not None and lora is None and provider != "run":
+        raise GenforgeError("--lora-scale needs --lora RUN (or a t2i run fine-tuned with LoRA)")
     adapters = {} if lora is None else {"lora": resolve_run(lora, runs_dir).path,
                                         **given(lora_scale=lora_scale)}  # fmt: skip
     if provider == "run":
-        paths = _from_run(model, prompt, opts, sampler, out, out_dir, device, runs_dir)
+        paths = _from_run(model, prompt, opts, sampler, out, out_dir, device, runs_dir,
+                          lora_scale)  # fmt: skip
     else:
         if sampler is not None:
             raise GenforgeError("--sampler applies to genforge runs only")
@@ -134,7 +135,8 @@ def image_command(
         console.print(f"{len(paths) - (grid is not None)} images in {out_dir}")
 
 
-def _from_run(model, prompt, opts: PromptOptions, sampler, out, out_dir, device, runs_dir):
+def _from_run(model, prompt, opts: PromptOptions, sampler, out, out_dir, device, runs_dir,
+              lora_scale):  # fmt: skip
     from genforge.generate.diffusion import DiffusionPipeline
     from genforge.generate.image import write_prompt_samples
 
@@ -142,7 +144,7 @@ def _from_run(model, prompt, opts: PromptOptions, sampler, out, out_dir, device,
         raise GenforgeError("--provider run needs --model RUN")
     pipe = DiffusionPipeline(
         resolve_run(model, runs_dir), steps=opts.steps, guidance=opts.guidance,
-        **given(device=device, sampler=sampler),
+        **given(device=device, sampler=sampler, lora_scale=lora_scale),
     )  # fmt: skip
     if out is None and out_dir is None:
         out = pipe.run.samples_dir / f"prompt-s{opts.seed}.png"

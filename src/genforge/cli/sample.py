@@ -159,6 +159,13 @@ def sample_command(
             help=f"Use the EMA weights when the run has them (default {on_off(S.ema)}).",
         ),
     ] = None,
+    lora_scale: Annotated[
+        float | None,
+        typer.Option(
+            help="Diffusion runs fine-tuned with --set finetune=lora: adapter strength, 0 "
+            "(the --init model alone) to 1 (as trained, the default)."
+        ),
+    ] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where runs live (default ./runs).")] = None,
 ) -> None:
     """Sample images, table rows, audio or video clips from a trained run (images, rows and
@@ -170,7 +177,7 @@ def sample_command(
         nrow=nrow, interpolate=interpolate, frames=frames, fps=fps, out=out, sampler=sampler,
         steps=steps, guidance=guidance, eta=eta, best_of=best_of, min_score=min_score,
         gate=gate, max_clipping=max_clipping, max_silence=max_silence, min_snr=min_snr,
-        min_dcr=min_dcr, checkpoint=checkpoint, device=device, ema=ema,
+        min_dcr=min_dcr, checkpoint=checkpoint, device=device, ema=ema, lora_scale=lora_scale,
     ))  # fmt: skip
     modality = modality_of(found.read_config())
     opts.check_for(modality.name)
@@ -187,7 +194,7 @@ def sample_images(run: Run, o: SampleOptions) -> None:
     from genforge.generate.image import open_pipeline, write_samples, write_walk
 
     pipe = open_pipeline(run, o.device, o.ema, o.sampler, o.steps, o.guidance,
-                         checkpoint=o.checkpoint, eta=o.eta)  # fmt: skip
+                         checkpoint=o.checkpoint, eta=o.eta, lora_scale=o.lora_scale)  # fmt: skip
     if o.interpolate is not None:
         if o.out is None:
             raise GenforgeError("--interpolate needs --out walk.gif or --out walk.mp4")

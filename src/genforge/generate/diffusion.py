@@ -180,6 +180,8 @@ class DiffusionPipeline(ImagePipeline):
         steps: denoising steps (default 1000 / 50 / 20 per sampler).
         guidance: classifier-free guidance scale of a conditional run (default: the run's).
         eta: DDIM only: 0 (default) deterministic, up to 1 (DDPM-like noise at every step).
+        lora_scale: a run fine-tuned with LoRA adapters (`--set finetune=lora`): how strongly
+            they act, 0 (the --init UNet alone) to 1 (as trained, the default).
     """
 
     def __init__(
@@ -192,6 +194,7 @@ class DiffusionPipeline(ImagePipeline):
         guidance: float | None = None,
         checkpoint: str = "last",
         eta: float | None = None,
+        lora_scale: float | None = None,
     ):
         super().__init__(run, device=device, use_ema=use_ema, checkpoint=checkpoint)
         self.model: DDPM
@@ -210,7 +213,10 @@ class DiffusionPipeline(ImagePipeline):
                 raise GenforgeError(f"--eta applies to the ddim sampler, not {sampler}")
             if not 0 <= eta <= 1:
                 raise GenforgeError(f"--eta must be between 0 and 1, got {eta}")
+        if lora_scale is not None:
+            self.model.set_lora_scale(lora_scale)
         self.sampler, self.steps, self.guidance, self.eta = sampler, steps, guidance, eta
+        self.lora_scale = lora_scale
 
     def scheduler(self) -> Any:
         return make_sampler(self.sampler, self.model.scheduler, self.steps)

@@ -30,6 +30,7 @@ def open_pipeline(
     guidance: float | None = None,
     checkpoint: str = "last",
     eta: float | None = None,
+    lora_scale: float | None = None,
 ) -> ImagePipeline:
     """The pipeline for `run`: a DiffusionPipeline (with its sampler options) for diffusion
     runs, an ImagePipeline for GANs and VAEs (which take no sampler options)."""
@@ -49,10 +50,11 @@ def open_pipeline(
         from genforge.generate.diffusion import DiffusionPipeline
 
         return DiffusionPipeline(
-            run, device, use_ema, sampler or "ddim", steps, guidance, checkpoint, eta
+            run, device, use_ema, sampler or "ddim", steps, guidance, checkpoint, eta, lora_scale
         )
     given = [k for k, v in {"--sampler": sampler, "--steps": steps, "--guidance": guidance,
-                            "--eta": eta}.items() if v is not None]  # fmt: skip
+                            "--eta": eta, "--lora-scale": lora_scale}.items()
+             if v is not None]  # fmt: skip
     if given:
         raise GenforgeError(
             f"{', '.join(given)} only apply to diffusion runs; run '{run.name}' is a {cfg['model']}"
@@ -69,7 +71,7 @@ def load_pipeline(run: Run, device: str = "auto") -> ImagePipeline:
 
 def _params(pipe: ImagePipeline, **extra) -> dict:
     base = {"run": pipe.run.name, "model": pipe.model_name, "step": pipe.step}
-    for key in ("sampler", "steps", "guidance", "eta"):  # diffusion pipelines
+    for key in ("sampler", "steps", "guidance", "eta", "lora_scale"):  # diffusion pipelines
         if getattr(pipe, key, None) is not None:
             base[key] = getattr(pipe, key)
     return {**base, **{k: v for k, v in extra.items() if v is not None}}

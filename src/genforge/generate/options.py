@@ -42,13 +42,15 @@ class SampleOptions:
     checkpoint: str = "last"
     device: str = "auto"
     ema: bool = True
+    lora_scale: float | None = None  # diffusion runs fine-tuned with LoRA (None: as trained)
 
     # --n when not given, by what is drawn
     COUNTS: ClassVar[dict[str, int]] = {"images": 64, "walks": 1, "rows": 1000, "clips": 8}
 
     # options that apply to one modality's runs only
     ONLY: ClassVar[dict[str, str]] = {"max_clipping": "audio", "max_silence": "audio",
-                                      "min_snr": "audio", "min_dcr": "table"}  # fmt: skip
+                                      "min_snr": "audio", "min_dcr": "table",
+                                      "lora_scale": "image"}  # fmt: skip
 
     def count(self, what: str) -> int:
         """--n, else the default count of `what` (a key of COUNTS)."""

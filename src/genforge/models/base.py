@@ -57,13 +57,18 @@ class GenerativeModel(nn.Module):
 
     def __init__(self, config: Any, spec: Any):
         super().__init__()
-        if getattr(config, "conditional", False) and spec.num_classes < 2:
+        if getattr(config, "conditional", False) and spec.num_classes < self.min_classes(config):
             raise GenforgeError(
                 f"a conditional model needs labeled {self.labeled_items} (class subfolders); "
                 f"this data has {spec.num_classes} classes"
             )
         self.config = config
         self.spec = spec
+
+    @classmethod
+    def min_classes(cls, config: Any) -> int:
+        """Classes a conditional model of this family needs in its data."""
+        return 2
 
     @classmethod
     def rebuild(cls, config: Any, spec: Any, model_dir: Path) -> GenerativeModel:

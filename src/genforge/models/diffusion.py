@@ -31,6 +31,7 @@ from torch import nn
 from genforge.core.errors import GenforgeError
 from genforge.data.dataset import ImageSpec
 from genforge.models.base import Batch, FeedbackBatch, ImageModel
+from genforge.models.unet_lora import ATTENTION, add_lora, base_key, merged_state_dict, set_scale
 
 Prediction = Literal["epsilon", "v_prediction"]
 BetaSchedule = Literal["linear", "squaredcos_cap_v2"]  # squaredcos_cap_v2: the cosine schedule
@@ -167,6 +168,11 @@ class DDPMConfig:
     # starts from; the architecture keys not given are taken from its config
     init: str | None = None
     init_sha256: str | None = None  # of its safetensors weights, recorded when the run starts
+    # with init: train all of the UNet's weights, or only LoRA adapters on it (models/unet_lora)
+    finetune: Literal["full", "lora"] = "full"
+    lora_r: int = 8
+    lora_alpha: float | None = None  # None: = lora_r (the adapters' scale alpha / r is 1)
+    lora_targets: tuple[str, ...] = ()  # layer names to adapt; empty: the family's default
 
 
 class DDPM(ImageModel):
@@ -197,6 +203,43 @@ class DDPM(ImageModel):
         embeds = spec.num_classes + 1 if config.conditional else None
         self.unet = self.build_network(spec, config, embeds)
         self.scheduler = build_scheduler(config)
+        if config.finetune == "lora":
+            self.add_adapters()
+        elif config.finetune != "full":
+            raise GenforgeError(f"finetune must be 'full' or 'lora', got {config.finetune!r}")
+
+    # -- LoRA on the --init UNet ----------------------------------------------------------
+    # attention projections and the residual blocks' convolutions: small pixel UNets often
+    # have attention at their lowest resolution only
+    lora_default_targets: ClassVar[tuple[str, ...]] = (*ATTENTION, "conv1", "conv2")
+
+    def add_adapters(self) -> None:
+        """finetune=lora: freeze every network and add LoRA adapters to the --init UNet."""
+        if self.config.init is None:
+            raise GenforgeError(
+                "finetune=lora trains adapters on a pretrained UNet: give --init FOLDER"
+            )
+        for net in self.networks().values():
+            net.requires_grad_(False)
+        targets = tuple(self.config.lora_targets) or self.lora_default_targets
+        add_lora(self.init_network(), self.config.lora_r, self.config.lora_alpha, targets)
+
+    @property
+    def has_adapters(self) -> bool:
+        return self.config.finetune == "lora"
+
+    def set_lora_scale(self, scale: float) -> None:
+        """Sampling: how strongly the LoRA adapters act (0: the --init UNet alone, 1: as
+        trained); a one-line error for a run trained without them."""
+        if not self.has_adapters:
+            raise GenforgeError("--lora-scale needs a run trained with --set finetune=lora")
+        set_scale(self.init_network(), scale)
+
+    def plain_weights(self, net: nn.Module) -> dict[str, torch.Tensor]:
+        """`net`'s weights under a plain diffusers UNet's names, adapters merged in."""
+        if self.has_adapters:
+            return merged_state_dict(net)
+        return {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
 
     def build_network(
         self, spec: ImageSpec, config: Any, num_class_embeds: int | None
@@ -270,8 +313,13 @@ class DDPM(ImageModel):
         loaded = getattr(diffusers, self.init_class).from_pretrained(
             folder, use_safetensors=True, local_files_only=True
         )
-        try:
-            self.init_network().load_state_dict(loaded.state_dict())
+        target = self.init_network()
+        own = set(target.state_dict())
+        state = {base_key(k, own): v for k, v in loaded.state_dict().items()}
+        try:  # with adapters, their weights keep peft's initialisation (B = 0: no change yet)
+            missing, unexpected = target.load_state_dict(state, strict=not self.has_adapters)
+            if [k for k in missing if ".lora_" not in k] or unexpected:
+                raise RuntimeError(f"missing {missing[:3]}, unexpected {unexpected[:3]}")
         except RuntimeError as e:
             raise GenforgeError(f"--init {self.config.init}: its weights do not fit the UNet: "
                                 f"{str(e).splitlines()[0]}") from None  # fmt: skip
@@ -442,7 +490,17 @@ class DDPM(ImageModel):
         from diffusers import DDPMPipeline, UNet2DModel
 
         unet = UNet2DModel.from_config(net.config)
-        unet.load_state_dict(
-            {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-        )
+        unet.load_state_dict(self.plain_weights(net))
         DDPMPipeline(unet=unet, scheduler=self.scheduler).save_pretrained(folder / "diffusers")
+        self.export_adapters(folder, net)
+
+    def export_adapters(self, folder: Path, unet: nn.Module) -> None:
+        """finetune=lora: the adapters alone, `diffusers/unet_lora.safetensors` (peft's names
+        in the UNet), beside the merged folder: their size is what the fine-tune adds."""
+        if not self.has_adapters:
+            return
+        from safetensors.torch import save_file
+
+        adapters = {k: v.detach().cpu().contiguous() for k, v in unet.state_dict().items()
+                    if ".lora_" in k}  # fmt: skip
+        save_file(adapters, str(folder / "diffusers" / "unet_lora.safetensors"))

@@ -34,6 +34,7 @@ from torch import nn
 from genforge.core.errors import GenforgeError
 from genforge.data.dataset import ImageSpec
 from genforge.models.diffusion import DDPM, DDPMConfig
+from genforge.models.unet_lora import ATTENTION
 
 PAD, BOS = 0, 1  # token ids; words start at 2
 
@@ -307,15 +308,25 @@ class TextToImage(DDPM):
                 "text-to-image is conditioned on captions (its class names); it needs "
                 "conditional=true"
             )
-        if spec.num_classes < 2:
+        if config.finetune == "lora" and config.text_encoder is None:
             raise GenforgeError(
-                "text-to-image needs captioned data (captions.jsonl or class subfolders); "
-                f"this data has {spec.num_classes} captions"
+                "finetune=lora keeps the text encoder frozen: give the pretrained one the --init "
+                "UNet was trained with (--text-encoder FOLDER, e.g. RUN/model/diffusers/"
+                "text_encoder)"
+            )
+        if config.train_text_encoder and config.finetune == "lora":
+            raise GenforgeError(
+                "finetune=lora trains adapters on the UNet only; drop --train-text-encoder"
             )
         if config.train_text_encoder and config.text_encoder is None:
             raise GenforgeError(
                 "--train-text-encoder fine-tunes a pretrained encoder: give --text-encoder PATH "
                 "(the small default encoder is always trained)"
+            )
+        if spec.num_classes < self.min_classes(config):
+            raise GenforgeError(
+                "text-to-image needs captioned data (captions.jsonl or class subfolders); "
+                f"this data has {spec.num_classes} captions"
             )
         if config.text_encoder is None and config.text_dim % config.text_heads:
             raise GenforgeError(
@@ -366,6 +377,13 @@ class TextToImage(DDPM):
 
     # -- starting from a local UNet (--init): a UNet2DConditionModel folder -----------------
     init_class = "UNet2DConditionModel"
+    lora_default_targets = ATTENTION  # self- and cross-attention, as diffusers' LoRA scripts
+
+    @classmethod
+    def min_classes(cls, config: Any) -> int:
+        """Captions a run needs: one is enough to fine-tune (--init) with a pretrained encoder,
+        whose vocabulary does not come from the captions; otherwise two."""
+        return 1 if config.init is not None and config.text_encoder is not None else 2
 
     @classmethod
     def architecture_of(cls, unet: dict[str, Any]) -> dict[str, Any]:
@@ -407,10 +425,9 @@ class TextToImage(DDPM):
 
         out = folder / "diffusers"
         unet = UNet2DConditionModel.from_config(net.unet.config)
-        unet.load_state_dict(
-            {k: v.detach().cpu().contiguous() for k, v in net.unet.state_dict().items()}
-        )
+        unet.load_state_dict(self.plain_weights(net.unet))
         unet.save_pretrained(out / "unet")
+        self.export_adapters(folder, net.unet)
         self.scheduler.save_pretrained(out / "scheduler")
         (out / "text_encoder").mkdir(parents=True, exist_ok=True)
         if isinstance(net.text, PretrainedTextEncoder):

@@ -121,10 +121,20 @@ def _init_lines(cfg: dict) -> list[str]:
     mc = cfg["model_config"]
     if not mc.get("init") or "init_sha256" not in mc:
         return []
-    return [
+    lines = [
         f"- initial UNet weights: `{mc['init']}` (safetensors sha256 `{mc['init_sha256']}`), "
         "not random; the architecture follows that folder's config"
     ]
+    if mc.get("finetune") == "lora":
+        targets = ", ".join(mc.get("lora_targets") or []) or "the family's default layers"
+        alpha = mc.get("lora_alpha") or mc.get("lora_r")
+        lines.append(
+            f"- fine-tuned with LoRA adapters only (rank {mc.get('lora_r')}, alpha {alpha}, on "
+            f"{targets}); the rest is frozen. `model/diffusers/unet` has them merged in, "
+            "`model/diffusers/unet_lora.safetensors` holds them alone; `genforge sample RUN "
+            "--lora-scale 0.5` weakens them"
+        )
+    return lines
 
 
 def _text_encoder_lines(run: Run, cfg: dict) -> list[str]:

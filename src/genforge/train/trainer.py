@@ -169,7 +169,7 @@ class Trainer:
         fused = getattr(model, "fused_optimizer", False) and device.type in ("cpu", "cuda")
         raw_opts = {
             name: make_optimizer(
-                net.parameters(),
+                [p for p in net.parameters() if p.requires_grad],  # LoRA: the adapters only
                 cfg,
                 cfg.lr_d if name == "discriminator" and cfg.lr_d else cfg.lr,
                 fused=fused,
