@@ -68,6 +68,7 @@ TRAIN: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "cmocogan": (VIDEO, {"width": "4", "content_dim": "8", "motion_dim": "4", "noise_dim": "4"}),
     # half the images held out: enough real ones (8) to calibrate the threshold on
     "detector": (IMG8, {"width": "4", "val_fraction": "0.5"}),
+    "lora": ({"--batch-size": "1"}, {"rank": "2", "sample_steps": "2"}),  # the pipeline's size
 }
 
 # command -> options forced to these values (added when absent)
@@ -185,6 +186,8 @@ def runs_read(inv: Invocation) -> list[str]:
     values = [p.get("run"), p.get("resume") if inv.name == "train" else None, *p.get("runs", ())]
     if inv.name in {"generate image", "generate character", "watermark detect-text"}:
         values.append(p.get("model"))
+    if inv.name == "generate image":  # a LoRA run's adapters
+        values.append(p.get("lora"))
     if inv.name == "train":  # a detector's generated images may come from runs
         values += [p.get("fake"), p.get("eval_fake")]
     if inv.name == "detect":
@@ -401,6 +404,7 @@ INPUTS: dict[str, Callable[[Path], Path]] = {
     "document.txt": _text("a i b j c k\nd l\n"),
     "their_photo.jpg": lambda p: _png(p, 16, seed=3),
     "downloads": lambda p: _pngs(p, 3, size=12, seed=4),
+    "dog-photos": lambda p: _pngs(p, 4, size=12, seed=5),
 }
 
 
