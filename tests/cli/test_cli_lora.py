@@ -158,3 +158,19 @@ def test_eval_lora_user_errors_are_one_line(cli: Cli, lora_home: Path, tmp_path:
     assert "no meaningful feature space" in cli.fails(*ev, "--features", "domain")
     assert "--features clip needs --clip" in cli.fails(*ev, "--features", "clip")
     assert "real does not apply to lora runs" in cli.fails(*ev, "--real", lora_home / "dog")
+
+
+def test_resume_trains_a_lora_run_on_from_its_checkpoint(cli: Cli, lora_home: Path, tmp_path):
+    """`genforge train --resume RUN --steps N` (or `train lora --resume`) continues a LoRA run,
+    text-encoder adapters included; only --steps may change."""
+    runs = tmp_path / "runs"
+    shutil.copytree(lora_home / "runs" / "dog", runs / "dog")
+    before = (runs / "dog" / "pytorch_lora_weights.safetensors").read_bytes()
+    assert "already at step 4 of 4" in cli.fails("train", "--resume", "dog", "--runs-dir", runs)
+    msg = cli.fails("train", "lora", "--resume", "dog", "--runs-dir", runs, "--lr", "1")
+    assert "only --steps may change (given: lr)" in msg
+    cli.ok("train", "--resume", "dog", "--steps", "6", "--runs-dir", runs)
+    assert json.loads((runs / "dog" / "model" / "meta.json").read_text())["step"] == 6
+    assert (runs / "dog" / "pytorch_lora_weights.safetensors").read_bytes() != before
+    cli.ok("train", "lora", "--resume", "dog", "--steps", "7", "--runs-dir", runs)
+    assert yaml.safe_load((runs / "dog" / "config.yaml").read_text())["train"]["steps"] == 7

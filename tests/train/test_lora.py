@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from PIL import Image
 
@@ -116,3 +117,44 @@ def test_fp16_and_8bit_adam_need_cuda(tmp_path, sd_folder, images):
         train_lora(sd_folder, images, runs_dir=tmp_path, caption="x", optimizer="adamw8bit",
                    name="eightbit", **TINY)  # fmt: skip
     assert not (tmp_path / "eightbit").exists()
+
+
+def test_an_interrupted_run_resumes_to_the_same_adapters(tmp_path, sd_folder, images, monkeypatch):
+    """Ctrl-C at step 3 keeps the step-2 checkpoint; resuming trains steps 3-6 from it and ends
+    with exactly the adapters of an uninterrupted run (optimizer moments and RNG restored);
+    a finished run trains on to a larger --steps."""
+    from safetensors.torch import load_file
+
+    from genforge.core.run import Run
+    from genforge.models import sd_lora
+    from genforge.train.lora import resume_lora
+
+    opts = {**TINY, "steps": 6, "checkpoint_every": 2, "instance_prompt": "a photo of sks dog"}
+    straight = train_lora(sd_folder, images, runs_dir=tmp_path, name="straight", **opts)
+
+    loss, calls = sd_lora.diffusion_loss, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return loss(*args, **kwargs)
+
+    monkeypatch.setattr(sd_lora, "diffusion_loss", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_lora(sd_folder, images, runs_dir=tmp_path, name="cut", **opts)
+    monkeypatch.setattr(sd_lora, "diffusion_loss", loss)
+    cut = Run(tmp_path / "cut")
+    assert cut.step == 2 and not (cut.path / "pytorch_lora_weights.safetensors").exists()
+    resume_lora(cut)
+    a = load_file(straight.path / "pytorch_lora_weights.safetensors")
+    b = load_file(cut.path / "pytorch_lora_weights.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["step"] for r in cut.metrics()] == [2, 4, 6]
+
+    with pytest.raises(GenforgeError, match="already at step 6 of 6"):
+        resume_lora(cut)
+    resume_lora(cut, steps=8)
+    assert cut.step == 8 and yaml.safe_load(cut.config_path.read_text())["train"]["steps"] == 8
+    c = load_file(cut.path / "pytorch_lora_weights.safetensors")
+    assert any(not torch.equal(b[k], c[k]) for k in b)

@@ -235,7 +235,7 @@ def train_command(
     options = parse_overrides(set_ or [])  # the options given by name override --set
     lora_data = given(base=base, caption=caption, instance_prompt=instance_prompt,
                       class_prompt=class_prompt, prior_images=prior_images)  # fmt: skip
-    if model == "lora" or lora_data:
+    if model == "lora" or lora_data or _is_lora_run(resume, runs_dir):
         options.update(given(steps=steps, batch_size=batch_size, image_size=image_size, lr=lr,
                              precision=precision, device=device, seed=seed))  # fmt: skip
         if train_text_encoder:
@@ -273,13 +273,13 @@ def _train_lora(model, data, resume, name, runs_dir, lora: dict, options: dict) 
     from genforge.core.progress import Stages
     from genforge.train.lora import train_lora
 
+    if resume is not None and model in (None, "lora"):
+        return _resume_lora(resume, runs_dir, lora, options, data)
     if model != "lora":
         raise GenforgeError(
             f"--base, --caption, --instance-prompt, --class-prompt and --prior-images train LoRA "
             f"adapters, not {model}: genforge train lora --base FOLDER --data IMAGES"
         )
-    if resume is not None:
-        raise GenforgeError("LoRA runs do not resume; start a new one (they train in minutes)")
     if "base" not in lora or data is None:
         raise GenforgeError("genforge train lora needs --base SD_FOLDER and --data IMAGE_FOLDER")
     for key in ("class_prompt", "prior_images"):
@@ -294,6 +294,35 @@ def _train_lora(model, data, resume, name, runs_dir, lora: dict, options: dict) 
         f"  samples     {run.samples_dir / 'before.png'}, {run.samples_dir / 'after.png'}"
     )
     console.print(f"  model card  {run.card_path}")
+
+
+def _is_lora_run(resume: str | None, runs_dir: Path | None) -> bool:
+    """Whether --resume names a LoRA run (`genforge train --resume RUN` without the model)."""
+    if resume is None:
+        return False
+    from genforge.core.run import resolve_run
+    from genforge.models.sd_lora import LORA_MODEL
+
+    try:
+        return resolve_run(resume, runs_dir).read_config().get("model") == LORA_MODEL
+    except GenforgeError:
+        return False  # the usual path reports a missing run
+
+
+def _resume_lora(resume: str, runs_dir, lora: dict, options: dict, data) -> None:
+    """`genforge train lora --resume RUN [--steps N]`: continue from the last checkpoint."""
+    from genforge.core.progress import Stages
+    from genforge.core.run import resolve_run
+    from genforge.train.lora import resume_lora
+
+    others = sorted({*lora, *options} - {"steps"} | ({"data"} if data is not None else set()))
+    if others:
+        raise GenforgeError(f"--resume continues a LoRA run as it was configured; only --steps "
+                            f"may change (given: {', '.join(others)})")  # fmt: skip
+    run = resolve_run(resume, runs_dir)
+    with Stages.for_console(console, title="lora", live=show_progress()) as stages:
+        resume_lora(run, steps=options.get("steps"), stages=stages)
+    console.print(f"[green]done[/]: LoRA run [bold]{run.name}[/] at step {run.step}")
 
 
 def _train_detector(model, data, resume, detector: dict, **options) -> None:

@@ -113,3 +113,21 @@ def load_captioned_folder(
 def decode_rgb(items: list[CaptionedImage], image_size: int) -> torch.Tensor:
     """The images as one (N, 3, image_size, image_size) tensor in [-1, 1] (center square)."""
     return torch.stack([decode_image(item.path, image_size, 3) for item in items])
+
+
+def items_of_run(
+    data: dict, sample_prompts: list[str] | tuple[str, ...] = ()
+) -> list[CaptionedImage]:
+    """The captioned images a LoRA run trained on, from its config's `data` section (source,
+    captions, caption); a folder that gained or lost images since is a one-line error.
+    `sample_prompts` stand in for the shared caption of runs that did not record it."""
+    shared = None
+    if data.get("captions") in SHARED_SOURCES:
+        shared = data.get("caption") or (list(sample_prompts) or [""])[0]
+    items = load_captioned_folder(data["source"], caption=shared)
+    if len(items) != int(data["images"]):
+        raise GenforgeError(
+            f"{data['source']} holds {len(items)} images but the run trained on "
+            f"{data['images']}; the images changed since training"
+        )
+    return items

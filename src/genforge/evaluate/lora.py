@@ -62,21 +62,10 @@ class Instances:
 def instance_images(run: Run) -> Instances:
     """Reload the run's image folder with the captions it trained on; a folder that gained or
     lost images since is a one-line error."""
-    from genforge.data.caption_folder import SHARED_SOURCES, decode_rgb, load_captioned_folder
+    from genforge.data.caption_folder import decode_rgb, items_of_run
 
     cfg = run.read_config()
-    data, mc = cfg["data"], cfg["model_config"]
-    shared = None
-    if (
-        data.get("captions") in SHARED_SOURCES
-    ):  # runs before data.caption was recorded: sample prompt
-        shared = data.get("caption") or (mc.get("sample_prompts") or [""])[0]
-    items = load_captioned_folder(data["source"], caption=shared)
-    if len(items) != int(data["images"]):
-        raise GenforgeError(
-            f"{data['source']} holds {len(items)} images but run '{run.name}' trained on "
-            f"{data['images']}; the instance images changed since training"
-        )
+    items = items_of_run(cfg["data"], cfg["model_config"].get("sample_prompts") or ())
     return Instances(decode_rgb(items, int(cfg["train"]["image_size"])), [i.caption for i in items])
 
 

@@ -69,6 +69,7 @@ class SDLoraConfig:
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     seed: int = 0
     log_every: int = 25
+    checkpoint_every: int = 100  # adapters, optimizer and RNG saved: `--resume` continues here
     # DreamBooth prior preservation: class images drawn once from the base pipeline
     class_prompt: str | None = None
     prior_images: int = 0
@@ -88,8 +89,8 @@ class SDLoraConfig:
         return {k: v for k, v in values.items() if k not in TRAIN_KEYS}, train
 
     def check(self) -> None:
-        if self.rank < 1 or self.steps < 1 or self.batch_size < 1:
-            raise GenforgeError("rank, steps and batch_size must be at least 1")
+        if self.rank < 1 or self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
+            raise GenforgeError("rank, steps, batch_size and checkpoint_every must be at least 1")
         if self.prior_images and not self.class_prompt:
             raise GenforgeError("--prior-images needs --class-prompt (e.g. 'a photo of a dog')")
         if self.class_prompt and self.prior_images < 1:
@@ -98,7 +99,8 @@ class SDLoraConfig:
 
 # the keys config.yaml keeps under `train` (as every run does), the rest under `model_config`
 TRAIN_KEYS = ("steps", "batch_size", "lr", "max_grad_norm", "image_size", "precision",
-              "optimizer", "gradient_checkpointing", "device", "seed", "log_every")  # fmt: skip
+              "optimizer", "gradient_checkpointing", "device", "seed", "log_every",
+              "checkpoint_every")  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------
@@ -167,13 +169,30 @@ def default_image_size(pipe: Any) -> int:
 
 def add_adapters(pipe: Any, cfg: SDLoraConfig) -> list[torch.nn.Parameter]:
     """Freeze the base, add LoRA to the UNet (and the text encoder); return the trainable
-    parameters, which are the adapters' and nothing else."""
+    parameters, which are the adapters' and nothing else. Their initial values come from
+    `cfg.seed` (not the global RNG), so one config trains the same adapters every time."""
     from diffusers.models.attention_processor import AttnProcessor2_0
-    from peft import LoraConfig, inject_adapter_in_model
 
     for module in (pipe.unet, pipe.vae, pipe.text_encoder):
         module.requires_grad_(False)
     pipe.unet.set_attn_processor(AttnProcessor2_0())  # torch SDPA
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        _inject(pipe, cfg)
+    if cfg.gradient_checkpointing:
+        pipe.unet.enable_gradient_checkpointing()
+        if cfg.train_text_encoder:
+            pipe.text_encoder.gradient_checkpointing_enable()
+    params = [p for p in pipe.unet.parameters() if p.requires_grad]
+    if cfg.train_text_encoder:
+        params += [p for p in pipe.text_encoder.parameters() if p.requires_grad]
+    return params  # fp32, as the base is loaded; --precision autocasts the forward pass
+
+
+def _inject(pipe: Any, cfg: SDLoraConfig) -> None:
+    """peft's LoRA layers on the UNet's `targets` (and the text encoder's `text_targets`)."""
+    from peft import LoraConfig, inject_adapter_in_model
+
     alpha = cfg.alpha if cfg.alpha is not None else cfg.rank
     try:
         pipe.unet.add_adapter(LoraConfig(r=cfg.rank, lora_alpha=alpha,
@@ -186,14 +205,6 @@ def add_adapters(pipe: Any, cfg: SDLoraConfig) -> list[torch.nn.Parameter]:
                                     pipe.text_encoder, adapter_name="default")  # fmt: skip
     except ValueError as e:  # peft: no module matches the targets
         raise GenforgeError(f"LoRA cannot wrap this pipeline: {str(e).splitlines()[0]}") from None
-    if cfg.gradient_checkpointing:
-        pipe.unet.enable_gradient_checkpointing()
-        if cfg.train_text_encoder:
-            pipe.text_encoder.gradient_checkpointing_enable()
-    params = [p for p in pipe.unet.parameters() if p.requires_grad]
-    if cfg.train_text_encoder:
-        params += [p for p in pipe.text_encoder.parameters() if p.requires_grad]
-    return params  # fp32, as the base is loaded; --precision autocasts the forward pass
 
 
 def lora_state_dicts(pipe: Any, cfg: SDLoraConfig) -> dict[str, Any]:

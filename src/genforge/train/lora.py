@@ -1,9 +1,15 @@
 """`train_lora()`: LoRA fine-tuning of a local Stable Diffusion folder into a Run.
 
 The run folder holds what every run holds (config.yaml, samples/, metrics.jsonl,
-data_report.json, README.md, model/meta.json) plus diffusers' `pytorch_lora_weights.safetensors`
-at its top, so `StableDiffusionPipeline.from_pretrained(base).load_lora_weights(run_folder)`
-works without genforge. The base folder is only read.
+data_report.json, README.md, model/ and state/ checkpoints) plus diffusers'
+`pytorch_lora_weights.safetensors` at its top, so
+`StableDiffusionPipeline.from_pretrained(base).load_lora_weights(run_folder)` works without
+genforge. The base folder is only read.
+
+Every `checkpoint_every` steps, on Ctrl-C and at the end, the adapters (model/model.safetensors,
+peft's names), the optimizer moments and the RNG state (state/) are saved, so `resume_lora`
+(`genforge train lora --resume RUN`) continues an interrupted run exactly, or trains a finished
+one to a larger `--steps`.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any
 
 import torch
 
+from genforge.core.checkpoint import load_state, load_weights, save_checkpoint
 from genforge.core.config import from_dict
 from genforge.core.device import pick_device
 from genforge.core.errors import GenforgeError
@@ -30,12 +37,14 @@ from genforge.data.caption_folder import (
     SHARED_SOURCES,
     CaptionedImage,
     decode_rgb,
+    items_of_run,
     load_captioned_folder,
 )
 from genforge.models import sd_lora
 from genforge.models.pipeline_folder import read_model_index, weights_hash
 from genforge.models.sd_lora import SDLoraConfig
 from genforge.train.card import write_lora_card
+from genforge.train.loop import StopRequest
 
 CLASS_IMAGES = "class_images"  # prior-preservation images, drawn once, kept in the run
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -82,8 +91,49 @@ def train_lora(
         _train(run, base_path, items, cfg, stages, source=str(Path(data).expanduser().resolve()),
                caption_source=_caption_source(Path(data), caption, instance_prompt))  # fmt: skip
     except BaseException:
-        shutil.rmtree(run.path, ignore_errors=True)  # nothing worth keeping, frees the --name
+        if not (run.state_dir / "state.json").is_file():  # a checkpoint is kept for --resume
+            shutil.rmtree(run.path, ignore_errors=True)  # nothing worth keeping, frees the --name
         raise
+    return run
+
+
+def resume_lora(run: Run, steps: int | None = None, stages: Stages | None = None) -> Run:
+    """Continue a LoRA run from its last checkpoint: an interrupted one to its `steps`, or a
+    finished one to a larger `steps` (the new total). The base folder and the images must be
+    the ones it started with (checked by hash and count)."""
+    stages = stages or Stages.off()
+    config = run.read_config()
+    cfg = from_dict(SDLoraConfig, {**config["model_config"], **config["train"]})
+    cfg = replace(cfg, steps=steps) if steps is not None else cfg
+    cfg.check()
+    state = load_state(run)
+    if state["step"] >= cfg.steps:
+        raise GenforgeError(f"run '{run.name}' is already at step {state['step']} of "
+                            f"{cfg.steps}; give --steps N above {state['step']} to train on")  # fmt: skip
+    base = Path(config["base"]["path"])
+    sd_lora.check_base_folder(base)
+    stages.stage("hashing and loading the base pipeline")
+    if weights_hash(base) != config["base"]["weights_sha256"]:
+        raise GenforgeError(f"the weights in {base} changed since run '{run.name}' started; "
+                            "its adapters belong to the old ones")  # fmt: skip
+    items = items_of_run(config["data"], cfg.sample_prompts)
+    pipe = sd_lora.load_base(base)
+    device = pick_device(cfg.device)
+    pipe.to(device)
+    prior = None
+    if cfg.prior_images:
+        paths = sorted((run.path / CLASS_IMAGES).glob("*.png"))
+        prior = [CaptionedImage(p, cfg.class_prompt or "") for p in paths]
+    cache, prior_cache = _encode(pipe, cfg, items, prior, stages)
+    sd_lora.add_adapters(pipe, cfg)
+    adapters = _adapters(pipe, cfg)
+    saved = load_weights(run)
+    with torch.no_grad():
+        for key, p in adapters.items():
+            p.copy_(saved[key])
+    if steps is not None:
+        run.write_config({**config, "train": {**config["train"], "steps": steps}})
+    _fit_and_save(run, pipe, cfg, adapters, cache, prior_cache, device, stages, state)
     return run
 
 
@@ -142,6 +192,18 @@ def _train(run: Run, base: Path, items: list[CaptionedImage], cfg: SDLoraConfig,
         "train": cfg.sections()[1],
     })  # fmt: skip
     prior = _class_images(run, pipe, cfg, stages) if cfg.prior_images else None
+    cache, prior_cache = _encode(pipe, cfg, items, prior, stages)
+    write_json(run.data_report_path, {"images": len(items), "captions": caption_source,
+               "distinct_captions": len({i.caption for i in items}),
+               "class_images": len(prior or [])})  # fmt: skip
+    _samples(run, pipe, cfg, "before", stages)
+    sd_lora.add_adapters(pipe, cfg)
+    _fit_and_save(run, pipe, cfg, _adapters(pipe, cfg), cache, prior_cache, device, stages, None)
+
+
+def _encode(pipe: Any, cfg: SDLoraConfig, items: list[CaptionedImage],
+            prior: list[CaptionedImage] | None, stages: Stages) -> tuple[Any, Any]:  # fmt: skip
+    """The latent caches of the images and of the class images (None without)."""
     stages.stage("encoding the images with the VAE", total=len(items) + len(prior or []))
     cache = sd_lora.encode_latents(
         pipe, decode_rgb(items, cfg.image_size), [i.caption for i in items]
@@ -152,24 +214,44 @@ def _train(run: Run, base: Path, items: list[CaptionedImage], cfg: SDLoraConfig,
         prior_cache = sd_lora.encode_latents(pipe, decode_rgb(prior, cfg.image_size),
                                              [i.caption for i in prior])  # fmt: skip
         stages.advance(len(prior))
-    write_json(run.data_report_path, {"images": len(items), "captions": caption_source,
-               "distinct_captions": len({i.caption for i in items}),
-               "class_images": len(prior or [])})  # fmt: skip
-    _samples(run, pipe, cfg, "before", stages)
-    params = sd_lora.add_adapters(pipe, cfg)
-    t0 = time.perf_counter()
-    _fit(run, pipe, cfg, params, cache, prior_cache, device, stages)
-    seconds = time.perf_counter() - t0
+    return cache, prior_cache
+
+
+def _adapters(pipe: Any, cfg: SDLoraConfig) -> dict[str, torch.nn.Parameter]:
+    """The trainable adapters by checkpoint name ("unet.<peft name>", "text_encoder.<...>")."""
+    modules = {"unet": pipe.unet, **({"text_encoder": pipe.text_encoder}
+                                     if cfg.train_text_encoder else {})}  # fmt: skip
+    return {f"{m}.{n}": p for m, module in modules.items()
+            for n, p in module.named_parameters() if p.requires_grad}  # fmt: skip
+
+
+def _fit_and_save(run: Run, pipe: Any, cfg: SDLoraConfig, adapters: dict[str, Any], cache: Any,
+                  prior_cache: Any, device: torch.device, stages: Stages,
+                  state: dict[str, Any] | None) -> None:  # fmt: skip
+    """Train (from `state`'s step when resuming), then write the diffusers LoRA file, the
+    meta, the samples after training and the card."""
+    seconds = _fit(run, pipe, cfg, adapters, cache, prior_cache, device, stages, state)
     pipe.save_lora_weights(run.path, **sd_lora.lora_state_dicts(pipe, cfg), safe_serialization=True)
     write_json(run.model_dir / "meta.json", {
         "step": cfg.steps, "model": sd_lora.LORA_MODEL, "train_seconds": round(seconds, 2),
-        "lora_parameters": sum(p.numel() for p in params),
+        "lora_parameters": sum(p.numel() for p in adapters.values()),
         "unet_lora_parameters": sum(p.numel() for n, p in pipe.unet.named_parameters() if "lora_" in n),
         "unet_parameters": sum(p.numel() for n, p in pipe.unet.named_parameters() if "lora_" not in n),
         "genforge_version": __version__,
     })  # fmt: skip
     _samples(run, pipe, cfg, "after", stages)
     write_lora_card(run)
+
+
+def _checkpoint(run: Run, step: int, adapters: dict[str, Any], opt: Any, g: torch.Generator,
+                scaler: Any, seconds: float) -> None:  # fmt: skip
+    """model/ (the adapters) and state/ (optimizer, RNG, loss scaler) for `step`, atomically."""
+    save_checkpoint(
+        run, step=step, weights={k: p.detach() for k, p in adapters.items()}, ema_weights=None,
+        meta={"model": sd_lora.LORA_MODEL, "train_seconds": round(seconds, 2)},
+        state={"optimizer": opt.state_dict(), "generator": g.get_state(),
+               "scaler": scaler.state_dict(), "train_seconds": seconds},
+    )  # fmt: skip
 
 
 def _class_images(run: Run, pipe: Any, cfg: SDLoraConfig, stages: Stages) -> list[CaptionedImage]:
@@ -217,48 +299,78 @@ def _optimizer(cfg: SDLoraConfig, params: list[torch.nn.Parameter]) -> torch.opt
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-2)
 
 
-def _fit(run: Run, pipe: Any, cfg: SDLoraConfig, params: list[torch.nn.Parameter],
+def _fit(run: Run, pipe: Any, cfg: SDLoraConfig, adapters: dict[str, torch.nn.Parameter],
          cache: sd_lora.LatentCache, prior: sd_lora.LatentCache | None, device: torch.device,
-         stages: Stages) -> None:  # fmt: skip
-    """The loop: draw cached latents (+ class latents), one diffusion loss, step the adapters."""
+         stages: Stages, state: dict[str, Any] | None) -> float:  # fmt: skip
+    """The loop: draw cached latents (+ class latents), one diffusion loss, step the adapters;
+    from `state` (a checkpoint) when resuming. Checkpoints every `checkpoint_every` steps, at
+    the end and on Ctrl-C. Returns the training seconds, earlier sessions included."""
     from diffusers import DDPMScheduler
 
     noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    params = list(adapters.values())
     opt = _optimizer(cfg, params)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
     autocast = torch.autocast(device.type, dtype=_DTYPES.get(cfg.precision, torch.float32),
                               enabled=cfg.precision != "fp32")  # fmt: skip
     g = torch.Generator().manual_seed(cfg.seed)
+    start, before = 0, 0.0
+    if state is not None:
+        opt.load_state_dict(state["optimizer"])
+        g.set_state(state["generator"])
+        scaler.load_state_dict(state["scaler"])
+        start, before = int(state["step"]), float(state.get("train_seconds", 0.0))
     pipe.unet.train()
     if cfg.train_text_encoder:
         pipe.text_encoder.train()
     stages.stage("training the LoRA adapters", total=cfg.steps)
-    t0, b = time.perf_counter(), cfg.batch_size
-    for step in range(1, cfg.steps + 1):
-        # (1) a batch from the cache: instance latents, then as many class latents
-        latents, ids = cache.draw(torch.randint(0, len(cache), (b,), generator=g), g)
-        if prior is not None:
-            p_lat, p_ids = prior.draw(torch.randint(0, len(prior), (b,), generator=g), g)
-            latents, ids = torch.cat([latents, p_lat]), torch.cat([ids, p_ids])
-        # (2) the diffusion loss; the prior half weighted by prior_loss_weight
-        with autocast:
-            losses = sd_lora.diffusion_loss(pipe, noise_scheduler, latents, ids, g)
-        loss = losses[:b].mean()
-        prior_loss = losses[b:].mean() if prior is not None else None
-        total = loss + cfg.prior_loss_weight * prior_loss if prior_loss is not None else loss
-        # (3) update the adapters (only they have gradients)
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(total).backward()
-        scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-        scaler.step(opt)
-        scaler.update()
-        stages.advance()
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            record = {"step": step, "loss": round(float(loss.detach()), 6),
-                      "images_per_s": round(step * len(latents) / (time.perf_counter() - t0), 2)}  # fmt: skip
-            if prior_loss is not None:
-                record["loss_prior"] = round(float(prior_loss.detach()), 6)
-            append_line(run.metrics_path, json.dumps(record))
+    stages.advance(start)
+    t0, b, step = time.perf_counter(), cfg.batch_size, start
+    with StopRequest() as stop:
+        for step in range(start + 1, cfg.steps + 1):
+            _step(run, pipe, cfg, params, opt, scaler, autocast, noise_scheduler, cache, prior, g,
+                  step, (step - start) * b / (time.perf_counter() - t0 + 1e-9))  # fmt: skip
+            stages.advance()
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps or stop.requested:
+                _checkpoint(run, step, adapters, opt, g, scaler,
+                            before + time.perf_counter() - t0)  # fmt: skip
+            if stop.requested:
+                raise GenforgeError(f"interrupted; checkpoint saved at step {step}; continue "
+                                    f"with: genforge train lora --resume {run.name}")  # fmt: skip
     pipe.unet.eval()
     pipe.text_encoder.eval()
+    return before + time.perf_counter() - t0
+
+
+def _step(run: Run, pipe: Any, cfg: SDLoraConfig, params: list[torch.nn.Parameter], opt: Any,
+          scaler: Any, autocast: Any, noise_scheduler: Any, cache: sd_lora.LatentCache,
+          prior: sd_lora.LatentCache | None, g: torch.Generator, step: int,
+          rate: float) -> None:  # fmt: skip
+    """One step: a batch of cached latents (+ as many class latents), the loss, the update;
+    `rate` (instance images/s so far) is logged with the loss."""
+    b = cfg.batch_size
+    # (1) a batch from the cache: instance latents, then as many class latents
+    latents, ids = cache.draw(torch.randint(0, len(cache), (b,), generator=g), g)
+    if prior is not None:
+        p_lat, p_ids = prior.draw(torch.randint(0, len(prior), (b,), generator=g), g)
+        latents, ids = torch.cat([latents, p_lat]), torch.cat([ids, p_ids])
+    # (2) the diffusion loss; the prior half weighted by prior_loss_weight
+    with autocast:
+        losses = sd_lora.diffusion_loss(pipe, noise_scheduler, latents, ids, g)
+    loss = losses[:b].mean()
+    prior_loss = losses[b:].mean() if prior is not None else None
+    total = loss + cfg.prior_loss_weight * prior_loss if prior_loss is not None else loss
+    # (3) update the adapters (only they have gradients)
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(total).backward()
+    scaler.unscale_(opt)
+    torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+    scaler.step(opt)
+    scaler.update()
+    if step % cfg.log_every == 0 or step == cfg.steps:
+        rate *= len(latents) / b  # class images count too
+        record = {"step": step, "loss": round(float(loss.detach()), 6),
+                  "images_per_s": round(rate, 2)}  # fmt: skip
+        if prior_loss is not None:
+            record["loss_prior"] = round(float(prior_loss.detach()), 6)
+        append_line(run.metrics_path, json.dumps(record))
