@@ -1,5 +1,6 @@
 """Local model folders given to the server (`--model-dir`): listed in GET /v1/models with their
-kind, and a causal LM generates text over /v1/generate as transformers' generate() does."""
+kind; a causal LM generates text over /v1/generate as transformers' generate() does, and a
+diffusers text-to-image folder draws the images `genforge generate image --model` draws."""
 
 from __future__ import annotations
 
@@ -60,6 +61,33 @@ def test_model_folders_listed_and_generate_text(make_client, folders):
     assert [o["text"] for o in a] == [o["text"] for o in b]  # the seed fixes the texts
 
 
+def test_a_pipeline_folder_draws_what_generate_image_draws(make_client, folders):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from genforge.generate.providers import LocalPipeline
+
+    c = make_client(model_dirs=(folders["sd"],))
+    body = {"model": "pipe", "prompt": "a photo of a cat", "n": 2, "seed": 4, "steps": 2,
+            "guidance": 3}  # fmt: skip
+    r = c.post("/v1/generate", json=body)
+    assert r.status_code == 200, r.text
+    reply = r.json()
+    assert reply["modality"] == "captioned-image" and reply["model"] == "pipe"
+    assert reply["outputs"][0]["params"]["prompt"] == "a photo of a cat"
+    served = [np.asarray(Image.open(io.BytesIO(c.get(o["url"]).content)).convert("RGB"))
+              for o in reply["outputs"]]  # fmt: skip
+    direct = LocalPipeline(folders["sd"], device="cpu").txt2img(
+        "a photo of a cat", n=2, seed=4, guidance=3, steps=2
+    )
+    assert len(served) == len(direct) == 2
+    assert all(
+        np.array_equal(a, np.asarray(b.convert("RGB"))) for a, b in zip(served, direct, strict=True)
+    )
+
+
 def test_local_model_requests_that_cannot_work(make_client, folders):
     c = make_client(model_dirs=(folders["lm"], folders["sd"]))
     bad = {
@@ -67,7 +95,8 @@ def test_local_model_requests_that_cannot_work(make_client, folders):
         "a path, not a name": ({"model": str(folders["lm"]), "prompt": "x"}, 422),
         "run and model": ({"model": "tiny-gpt2", "run": "dc", "prompt": "x"}, 422),
         "image control": ({"model": "tiny-gpt2", "prompt": "x", "steps": 3}, 400),
-        "pipeline over generate": ({"model": "pipe", "prompt": "x"}, 400),
+        "pipeline without a prompt": ({"model": "pipe", "steps": 2}, 400),
+        "pipeline with a text control": ({"model": "pipe", "prompt": "x", "top_k": 3}, 400),
         "over the token limit": ({"model": "tiny-gpt2", "max_new_tokens": 10**6}, 413),
     }
     for name, (body, status) in bad.items():

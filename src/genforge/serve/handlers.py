@@ -365,6 +365,39 @@ class LockedCausalLM:
         self.lock = threading.Lock()
 
 
+class LockedPipeline:
+    """A local diffusers text-to-image folder (`genforge serve --model-dir`): the pipeline of
+    `genforge generate image --model FOLDER`, one request at a time under its own lock."""
+
+    def __init__(self, path: Any, device: str):
+        from genforge.generate.providers import LocalPipeline
+
+        self.provider = LocalPipeline(path, device=device)
+        self.lock = threading.Lock()
+
+    def parameter_bytes(self) -> int:
+        nets = [c for c in self.provider.pipe.components.values() if hasattr(c, "parameters")]
+        return sum(p.numel() * p.element_size() for n in nets for p in n.parameters())
+
+
+def check_pipeline_request(model: LockedPipeline, r: Request) -> None:
+    if not (r.prompt or "").strip():
+        raise GenforgeError("a text-to-image pipeline needs a prompt")
+    if r.steps is not None and not 1 <= r.steps <= 1000:
+        raise GenforgeError(f"steps must be between 1 and 1000, got {r.steps}")
+
+
+def sample_pipeline(model: LockedPipeline, requests: list[Request]) -> list[list[ImageOut]]:
+    """Each request's n images, from its prompt and seed (as `generate image` draws them)."""
+    out = []
+    with model.lock:
+        for r in requests:
+            images = model.provider.txt2img(r.prompt, n=r.n, seed=r.seed, guidance=r.guidance,
+                                            steps=r.steps)  # fmt: skip
+            out.append([ImageOut(np.asarray(im.convert("RGB"))) for im in images])
+    return out
+
+
 def check_text_request(model: _LockedText | LockedCausalLM, r: Request) -> None:
     """Options that cannot work and prompts that overflow the context fail here (400)."""
     opts = text_options(r)
@@ -715,6 +748,10 @@ TEXT = ServeHandler(_LockedText, sample_texts, encode_text, TEXT_CONTROLS, check
 # a local causal LM folder (`genforge serve --model-dir`): loaded from its path, not a run
 LOCAL_CAUSAL_LM = ServeHandler(LockedCausalLM, sample_texts, encode_text, TEXT_CONTROLS,
                                check=check_text_request)  # fmt: skip
+# a local diffusers text-to-image folder (`genforge serve --model-dir`)
+LOCAL_TEXT_TO_IMAGE = ServeHandler(LockedPipeline, sample_pipeline, encode_image,
+                                   ("n", "seed", "prompt", "steps", "guidance"),
+                                   check=check_pipeline_request)  # fmt: skip
 TEXT_PAIR = ServeHandler(
     _LockedPairs, sample_pairs, encode_pair,
     ("n", "seed", "prompt", "max_new_tokens", "decoding", "num_beams", "temperature", "top_p",

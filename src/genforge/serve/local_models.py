@@ -3,9 +3,9 @@ runs' model families in GET /v1/models with their kind, and served by /v1/genera
 (`{"model": NAME, ...}`) when they generate text.
 
 Kinds: "causal-lm" (a transformers causal LM folder: text, with the decoding options of text
-runs) and "text-to-image" (a diffusers pipeline folder: listed; images from it come from
-`genforge generate image --model FOLDER`). Paths come only from the server's configuration,
-never from a request: a request names a folder by its name.
+runs) and "text-to-image" (a diffusers pipeline folder: a prompt, steps and guidance, drawn as
+`genforge generate image --model FOLDER` draws them). Paths come only from the server's
+configuration, never from a request: a request names a folder by its name.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Literal
 
 from genforge.core.errors import GenforgeError
 from genforge.serve.generation import Loaded
-from genforge.serve.handlers import LOCAL_CAUSAL_LM
+from genforge.serve.handlers import LOCAL_CAUSAL_LM, LOCAL_TEXT_TO_IMAGE
 
 LocalKind = Literal["causal-lm", "text-to-image"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -68,7 +68,7 @@ def inspect_folder(folder: str | Path) -> LocalModel:
 
 
 class LocalModels:
-    """The configured folders by name; a causal LM is loaded on its first request and kept."""
+    """The configured folders by name; each is loaded on its first request and kept."""
 
     def __init__(self, folders: tuple[Path, ...], device: str = "cpu", precision: str = "fp32"):
         self.models: dict[str, LocalModel] = {}
@@ -85,16 +85,17 @@ class LocalModels:
         return [self.models[k] for k in sorted(self.models)]
 
     def get(self, name: str) -> Loaded:
-        """The loaded causal LM `name` (blocking: loads it the first time). KeyError: no such
-        folder; GenforgeError: one that does not generate text here."""
+        """The loaded folder `name` (blocking: loads it the first time). KeyError: no such
+        folder."""
         m = self.models[name]
-        if m.kind != "causal-lm":
-            raise GenforgeError(f"model '{name}' is a {m.kind} pipeline; /v1/generate serves "
-                                "local causal LMs (text) and runs")  # fmt: skip
         with self._guard:
             if name not in self._loaded:
-                model = LOCAL_CAUSAL_LM.load(m.path, self.device)
-                size = sum(p.numel() * p.element_size() for p in model.model.parameters())
-                self._loaded[name] = Loaded(None, "text", name, LOCAL_CAUSAL_LM, model, 0, 0.0,
+                handler = LOCAL_CAUSAL_LM if m.kind == "causal-lm" else LOCAL_TEXT_TO_IMAGE
+                model = handler.load(m.path, self.device)
+                if m.kind == "causal-lm":
+                    size = sum(p.numel() * p.element_size() for p in model.model.parameters())
+                else:
+                    size = model.parameter_bytes()
+                self._loaded[name] = Loaded(None, m.modality, name, handler, model, 0, 0.0,
                                             size, self.precision, self.device)  # fmt: skip
             return self._loaded[name]
