@@ -207,3 +207,24 @@ def test_streamed_folder_trains_like_the_in_memory_one(tmp_path):
     wm, ws = weights(mem), weights(streamed)
     for k in wm:
         assert torch.allclose(wm[k], ws[k], atol=1e-6), k
+
+
+def test_auto_precision_is_bf16_on_a_cuda_gpu_that_has_it_and_fp32_elsewhere(monkeypatch):
+    from genforge.train.trainer import resolve_precision
+
+    assert resolve_precision("fp16", "cuda") == "fp16"  # a given precision is kept
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_precision("auto", "auto") == "fp32"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert resolve_precision("auto", "auto") == "bf16"
+    assert resolve_precision("auto", "cpu") == "fp32"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert resolve_precision("auto", "cuda") == "fp32"  # e.g. a V100: fp32, not fp16 silently
+
+
+def test_a_run_records_its_resolved_precision(tmp_path):
+    from genforge.train.launch import resolve
+
+    r = resolve("dcgan", "digits", {"image_size": 8})
+    assert r.train_config.precision == "fp32"  # this CPU-only machine

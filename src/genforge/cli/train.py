@@ -62,7 +62,12 @@ Fps = Annotated[
 ]
 LatentDim = Annotated[int | None, typer.Option(help="Latent (noise/code) dimension.")]
 Lr = Annotated[float | None, typer.Option(help="Learning rate (generator for GANs).")]
-Precision = Annotated[str | None, typer.Option(help="fp32, bf16 (CPU/GPU) or fp16 (GPU).")]
+Precision = Annotated[
+    str | None,
+    typer.Option(
+        help="auto (default: bf16 on a CUDA GPU that has it, else fp32), fp32, bf16 or fp16 (GPU)."
+    ),
+]
 Device = Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps.")]
 Seed = Annotated[int | None, typer.Option(help="Random seed (same seed, same model on CPU).")]
 Augment = Annotated[str | None, typer.Option(help="Comma list: flip, rotate, crop, scale.")]

@@ -20,7 +20,8 @@ class TrainConfig:
     min_lr_ratio: float = 0.0  # linear/cosine decay ends at lr * min_lr_ratio
     warmup_steps: int = 0
     ema_decay: float = 0.999  # EMA of the sampling network; 0 disables
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    # auto: bf16 autocast on a CUDA GPU that supports it, fp32 elsewhere (recorded resolved)
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     channels_last: bool = True
     compile: bool | Literal["auto"] = False  # torch.compile the networks; "auto": on CUDA only

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from genforge.train.card import write_model_card
 from genforge.train.config import TrainConfig
 from genforge.train.feedback import FeedbackSet, attach
 from genforge.train.loop import check_eval_config, fit
-from genforge.train.trainer import Trainer
+from genforge.train.trainer import Trainer, resolve_precision
 
 TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
 
@@ -246,6 +246,7 @@ def resolve(model: str, data: str | None, options: dict[str, Any]) -> Resolved:
         model_opts = {**model_opts,
                       **{k: v for k, v in to_dict(mcfg).items() if before.get(k) != v}}  # fmt: skip
     tcfg = from_dict(TrainConfig, {**entry.train, **train_opts})
+    tcfg = replace(tcfg, precision=resolve_precision(tcfg.precision, tcfg.device))
     check_eval_config(tcfg)
     if tcfg.eval_every and modality.handlers.get("train_eval") is None:
         raise GenforgeError(modality.no_train_eval.format(name=modality.name, model=model))

@@ -55,6 +55,15 @@ def wants_compile(cfg: TrainConfig, device: torch.device) -> bool:
     return bool(cfg.compile)
 
 
+def resolve_precision(precision: str, device: str) -> str:
+    """ "auto": bf16 when training runs on a CUDA GPU with bf16 support (autocast; faster on
+    tensor cores, no loss scaling), fp32 otherwise (on CPUs bf16 autocast was slower here)."""
+    if precision != "auto":
+        return precision
+    on_cuda = not wants_cpu(device) and device != "mps" and torch.cuda.is_available()
+    return "bf16" if on_cuda and torch.cuda.is_bf16_supported() else "fp32"
+
+
 def make_accelerator(cfg: TrainConfig) -> Any:
     """An Accelerator for the configured device and precision."""
     from accelerate import Accelerator
@@ -71,7 +80,9 @@ def make_accelerator(cfg: TrainConfig) -> Any:
         # A single process may train several models one after another (tests, the bench, the
         # server) with different precisions; accelerate keeps one global state, so reset it.
         AcceleratorState._reset_state()
-    mp = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[cfg.precision]
+    mp = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[
+        resolve_precision(cfg.precision, cfg.device)
+    ]
     return Accelerator(mixed_precision=mp, cpu=cpu)
 
 
@@ -102,7 +113,8 @@ def ema_with_warmup(decay: float):
     """EMA update for AveragedModel whose decay ramps up as min(decay, (1 + n) / (10 + n)).
 
     A fixed 0.999 would average in the first, untrained weights for thousands of steps; the
-    warmup (as in diffusers' EMAModel) makes short runs sample from recent weights.
+    warmup (as in diffusers' EMAModel) makes short runs sample from recent weights. The decay is
+    computed on the device from the step count tensor, so an update never waits for the GPU.
     """
 
     @torch.no_grad()
@@ -110,8 +122,9 @@ def ema_with_warmup(decay: float):
         if not ema_params[0].is_floating_point():  # integer buffers (BatchNorm step counts)
             torch._foreach_copy_(ema_params, params)
             return
-        d = min(decay, (1 + float(n)) / (10 + float(n)))
-        torch._foreach_lerp_(ema_params, params, 1 - d)
+        n = n.to(ema_params[0].device, torch.float64)
+        weight = 1 - torch.clamp((1 + n) / (10 + n), max=decay)  # 1 - d, no host sync
+        torch._foreach_lerp_(ema_params, params, weight.to(ema_params[0].dtype))
 
     return update
 
