@@ -3,8 +3,9 @@
 Measures, in one process: images/s and step time of the genforge training step (median of
 several timed repeats after warm-up), the model's FLOPs per image (counted by
 `torch.utils.flop_counter` on a real step: forward + backward of every network), the achieved
-GFLOP/s, and the device's dense-matmul peak in fp32 and bf16. Optionally also the classic
-PyTorch-examples DCGAN loop (a DataLoader decoding image files every step) on the same data.
+GFLOP/s, and the device's dense-matmul peak in fp32 and bf16. Optionally also the reference:
+pytorch/examples `dcgan/main.py`'s own configuration (ImageFolder of PNG files, its transforms,
+min(8, cores) DataLoader workers, pinned memory, fp32) with the same networks.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from rich.table import Table
@@ -39,7 +41,7 @@ class TrainBench:
     repeats: int = 5  # timed repeats (the median is reported)
     device: str = "auto"
     compile: bool = False
-    baseline: bool = True  # also time the classic DataLoader DCGAN loop
+    baseline: bool = True  # also time the reference loop (pytorch/examples dcgan/main.py)
 
     def precisions(self) -> list[str]:
         out = [p.strip() for p in self.precision.split(",") if p.strip()]
@@ -127,60 +129,101 @@ def bench_genforge(
     return BenchResult(f"genforge {precision}", rates, flops, {"device": str(dev)})
 
 
-def bench_classic(
+def reference_workers() -> int:
+    """DataLoader workers of the reference loop: min(8, CPU cores)."""
+    import os
+
+    return min(8, os.cpu_count() or 1)
+
+
+def reference_dataset(root: Path, image_size: int) -> tuple[Any, str]:
+    """dcgan/main.py's dataset over an ImageFolder tree: Resize(image_size) (shorter side),
+    CenterCrop, ToTensor, Normalize(0.5, 0.5). torchvision's own classes when it is installed,
+    else the same steps in PIL; the second value says which ran."""
+    try:
+        import torchvision.datasets as dset
+        import torchvision.transforms as T
+    except ImportError:
+        pass
+    else:
+        tf = T.Compose([T.Resize(image_size), T.CenterCrop(image_size), T.ToTensor(),
+                        T.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))])  # fmt: skip
+        return dset.ImageFolder(root=str(root), transform=tf), "torchvision ImageFolder"
+    return PILImageFolder(root, image_size), "ImageFolder steps in PIL (no torchvision)"
+
+
+class PILImageFolder(torch.utils.data.Dataset):
+    """ImageFolder + Resize + CenterCrop + ToTensor + Normalize(0.5, 0.5) without torchvision:
+    every item decodes its PNG file, as the reference's loader does."""
+
+    def __init__(self, root: Path, image_size: int):
+        self.files = sorted(p for p in root.rglob("*.png"))
+        self.size = image_size
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        import numpy as np
+        from PIL import Image
+
+        im = Image.open(self.files[i]).convert("RGB")
+        w, h = im.size
+        scale = self.size / min(w, h)  # Resize(int): the shorter side to `size`, bilinear
+        im = im.resize((max(self.size, round(w * scale)), max(self.size, round(h * scale))),
+                       Image.BILINEAR)  # fmt: skip
+        left, top = (im.width - self.size) // 2, (im.height - self.size) // 2
+        im = im.crop((left, top, left + self.size, top + self.size))
+        x = torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1)
+        return (x - 0.5) / 0.5, 0
+
+
+def bench_reference(
     image_size: int, batch_size: int, steps: int, repeats: int, device: str
 ) -> BenchResult:
-    """The pytorch/examples DCGAN loop: PNG files -> DataLoader(2 workers) -> fp32 step."""
+    """The reference: pytorch/examples `dcgan/main.py`'s configuration. PNG files in an
+    ImageFolder tree, its transforms, a shuffled DataLoader with min(8, cores) workers and
+    pinned memory, Adam(2e-4, betas 0.5/0.999), BCE on D(real)/D(G(z)) and G's non-saturating
+    step, fp32; the networks are genforge's DCGAN, which has main.py's layers."""
     import numpy as np
     from PIL import Image
 
     from genforge.models.dcgan import DCGANConfig
 
-    dev = make_accelerator(TrainConfig(device=device)).device
+    dev = make_accelerator(TrainConfig(device=device, precision="fp32")).device
     data = load_images("photos", 128)
+    workers = reference_workers()
     with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "photos").mkdir()
         for i, img in enumerate(data.images[:512]):
             arr = ((img.permute(1, 2, 0).numpy() + 1) * 127.5).astype(np.uint8)
-            Image.fromarray(arr).save(Path(tmp) / f"{i:04d}.png")
-        files = sorted(Path(tmp).glob("*.png"))
-
-        class Files(torch.utils.data.Dataset):
-            def __len__(self):
-                return len(files)
-
-            def __getitem__(self, i):  # Resize + CenterCrop + ToTensor + Normalize, per image
-                im = (
-                    Image.open(files[i])
-                    .convert("RGB")
-                    .resize((image_size, image_size), Image.BILINEAR)
-                )
-                x = torch.from_numpy(np.asarray(im, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)
-                return x, 0
-
+            Image.fromarray(arr).save(Path(tmp) / "photos" / f"{i:04d}.png")
+        dataset, kind = reference_dataset(Path(tmp), image_size)
         loader = torch.utils.data.DataLoader(
-            Files(), batch_size=batch_size, shuffle=True, num_workers=2, drop_last=True
-        )
+            dataset, batch_size=batch_size, shuffle=True, num_workers=workers,
+            pin_memory=dev.type == "cuda", persistent_workers=workers > 0,
+        )  # fmt: skip
         torch.manual_seed(0)
         model = build_model("dcgan", ImageSpec(3, image_size), {}).to(dev)
         G, D = model.generator, model.discriminator
         opt_g = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
         opt_d = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
-        bce = torch.nn.BCEWithLogitsLoss()
+        bce = torch.nn.BCEWithLogitsLoss()  # main.py: Sigmoid + BCELoss, the same loss
         nz = DCGANConfig().latent_dim
 
         def step(real: torch.Tensor) -> None:
-            real = real.to(dev)
+            real = real.to(dev, non_blocking=True)
             b = real.size(0)
-            ones, zeros = torch.ones(b, device=dev), torch.zeros(b, device=dev)
+            ones, zeros = torch.full((b,), 1.0, device=dev), torch.full((b,), 0.0, device=dev)
             # (1) Update D: maximize log D(x) + log(1 - D(G(z)))
             opt_d.zero_grad()
             fake = G(torch.randn(b, nz, device=dev))
-            loss_d = bce(D(real), ones) + bce(D(fake.detach()), zeros)
+            loss_d = bce(D(real).view(-1), ones) + bce(D(fake.detach()).view(-1), zeros)
             loss_d.backward()
             opt_d.step()
             # (2) Update G: maximize log D(G(z))
             opt_g.zero_grad()
-            bce(D(fake), ones).backward()
+            bce(D(fake).view(-1), ones).backward()
             opt_g.step()
 
         def batches():
@@ -198,14 +241,17 @@ def bench_classic(
                 step(next(it)[0])
             sync(dev)
             rates.append(steps * batch_size / (time.perf_counter() - t))
-    return BenchResult("classic fp32", rates, None, {"device": str(dev)})
+    label = "reference fp32 (dcgan/main.py)"
+    settings = {"device": str(dev), "loader": kind, "workers": workers,
+                "pin_memory": dev.type == "cuda"}  # fmt: skip
+    return BenchResult(label, rates, None, settings)
 
 
 @dataclass
 class TrainBenchResult:
     bench: TrainBench
     peaks: dict[str, float]  # precision -> dense matmul GFLOP/s
-    results: list[tuple[BenchResult, str]]  # (timings, precision), the classic loop first
+    results: list[tuple[BenchResult, str]]  # (timings, precision), the reference loop first
 
     @property
     def baseline(self) -> BenchResult | None:
@@ -213,7 +259,7 @@ class TrainBenchResult:
 
 
 def run_train_bench(bench: TrainBench, log: Log = print) -> TrainBenchResult:
-    """Measure the device's matmul peaks, then the classic loop (optional) and the genforge
+    """Measure the device's matmul peaks, then the reference loop (optional) and the genforge
     step at each precision; `log` gets the device line and the peaks before the timing."""
     precisions = bench.precisions()
     dev = make_accelerator(TrainConfig(device=bench.device)).device
@@ -228,8 +274,12 @@ def run_train_bench(bench: TrainBench, log: Log = print) -> TrainBenchResult:
     b = bench
     results = []
     if b.baseline:
-        results.append((bench_classic(b.image_size, b.batch_size, b.steps, b.repeats, b.device),
-                        "fp32"))  # fmt: skip
+        ref = bench_reference(b.image_size, b.batch_size, b.steps, b.repeats, b.device)
+        x = ref.extra
+        log(f"reference: pytorch/examples dcgan/main.py's configuration: {x['loader']}, "
+            f"{x['workers']} DataLoader workers, pinned memory {'on' if x['pin_memory'] else 'off'}"
+            ", Adam 2e-4, fp32, the same networks")  # fmt: skip
+        results.append((ref, "fp32"))
     for p in precisions:
         results.append((bench_genforge(b.model, b.image_size, b.batch_size, p, b.steps,
                                        b.repeats, b.device, b.compile), p))  # fmt: skip
@@ -238,15 +288,15 @@ def run_train_bench(bench: TrainBench, log: Log = print) -> TrainBenchResult:
 
 def train_table(res: TrainBenchResult) -> Table:
     """One row per loop: images/s (median and range), ms/step, FLOPs, achieved GFLOP/s, % of
-    the matmul peak at its precision, and speed relative to the classic loop."""
+    the matmul peak at its precision, and speed relative to the reference loop."""
     flops = next((r.flops_per_image for r, _ in res.results if r.flops_per_image), None)
     base = res.baseline.median if res.baseline else None
     peaks, batch_size = res.peaks, res.bench.batch_size
     table = Table(
-        "loop", "img/s", "range", "ms/step", "GFLOP/img", "GFLOP/s", "%peak", "vs classic"
+        "loop", "img/s", "range", "ms/step", "GFLOP/img", "GFLOP/s", "%peak", "vs reference"
     )
     for r, p in res.results:
-        f = r.flops_per_image or flops  # the classic loop runs the same networks
+        f = r.flops_per_image or flops  # the reference loop runs the same networks
         achieved = r.median * f / 1e9 if f else None
         table.add_row(
             r.label, f"{r.median:,.1f}", f"{min(r.images_per_s):,.1f}-{max(r.images_per_s):,.1f}",

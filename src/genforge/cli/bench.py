@@ -78,7 +78,11 @@ def train_bench(
     ] = None,
     baseline: Annotated[
         bool | None,
-        option(TrainBench, "baseline", "Also time the classic DataLoader DCGAN loop."),
+        option(
+            TrainBench,
+            "baseline",
+            "Also time the reference: pytorch/examples dcgan/main.py's configuration.",
+        ),
     ] = None,
 ) -> None:
     """Training images/s, step time, FLOPs/image, achieved GFLOP/s vs. the matmul peak."""
