@@ -20,7 +20,7 @@ def test_the_pil_pipeline_resizes_the_shorter_side_then_crops_the_centre(tmp_pat
     want = torch.from_numpy(np.asarray(expected, dtype=np.float32) / 255).permute(2, 0, 1)
     assert label == 0 and x.shape == (3, 5, 5)
     assert torch.allclose(x, (want - 0.5) / 0.5)
-    assert -1 <= x.min() and x.max() <= 1
+    assert x.min() >= -1 and x.max() <= 1
 
 
 def test_the_reference_says_which_loader_ran(tmp_path):

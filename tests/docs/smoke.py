@@ -154,13 +154,17 @@ def _smoke_train(args: list[str], inv: Invocation) -> None:
         force_set(args, key, value)
 
 
+KEY_OF = {"--context": "block_size", "--vocab": "vocab_size"}  # CLI option -> config key
+
+
 def python_train_options(model: str) -> dict[str, object]:
     """`genforge.train(...)` keyword arguments of the same tiny sizes as `smoke`."""
     import yaml
 
     options, sets = TRAIN[model]
     kwargs: dict[str, object] = {
-        o.lstrip("-").replace("-", "_"): int(v) for o, v in options.items()
+        KEY_OF.get(o, o.lstrip("-").replace("-", "_")): yaml.safe_load(v)
+        for o, v in options.items()
     }
     kwargs.update({k: yaml.safe_load(v) for k, v in sets.items()})
     return kwargs
