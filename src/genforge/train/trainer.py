@@ -178,8 +178,11 @@ class Trainer:
         fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
         for net in raw.values():
             net.to(device=device, memory_format=fmt)
-        # families may ask for fused Adam kernels (text LMs: ~5% faster steps on CPU)
-        fused = getattr(model, "fused_optimizer", False) and device.type in ("cpu", "cuda")
+        # fused Adam kernels: always on CUDA (one kernel per step instead of one per tensor, the
+        # per-step overhead that dominates small GAN steps); on the CPU where a family asks
+        # (text LMs: ~5% faster steps there)
+        fused = device.type == "cuda" or (getattr(model, "fused_optimizer", False)
+                                          and device.type == "cpu")  # fmt: skip
         raw_opts = {
             name: make_optimizer(
                 [p for p in net.parameters() if p.requires_grad],  # LoRA: the adapters only
