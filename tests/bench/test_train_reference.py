@@ -30,3 +30,17 @@ def test_the_reference_says_which_loader_ran(tmp_path):
     assert len(dataset) == 1 and dataset[0][0].shape == (3, 4, 4)
     assert kind in ("torchvision ImageFolder", "ImageFolder steps in PIL (no torchvision)")
     assert 1 <= reference_workers() <= 8
+
+
+def test_ddpm_is_timed_against_the_diffusers_loop_at_each_precision():
+    from genforge.bench.train import TrainBench, run_train_bench, train_table
+
+    bench = TrainBench(model="ddpm", image_size=8, batch_size=4, precision="fp32,bf16", steps=1,
+                       repeats=1, device="cpu")  # fmt: skip
+    res = run_train_bench(bench, log=lambda *_: None)
+    labels = [r.label for r, _ in res.results]
+    assert labels == ["reference fp32 (diffusers loop)", "reference bf16 (diffusers loop)",
+                      "genforge fp32", "genforge bf16"]  # fmt: skip
+    assert res.reference("bf16").label == "reference bf16 (diffusers loop)"
+    assert all(r.median > 0 for r, _ in res.results)
+    assert train_table(res).row_count == 4

@@ -247,15 +247,67 @@ def bench_reference(
     return BenchResult(label, rates, None, settings)
 
 
+def bench_ddpm_reference(
+    image_size: int, batch_size: int, precision: str, steps: int, repeats: int, device: str,
+    data: str = "photos",
+) -> BenchResult:  # fmt: skip
+    """The reference for diffusion: the training loop of diffusers'
+    `examples/unconditional_image_generation/train_unconditional.py` written out plainly, on the
+    same UNet2DModel genforge's ddpm builds: DDPMScheduler (1000 steps, linear betas) adds
+    noise, MSE on epsilon, AdamW(1e-4, betas 0.95/0.999, weight decay 1e-6; fused on CUDA),
+    autocast at `precision`, channels-last on CUDA, the images already on the device."""
+    import torch.nn.functional as F
+    from diffusers import DDPMScheduler
+
+    dataset = load_images(data, image_size)
+    spec = ImageSpec(dataset.channels, dataset.image_size)
+    dev = make_accelerator(TrainConfig(device=device, precision="fp32")).device
+    torch.manual_seed(0)
+    unet = build_model("ddpm", spec).unet.to(dev)
+    if dev.type == "cuda":
+        unet = unet.to(memory_format=torch.channels_last)
+    scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear")
+    opt = torch.optim.AdamW(unet.parameters(), lr=1e-4, betas=(0.95, 0.999), weight_decay=1e-6,
+                            eps=1e-8, fused=dev.type == "cuda")  # fmt: skip
+    images = dataset.images.to(dev)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+
+    def step() -> None:
+        x0 = images[torch.randint(0, len(images), (batch_size,), device=dev)]
+        noise = torch.randn_like(x0)
+        t = torch.randint(0, 1000, (batch_size,), device=dev)
+        x_t = scheduler.add_noise(x0, noise, t)
+        with torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            pred = unet(x_t, t).sample
+        loss = F.mse_loss(pred.float(), noise.float())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(3):
+        step()
+    rates = []
+    for _ in range(repeats):
+        sync(dev)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        sync(dev)
+        rates.append(steps * batch_size / (time.perf_counter() - t0))
+    return BenchResult(f"reference {precision} (diffusers loop)", rates, None, {"device": str(dev)})
+
+
 @dataclass
 class TrainBenchResult:
     bench: TrainBench
     peaks: dict[str, float]  # precision -> dense matmul GFLOP/s
-    results: list[tuple[BenchResult, str]]  # (timings, precision), the reference loop first
+    results: list[tuple[BenchResult, str]]  # (timings, precision); references first
 
-    @property
-    def baseline(self) -> BenchResult | None:
-        return self.results[0][0] if self.bench.baseline else None
+    def reference(self, precision: str) -> BenchResult | None:
+        """The reference loop at `precision`, else the first reference (dcgan/main.py is fp32
+        only), else None."""
+        refs = [(r, p) for r, p in self.results if r.label.startswith("reference")]
+        return next((r for r, p in refs if p == precision), refs[0][0] if refs else None)
 
 
 def run_train_bench(bench: TrainBench, log: Log = print) -> TrainBenchResult:
@@ -273,13 +325,23 @@ def run_train_bench(bench: TrainBench, log: Log = print) -> TrainBenchResult:
     log("matmul peak: " + ", ".join(f"{k} {v:,.0f} GFLOP/s" for k, v in peaks.items()))
     b = bench
     results = []
-    if b.baseline:
+    if b.baseline and b.model == "ddpm":
+        log(
+            "reference: the training loop of diffusers' train_unconditional.py, written out, on "
+            "the same UNet2DModel (DDPMScheduler, MSE, AdamW, autocast, data on the device)"
+        )
+        for p in precisions:
+            results.append((bench_ddpm_reference(b.image_size, b.batch_size, p, b.steps,
+                                                 b.repeats, b.device), p))  # fmt: skip
+    elif b.baseline and b.model == "dcgan":
         ref = bench_reference(b.image_size, b.batch_size, b.steps, b.repeats, b.device)
         x = ref.extra
         log(f"reference: pytorch/examples dcgan/main.py's configuration: {x['loader']}, "
             f"{x['workers']} DataLoader workers, pinned memory {'on' if x['pin_memory'] else 'off'}"
             ", Adam 2e-4, fp32, the same networks")  # fmt: skip
         results.append((ref, "fp32"))
+    elif b.baseline:
+        log(f"no reference loop for {b.model} (dcgan and ddpm have one); genforge only")
     for p in precisions:
         results.append((bench_genforge(b.model, b.image_size, b.batch_size, p, b.steps,
                                        b.repeats, b.device, b.compile), p))  # fmt: skip
@@ -290,7 +352,6 @@ def train_table(res: TrainBenchResult) -> Table:
     """One row per loop: images/s (median and range), ms/step, FLOPs, achieved GFLOP/s, % of
     the matmul peak at its precision, and speed relative to the reference loop."""
     flops = next((r.flops_per_image for r, _ in res.results if r.flops_per_image), None)
-    base = res.baseline.median if res.baseline else None
     peaks, batch_size = res.peaks, res.bench.batch_size
     table = Table(
         "loop", "img/s", "range", "ms/step", "GFLOP/img", "GFLOP/s", "%peak", "vs reference"
@@ -303,6 +364,6 @@ def train_table(res: TrainBenchResult) -> Table:
             f"{batch_size / r.median * 1000:,.1f}", f"{f / 1e9:.3f}" if f else "-",
             f"{achieved:,.1f}" if achieved else "-",
             f"{100 * achieved / peaks.get(p, peaks['fp32']):.0f}%" if achieved else "-",
-            f"{r.median / base:.2f}x" if base else "-",
+            f"{r.median / ref.median:.2f}x" if (ref := res.reference(p)) else "-",
         )  # fmt: skip
     return table
