@@ -11,6 +11,7 @@ the call count, so --resume continues with the exact windows.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
@@ -32,7 +33,7 @@ class Batches:
         device: torch.device,
         augmentations: tuple[str, ...] = (),
         channels_last: bool = False,
-        num_workers: int = 2,
+        num_workers: int | None = None,  # streamed folders; None: min(8, cores) on CUDA, else 2
         rank: int = 0,
         world_size: int = 1,
     ):
@@ -49,6 +50,8 @@ class Batches:
         self.augmentations = augmentations
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.dataset = dataset
+        if num_workers is None:
+            num_workers = min(8, os.cpu_count() or 1) if device.type == "cuda" else 2
         self.num_workers = num_workers
         self.epoch, self.pos, self.calls = 0, 0, 0
         self._iter: Any = None
