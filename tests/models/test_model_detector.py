@@ -3,6 +3,8 @@ needs, one training step, and that it refuses to sample."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -72,3 +74,21 @@ def test_a_detector_does_not_sample():
     model = build_model("detector", SPEC)
     with pytest.raises(GenforgeError, match="genforge detect"):
         model.latent(2)
+
+
+def test_batchnorm_statistics_come_from_the_clean_images_only():
+    torch.manual_seed(0)
+    model = build_model("detector", SPEC, {"width": 8, "norm": "batch", "p_blur": 1.0})
+    net = model.networks()["net"]
+    bn = next(m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    x = torch.rand(8, 1, 16, 16) * 2 - 1
+    y = torch.tensor([0, 1] * 4)
+    expected = copy.deepcopy(net)
+    with torch.no_grad():
+        expected(x)  # running statistics of the clean batch alone
+    want = next(m for m in expected.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    opts = {"net": torch.optim.Adam(net.parameters(), 1e-3)}
+    model.training_step(model.networks(), opts, lambda: (x, y), NoAccelerator())
+    assert torch.allclose(bn.running_mean, want.running_mean)
+    assert torch.allclose(bn.running_var, want.running_var)
+    assert all(m.training for m in net.modules())  # back in training mode after the step
