@@ -30,6 +30,7 @@ class Seq2SeqBench:
     num_beams: int = 4
     batch_size: int = 32
     threads: int | None = None  # torch CPU threads (None: torch's default)
+    runs_dir: str | None = None  # keep the runs there (None: a temporary folder, removed)
     options: dict[str, Any] = field(default_factory=dict)  # more training/model options
 
 
@@ -55,7 +56,8 @@ def run_seq2seq_bench(bench: Seq2SeqBench, log: Log = print) -> list[Seq2SeqRow]
 
         torch.set_num_threads(bench.threads)
     rows = []
-    with tempfile.TemporaryDirectory() as runs:
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = bench.runs_dir or tmp
         for seed in bench.seeds:
             for model in bench.models:
                 opts = {"batch_size": bench.batch_size, "seed": seed, **bench.options}

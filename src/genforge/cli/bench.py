@@ -211,6 +211,10 @@ def seq2seq_bench(
     threads: Annotated[
         int | None, option(Seq2SeqBench, "threads", "torch threads (default: torch's).")
     ] = None,
+    runs_dir: Annotated[
+        str | None,
+        option(Seq2SeqBench, "runs_dir", "Keep the runs in this folder (default: removed)."),
+    ] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Any training or model key, both models.")
     ] = None,
@@ -222,6 +226,7 @@ def seq2seq_bench(
     from genforge.core.config import parse_overrides
 
     bench = Seq2SeqBench(**given(data=data, budget_s=budget, num_beams=num_beams, threads=threads,
+                                 runs_dir=runs_dir,
                                  seeds=tuple(range(seeds)) if seeds else None,
                                  options=parse_overrides(set_ or []) or None))  # fmt: skip
     rows = run_seq2seq_bench(bench, log=console.print)
