@@ -40,3 +40,14 @@ def test_lead_baseline_is_the_first_sentence():
     s = seq2seq_scores(docs, ["x", "y"], ["Returns the length.", "Opens a file."])
     assert s["lead_rougeL"] == pytest.approx(100.0) and s["lead_bleu"] == pytest.approx(100.0)
     assert s["copy_source_rougeL"] < s["lead_rougeL"]
+
+
+def test_the_evaluator_lists_every_baseline_score_the_bench_reads():
+    """`genforge bench seq2seq` reads the copy and Lead baselines' BLEU, chrF and ROUGE-1/2/L
+    from the evaluator's metrics."""
+    from genforge.bench.seq2seq import BASELINES, SCORES
+    from genforge.evaluate.seq2seq import baseline_metrics
+
+    s = seq2seq_scores(SRC, REF, REF)
+    keys = {m.key for m in baseline_metrics(s)} | {"copy_source_bleu", "copy_source_chrf"}
+    assert {f"{p}_{k}" for p in BASELINES.values() for k in SCORES} <= keys

@@ -12,13 +12,15 @@ from __future__ import annotations
 import platform
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
 from genforge.bench.common import Log, median, torch_threads
 from genforge.core.errors import GenforgeError
+from genforge.core.io import write_json
 
 
 @dataclass
@@ -70,6 +72,8 @@ def run_seq2seq_bench(bench: Seq2SeqBench, log: Log = print) -> list[Seq2SeqRow]
                 train_s = time.perf_counter() - t
                 result = evaluate_run(run, num_beams=bench.num_beams, seed=seed)
                 rows.append(Seq2SeqRow(model, seed, steps, train_s, result.to_dict()["values"]))
+                if bench.runs_dir:  # kept as they come: a crash later loses no row
+                    write_json(Path(bench.runs_dir) / "bench_rows.json", [asdict(r) for r in rows])
                 sc = rows[-1].scores
                 log(f"  trained {train_s:.0f} s: BLEU {sc['bleu']:.1f}, chrF {sc['chrf']:.1f}, "
                     f"ROUGE-L {sc['rougeL']:.1f}; copy BLEU {sc['copy_source_bleu']:.1f}, chrF "

@@ -184,18 +184,7 @@ def evaluate_run(
                s["copy_source_bleu"], None, "the output = the source, unchanged"),
         Metric("copy_source_chrf", "chrF of copying the source (baseline)",
                s["copy_source_chrf"], None, "the output = the source, unchanged"),
-        Metric("copy_source_rougeL", "ROUGE-L of copying the source (baseline)",
-               s["copy_source_rougeL"], None, "the output = the source, unchanged"),
-        Metric("lead_bleu", "BLEU of the source's first sentence (Lead baseline)",
-               s["lead_bleu"], None, "summarisation's Lead-1: the output = the first sentence"),
-        Metric("lead_chrf", "chrF of the source's first sentence (Lead baseline)",
-               s["lead_chrf"], None, "summarisation's Lead-1: the output = the first sentence"),
-        Metric("lead_rouge1", "ROUGE-1 of the source's first sentence (Lead baseline)",
-               s["lead_rouge1"], None, "summarisation's Lead-1: the output = the first sentence"),
-        Metric("lead_rouge2", "ROUGE-2 of the source's first sentence (Lead baseline)",
-               s["lead_rouge2"], None, "summarisation's Lead-1: the output = the first sentence"),
-        Metric("lead_rougeL", "ROUGE-L of the source's first sentence (Lead baseline)",
-               s["lead_rougeL"], None, "summarisation's Lead-1: the output = the first sentence"),
+        *baseline_metrics(s),
         Metric("copied_train_targets", "outputs repeating a training target verbatim",
                float(s["copied_train_targets"]), "lower", "wrong outputs equal to a training target"),
         Metric("val_loss", "held-out loss (nats per target token, teacher-forced)",
@@ -205,6 +194,24 @@ def evaluate_run(
     extra = {"examples": [{"source": a, "reference": b, "output": c}
                           for a, b, c in list(zip(sources, refs, hyps, strict=True))[:50]]}  # fmt: skip
     return EvalResult("text-pair", metrics, sections, extra)
+
+
+BASELINE_NAMES = {"copy_source": ("copying the source", "the output = the source, unchanged"),
+                  "lead": ("the source's first sentence (Lead baseline)",
+                           "summarisation's Lead-1: the output = the first sentence")}  # fmt: skip
+BASELINE_SCORES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L"}
+
+
+def baseline_metrics(s: dict[str, Any]) -> list[Metric]:
+    """ROUGE-1/2/L of copying the source, and BLEU, chrF, ROUGE-1/2/L of Lead (the copy
+    baseline's BLEU and chrF are listed with the model's)."""
+    out = []
+    for prefix, (what, how) in BASELINE_NAMES.items():
+        scores = BASELINE_SCORES if prefix == "copy_source" else {
+            "bleu": "BLEU", "chrf": "chrF", **BASELINE_SCORES}  # fmt: skip
+        out += [Metric(f"{prefix}_{k}", f"{label} of {what}", s[f"{prefix}_{k}"], None, how)
+                for k, label in scores.items()]  # fmt: skip
+    return out
 
 
 def _examples_html(sources: list[str], refs: list[str], hyps: list[str], k: int = 25) -> str:
