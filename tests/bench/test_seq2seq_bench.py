@@ -34,6 +34,7 @@ def test_table_and_verdict_over_three_seeds():
     assert "21.0 ± 2.5 [20.0-22.0]" in text  # seq2seq BLEU over seeds
     assert "11.0 ± 2.5 [10.0-12.0]" in text  # the copy baseline: each seed's own held-out set
     assert "copy the source" in text and "lead (first sentence)" in text
+    assert "t-interval [min-max]" in " ".join(text.split())  # not eaten as a markup tag
     assert seq2seq_verdict(bench, rows) == [
         "seq2seq beats gru-seq2seq in BLEU: 2 of 3 seeds",
         "seq2seq beats gru-seq2seq in CHRF: 3 of 3 seeds",

@@ -113,7 +113,7 @@ def seq2seq_table(bench: Seq2SeqBench, rows: list[Seq2SeqRow]) -> Table:
         "held-out loss",
         title=f"{bench.data}: held-out pairs, beams {bench.num_beams}, budget "
         f"{bench.budget_s:g} s per model, seeds {list(bench.seeds)} (mean ± 95 % t-interval "
-        f"[min-max]); {platform.processor() or platform.machine()}, {torch_threads()}",
+        f"\\[min-max]); {platform.processor() or platform.machine()}, {torch_threads()}",
     )  # fmt: skip
     for model in bench.models:
         mine = [r for r in rows if r.model == model]
