@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,34 @@ def test_misaligned_line_files_are_a_one_line_error(cli, tmp_path: Path):
     (tmp_path / "b.txt").write_text("eins\n")
     msg = cli.fails("train", "seq2seq", "--data", f"{tmp_path / 'a.txt'},{tmp_path / 'b.txt'}")
     assert "must be aligned" in msg
+
+
+def test_data_inspect_prints_the_pair_report(cli, tmp_path: Path):
+    """`genforge data inspect` on a pair file prints the report a seq2seq run writes to
+    data_report.json: kept, dropped per reason, PII scrubbed, the split by source."""
+    doc = " ".join(f"w{i}" for i in range(60))  # 60 words: one more is a near duplicate
+    rows = [(s, t) for s, t in word_pairs(40, seed=1)]
+    rows += [rows[0], rows[1]]  # two exact duplicate pairs
+    rows += [(doc, "noch einmal"), ("a short line", "x" * 200)]  # bad length ratios
+    rows += [(doc, doc), (doc + " end", doc + " end")]  # a near duplicate pair
+    rows += [("write to ann@example.com", "schreib ann@example.com")]  # PII, kept
+    rows += [("peace", "мир")]  # not Latin, as --target-lang de wants
+    tsv = tmp_path / "pairs.tsv"
+    tsv.write_text("source\ttarget\n" + "".join(f"{s}\t{t}\n" for s, t in rows))
+    out = cli.ok("data", "inspect", tsv, "--target-lang", "de").stdout
+    text = " ".join(re.sub(r"[│┃┌┐└┘├┤┬┴┼─━]", " ", out).split())  # table rules removed
+    for line in ("pairs read 48", "pairs kept 42", "dropped: exact-duplicate 2",
+                 "dropped: length-ratio 2", "dropped: near-duplicate 1", "dropped: language 1",
+                 "dropped: empty side 0", "PII scrubbed email 2",
+                 "held-out sources in training 0 of 4"):  # fmt: skip
+        assert line in text, text
+    assert "ann@example.com" not in text and "noch einmal" in text  # an example of a drop
+    out = json.loads(cli.ok("data", "inspect", tsv, "--target-lang", "de", "--json").stdout)
+    assert out["dropped"]["exact-duplicate"] == 2 and out["train"] + out["val"] == 42
+    assert out["val_sources_in_train"] == 0 and out["val"] >= out["val_sources"] == 4
+    # a file that does not name its columns is a table unless --pairs says otherwise
+    plain = tmp_path / "plain.tsv"
+    plain.write_text("".join(f"{s}\t{t}\n" for s, t in rows))
+    assert json.loads(cli.ok("data", "inspect", plain, "--pairs", "--json").stdout)["read"] == 48
+    embedded = cli.ok("data", "inspect", "country-names:en-ru").stdout
+    assert "Text pairs: country-names:en-ru" in embedded and "in training" in embedded

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from genforge.core.errors import GenforgeError
-from genforge.evaluate.seq2seq import seq2seq_scores
+from genforge.evaluate.seq2seq import lead, seq2seq_scores
 
 SRC = ["the red house", "a small dog", "good morning friend"]
 REF = ["das rote Haus", "ein kleiner Hund", "guten Morgen Freund"]
@@ -31,3 +31,23 @@ def test_wrong_outputs_score_low_and_copies_of_training_targets_are_counted():
 def test_mismatched_lists_are_a_one_line_error():
     with pytest.raises(GenforgeError, match="as many"):
         seq2seq_scores(SRC, REF[:2], REF)
+
+
+def test_lead_baseline_is_the_first_sentence():
+    assert lead("  The first one. And the 2.5 second!") == "The first one."
+    assert lead("no sentence end here") == "no sentence end here"
+    docs = ["Returns the length. It counts items.", "Opens a file. Use close."]
+    s = seq2seq_scores(docs, ["x", "y"], ["Returns the length.", "Opens a file."])
+    assert s["lead_rougeL"] == pytest.approx(100.0) and s["lead_bleu"] == pytest.approx(100.0)
+    assert s["copy_source_rougeL"] < s["lead_rougeL"]
+
+
+def test_the_evaluator_lists_every_baseline_score_the_bench_reads():
+    """`genforge bench seq2seq` reads the copy and Lead baselines' BLEU, chrF and ROUGE-1/2/L
+    from the evaluator's metrics."""
+    from genforge.bench.seq2seq import BASELINES, SCORES
+    from genforge.evaluate.seq2seq import baseline_metrics
+
+    s = seq2seq_scores(SRC, REF, REF)
+    keys = {m.key for m in baseline_metrics(s)} | {"copy_source_bleu", "copy_source_chrf"}
+    assert {f"{p}_{k}" for p in BASELINES.values() for k in SCORES} <= keys

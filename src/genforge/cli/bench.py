@@ -215,20 +215,28 @@ def seq2seq_bench(
     threads: Annotated[
         int | None, option(Seq2SeqBench, "threads", "torch threads (default: torch's).")
     ] = None,
+    runs_dir: Annotated[
+        str | None,
+        option(Seq2SeqBench, "runs_dir", "Keep the runs in this folder (default: removed)."),
+    ] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Any training or model key, both models.")
     ] = None,
 ) -> None:
-    """Transformer vs GRU-attention baseline at equal training time, and copying the source,
-    on held-out pairs: BLEU, chrF (sacrebleu), ROUGE-L, exact match."""
-    from genforge.bench.seq2seq import run_seq2seq_bench, seq2seq_table
+    """Transformer vs GRU-attention baseline at equal training time, and copying the source
+    and the Lead baseline (first sentence), on held-out pairs: BLEU, chrF (sacrebleu),
+    ROUGE-1/2/L; mean ± 95 % t-interval [range] over --seeds, and per-seed wins."""
+    from genforge.bench.seq2seq import run_seq2seq_bench, seq2seq_table, seq2seq_verdict
     from genforge.core.config import parse_overrides
 
     bench = Seq2SeqBench(**given(data=data, budget_s=budget, num_beams=num_beams, threads=threads,
+                                 runs_dir=runs_dir,
                                  seeds=tuple(range(seeds)) if seeds else None,
                                  options=parse_overrides(set_ or []) or None))  # fmt: skip
     rows = run_seq2seq_bench(bench, log=console.print)
-    print_wide(seq2seq_table(bench, rows))
+    print_wide(seq2seq_table(bench, rows), width=160)
+    for line in seq2seq_verdict(bench, rows):
+        console.print(line)
 
 
 @app.command("audio")

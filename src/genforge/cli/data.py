@@ -47,20 +47,41 @@ def inspect_command(
             help=f"Text: BPE vocabulary size (default {default_of(inspect_text, 'vocab')})."
         ),
     ] = None,
+    pairs: Annotated[
+        bool,
+        typer.Option(
+            "--pairs",
+            help="Read SOURCE as translation/summarisation pairs (found without it: "
+            "country-names:SRC-TGT, pydoc-summaries, src.txt,tgt.txt, and a .tsv/.csv/.jsonl "
+            "that names source and target).",
+        ),
+    ] = False,
+    source_lang: Annotated[
+        str | None, typer.Option(help="Pairs: the source language, for the script filter.")
+    ] = None,
+    target_lang: Annotated[
+        str | None, typer.Option(help="Pairs: the target language, for the script filter.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Counts, sizes, classes, skipped files and why, duplicates (images); column kinds and
     missing values (tables); durations, sample rates and unreadable files (audio); durations, frame rates, sizes,
     rotations and unreadable files (video); documents,
-    characters, tokens, exact/near duplicates and PII found (text)."""
+    characters, tokens, exact/near duplicates and PII found (text); pairs kept, dropped per
+    reason, PII scrubbed and the split by source (text pairs, as a seq2seq run's
+    data_report.json holds it)."""
     from genforge.data import inspect_source
     from genforge.data.audio import inspect_audio, is_audio_source
     from genforge.data.governance import inspect_datasheet
     from genforge.data.table import inspect_table, is_table_source
     from genforge.data.text import looks_like_text
+    from genforge.data.text_pairs import inspect_pairs, looks_like_pairs
     from genforge.data.video import inspect_video, is_video_source
 
-    if is_table_source(source) and column is None:
+    if pairs or (column is None and looks_like_pairs(source)):
+        langs = given(source_lang=source_lang, target_lang=target_lang)
+        report = inspect_pairs(source, **langs)
+    elif is_table_source(source) and column is None:
         report = inspect_table(source)
     elif is_audio_source(source):
         report = inspect_audio(source)

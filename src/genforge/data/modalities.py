@@ -518,7 +518,8 @@ class TextPair(Modality):
             f"- pairs read: {report.get('read', '?')}, kept {report.get('kept', '?')}; dropped: "
             + (", ".join(f"{n} {why}" for why, n in sorted(dropped.items())) or "none"),
             f"- split by unique source sentence: train {report.get('train', '?')} pairs, "
-            f"held-out {report.get('val', '?')} (no held-out source appears in training)",
+            f"held-out {report.get('val', '?')} (held-out sources also in training: "
+            f"{report.get('val_sources_in_train', 0)})",
             f"- PII scrubbed: {pii or 'none found'}",
         ]
 

@@ -59,6 +59,8 @@ _SCRIPTS = {
     "ARMENIAN": "hy",
 }
 LANG_SCRIPT = {lang: script for script, langs in _SCRIPTS.items() for lang in langs.split()}
+# why load_pairs drops a pair (a PairReport's `dropped` keys)
+DROP_REASONS = ("empty side", "length-ratio", "language", "exact-duplicate", "near-duplicate")
 
 
 @dataclass
@@ -90,6 +92,8 @@ class PairReport:
     pii: Counter = field(default_factory=Counter)
     train: int = 0
     val: int = 0
+    val_sources: int = 0  # unique held-out source sentences
+    val_sources_in_train: int = 0  # of them also a training source: 0 by construction
 
     def drop(self, reason: str, pair: tuple[str, str]) -> None:
         self.dropped[reason] += 1
@@ -103,7 +107,36 @@ class PairReport:
         if self.pii:
             out.append("  PII scrubbed: " + ", ".join(f"{k} {n}" for k, n in self.pii.items()))
         out.append(f"  split by unique source: {self.train} train, {self.val} held out")
+        out.append(
+            f"  held-out sources: {self.val_sources}, of them in training: "
+            f"{self.val_sources_in_train}"
+        )
         return out
+
+    def render(self, console: Any) -> None:
+        """The report as `genforge data inspect` prints it: every filter's count (0 included),
+        PII scrubbed per kind, the split, and up to three dropped pairs per reason."""
+        from rich.markup import escape
+        from rich.table import Table
+
+        t = Table(title=f"Text pairs: {escape(self.source)}", show_header=False,
+                  title_justify="left")  # fmt: skip
+        t.add_column("field", style="bold")
+        t.add_column("value")
+        t.add_row("pairs read", str(self.read))
+        t.add_row("pairs kept", str(self.kept))
+        for reason in (*DROP_REASONS, *sorted(set(self.dropped) - set(DROP_REASONS))):
+            t.add_row(f"dropped: {reason}", str(self.dropped.get(reason, 0)))
+        pii = ", ".join(f"{k} {n}" for k, n in sorted(self.pii.items()))
+        t.add_row("PII scrubbed", pii or "none found")
+        t.add_row("split (by unique source)", f"{self.train} train, {self.val} held out")
+        t.add_row("held-out sources in training",
+                  f"{self.val_sources_in_train} of {self.val_sources}")  # fmt: skip
+        console.print(t)
+        for reason, pairs in sorted(self.examples.items()):
+            console.print(f"[bold]dropped ({escape(reason)}), e.g.:[/]")
+            for s, tgt in pairs:
+                console.print(f"  {escape(s[:70])!r} -> {escape(tgt[:70])!r}", soft_wrap=True)
 
     def to_dict(self) -> dict:
         return {
@@ -115,6 +148,8 @@ class PairReport:
             "pii": dict(self.pii),
             "train": self.train,
             "val": self.val,
+            "val_sources": self.val_sources,
+            "val_sources_in_train": self.val_sources_in_train,
         }
 
 
@@ -318,7 +353,48 @@ def load_pairs(cfg: PairDataConfig, seed: int = 0) -> PairCorpus:
         raise GenforgeError(f"no pairs left in '{cfg.source}' after cleaning: {report.lines()}")
     train, val = split_by_source(kept, cfg.val_fraction, seed)
     report.kept, report.train, report.val = len(kept), len(train), len(val)
+    val_sources = {s for s, _ in val}
+    report.val_sources = len(val_sources)
+    report.val_sources_in_train = len(val_sources & {s for s, _ in train})
     return PairCorpus(train, val, report, *langs)
+
+
+def inspect_pairs(
+    source: str,
+    source_lang: str | None = None,
+    target_lang: str | None = None,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+) -> PairReport:
+    """The pair report a seq2seq run on `source` writes to data_report.json (with the default
+    cleaning), without fitting a tokenizer. Languages: for the script filter of pair files."""
+    cfg = PairDataConfig(source=source, source_lang=source_lang, target_lang=target_lang,
+                         val_fraction=val_fraction)  # fmt: skip
+    return load_pairs(cfg, seed).report
+
+
+def looks_like_pairs(source: str) -> bool:
+    """An embedded pair corpus, two existing files written "src.txt,tgt.txt", or a .jsonl /
+    .tsv / .csv whose first record names `source` and `target` (other files: `--pairs`)."""
+    if is_pairs_embedded(source):
+        return True
+    path = Path(source)
+    if not path.is_file():
+        parts = [Path(p.strip()) for p in source.split(",")]
+        return len(parts) == 2 and all(p.is_file() for p in parts)
+    with path.open(encoding="utf-8", errors="replace") as f:
+        first = next((line for line in f if line.strip()), "")
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        try:
+            rec = json.loads(first)
+        except json.JSONDecodeError:
+            return False
+        return isinstance(rec, dict) and {"source", "target"} <= set(rec)
+    if suffix in (".tsv", ".tab", ".csv"):
+        delim = "\t" if suffix in (".tsv", ".tab") else ","
+        return [c.strip().lower() for c in first.split(delim)[:2]] == ["source", "target"]
+    return False
 
 
 # ---------------------------------------------------------------------------------------

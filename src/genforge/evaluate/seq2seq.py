@@ -6,8 +6,10 @@ scores["bleu"], scores["chrf"], scores["rougeL"], scores["bleu_signature"], ...
 
 BLEU and chrF are sacrebleu's corpus scores (their signatures are returned so a number can be
 reproduced); ROUGE-1/2/L are rouge-score's F-measures (English stemming, averaged over pairs).
-`copy_source_*` scores the baseline that outputs the source unchanged; `copied_train_targets`
-counts outputs that repeat a training target verbatim (memorised rather than translated).
+`copy_source_*` scores the baseline that outputs the source unchanged and `lead_*` the Lead
+baseline of summarisation (the source's first sentence), each in BLEU, chrF and ROUGE;
+`copied_train_targets` counts outputs that repeat a training target verbatim (memorised rather
+than translated).
 """
 
 from __future__ import annotations
@@ -49,6 +51,17 @@ def _rouge(hypotheses: list[str], references: list[str]) -> dict[str, float]:
     return out
 
 
+_FIRST_SENTENCE = re.compile(r"^(.+?[.!?])(?:\s|$)", re.S)
+
+
+def lead(document: str) -> str:
+    """The Lead-1 summary of `document`: its first sentence (up to the first . ! or ? that ends
+    a word), or all of it when it has none (Nallapati et al. 2017's Lead-3, with one sentence,
+    as the references here are one sentence)."""
+    m = _FIRST_SENTENCE.match(document.strip())
+    return m.group(1) if m else document.strip()
+
+
 def bleu_chrf(hypotheses: list[str], references: list[str]) -> dict[str, Any]:
     """Corpus BLEU and chrF (0-100) with sacrebleu's signatures."""
     from sacrebleu.metrics import BLEU, CHRF
@@ -80,8 +93,11 @@ def seq2seq_scores(
     out["length_ratio"] = sum(len(h.split()) for h in hypotheses) / max(
         1, sum(len(r.split()) for r in references)
     )
-    copy = bleu_chrf(sources, references)
-    out["copy_source_bleu"], out["copy_source_chrf"] = copy["bleu"], copy["chrf"]
+    for name, baseline in (("copy_source", sources), ("lead", [lead(x) for x in sources])):
+        b = bleu_chrf(baseline, references)
+        b.update(_rouge(baseline, references))
+        for k in ("bleu", "chrf", "rouge1", "rouge2", "rougeL"):
+            out[f"{name}_{k}"] = b[k]
     seen = {t.strip() for t in train_targets or []}
     out["copied_train_targets"] = sum(
         h.strip() in seen and h.strip() != r.strip()
@@ -168,6 +184,7 @@ def evaluate_run(
                s["copy_source_bleu"], None, "the output = the source, unchanged"),
         Metric("copy_source_chrf", "chrF of copying the source (baseline)",
                s["copy_source_chrf"], None, "the output = the source, unchanged"),
+        *baseline_metrics(s),
         Metric("copied_train_targets", "outputs repeating a training target verbatim",
                float(s["copied_train_targets"]), "lower", "wrong outputs equal to a training target"),
         Metric("val_loss", "held-out loss (nats per target token, teacher-forced)",
@@ -177,6 +194,24 @@ def evaluate_run(
     extra = {"examples": [{"source": a, "reference": b, "output": c}
                           for a, b, c in list(zip(sources, refs, hyps, strict=True))[:50]]}  # fmt: skip
     return EvalResult("text-pair", metrics, sections, extra)
+
+
+BASELINE_NAMES = {"copy_source": ("copying the source", "the output = the source, unchanged"),
+                  "lead": ("the source's first sentence (Lead baseline)",
+                           "summarisation's Lead-1: the output = the first sentence")}  # fmt: skip
+BASELINE_SCORES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L"}
+
+
+def baseline_metrics(s: dict[str, Any]) -> list[Metric]:
+    """ROUGE-1/2/L of copying the source, and BLEU, chrF, ROUGE-1/2/L of Lead (the copy
+    baseline's BLEU and chrF are listed with the model's)."""
+    out = []
+    for prefix, (what, how) in BASELINE_NAMES.items():
+        scores = BASELINE_SCORES if prefix == "copy_source" else {
+            "bleu": "BLEU", "chrf": "chrF", **BASELINE_SCORES}  # fmt: skip
+        out += [Metric(f"{prefix}_{k}", f"{label} of {what}", s[f"{prefix}_{k}"], None, how)
+                for k, label in scores.items()]  # fmt: skip
+    return out
 
 
 def _examples_html(sources: list[str], refs: list[str], hyps: list[str], k: int = 25) -> str:

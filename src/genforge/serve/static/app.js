@@ -331,18 +331,23 @@ const runAction = (what) => guard(async () => {
 });
 
 // -- generation -----------------------------------------------------------------------------
+// Text runs and text-to-text runs (translation, summarisation): outputs are text, n is 1.
+const isText = (modality) => modality === "text" || modality === "text-pair";
 const num = (name, label, attrs = {}) => el("label", { "data-control": name }, label, el("input", { name, type: "number", ...attrs }));
 const CONTROL_INPUTS = {
   n: (run) => run.modality === "table"
     ? num("n", "Rows (n)", { min: 1, max: state.info.limits.max_rows, value: 20 })
-    : num("n", run.modality === "audio" || run.modality === "video" ? "Clips (n)" : run.modality === "text" ? "Texts (n)" : "How many (n)",
-      { min: 1, max: state.info.limits.max_n, value: run.modality === "text" ? 1 : 4 }),
+    : num("n", run.modality === "audio" || run.modality === "video" ? "Clips (n)" : isText(run.modality) ? "Texts (n)" : "How many (n)",
+      { min: 1, max: state.info.limits.max_n, value: isText(run.modality) ? 1 : 4 }),
   seed: () => num("seed", "Seed", { min: 0, value: 0 }),
   truncation: () => num("truncation", "Truncation (empty = none)", { step: "0.1", min: "0.1" }),
   label: (run) => el("label", { "data-control": "label" }, run.modality === "captioned-image" ? "Caption" : "Label", el("select", { name: "label" },
     el("option", { value: "" }, run.modality === "captioned-image" ? "(none: use the prompt)" : "(cycle classes)"),
     ...run.class_names.map((c) => el("option", { value: c }, c)))),
-  prompt: (run) => el("label", { "data-control": "prompt" }, "Prompt", run.modality === "text"
+  prompt: (run) => run.modality === "text-pair"
+    ? el("label", { "data-control": "prompt" }, "Source text", el("textarea", { name: "prompt", rows: 3, required: "",
+      maxlength: state.info.limits.max_prompt_chars, placeholder: "the text to translate or summarise" }))
+    : el("label", { "data-control": "prompt" }, "Prompt", run.modality === "text"
     ? el("textarea", { name: "prompt", rows: 3, maxlength: state.info.limits.max_prompt_chars, placeholder: "(empty: start from nothing)" })
     : el("input", { name: "prompt", maxlength: state.info.limits.max_prompt_chars,
       placeholder: run.class_names[0] ? `e.g. ${run.class_names[run.class_names.length > 7 ? 7 : 0]} (or pick a caption)` : "" })),
@@ -491,6 +496,12 @@ function outputBody(o) {
     if (o.text !== undefined && o.text !== null) show(o.text); else fetchText(o.url).then(show).catch(() => show("(file gone)"));
     return [pre];
   }
+  if (kind === "text-pair") {  // the source (the request's prompt), then its translation
+    const out = el("pre", { class: "gen-text" });
+    if (o.text !== undefined && o.text !== null) out.textContent = o.text;
+    else fetchText(o.url).then((t) => { out.textContent = t; }).catch(() => { out.textContent = "(file gone)"; });
+    return [el("pre", { class: "source" }, o.params.prompt ?? ""), out];
+  }
   if (kind === "table") {
     const wrap = el("div", { class: "table-wrap" });
     const fill = (rows) => wrap.replaceChildren(table(rows[0], rows.slice(1, PREVIEW_ROWS + 1)));
@@ -522,6 +533,11 @@ function paramLine(kind, p, watermarked) {
   if (kind === "text") {
     const dec = p.decoding === "sampling" ? `sampling T=${p.temperature ?? 1}${p.top_k ? ` k=${p.top_k}` : ""}${p.top_p ? ` p=${p.top_p}` : ""}` : p.decoding;
     return `${dec} · ${p.new_tokens ?? "?"} tokens${p.watermark ? " · watermarked" : ""}`;
+  }
+  if (kind === "text-pair") {
+    const mode = p.decoding ?? (p.n > 1 ? "sampling" : "greedy");  // the server's auto choice
+    const dec = mode === "sampling" ? `sampling T=${p.temperature ?? 1}${p.top_p ? ` p=${p.top_p}` : ""}` : mode === "beams" ? `beams ${p.num_beams ?? 4}` : mode;
+    return `${dec}${p.watermark ? " · watermarked" : ""}`;
   }
   if (kind === "table") return `${p.n} rows · ${(p.columns || []).length} columns`;
   if (kind === "audio") return `${p.class ?? "unconditional"} · ${p.sample_rate} Hz`;
