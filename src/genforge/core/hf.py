@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,19 +64,29 @@ def is_causal_lm_folder(path: str | Path) -> bool:
 
 
 def check_causal_lm_folder(path: str | Path) -> Path:
-    """The folder, after the checks that need no loading; a GenforgeError of one line names
-    what is missing: the folder, config.json, a causal-LM architecture, safetensors weights
-    (pickled .bin weights are never loaded), the tokenizer."""
+    """The folder, after the checks that need no loading (`check_model_folder`) for a causal
+    LM."""
+    return check_model_folder(path, is_causal_lm_config,
+                              "a causal language model (AutoModelForCausalLM)")  # fmt: skip
+
+
+def check_model_folder(
+    path: str | Path, accepts: Callable[[dict], bool], kind: str,
+    not_found: str = "no such model folder: {path}",
+) -> Path:  # fmt: skip
+    """A local transformers folder, after the checks that need no loading; a GenforgeError of
+    one line names what is missing: the folder (`not_found`), config.json, a model that
+    `accepts` its config (else "not `kind`"), safetensors weights (pickled .bin weights are
+    never loaded), the tokenizer."""
     p = Path(path).expanduser()
     if not p.is_dir():
-        raise GenforgeError(f"no such model folder: {path}")
+        raise GenforgeError(not_found.format(path=path))
     cfg = read_config_json(p)
     if cfg is None:
         raise GenforgeError(f"{path} is not a transformers model folder (no readable config.json)")
-    if not is_causal_lm_config(cfg):
-        kind = ", ".join(cfg.get("architectures") or []) or cfg.get("model_type", "unknown")
-        raise GenforgeError(f"{path} holds a {kind}, not a causal language model "
-                            "(AutoModelForCausalLM)")  # fmt: skip
+    if not accepts(cfg):
+        found = ", ".join(cfg.get("architectures") or []) or cfg.get("model_type", "unknown")
+        raise GenforgeError(f"{path} holds a {found}, not {kind}")
     if not any(p.glob("*.safetensors")):
         if any(p.glob("*.bin")) or any(p.glob("*.pt")):
             raise GenforgeError(f"{path} has only pickled weights (.bin); genforge loads "

@@ -18,28 +18,15 @@ import torch
 import torch.nn.functional as F
 
 from genforge.core.errors import GenforgeError
-from genforge.core.hf import TOKENIZER_FILES, quiet_transformers, read_config_json
+from genforge.core.hf import check_model_folder, quiet_transformers
 
 PROCESSOR_FILE = "preprocessor_config.json"
 
 
 def check_clip_folder(path: str | Path) -> Path:
     """The folder, after the checks that need no loading; each problem is one line."""
-    p = Path(path).expanduser()
-    if not p.is_dir():
-        raise GenforgeError(f"no CLIP folder {path}")
-    cfg = read_config_json(p)
-    if cfg is None:
-        raise GenforgeError(f"{path} is not a transformers model folder (no readable config.json)")
-    if cfg.get("model_type") != "clip":
-        kind = ", ".join(cfg.get("architectures") or []) or cfg.get("model_type", "unknown")
-        raise GenforgeError(f"{path} holds a {kind}, not a CLIPModel (model_type clip)")
-    if not any(p.glob("*.safetensors")):
-        pickled = any(p.glob("*.bin")) or any(p.glob("*.pt"))
-        raise GenforgeError(f"{path} has no safetensors weights" + (
-            " (only pickled .bin weights, which genforge never loads)" if pickled else ""))  # fmt: skip
-    if not any((p / f).is_file() for f in TOKENIZER_FILES):
-        raise GenforgeError(f"{path} has no tokenizer (tokenizer.json or tokenizer_config.json)")
+    p = check_model_folder(path, lambda cfg: cfg.get("model_type") == "clip",
+                           "a CLIPModel (model_type clip)", not_found="no CLIP folder {path}")  # fmt: skip
     if not (p / PROCESSOR_FILE).is_file():
         raise GenforgeError(f"{path} has no image processor ({PROCESSOR_FILE})")
     return p
