@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,24 @@ def bench_genforge(
     return BenchResult(f"genforge {precision}", rates, flops, {"device": str(dev)})
 
 
+def timed_rates(
+    step: Callable[[], None], dev: torch.device, steps: int, repeats: int, batch_size: int
+) -> list[float]:
+    """Images/s of a reference loop's `step`: 3 warm-up steps, then `repeats` timed runs of
+    `steps` steps, each between device syncs."""
+    for _ in range(3):
+        step()
+    rates = []
+    for _ in range(repeats):
+        sync(dev)
+        t = time.perf_counter()
+        for _ in range(steps):
+            step()
+        sync(dev)
+        rates.append(steps * batch_size / (time.perf_counter() - t))
+    return rates
+
+
 def reference_workers() -> int:
     """DataLoader workers of the reference loop: min(8, CPU cores)."""
     import os
@@ -231,16 +250,7 @@ def bench_reference(
                 yield from loader
 
         it = batches()
-        for _ in range(3):
-            step(next(it)[0])
-        rates = []
-        for _ in range(repeats):
-            sync(dev)
-            t = time.perf_counter()
-            for _ in range(steps):
-                step(next(it)[0])
-            sync(dev)
-            rates.append(steps * batch_size / (time.perf_counter() - t))
+        rates = timed_rates(lambda: step(next(it)[0]), dev, steps, repeats, batch_size)
     label = "reference fp32 (dcgan/main.py)"
     settings = {"device": str(dev), "loader": kind, "workers": workers,
                 "pin_memory": dev.type == "cuda"}  # fmt: skip
@@ -284,16 +294,7 @@ def bench_ddpm_reference(
         loss.backward()
         opt.step()
 
-    for _ in range(3):
-        step()
-    rates = []
-    for _ in range(repeats):
-        sync(dev)
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            step()
-        sync(dev)
-        rates.append(steps * batch_size / (time.perf_counter() - t0))
+    rates = timed_rates(step, dev, steps, repeats, batch_size)
     return BenchResult(f"reference {precision} (diffusers loop)", rates, None, {"device": str(dev)})
 
 
