@@ -167,10 +167,11 @@ def default_image_size(pipe: Any) -> int:
 # ---------------------------------------------------------------------------------------
 
 
-def add_adapters(pipe: Any, cfg: SDLoraConfig) -> list[torch.nn.Parameter]:
+def add_adapters(pipe: Any, cfg: SDLoraConfig) -> dict[str, torch.nn.Parameter]:
     """Freeze the base, add LoRA to the UNet (and the text encoder); return the trainable
-    parameters, which are the adapters' and nothing else. Their initial values come from
-    `cfg.seed` (not the global RNG), so one config trains the same adapters every time."""
+    parameters, which are the adapters' and nothing else, by checkpoint name ("unet.<peft
+    name>", "text_encoder.<...>"). Their initial values come from `cfg.seed` (not the global
+    RNG), so one config trains the same adapters every time."""
     from diffusers.models.attention_processor import AttnProcessor2_0
 
     for module in (pipe.unet, pipe.vae, pipe.text_encoder):
@@ -183,10 +184,11 @@ def add_adapters(pipe: Any, cfg: SDLoraConfig) -> list[torch.nn.Parameter]:
         pipe.unet.enable_gradient_checkpointing()
         if cfg.train_text_encoder:
             pipe.text_encoder.gradient_checkpointing_enable()
-    params = [p for p in pipe.unet.parameters() if p.requires_grad]
-    if cfg.train_text_encoder:
-        params += [p for p in pipe.text_encoder.parameters() if p.requires_grad]
-    return params  # fp32, as the base is loaded; --precision autocasts the forward pass
+    modules = {"unet": pipe.unet, **({"text_encoder": pipe.text_encoder}
+                                     if cfg.train_text_encoder else {})}  # fmt: skip
+    # fp32, as the base is loaded; --precision autocasts the forward pass
+    return {f"{m}.{n}": p for m, module in modules.items()
+            for n, p in module.named_parameters() if p.requires_grad}  # fmt: skip
 
 
 def _inject(pipe: Any, cfg: SDLoraConfig) -> None:

@@ -125,8 +125,7 @@ def resume_lora(run: Run, steps: int | None = None, stages: Stages | None = None
         paths = sorted((run.path / CLASS_IMAGES).glob("*.png"))
         prior = [CaptionedImage(p, cfg.class_prompt or "") for p in paths]
     cache, prior_cache = _encode(pipe, cfg, items, prior, stages)
-    sd_lora.add_adapters(pipe, cfg)
-    adapters = _adapters(pipe, cfg)
+    adapters = sd_lora.add_adapters(pipe, cfg)
     saved = load_weights(run)
     with torch.no_grad():
         for key, p in adapters.items():
@@ -197,8 +196,8 @@ def _train(run: Run, base: Path, items: list[CaptionedImage], cfg: SDLoraConfig,
                "distinct_captions": len({i.caption for i in items}),
                "class_images": len(prior or [])})  # fmt: skip
     _samples(run, pipe, cfg, "before", stages)
-    sd_lora.add_adapters(pipe, cfg)
-    _fit_and_save(run, pipe, cfg, _adapters(pipe, cfg), cache, prior_cache, device, stages, None)
+    adapters = sd_lora.add_adapters(pipe, cfg)
+    _fit_and_save(run, pipe, cfg, adapters, cache, prior_cache, device, stages, None)
 
 
 def _encode(pipe: Any, cfg: SDLoraConfig, items: list[CaptionedImage],
@@ -215,14 +214,6 @@ def _encode(pipe: Any, cfg: SDLoraConfig, items: list[CaptionedImage],
                                              [i.caption for i in prior])  # fmt: skip
         stages.advance(len(prior))
     return cache, prior_cache
-
-
-def _adapters(pipe: Any, cfg: SDLoraConfig) -> dict[str, torch.nn.Parameter]:
-    """The trainable adapters by checkpoint name ("unet.<peft name>", "text_encoder.<...>")."""
-    modules = {"unet": pipe.unet, **({"text_encoder": pipe.text_encoder}
-                                     if cfg.train_text_encoder else {})}  # fmt: skip
-    return {f"{m}.{n}": p for m, module in modules.items()
-            for n, p in module.named_parameters() if p.requires_grad}  # fmt: skip
 
 
 def _fit_and_save(run: Run, pipe: Any, cfg: SDLoraConfig, adapters: dict[str, Any], cache: Any,
