@@ -253,10 +253,23 @@ def test_reports_page_renders_model_card(tmp_path: Path, free_port, start_server
             expect(page.locator("#report-text")).to_contain_text("model: dcgan")
             expect(card).to_be_hidden()
             page.select_option("#report-file", "README.md")
+            expect(card).to_be_visible()
             expect(card.locator("h1")).to_have_text("dc")
 
-            # HTML in a card's text is text
+            # HTML in a card's text is text. The answer for "dc" is held back until "evil"
+            # shows: a late answer for an earlier choice must not overwrite the later one.
+            held: list = []
+            page.route("**/v1/runs/dc/card", lambda route: held.append(route))
+            page.select_option("#report-file", "config.yaml")
+            page.select_option("#report-file", "README.md")
             page.select_option("#report-run", "evil")
+            expect(card).to_have_attribute("data-run", "evil")
+            expect(card.locator("h1")).to_have_text("evil <script>alert(1)</script>")
+            assert len(held) == 1
+            with page.expect_response("**/v1/runs/dc/card"):
+                held[0].continue_()
+            page.unroute("**/v1/runs/dc/card")
+            page.wait_for_timeout(300)
             expect(card).to_have_attribute("data-run", "evil")
             expect(card.locator("h1")).to_have_text("evil <script>alert(1)</script>")
             expect(card.locator("li")).to_contain_text("<img src=x onerror=alert(2)>, <b>bold</b>")

@@ -754,28 +754,38 @@ function showReportFiles() {
   showReport();
 }
 
+// Only the latest choice renders: a slow answer for an earlier run or file is dropped, so it
+// cannot overwrite what the user picked after it.
 const showReport = guard(async () => {
+  const seq = state.reportSeq = (state.reportSeq || 0) + 1;
+  const current = () => seq === state.reportSeq;
   const run = $("#report-run").value, file = $("#report-file").value;
   const frame = $("#report-frame"), pre = $("#report-text"), card = $("#report-card");
   const show = (view) => { for (const v of [frame, pre, card]) v.hidden = v !== view; };
   if (!run || !file) { show(null); return; }
-  if (file === "README.md") { await showCard(run, card); show(card); return; }
+  if (file === "README.md") {
+    const content = await fetchCard(run);
+    if (!current()) return;
+    card.dataset.run = run; card.replaceChildren(content); show(card); return;
+  }
   const res = await fetch(`/v1/runs/${run}/files/${file}`, { headers: headers() });
+  const body = file.endsWith(".png") ? await res.blob() : await res.text();
+  if (!current()) return;
   if (file.endsWith(".html")) {
-    frame.srcdoc = await res.text(); show(frame);
+    frame.srcdoc = body; show(frame);
   } else if (file.endsWith(".png")) {
-    const url = URL.createObjectURL(await res.blob());
+    const url = URL.createObjectURL(body);
     frame.srcdoc = `<img src="${url}" style="max-width:100%;image-rendering:pixelated">`;
     show(frame);
   } else {
-    pre.textContent = await res.text(); show(pre);
+    pre.textContent = body; show(pre);
   }
 });
 
 // The model card, rendered by the server (any HTML in the card comes back escaped). It is
 // parsed in a <template> (inert: nothing loads there), its images are fetched with the API key
 // (blob URLs) and links to the run's files open them on this page.
-async function showCard(run, card) {
+async function fetchCard(run) {
   const res = await fetch(`/v1/runs/${run}/card`, { headers: headers() });
   if (!res.ok) {
     let detail = res.statusText;
@@ -799,8 +809,7 @@ async function showCard(run, card) {
       e.preventDefault(); $("#report-file").value = file; showReport();
     });
   }
-  card.dataset.run = run;
-  card.replaceChildren(tpl.content);
+  return tpl.content;
 }
 
 // -- start ----------------------------------------------------------------------------------
