@@ -88,7 +88,9 @@ const showDataset = guard(async (name) => {
   $("#dataset-title").textContent = name;
   say(`reading ${name}...`);
   showImage($("#dataset-thumbs"), `/v1/datasets/${name}/thumbnails.png?n=64`);
+  const ticket = (state.datasetTicket = (state.datasetTicket || 0) + 1);
   const d = await api(`/datasets/${name}`);
+  if (ticket !== state.datasetTicket) return;  // another dataset was picked meanwhile
   const r = d.report || {};
   if (r.format) { showFileReport(d, r); say(""); return; }
   const rows = [
