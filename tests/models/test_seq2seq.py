@@ -64,6 +64,33 @@ def test_learns_a_held_out_mapping_that_copying_cannot_solve(trained):
     assert s["bleu"] > s["copy_source_bleu"] + 30 and s["chrf"] > s["copy_source_chrf"] + 20
 
 
+def test_label_smoothing_shapes_the_training_loss_only(trained):
+    model, train, _ = trained
+    batch = encode_pairs(model.tokenizer, train[:8], 64)
+    src, labels = model.unpack(batch)
+    model.net.eval()
+    with torch.no_grad():
+        mask = (src != model.spec.pad_id).long()
+        logp = model.net(input_ids=src, attention_mask=mask, labels=labels).logits.log_softmax(-1)
+        keep = labels != -100
+        nll = -logp.gather(-1, labels.clamp(min=0)[..., None])[..., 0][keep].mean()
+        uniform = -logp.mean(-1)[keep].mean()  # cross-entropy against the uniform distribution
+        assert float(model.loss(model.net, src, labels)) == pytest.approx(float(nll), rel=1e-4)
+        smooth = float(model.loss(model.net, src, labels, smoothing=0.1))
+        assert smooth == pytest.approx(float(0.9 * nll + 0.1 * uniform), rel=1e-4)
+        total, n = model.heldout_loss(batch)
+        assert total / n == pytest.approx(float(nll), rel=1e-4)  # held-out: never smoothed
+    assert smooth > float(nll) + 0.1  # a trained model is far from uniform
+    # the trainer's step uses the configured smoothing (lr 0: nothing moves)
+    model.config.label_smoothing = 0.1
+    try:
+        opt = torch.optim.SGD(model.net.parameters(), lr=0.0)
+        logs = model.training_step({"net": model.net}, {"net": opt}, lambda: (batch, None), ACC)
+    finally:
+        model.config.label_smoothing = 0.0
+    assert float(logs["loss"]) == pytest.approx(smooth, rel=1e-4)
+
+
 def test_saved_folder_loads_in_plain_transformers_with_identical_outputs(trained, tmp_path):
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from genforge.core.errors import GenforgeError
 from genforge.data.text_pairs import PairSpec
-from genforge.models.seq2seq import DecodeConfig, PairModel
+from genforge.models.seq2seq import DecodeConfig, PairModel, token_cross_entropy
 
 
 @dataclass
@@ -30,6 +29,7 @@ class GRUSeq2SeqConfig:
     hidden: int = 256
     dropout: float = 0.1
     grad_clip: float = 1.0
+    label_smoothing: float = 0.0  # training loss only
 
 
 class AttentionGRU(nn.Module):
@@ -91,12 +91,12 @@ class GRUSeq2Seq(PairModel):
         self.net = AttentionGRU(spec.vocab_size, spec.pad_id, config.emb_dim, config.hidden,
                                 config.dropout)  # fmt: skip
 
-    def loss(self, net: nn.Module, src: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def loss(self, net: nn.Module, src: torch.Tensor, labels: torch.Tensor,
+             smoothing: float = 0.0) -> torch.Tensor:  # fmt: skip
         start = torch.full_like(labels[:, :1], self.spec.pad_id)  # Marian's decoder start
         prev = labels[:, :-1]
         decoder_in = torch.cat([start, prev.masked_fill(prev == -100, self.spec.pad_id)], dim=1)
-        logits = net(src, decoder_in)
-        return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
+        return token_cross_entropy(net(src, decoder_in), labels, smoothing)
 
     def decode_batch(self, net: nn.Module, src: torch.Tensor, d: DecodeConfig,
                      **generate: Any) -> list[str]:  # fmt: skip

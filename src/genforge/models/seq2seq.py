@@ -88,8 +88,10 @@ class PairModel(nn.Module):
         tgt = tgt[:, : max(1, int((tgt != pad).sum(1).max()))]
         return src, tgt.masked_fill(tgt == pad, -100)
 
-    def loss(self, net: nn.Module, src: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Mean teacher-forced cross-entropy per target token (nats)."""
+    def loss(self, net: nn.Module, src: torch.Tensor, labels: torch.Tensor,
+             smoothing: float = 0.0) -> torch.Tensor:  # fmt: skip
+        """Mean teacher-forced cross-entropy per target token (nats); with `smoothing` > 0 the
+        label-smoothed training loss (Szegedy et al. 2016), which held-out scores never use."""
         raise NotImplementedError
 
     def training_step(
@@ -101,7 +103,7 @@ class PairModel(nn.Module):
     ) -> dict[str, torch.Tensor]:
         net, opt = nets["net"], opts["net"]
         x, _ = next_batch()
-        loss = self.loss(net, *self.unpack(x))
+        loss = self.loss(net, *self.unpack(x), smoothing=self.config.label_smoothing)
         optimizer_step(net, opt, loss, accelerator, self.config.grad_clip)
         return {"loss": loss.detach()}
 
@@ -189,6 +191,14 @@ class Seq2SeqConfig:
     lora_r: int = 8
     lora_alpha: int = 16
     grad_clip: float = 1.0
+    label_smoothing: float = 0.0  # training loss only (0.1 in Vaswani et al. 2017)
+
+
+def token_cross_entropy(logits: torch.Tensor, labels: torch.Tensor,
+                        smoothing: float = 0.0) -> torch.Tensor:  # fmt: skip
+    """Mean cross-entropy of (B, T, V) logits against (B, T) labels, -100 ignored."""
+    return nn.functional.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(),
+                                       ignore_index=-100, label_smoothing=smoothing)  # fmt: skip
 
 
 def _scratch_model(config: Seq2SeqConfig, spec: PairSpec) -> nn.Module:
@@ -244,9 +254,13 @@ class Seq2Seq(PairModel):
                 )
         self.net = _lora(base, config) if config.finetune == "lora" else base
 
-    def loss(self, net: nn.Module, src: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def loss(self, net: nn.Module, src: torch.Tensor, labels: torch.Tensor,
+             smoothing: float = 0.0) -> torch.Tensor:  # fmt: skip
         mask = (src != self.spec.pad_id).long()
-        return net(input_ids=src, attention_mask=mask, labels=labels).loss
+        out = net(input_ids=src, attention_mask=mask, labels=labels)
+        if not smoothing:
+            return out.loss
+        return token_cross_entropy(out.logits, labels, smoothing)
 
     def _word_ids(self, words: list[str]) -> list[list[int]] | None:
         if not words:
