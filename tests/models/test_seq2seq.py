@@ -82,12 +82,13 @@ def test_label_smoothing_shapes_the_training_loss_only(trained):
         assert total / n == pytest.approx(float(nll), rel=1e-4)  # held-out: never smoothed
     assert smooth > float(nll) + 0.1  # a trained model is far from uniform
     # the trainer's step uses the configured smoothing (lr 0: nothing moves)
-    model.config.label_smoothing = 0.1
+    assert Seq2SeqConfig().label_smoothing == 0.1 and GRUSeq2SeqConfig().label_smoothing == 0.0
+    was, model.config.label_smoothing = model.config.label_smoothing, 0.1
     try:
         opt = torch.optim.SGD(model.net.parameters(), lr=0.0)
         logs = model.training_step({"net": model.net}, {"net": opt}, lambda: (batch, None), ACC)
     finally:
-        model.config.label_smoothing = 0.0
+        model.config.label_smoothing = was
     assert float(logs["loss"]) == pytest.approx(smooth, rel=1e-4)
 
 
