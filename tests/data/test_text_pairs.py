@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import shutil
 
 import pytest
 
@@ -10,8 +12,10 @@ from genforge.core.errors import GenforgeError
 from genforge.data.text_pairs import (
     PairDataConfig,
     load_pairs,
+    pydoc_topic_pairs,
     script_share,
     split_by_source,
+    stdlib_docstring_pairs,
 )
 
 
@@ -92,6 +96,11 @@ def test_embedded_corpora_are_real_parallel_text():
     pairs = dict(c.train + c.val)
     assert pairs["France"] == "Frankreich" and len(pairs) > 1000
     s = load_pairs(PairDataConfig(source="pydoc-summaries"))
-    assert len(s.train) > 40 and all(len(d) > len(t) for d, t in s.train)
+    assert len(s.train) > 1000 and all(len(d) > len(t) for d, t in s.train)
+    assert not [t for _, t in s.train + s.val if "::=" in t]  # grammar rules are not summaries
+    # a docstring's summary line with the rest of it, as the standard library wrote them
+    head, rest = inspect.cleandoc(shutil.copytree.__doc__).split("\n\n", 1)
+    assert (" ".join(rest.split()), head) in stdlib_docstring_pairs()
+    assert len(pydoc_topic_pairs()) > 60
     with pytest.raises(GenforgeError, match="unknown locale"):
         load_pairs(PairDataConfig(source="country-names:en-zz9"))

@@ -10,8 +10,10 @@ files given as "src.txt,tgt.txt", or an embedded corpus:
 
 - `country-names:SRC-TGT` (e.g. `country-names:en-de`): CLDR display names of territories,
   languages, scripts and currencies in two locales, as shipped by the `babel` package.
-- `pydoc-summaries`: Python's bundled documentation topics (pydoc_data.topics), each topic's
-  body paired with its opening sentence (removed from the body).
+- `pydoc-summaries`: Python's own documentation, as pydoc shows it: the bundled topics
+  (pydoc_data.topics), each body paired with its opening sentence (removed from the body),
+  and the standard library's docstrings (PEP 257: a summary line, a blank line, the rest),
+  each rest paired with its summary line. The library's files are parsed, never imported.
 
 Cleaning is the text corpora's (genforge.data.text): Unicode normalisation, PII scrubbing,
 exact and MinHash near-duplicate pairs. Then a length-ratio filter and a script-based
@@ -23,6 +25,7 @@ is not a statistical language identifier, it cannot tell German from English.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import random
@@ -41,7 +44,8 @@ from genforge.data.text import clean_text, find_duplicates, scrub_pii
 
 EMBEDDED_PAIRS = {
     "country-names:SRC-TGT": "CLDR names of territories, languages, scripts, currencies (babel)",
-    "pydoc-summaries": "Python documentation topics paired with their opening sentence",
+    "pydoc-summaries": "Python's documentation topics and standard-library docstrings, each "
+    "paired with its opening sentence or summary line",
 }
 
 _SCRIPTS = {
@@ -227,22 +231,64 @@ _FIRST_SENTENCE = re.compile(r"^(.+?[.!?])(?:\s|$)", re.S)
 
 
 def pydoc_summaries() -> list[tuple[str, str]]:
-    """(rest of the topic, opening sentence of its first prose paragraph) per pydoc topic."""
+    """pydoc's topics and the standard library's docstrings as (document, summary) pairs."""
+    return pydoc_topic_pairs() + stdlib_docstring_pairs()
+
+
+def pydoc_topic_pairs() -> list[tuple[str, str]]:
+    """(rest of the topic, opening sentence of its first prose paragraph) per pydoc topic;
+    rules (`---`, `***`) and grammar productions (`::=`) are not prose."""
     from pydoc_data.topics import topics
 
     pairs = []
     for name in sorted(topics):
         paras = [" ".join(p.split()) for p in topics[name].split("\n\n") if p.strip()]
-        prose = [i for i, p in enumerate(paras) if not re.search(r"[*=-]{3,}", p)]
+        prose = [i for i, p in enumerate(paras) if not re.search(r"[*=-]{3,}|::=", p)]
         if not prose:
             continue
         first = paras[prose[0]]
         m = _FIRST_SENTENCE.match(first)
         summary = m.group(1) if m else first
         rest = " ".join([first[len(summary) :].strip(), *paras[prose[0] + 1 :]]).strip()
-        if len(rest) > 200 and 20 <= len(summary) <= 300:
+        if len(rest) > 200 and 20 <= len(summary) <= 300 and len(summary.split()) >= 4:
             pairs.append((rest, summary))
     return pairs
+
+
+# not library code: tests, demos, IDLE, and the packages installed into this Python
+_NOT_LIBRARY = {"test", "tests", "idlelib", "turtledemo", "lib2to3", "site-packages"}
+
+
+@functools.cache
+def _stdlib_docstring_pairs() -> tuple[tuple[str, str], ...]:
+    import ast
+    import sysconfig
+
+    root = Path(sysconfig.get_paths()["stdlib"])
+    kinds = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+    seen: dict[tuple[str, str], None] = {}  # ordered, exact duplicates once
+    for path in sorted(root.rglob("*.py")):
+        if _NOT_LIBRARY & set(path.relative_to(root).parts):
+            continue
+        try:
+            tree = ast.parse(path.read_bytes())
+        except (SyntaxError, ValueError, OSError):
+            continue
+        for node in ast.walk(tree):
+            doc = ast.get_docstring(node) if isinstance(node, kinds) else None
+            if not doc or "\n\n" not in doc:
+                continue
+            head, rest = (" ".join(part.split()) for part in doc.split("\n\n", 1))
+            if 20 <= len(head) <= 200 and head.endswith(".") and len(rest) >= 200:
+                seen[(rest, head)] = None
+    return tuple(seen)
+
+
+def stdlib_docstring_pairs() -> list[tuple[str, str]]:
+    """(rest of the docstring, its summary line) for every standard-library module, class and
+    function whose docstring follows PEP 257 (a one-sentence summary, a blank line, at least
+    200 more characters). Read from the source files with `ast`; nothing is imported."""
+    return list(_stdlib_docstring_pairs())
 
 
 def _check_sides(pairs: list[tuple[str, str]], name: str) -> list[tuple[str, str]]:
