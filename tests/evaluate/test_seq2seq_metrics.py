@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from genforge.core.errors import GenforgeError
-from genforge.evaluate.seq2seq import lead, seq2seq_scores
+from genforge.evaluate.seq2seq import baseline_metrics, lead, seq2seq_scores
 
 SRC = ["the red house", "a small dog", "good morning friend"]
 REF = ["das rote Haus", "ein kleiner Hund", "guten Morgen Freund"]
@@ -40,14 +40,19 @@ def test_lead_baseline_is_the_first_sentence():
     s = seq2seq_scores(docs, ["x", "y"], ["Returns the length.", "Opens a file."])
     assert s["lead_rougeL"] == pytest.approx(100.0) and s["lead_bleu"] == pytest.approx(100.0)
     assert s["copy_source_rougeL"] < s["lead_rougeL"]
+    # one-sentence sources (names, short phrases): Lead would be copying again, so it is not
+    # scored, and the evaluator lists no Lead metric
+    names = seq2seq_scores(SRC, REF, REF)
+    assert "copy_source_bleu" in names and not [k for k in names if k.startswith("lead_")]
+    assert not [m.key for m in baseline_metrics(names) if m.key.startswith("lead_")]
 
 
 def test_the_evaluator_lists_every_baseline_score_the_bench_reads():
     """`genforge bench seq2seq` reads the copy and Lead baselines' BLEU, chrF and ROUGE-1/2/L
     from the evaluator's metrics."""
     from genforge.bench.seq2seq import BASELINES, SCORES
-    from genforge.evaluate.seq2seq import baseline_metrics
 
-    s = seq2seq_scores(SRC, REF, REF)
+    docs = [f"{r}. And more about it." for r in REF]
+    s = seq2seq_scores(docs, REF, REF)
     keys = {m.key for m in baseline_metrics(s)} | {"copy_source_bleu", "copy_source_chrf"}
     assert {f"{p}_{k}" for p in BASELINES.values() for k in SCORES} <= keys

@@ -75,9 +75,10 @@ def run_seq2seq_bench(bench: Seq2SeqBench, log: Log = print) -> list[Seq2SeqRow]
                 if bench.runs_dir:  # kept as they come: a crash later loses no row
                     write_json(Path(bench.runs_dir) / "bench_rows.json", [asdict(r) for r in rows])
                 sc = rows[-1].scores
+                lead = f"; lead ROUGE-L {sc['lead_rougeL']:.1f}" if "lead_rougeL" in sc else ""
                 log(f"  trained {train_s:.0f} s: BLEU {sc['bleu']:.1f}, chrF {sc['chrf']:.1f}, "
                     f"ROUGE-L {sc['rougeL']:.1f}; copy BLEU {sc['copy_source_bleu']:.1f}, chrF "
-                    f"{sc['copy_source_chrf']:.1f}; lead ROUGE-L {sc['lead_rougeL']:.1f}")  # fmt: skip
+                    f"{sc['copy_source_chrf']:.1f}{lead}")  # fmt: skip
     return rows
 
 

@@ -7,7 +7,9 @@ scores["bleu"], scores["chrf"], scores["rougeL"], scores["bleu_signature"], ...
 BLEU and chrF are sacrebleu's corpus scores (their signatures are returned so a number can be
 reproduced); ROUGE-1/2/L are rouge-score's F-measures (English stemming, averaged over pairs).
 `copy_source_*` scores the baseline that outputs the source unchanged and `lead_*` the Lead
-baseline of summarisation (the source's first sentence), each in BLEU, chrF and ROUGE;
+baseline of summarisation (the source's first sentence), each in BLEU, chrF and ROUGE; Lead is
+scored only when at least half the sources have more than one sentence (for one-sentence
+sources, such as names, it is copying again);
 `copied_train_targets` counts outputs that repeat a training target verbatim (memorised rather
 than translated).
 """
@@ -93,7 +95,11 @@ def seq2seq_scores(
     out["length_ratio"] = sum(len(h.split()) for h in hypotheses) / max(
         1, sum(len(r.split()) for r in references)
     )
-    for name, baseline in (("copy_source", sources), ("lead", [lead(x) for x in sources])):
+    leads = [lead(x) for x in sources]
+    baselines = [("copy_source", sources)]
+    if 2 * sum(len(a) < len(x.strip()) for a, x in zip(leads, sources, strict=True)) >= n:
+        baselines.append(("lead", leads))
+    for name, baseline in baselines:
         b = bleu_chrf(baseline, references)
         b.update(_rouge(baseline, references))
         for k in ("bleu", "chrf", "rouge1", "rouge2", "rougeL"):
@@ -207,6 +213,8 @@ def baseline_metrics(s: dict[str, Any]) -> list[Metric]:
     baseline's BLEU and chrF are listed with the model's)."""
     out = []
     for prefix, (what, how) in BASELINE_NAMES.items():
+        if f"{prefix}_rougeL" not in s:  # Lead of one-sentence sources: not scored
+            continue
         scores = BASELINE_SCORES if prefix == "copy_source" else {
             "bleu": "BLEU", "chrf": "chrF", **BASELINE_SCORES}  # fmt: skip
         out += [Metric(f"{prefix}_{k}", f"{label} of {what}", s[f"{prefix}_{k}"], None, how)
