@@ -1,4 +1,5 @@
-"""Serve fixtures: tiny trained runs (built once per session), an app over a copy of them."""
+"""Serve fixtures: tiny trained runs (built once per session), an app over a copy of them, a
+`genforge serve` process, and the headless Chromium of the browser tests."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -19,6 +22,7 @@ from PIL import Image
 
 from genforge.serve import Settings, create_app
 
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's; the browser tests skip without it
 TINY = {"image_size": 16, "batch_size": 8, "ngf": 8, "ndf": 8, "latent_dim": 8}
 
 
@@ -118,7 +122,45 @@ def _start_server(runs: Path, port: int, *extra: str) -> subprocess.Popen:
     raise RuntimeError("server did not start in 60 s")
 
 
+NewPage = Callable[..., tuple[Any, list[str]]]
+
+
+@contextmanager
+def _chromium(*flags: str) -> Iterator[NewPage]:
+    """Headless Chromium (with extra command-line `flags`); yields new_page(width, height,
+    dialogs_are_errors=False) -> (page, errors): a page with generous timeouts (60 s per action,
+    30 s per `expect`: a shared CI machine may take seconds to load a model or a data set) whose
+    script errors, and dialogs when asked, are collected in `errors`. Closes the browser."""
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=30_000)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM),
+                                    args=["--headless", "--no-sandbox", "--disable-gpu",
+                                          "--disable-background-networking", *flags])  # fmt: skip
+
+        def new_page(width: int, height: int, dialogs_are_errors: bool = False):
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.set_default_timeout(60_000)
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            if dialogs_are_errors:
+                page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
+            return page, errors
+
+        try:
+            yield new_page
+        finally:
+            browser.close()
+
+
 # Helpers reach the tests as fixtures (test modules cannot import each other here).
+@pytest.fixture
+def chromium():
+    """`with chromium() as new_page: page, errors = new_page(1280, 860)`; see `_chromium`."""
+    return _chromium
+
+
 @pytest.fixture
 def png_bytes():
     """png_bytes(size=16, seed=0, mode="L") -> the bytes of a random PNG."""

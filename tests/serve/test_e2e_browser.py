@@ -15,10 +15,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def test_train_generate_gallery_in_browser(tmp_path: Path, free_port, start_server, diffusion_runs):
+def test_train_generate_gallery_in_browser(
+    tmp_path: Path, free_port, start_server, diffusion_runs, chromium
+):
     import shutil
 
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     runs, port = tmp_path / "runs", free_port()
     shots = tmp_path / "screenshots"
@@ -28,22 +30,8 @@ def test_train_generate_gallery_in_browser(tmp_path: Path, free_port, start_serv
     server = start_server(runs, port)
     base = f"http://127.0.0.1:{port}"
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=str(CHROMIUM),
-                args=[
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                ],
-            )
-            page = browser.new_page(viewport={"width": 1280, "height": 860})
-            # generous waits: a shared CI machine may take seconds to load a model or a data set
-            page.set_default_timeout(60_000)
-            expect.set_options(timeout=30_000)
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
+        with chromium() as new_page:
+            page, errors = new_page(1280, 860)
 
             # datasets: the embedded digits with thumbnails and a report
             page.goto(base + "/")
@@ -186,7 +174,6 @@ def test_train_generate_gallery_in_browser(tmp_path: Path, free_port, start_serv
             expect(page.locator("#gen-controls [name=sampler]")).to_have_count(1)
             page.screenshot(path=shots / "generate-phone.png", full_page=True)
             assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
-            browser.close()
             assert not errors, errors
     finally:
         server.terminate()
@@ -204,12 +191,14 @@ HOSTILE_CARD = """# evil <script>alert(1)</script>
 """
 
 
-def test_reports_page_renders_model_card(tmp_path: Path, free_port, start_server, trained_runs):
+def test_reports_page_renders_model_card(
+    tmp_path: Path, free_port, start_server, trained_runs, chromium
+):
     """The Reports page shows a run's README.md rendered (headings, lists, code, the sample
     grid), and a card whose text holds HTML shows it as text: nothing in it runs."""
     import shutil
 
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     runs, port = tmp_path / "runs", free_port()
     shots = tmp_path / "screenshots"
@@ -219,17 +208,8 @@ def test_reports_page_renders_model_card(tmp_path: Path, free_port, start_server
     (runs / "evil" / "README.md").write_text(HOSTILE_CARD)
     server = start_server(runs, port)
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=str(CHROMIUM),
-                args=["--headless", "--no-sandbox", "--disable-gpu"],
-            )
-            page = browser.new_page(viewport={"width": 1280, "height": 860})
-            page.set_default_timeout(60_000)
-            expect.set_options(timeout=30_000)
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
+        with chromium() as new_page:
+            page, errors = new_page(1280, 860, dialogs_are_errors=True)
 
             page.goto(f"http://127.0.0.1:{port}/#reports")
             page.select_option("#report-run", "dc")
@@ -281,7 +261,6 @@ def test_reports_page_renders_model_card(tmp_path: Path, free_port, start_server
             expect(card).to_have_attribute("data-run", "dc")
             page.screenshot(path=shots / "reports-phone.png", full_page=True)
             assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
-            browser.close()
             assert not errors, errors
     finally:
         server.terminate()

@@ -40,8 +40,8 @@ def serve_in_thread(runs: Path, port: int):
     return server
 
 
-def test_chat_in_browser(tmp_path: Path, free_port, monkeypatch):
-    from playwright.sync_api import expect, sync_playwright
+def test_chat_in_browser(tmp_path: Path, free_port, monkeypatch, chromium):
+    from playwright.sync_api import expect
 
     from genforge.generate import chat as chat_engine
     from genforge.train.launch import train
@@ -69,21 +69,8 @@ def test_chat_in_browser(tmp_path: Path, free_port, monkeypatch):
     server = serve_in_thread(runs, port)
     base = f"http://127.0.0.1:{port}"
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=str(CHROMIUM),
-                args=[
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                ],
-            )
-            page = browser.new_page(viewport={"width": 1280, "height": 860})
-            page.set_default_timeout(60_000)
-            expect.set_options(timeout=30_000)
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
+        with chromium() as new_page:
+            page, errors = new_page(1280, 860)
 
             # three turns with the gpt run: each reply streams in, in its own bubble
             page.goto(base + "/#chat")
@@ -163,7 +150,6 @@ def test_chat_in_browser(tmp_path: Path, free_port, monkeypatch):
             assert overflow <= 1, f"page is {overflow}px wider than a phone screen"
             page.screenshot(path=shots / "chat-phone.png", full_page=True)
             assert not errors, errors
-            browser.close()
     finally:
         server.should_exit = True
         shutil.rmtree(tmp_path / "runs" / ".serve" / "outputs", ignore_errors=True)

@@ -85,10 +85,10 @@ def one_png_zip() -> bytes:
 
 
 def test_other_origins_cannot_act_on_a_keyless_server(tmp_path: Path, free_port, start_server,
-                                                        trained_runs, tiny):  # fmt: skip
+                                                        trained_runs, tiny, chromium):  # fmt: skip
     import shutil
 
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     runs, port, evil_port = tmp_path / "runs", free_port(), free_port()
     shots = tmp_path / "screenshots"
@@ -127,14 +127,8 @@ def test_other_origins_cannot_act_on_a_keyless_server(tmp_path: Path, free_port,
             except httpx.HTTPError:
                 time.sleep(0.1)
 
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=str(CHROMIUM),
-                args=["--headless", "--no-sandbox", "--disable-gpu",
-                      "--host-resolver-rules=MAP rebind.test 127.0.0.1"],
-            )  # fmt: skip
-            page = browser.new_page(viewport={"width": 1000, "height": 700})
-            page.set_default_timeout(60_000)
+        with chromium("--host-resolver-rules=MAP rebind.test 127.0.0.1") as new_page:
+            page, _ = new_page(1000, 700)  # the attacker's page: its own errors are its own
             page.goto(f"http://127.0.0.1:{evil_port}/")
             page.wait_for_function("document.title === 'done'")
             log = page.locator("#log li").all_inner_texts()
@@ -165,11 +159,7 @@ def test_other_origins_cannot_act_on_a_keyless_server(tmp_path: Path, free_port,
             assert api.get("/v1/runs/long").json()["state"] == "running"
 
             # the UI itself (same origin) still uploads a dataset and cancels the job
-            ui = browser.new_page(viewport={"width": 1280, "height": 860})
-            ui.set_default_timeout(60_000)
-            expect.set_options(timeout=30_000)
-            errors: list[str] = []
-            ui.on("pageerror", lambda e: errors.append(str(e)))
+            ui, errors = new_page(1280, 860)
             ui.goto(base + "/")
             (tmp_path / "mine.zip").write_bytes(one_png_zip())
             ui.locator("details:has(#upload-form) summary").click()
@@ -200,7 +190,6 @@ def test_other_origins_cannot_act_on_a_keyless_server(tmp_path: Path, free_port,
             ui.click("#btn-cancel")
             expect(ui.locator("#watch-badge")).to_have_text("cancelled", timeout=60_000)
             ui.screenshot(path=shots / "ui-cancel.png", full_page=True)
-            browser.close()
             assert not errors, errors
         assert api.get("/v1/runs/long").json()["state"] == "cancelled"
         assert {"mine", "victim"} <= {d["name"] for d in api.get("/v1/datasets").json()}

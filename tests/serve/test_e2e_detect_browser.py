@@ -22,8 +22,8 @@ pytestmark = pytest.mark.skipif(
 HOSTILE = "<img src=x onerror=window.pwned=1>.png"
 
 
-def test_detect_page_in_browser(tmp_path: Path, free_port, start_server, trained_runs):
-    from playwright.sync_api import expect, sync_playwright
+def test_detect_page_in_browser(tmp_path: Path, free_port, start_server, trained_runs, chromium):
+    from playwright.sync_api import expect
 
     from genforge.api import train_detector
     from genforge.data import load_images
@@ -43,14 +43,8 @@ def test_detect_page_in_browser(tmp_path: Path, free_port, start_server, trained
         out = httpx.post(f"{base}/v1/generate", timeout=60,
                          json={"run": "dc", "n": 1, "seed": 2, "response": "base64"})  # fmt: skip
         served = base64.b64decode(out.json()["outputs"][0]["data_base64"])
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM),
-                                        args=["--headless", "--no-sandbox", "--disable-gpu"])  # fmt: skip
-            page = browser.new_page(viewport={"width": 1280, "height": 760})
-            page.set_default_timeout(60_000)
-            expect.set_options(timeout=30_000)
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
+        with chromium() as new_page:
+            page, errors = new_page(1280, 760)
             page.goto(base + "/#detect")
             expect(page.locator("#detect-detector option[value=det]")).to_have_count(1)
 
@@ -76,7 +70,6 @@ def test_detect_page_in_browser(tmp_path: Path, free_port, start_server, trained
             assert page.evaluate("window.pwned") is None
             page.screenshot(path=shots / "detect.png", full_page=True)
             assert not errors, errors
-            browser.close()
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -18,8 +18,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def test_rate_three_outputs_with_the_keyboard(tmp_path, free_port, start_server, trained_runs):
-    from playwright.sync_api import expect, sync_playwright
+def test_rate_three_outputs_with_the_keyboard(
+    tmp_path, free_port, start_server, trained_runs, chromium
+):
+    from playwright.sync_api import expect
 
     runs, port = tmp_path / "runs", free_port()
     shutil.copytree(trained_runs / "dc", runs / "dc")
@@ -29,14 +31,8 @@ def test_rate_three_outputs_with_the_keyboard(tmp_path, free_port, start_server,
     try:
         gen = httpx.post(f"{base}/v1/generate", json={"run": "dc", "n": 4, "seed": 2}, timeout=60)
         ids = [o["id"] for o in gen.json()["outputs"]]
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM),
-                                        args=["--headless", "--no-sandbox", "--disable-gpu"])  # fmt: skip
-            page = browser.new_page(viewport={"width": 1100, "height": 800})
-            page.set_default_timeout(60_000)
-            expect.set_options(timeout=30_000)
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
+        with chromium() as new_page:
+            page, errors = new_page(1100, 800)
             page.goto(base + "/")
             page.locator("#tabs button[data-tab=gallery]").click()  # one load: the only run's 4
             cards = page.locator("#gallery-items .card")
@@ -80,7 +76,6 @@ def test_rate_three_outputs_with_the_keyboard(tmp_path, free_port, start_server,
             expect(page.locator("#gallery-agreement")).to_have_text("· dc: 4 ratings by 1 rater(s)")
             page.screenshot(path=shots / "review-batch.png", full_page=True)
             assert not errors, errors
-            browser.close()
         fb = httpx.get(f"{base}/v1/runs/dc/feedback", timeout=10).json()
         got = {i["output_id"]: i for i in fb["items"]}
         order = list(reversed(ids))  # the gallery lists newest first

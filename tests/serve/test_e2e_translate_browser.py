@@ -30,8 +30,8 @@ def word_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
     return sorted(pairs)
 
 
-def test_translate_in_browser(tmp_path: Path, free_port, start_server):
-    from playwright.sync_api import expect, sync_playwright
+def test_translate_in_browser(tmp_path: Path, free_port, start_server, chromium):
+    from playwright.sync_api import expect
 
     from genforge.train.launch import train
 
@@ -46,18 +46,8 @@ def test_translate_in_browser(tmp_path: Path, free_port, start_server):
     server = start_server(runs, port)
     base = f"http://127.0.0.1:{port}"
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=str(CHROMIUM),
-                args=["--headless", "--no-sandbox", "--disable-gpu",
-                      "--disable-background-networking"],
-            )  # fmt: skip
-            page = browser.new_page(viewport={"width": 1280, "height": 860})
-            page.set_default_timeout(60_000)
-            expect.set_options(timeout=30_000)
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
+        with chromium() as new_page:
+            page, errors = new_page(1280, 860, dialogs_are_errors=True)
 
             page.goto(base + "/#generate")
             page.locator("#tabs button[data-tab=generate]").click()
@@ -85,7 +75,6 @@ def test_translate_in_browser(tmp_path: Path, free_port, start_server):
             assert shown.strip() == "BAV DOR FEK", shown  # learned the mapping, not copied
             page.screenshot(path=shots / "translate.png", full_page=True)
             assert not errors, errors
-            browser.close()
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -30,8 +30,8 @@ PLAY = """async (v) => {
 }"""
 
 
-def test_the_gallery_plays_a_generated_clip(tmp_path: Path, free_port, start_server):
-    from playwright.sync_api import expect, sync_playwright
+def test_the_gallery_plays_a_generated_clip(tmp_path: Path, free_port, start_server, chromium):
+    from playwright.sync_api import expect
 
     from genforge.train.launch import train
 
@@ -46,15 +46,8 @@ def test_the_gallery_plays_a_generated_clip(tmp_path: Path, free_port, start_ser
                          json={"run": "cv", "n": 1, "seed": 5, "label": "3"})  # fmt: skip
         assert out.status_code == 200, out.text
         oid = out.json()["outputs"][0]["id"]
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM),
-                                        args=["--headless", "--no-sandbox", "--disable-gpu",
-                                              "--autoplay-policy=no-user-gesture-required"])  # fmt: skip
-            page = browser.new_page(viewport={"width": 1100, "height": 700})
-            page.set_default_timeout(60_000)
-            expect.set_options(timeout=30_000)
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
+        with chromium() as new_page:
+            page, errors = new_page(1100, 700)
             page.goto(base + "/")
             page.locator("#tabs button[data-tab=gallery]").click()
             page.select_option("#gallery-run", "cv")
@@ -77,7 +70,6 @@ def test_the_gallery_plays_a_generated_clip(tmp_path: Path, free_port, start_ser
             card.screenshot(path=shots / "gallery-video.png")
             page.screenshot(path=shots / "gallery.png", full_page=True)
             assert not errors, errors
-            browser.close()
     finally:
         server.terminate()
         server.wait(timeout=30)
