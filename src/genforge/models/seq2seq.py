@@ -257,10 +257,10 @@ class Seq2Seq(PairModel):
     def loss(self, net: nn.Module, src: torch.Tensor, labels: torch.Tensor,
              smoothing: float = 0.0) -> torch.Tensor:  # fmt: skip
         mask = (src != self.spec.pad_id).long()
-        out = net(input_ids=src, attention_mask=mask, labels=labels)
-        if not smoothing:
-            return out.loss
-        return token_cross_entropy(out.logits, labels, smoothing)
+        # the decoder's inputs without `labels=`: transformers would compute a loss of its own
+        decoder_in = net.prepare_decoder_input_ids_from_labels(labels=labels)
+        logits = net(input_ids=src, attention_mask=mask, decoder_input_ids=decoder_in).logits
+        return token_cross_entropy(logits, labels, smoothing)
 
     def _word_ids(self, words: list[str]) -> list[list[int]] | None:
         if not words:
